@@ -1,0 +1,147 @@
+"""SQLAlchemy 2.0 typed models. Times are seconds from the start of the media (``t_s``, ``start_s``)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class MediaStatus(enum.StrEnum):
+    PENDING = "pending"  # seen, not indexed yet (or interrupted: the next run picks it up)
+    INDEXED = "indexed"
+    FAILED = "failed"  # could not be indexed; error_reason and error_hint say why and what to do
+    SKIPPED = "skipped"  # readable but nothing to index for the configured channels (e.g. audio only)
+
+
+def _now() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LibraryRoot(Base):
+    __tablename__ = "library_roots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = _now()
+
+
+class EmbeddingModel(Base):
+    """A model and version that produced vectors. Vectors of two models never share an index."""
+
+    __tablename__ = "embedding_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, unique=True)
+    family: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Text)
+    revision: Mapped[str] = mapped_column(String(64))
+    embed_dim: Mapped[int] = mapped_column(Integer)
+    feature_dim: Mapped[int] = mapped_column(Integer)
+    grid_k: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _now()
+
+
+class MediaFile(Base):
+    __tablename__ = "media_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    root_id: Mapped[int] = mapped_column(ForeignKey("library_roots.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[MediaStatus] = mapped_column(
+        Enum(MediaStatus, name="media_status", values_callable=lambda e: [m.value for m in e]),
+        default=MediaStatus.PENDING, index=True)
+    error_reason: Mapped[str | None] = mapped_column(Text)
+    error_hint: Mapped[str | None] = mapped_column(Text)
+    error_detail: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    container: Mapped[str | None] = mapped_column(String(64))
+    streams: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    video_stream_index: Mapped[int | None] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    fps: Mapped[float | None] = mapped_column(Float)
+    rotation_deg: Mapped[int | None] = mapped_column(Integer)
+    is_vfr: Mapped[bool | None]
+    sample_fps: Mapped[float | None] = mapped_column(Float)
+    # The model whose vectors this file's frames have in its feature file (None: no visual vectors).
+    embedding_model_id: Mapped[int | None] = mapped_column(ForeignKey("embedding_models.id", ondelete="SET NULL"))
+    # What sampling produced the frames; a different policy re-samples.
+    sampling_key: Mapped[str | None] = mapped_column(Text)
+    indexed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_seen_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
+                                                 onupdate=func.now())
+
+
+class Shot(Base):
+    __tablename__ = "shots"
+    __table_args__ = (UniqueConstraint("media_id", "shot_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media_files.id", ondelete="CASCADE"))
+    shot_index: Mapped[int] = mapped_column(Integer)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    representative_frame_id: Mapped[int | None] = mapped_column(
+        ForeignKey("frames.id", ondelete="SET NULL", use_alter=True))
+
+
+class Frame(Base):
+    """A sampled frame. Its ``id`` is its vector id in every FAISS index."""
+
+    __tablename__ = "frames"
+    __table_args__ = (UniqueConstraint("media_id", "t_s"), Index("ix_frames_shot_id", "shot_id"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media_files.id", ondelete="CASCADE"))
+    t_s: Mapped[float] = mapped_column(Float)
+    shot_id: Mapped[int | None] = mapped_column(ForeignKey("shots.id", ondelete="CASCADE"))
+
+
+class IndexRun(Base):
+    """One `scenedex index` or `reindex` run, for `scenedex status` and for resuming after a crash."""
+
+    __tablename__ = "index_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    command: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running, done, interrupted, crashed
+    started_at: Mapped[datetime] = _now()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    indexed: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    removed: Mapped[int] = mapped_column(Integer, default=0)

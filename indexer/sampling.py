@@ -1,0 +1,215 @@
+"""Frame sampling: one ffmpeg process decodes the file once and yields frames at encoder resolution.
+
+The filter graph has two branches fed by one decode:
+
+* frames: keeps the first frame at or after each tick of a ``1/fps`` grid (never seeks), scales and crops it
+  to the encoder's square input in ffmpeg, and writes raw RGB to a pipe;
+* cuts: a nearest-neighbour thumbnail of every frame feeds ffmpeg's scene-change score; frames above the
+  threshold are shot cuts.
+
+Each branch ends in a ``showinfo`` filter whose log lines carry the exact presentation time of every frame
+that passed, so timestamps are the source frame's own, not ``k / fps``.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import shutil
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Literal
+
+import numpy as np
+
+from indexer.errors import DecodeError
+from indexer.probe import MediaInfo, StreamInfo
+
+ResizeMode = Literal["center_crop", "squash"]
+SHOWINFO_LINE = re.compile(r"^\[showinfo@(frame|cut) @ [^\]]+\] n:\s*\d+\s+pts:\s*-?\d+\s+pts_time:(\S+)")
+CUT_THUMB = "64:36"  # scene scores on a tiny nearest-neighbour thumbnail: ~free next to decoding
+
+
+@dataclass(frozen=True)
+class SamplingPolicy:
+    fps: float = 1.0  # frames per second of media time
+    mode: Literal["uniform", "keyframes"] = "uniform"
+    max_frames: int = 20_000  # longer media is sampled at a lower rate to stay under this
+    shot_threshold: float = 0.3  # ffmpeg scene score (0..1) that starts a new shot
+    size_px: int = 224  # side of the square frames handed to the encoder
+    resize_mode: ResizeMode = "center_crop"
+    batch_frames: int = 32
+
+    def __post_init__(self) -> None:
+        assert self.fps > 0, f"fps must be positive, got {self.fps}"
+        assert self.max_frames > 0, f"max_frames must be positive, got {self.max_frames}"
+        assert 0 < self.shot_threshold < 1, f"shot_threshold must be in (0, 1), got {self.shot_threshold}"
+        assert self.size_px >= 8, f"size_px too small: {self.size_px}"
+
+
+def effective_fps(policy: SamplingPolicy, duration_s: float) -> float:
+    """The sampling rate actually used: ``policy.fps`` unless that would exceed ``policy.max_frames``.
+
+    >>> effective_fps(SamplingPolicy(fps=1.0, max_frames=100), 50.0)
+    1.0
+    >>> effective_fps(SamplingPolicy(fps=1.0, max_frames=100), 1000.0)
+    0.1
+    """
+    if duration_s <= 0:
+        return policy.fps
+    return min(policy.fps, policy.max_frames / duration_s)
+
+
+@dataclass(frozen=True)
+class FrameBatch:
+    frames: np.ndarray  # (B, S, S, 3) uint8 RGB
+    t_s: np.ndarray  # (B,) float64, seconds from the start of the media
+
+
+@dataclass
+class SampleResult:
+    """Filled while the sampler runs; complete once its batches are exhausted."""
+
+    fps: float
+    cut_t_s: list[float] = field(default_factory=list)
+    frame_count: int = 0
+
+
+def ffmpeg_binary() -> str:
+    path = shutil.which("ffmpeg")
+    if not path:
+        raise RuntimeError("ffmpeg is not on PATH: run `make setup` (it installs ffmpeg) or install it yourself")
+    return path
+
+
+def _frames_filter(policy: SamplingPolicy, fps: float, start_s: float) -> str:
+    s = policy.size_px
+    tick = f"floor((t-{start_s:.6f})*{fps:.9f})"
+    select = f"select='isnan(prev_selected_t)+gte({tick},floor((prev_selected_t-{start_s:.6f})*{fps:.9f})+1)'"
+    if policy.resize_mode == "center_crop":
+        resize = f"scale={s}:{s}:force_original_aspect_ratio=increase:flags=area,crop={s}:{s}"
+    else:
+        resize = f"scale={s}:{s}:flags=area"
+    return f"{select},{resize},format=rgb24,showinfo@frame"
+
+
+def build_command(path: Path, stream: StreamInfo, start_s: float, policy: SamplingPolicy, fps: float) -> list[str]:
+    """The ffmpeg command line; stdout carries raw RGB frames, stderr the showinfo lines."""
+    source = f"[0:{stream.index}]"
+    frames = _frames_filter(policy, fps, start_s)
+    if policy.mode == "keyframes":
+        graph = f"{source}{frames}[out]"  # no cut branch: only keyframes are decoded
+    else:
+        cuts = f"scale={CUT_THUMB}:flags=neighbor,format=rgb24,select='gt(scene,{policy.shot_threshold})',showinfo@cut,nullsink"
+        graph = f"{source}split=2[c][f];[c]{cuts};[f]{frames}[out]"
+    decode_opts = ["-skip_frame", "nokey"] if policy.mode == "keyframes" else []
+    return [
+        ffmpeg_binary(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
+        *decode_opts, "-i", str(path),
+        "-filter_complex", graph, "-map", "[out]",
+        "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+    ]
+
+
+class _StderrReader(threading.Thread):
+    """Parses showinfo lines as ffmpeg writes them; keeps the tail of everything else for error reports."""
+
+    def __init__(self, stream: IO[bytes], start_s: float, result: SampleResult) -> None:
+        super().__init__(daemon=True)
+        self._stream = stream
+        self._start_s = start_s
+        self._result = result
+        self.frame_times: queue.Queue[float] = queue.Queue()
+        self.tail: deque[str] = deque(maxlen=40)
+
+    def run(self) -> None:
+        for raw in self._stream:
+            line = raw.decode("utf-8", "replace").rstrip()
+            match = SHOWINFO_LINE.match(line)
+            if match is None:
+                if not line.startswith("[showinfo@"):
+                    self.tail.append(line)
+                continue
+            t_s = max(0.0, float(match.group(2)) - self._start_s)
+            if match.group(1) == "frame":
+                self.frame_times.put(t_s)
+            else:
+                self._result.cut_t_s.append(t_s)
+
+
+class FrameSampler:
+    """Iterate over batches of sampled frames of one video stream.
+
+    >>> sampler = FrameSampler(info, stream, policy)          # doctest: +SKIP
+    >>> for batch in sampler.batches(): ...                     # doctest: +SKIP
+    >>> sampler.result.cut_t_s                                  # doctest: +SKIP
+    """
+
+    def __init__(self, info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy,
+                 timeout_s: float | None = None) -> None:
+        self.info = info
+        self.stream = stream
+        self.policy = policy
+        self.result = SampleResult(fps=effective_fps(policy, info.duration_s))
+        # A decode slower than 1/4 real time (or 10 min for short files) is treated as a hang.
+        self.timeout_s = timeout_s if timeout_s is not None else max(600.0, 4.0 * info.duration_s)
+
+    def batches(self) -> Iterator[FrameBatch]:
+        p = self.policy
+        cmd = build_command(self.info.path, self.stream, self.info.start_time_s, p, self.result.fps)
+        frame_bytes = p.size_px * p.size_px * 3
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None
+        reader = _StderrReader(proc.stderr, self.info.start_time_s, self.result)
+        reader.start()
+        watchdog = threading.Timer(self.timeout_s, proc.kill)
+        watchdog.start()
+        frames: list[np.ndarray] = []
+        times: list[float] = []
+        try:
+            while True:
+                buf = proc.stdout.read(frame_bytes)
+                if not buf:
+                    break
+                if len(buf) < frame_bytes:
+                    raise DecodeError(self.info.path, "ffmpeg stopped in the middle of a frame", detail=self._tail(reader))
+                try:
+                    times.append(reader.frame_times.get(timeout=60.0))
+                except queue.Empty as exc:
+                    raise DecodeError(self.info.path, "ffmpeg wrote a frame without its timestamp",
+                                      detail=self._tail(reader)) from exc
+                frames.append(np.frombuffer(buf, dtype=np.uint8).reshape(p.size_px, p.size_px, 3))
+                if len(frames) == p.batch_frames:
+                    yield self._batch(frames, times)
+                    frames, times = [], []
+            if frames:
+                yield self._batch(frames, times)
+            returncode = proc.wait()
+            reader.join(timeout=10.0)
+            if not watchdog.is_alive() and returncode != 0:
+                raise DecodeError(self.info.path, f"decoding took longer than {self.timeout_s:.0f} s and was stopped",
+                                  "the file may be damaged or on a stalled mount", self._tail(reader))
+            if returncode != 0:
+                raise DecodeError(self.info.path, f"ffmpeg failed while decoding (exit code {returncode})",
+                                  "the file is probably damaged; run `ffmpeg -v error -i PATH -f null -` to see where",
+                                  self._tail(reader))
+        finally:
+            watchdog.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+        self.result.cut_t_s.sort()
+
+    def _batch(self, frames: list[np.ndarray], times: list[float]) -> FrameBatch:
+        self.result.frame_count += len(frames)
+        return FrameBatch(frames=np.stack(frames), t_s=np.asarray(times, dtype=np.float64))
+
+    @staticmethod
+    def _tail(reader: _StderrReader) -> str:
+        return "\n".join(reader.tail)

@@ -1,0 +1,103 @@
+"""Readable summaries: what an index run did, and what the library holds (`scenedex status`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from db.repositories import frames as frames_repo
+from db.repositories import library as library_repo
+from db.repositories import models as models_repo
+from db.repositories import runs as runs_repo
+from db.session import Database, safe_url
+from scenedex.runtime import IndexSetup
+from search.errors import SearchError
+from search.vector_index import read_manifest, watermark_of
+from workers.index_run import IndexSummary
+
+
+def hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def summary_text(summary: IndexSummary) -> str:
+    lines = []
+    head = "Interrupted — what finished is saved; run the same command again to resume." if summary.interrupted \
+        else "Done."
+    lines.append(f"{head} {len(summary.indexed)} indexed, {summary.unchanged} unchanged, "
+                 f"{len(summary.failed)} failed, {len(summary.problems) - len(summary.failed)} skipped, "
+                 f"{len(summary.removed)} removed.")
+    for path in summary.removed:
+        lines.append(f"  - removed (file is gone): {path}")
+    for p in summary.problems:
+        lines.append(f"  ✗ {p.status}: {p.path}\n      why: {p.reason}" + (f"\n      what to do: {p.hint}" if p.hint else ""))
+    if summary.vectors is not None:
+        m = summary.vectors
+        lines.append(f"Vector index: {m.count} vectors ({m.kind}, {m.dim}-d, model {m.model_key}).")
+    return "\n".join(lines)
+
+
+def status_data(db: Database, setup: IndexSetup, database_label: str) -> dict[str, Any]:
+    with db.session() as session:
+        roots = [r.path for r in library_repo.list_roots(session)]
+        counts = library_repo.status_counts(session)
+        totals = frames_repo.totals(session)
+        runs = [{"id": r.id, "command": r.command, "status": r.status, "started_at": r.started_at.isoformat(),
+                 "indexed": r.indexed, "unchanged": r.unchanged, "failed": r.failed, "removed": r.removed}
+                for r in runs_repo.last_runs(session, 3)]
+        problems = [{"path": m.path, "status": str(m.status), "reason": m.error_reason, "hint": m.error_hint}
+                    for m in library_repo.problems(session)]
+        visual: dict[str, Any] = {"enabled": setup.vision is not None}
+        if setup.vision is not None:
+            model = models_repo.get_model_by_key(session, setup.vision.info.key)
+            visual["model"] = setup.vision.info.key
+            if model is not None:
+                db_ids = frames_repo.vector_frame_ids(session, model.id)
+                visual["vectors_in_database"] = int(db_ids.size)
+                try:
+                    manifest = read_manifest(setup.ingest.layout.index_dir(model.id))
+                    visual["index"] = asdict(manifest)
+                    visual["index_current"] = manifest.watermark == watermark_of(db_ids)
+                except SearchError as exc:
+                    visual["index_error"] = str(exc)
+    return {"database": database_label, "roots": roots, "files": counts, **totals, "visual": visual,
+            "runs": runs, "problems": problems}
+
+
+def status_text(data: dict[str, Any]) -> str:
+    files = data["files"]
+    indexed = files.get("indexed", {"files": 0, "duration_s": 0.0})
+    parts = [f"{files.get(k, {}).get('files', 0)} {k}" for k in ("failed", "skipped", "pending")]
+    lines = [
+        f"database  {data['database']}",
+        f"library   {', '.join(data['roots']) or '(empty: run `scenedex index PATH`)'}",
+        f"files     {indexed['files']} indexed ({hms(indexed['duration_s'])} of video) · {' · '.join(parts)}",
+        f"frames    {data['frames']} sampled frames in {data['shots']} shots",
+    ]
+    visual = data["visual"]
+    if not visual["enabled"]:
+        lines.append("visual    off: no vision model configured (set SCENEDEX_VISION_MODEL to a local CLIP or "
+                     "SigLIP directory)")
+    else:
+        index = visual.get("index")
+        if index:
+            state = "up to date" if visual.get("index_current") else "behind the database: run `scenedex reindex`"
+            lines.append(f"visual    {visual['model']}\n          index: {index['kind']}, {index['count']} vectors, "
+                         f"{index['dim']}-d, {state}")
+        else:
+            lines.append(f"visual    {visual['model']}\n          index: {visual.get('index_error', 'not built yet')}")
+    for run in data["runs"][:1]:
+        lines.append(f"last run  {run['started_at'][:16].replace('T', ' ')} {run['command']}: {run['status']}, "
+                     f"{run['indexed']} indexed, {run['unchanged']} unchanged, {run['failed']} failed, "
+                     f"{run['removed']} removed")
+    if data["problems"]:
+        lines.append("problems")
+        for p in data["problems"]:
+            lines.append(f"  ✗ {p['status']}: {p['path']}\n      why: {p['reason']}"
+                         + (f"\n      what to do: {p['hint']}" if p["hint"] else ""))
+    return "\n".join(lines)
+
+
+def database_label(url: str | None, data_dir: str) -> str:
+    return safe_url(url) if url else f"embedded Postgres in {data_dir}/postgres"

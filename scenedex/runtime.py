@@ -1,0 +1,69 @@
+"""Wiring at the edge: Settings in, typed values and opened resources out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from db.embedded import EmbeddedPostgres
+from db.session import Database, upgrade
+from indexer.encoders import EncoderSpec, describe_vision_encoder, load_vision_encoder
+from indexer.sampling import SamplingPolicy
+from scenedex.settings import Settings
+from workers.index_run import VisionChannel
+from workers.ingest import IngestConfig
+from workers.layout import DataLayout
+
+log = logging.getLogger(__name__)
+FRAME_SIZE_WITHOUT_ENCODER_PX = 64  # frames only give times and shots then: decode small
+
+
+@dataclass(frozen=True)
+class IndexSetup:
+    ingest: IngestConfig
+    vision: VisionChannel | None
+    extensions: tuple[str, ...]
+
+
+def encoder_spec(settings: Settings) -> EncoderSpec | None:
+    if settings.vision_model is None:
+        return None
+    return EncoderSpec(model=settings.vision_model, device=settings.device, batch_size=settings.encode_batch_size,
+                       feature_layer=settings.feature_layer, grid_k=settings.feature_grid_k)
+
+
+def index_setup(settings: Settings) -> IndexSetup:
+    spec = encoder_spec(settings)
+    vision = None
+    size_px, resize = FRAME_SIZE_WITHOUT_ENCODER_PX, "squash"
+    if spec is not None:
+        info = describe_vision_encoder(spec)
+        vision = VisionChannel(info=info, load=lambda: load_vision_encoder(spec))
+        size_px, resize = info.image_size, info.resize_mode
+    sampling = SamplingPolicy(fps=settings.sample_fps, mode=settings.sampling_mode,
+                              max_frames=settings.max_frames_per_media, shot_threshold=settings.shot_threshold,
+                              size_px=size_px, resize_mode=resize, batch_frames=settings.encode_batch_size)
+    ingest = IngestConfig(layout=DataLayout(settings.data_dir), sampling=sampling, min_shot_s=settings.min_shot_s)
+    return IndexSetup(ingest=ingest, vision=vision, extensions=settings.media_extensions)
+
+
+@contextmanager
+def open_database(settings: Settings) -> Iterator[Database]:
+    """The configured Postgres, or the embedded one in the data directory; migrated to the latest schema."""
+    embedded = None
+    url = settings.database_url
+    if url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        url = embedded.start()
+    db = None
+    try:
+        upgrade(url)
+        db = Database(url)
+        yield db
+    finally:
+        if db is not None:
+            db.dispose()
+        if embedded is not None:
+            embedded.stop()

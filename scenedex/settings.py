@@ -1,0 +1,94 @@
+"""The one settings object. Read at the entry points only (CLI, workers, API).
+
+Sources, highest priority first: keyword arguments, ``SCENEDEX_*`` environment variables, a TOML
+config file (``SCENEDEX_CONFIG``, else ``$XDG_CONFIG_HOME/scenedex/config.toml`` when it exists),
+then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _xdg_dir(var: str, fallback: str) -> Path:
+    base = os.environ.get(var) or str(Path.home() / fallback)
+    return Path(base) / "scenedex"
+
+
+def default_config_file() -> Path:
+    explicit = os.environ.get("SCENEDEX_CONFIG")
+    if explicit:
+        return Path(explicit)
+    return _xdg_dir("XDG_CONFIG_HOME", ".config") / "config.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SCENEDEX_", extra="forbid", frozen=True)
+
+    # Where scenedex keeps its embedded database, indexes and feature files.
+    data_dir: Path = Field(default_factory=lambda: _xdg_dir("XDG_DATA_HOME", ".local/share"))
+    # A Postgres URL (postgresql://user@host:5432/db). Empty: an embedded Postgres in data_dir/postgres.
+    database_url: str | None = None
+
+    # Vision-language encoder for the visual channel: a model id (with a local model cache or
+    # internet) or a local directory holding a CLIP or SigLIP checkpoint. Empty: no visual channel.
+    vision_model: str | None = None
+    # "auto" picks CUDA (bf16) when present, else CPU (fp32).
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    encode_batch_size: int = Field(default=32, ge=1)
+    # Hidden layer whose patch features feed the content tokens (-2: penultimate, as LLaVA/LLaMA-VID).
+    feature_layer: int = -2
+    # k for the k x k grid of pooled patch features kept per frame besides their mean (0: mean only).
+    feature_grid_k: int = Field(default=0, ge=0, le=8)
+
+    # Frames sampled per second of video (LLaMA-VID uses 1).
+    sample_fps: float = Field(default=1.0, gt=0, le=30)
+    # "uniform": one frame per 1/sample_fps seconds; "keyframes": decode keyframes only (fast, coarse).
+    sampling_mode: Literal["uniform", "keyframes"] = "uniform"
+    # Cap on frames per file: a longer file is sampled at a lower rate so it stays under the cap.
+    max_frames_per_media: int = Field(default=20_000, ge=1)
+    # ffmpeg scene-change score above which a new shot starts (0..1).
+    shot_threshold: float = Field(default=0.3, gt=0, lt=1)
+    # Shorter shots are merged into the previous one.
+    min_shot_s: float = Field(default=0.5, ge=0)
+
+    # File name extensions considered media when a folder is indexed.
+    media_extensions: tuple[str, ...] = (
+        ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".wmv", ".flv",
+        ".ogv", ".3gp",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("vision_model")
+    @classmethod
+    def _blank_model_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = default_config_file()
+        if config_file.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)

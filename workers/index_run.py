@@ -1,0 +1,163 @@
+"""One `scenedex index` run in-process: scan the given paths, index what changed, remove what is gone, sync
+the vector index. Progress goes to an injected ``IndexEvents`` (the CLI draws bars; tests record)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from db.models import MediaStatus
+from db.repositories import library as library_repo
+from db.repositories import models as models_repo
+from db.repositories import runs as runs_repo
+from db.session import Database
+from indexer.encoders.base import EncoderInfo, TorchVisionEncoder
+from indexer.files import discover
+from search.vector_index import Manifest
+from workers.ingest import Encoding, IngestConfig, Outcome, index_media, is_current, remove_media, touch_if_same_content
+from workers.vectors import sync_vector_index
+
+log = logging.getLogger(__name__)
+
+
+class IndexEvents(Protocol):
+    def planned(self, total: int, todo: int) -> None: ...
+    def file_started(self, path: str) -> None: ...
+    def file_progress(self, t_s: float, duration_s: float) -> None: ...
+    def file_done(self, path: str, outcome: Outcome) -> None: ...
+
+
+class SilentEvents:
+    def planned(self, total: int, todo: int) -> None: ...
+    def file_started(self, path: str) -> None: ...
+    def file_progress(self, t_s: float, duration_s: float) -> None: ...
+    def file_done(self, path: str, outcome: Outcome) -> None: ...
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    status: str
+    reason: str
+    hint: str
+
+
+@dataclass
+class IndexSummary:
+    indexed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    vectors: Manifest | None = None
+
+    @property
+    def failed(self) -> list[Problem]:
+        return [p for p in self.problems if p.status == MediaStatus.FAILED]
+
+
+@dataclass(frozen=True)
+class VisionChannel:
+    """The configured encoder, described cheaply; ``load`` is called only when a file needs encoding."""
+
+    info: EncoderInfo
+    load: Callable[[], TorchVisionEncoder]
+
+
+def _stat_or_missing(path: Path) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+        return st.st_size, st.st_mtime_ns
+    except OSError:
+        return -1, 0
+
+
+def _scan(db: Database, paths: Sequence[Path], extensions: Sequence[str]) -> tuple[list[int], list[int]]:
+    """Rows for every media file found (created when new), and rows under the given folders whose file is gone."""
+    seen: list[int] = []
+    gone: list[int] = []
+    with db.session() as session:
+        roots: dict[Path, int] = {}
+        for root, path in discover(paths, extensions):
+            if root not in roots:
+                roots[root] = library_repo.get_or_create_root(session, str(root)).id
+            media = library_repo.get_media_by_path(session, str(path))
+            if media is None:
+                size, mtime = _stat_or_missing(path)
+                media = library_repo.add_media(session, roots[root], str(path), size, mtime)
+            seen.append(media.id)
+        seen_set = set(seen)
+        for given in paths:
+            folder = given.absolute()
+            if not folder.is_dir():
+                continue
+            for media in library_repo.list_media(session):
+                inside = media.path.startswith(str(folder).rstrip("/") + "/")
+                if inside and media.id not in seen_set and not os.path.lexists(media.path):
+                    gone.append(media.id)
+    return seen, gone
+
+
+def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, extensions: Sequence[str],
+                vision: VisionChannel | None, events: IndexEvents | None = None,
+                retry_failed: bool = False, force: bool = False) -> IndexSummary:
+    """Index ``paths`` (files or folders). ``force`` re-indexes every file found, changed or not."""
+    events = events or SilentEvents()
+    summary = IndexSummary()
+    with db.session() as session:
+        run_id = runs_repo.start_run(session, "index").id
+        model_id = None
+        if vision is not None:
+            i = vision.info
+            model_id = models_repo.get_or_create_model(session, key=i.key, family=i.family, name=i.name,
+                                                       revision=i.revision, embed_dim=i.embed_dim,
+                                                       feature_dim=i.feature_dim, grid_k=i.grid_k).id
+    seen, gone = _scan(db, paths, extensions)
+    if gone:
+        with db.session() as session:
+            summary.removed = [m.path for mid in gone if (m := library_repo.get_media(session, mid)) is not None]
+        remove_media(db, config.layout, gone)
+    todo: list[int] = []
+    with db.session() as session:
+        for media_id in seen:
+            media = library_repo.get_media(session, media_id)
+            if media is not None and (force or not is_current(media, config, model_id, retry_failed)):
+                todo.append(media_id)
+    if not force:
+        todo = [m for m in todo if not touch_if_same_content(db, m, config, model_id)]
+    events.planned(len(seen), len(todo))
+    encoding: Encoding | None = None
+    status = "done"
+    try:
+        for media_id in todo:
+            with db.session() as session:
+                media = library_repo.get_media(session, media_id)
+                path = media.path if media is not None else "?"
+            if vision is not None and encoding is None:
+                assert model_id is not None
+                encoding = Encoding(vision.load(), model_id)
+            events.file_started(path)
+            outcome = index_media(db, media_id, config, encoding, events.file_progress)
+            events.file_done(path, outcome)
+            if outcome == Outcome.INDEXED:
+                summary.indexed.append(path)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        status = "interrupted"
+    finally:
+        if model_id is not None:
+            summary.vectors = sync_vector_index(db, config.layout, model_id).manifest
+        with db.session() as session:
+            todo_set = set(todo)
+            summary.unchanged = sum(1 for mid in seen if mid not in todo_set and (m := library_repo.get_media(
+                session, mid)) is not None and m.status == MediaStatus.INDEXED)
+            summary.problems = [Problem(m.path, str(m.status), m.error_reason or "", m.error_hint or "")
+                                for mid in seen if (m := library_repo.get_media(session, mid)) is not None
+                                and m.status in (MediaStatus.FAILED, MediaStatus.SKIPPED)]
+            runs_repo.finish_run(session, run_id, status, indexed=len(summary.indexed), unchanged=summary.unchanged,
+                                 failed=len(summary.failed), removed=len(summary.removed))
+    return summary
