@@ -18,7 +18,16 @@ from db.session import Database
 from indexer.encoders.base import EncoderInfo, TorchVisionEncoder
 from indexer.files import discover
 from search.vector_index import Manifest
-from workers.ingest import Encoding, IngestConfig, Outcome, index_media, is_current, remove_media, touch_if_same_content
+from workers.ingest import (
+    Encoding,
+    IngestConfig,
+    Outcome,
+    file_signature,
+    index_media,
+    is_current,
+    remove_media,
+    touch_if_same_content,
+)
 from workers.vectors import sync_vector_index
 
 log = logging.getLogger(__name__)
@@ -68,14 +77,6 @@ class VisionChannel:
     load: Callable[[], TorchVisionEncoder]
 
 
-def _stat_or_missing(path: Path) -> tuple[int, int]:
-    try:
-        st = os.stat(path)
-        return st.st_size, st.st_mtime_ns
-    except OSError:
-        return -1, 0
-
-
 def _scan(db: Database, paths: Sequence[Path], extensions: Sequence[str]) -> tuple[list[int], list[int]]:
     """Rows for every media file found (created when new), and rows under the given folders whose file is gone."""
     seen: list[int] = []
@@ -87,7 +88,7 @@ def _scan(db: Database, paths: Sequence[Path], extensions: Sequence[str]) -> tup
                 roots[root] = library_repo.get_or_create_root(session, str(root)).id
             media = library_repo.get_media_by_path(session, str(path))
             if media is None:
-                size, mtime = _stat_or_missing(path)
+                size, mtime = file_signature(path)
                 media = library_repo.add_media(session, roots[root], str(path), size, mtime)
             seen.append(media.id)
         seen_set = set(seen)

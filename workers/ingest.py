@@ -65,12 +65,17 @@ def _stat(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
+def file_signature(path: Path) -> tuple[int, int]:
+    """(size in bytes, mtime in ns), or (-1, 0) for a file that cannot be stat'ed (dangling link, gone)."""
+    try:
+        return _stat(path)
+    except OSError:
+        return -1, 0
+
+
 def is_current(media: MediaFile, config: IngestConfig, model_id: int | None, retry_failed: bool) -> bool:
     """True when the row already reflects this file under this configuration (size and mtime unchanged)."""
-    try:
-        size, mtime = _stat(Path(media.path))
-    except OSError:
-        size, mtime = -1, -1
+    size, mtime = file_signature(Path(media.path))
     if media.status in (MediaStatus.FAILED, MediaStatus.SKIPPED):
         return not retry_failed and (size, mtime) == (media.size_bytes, media.mtime_ns)
     if media.status != MediaStatus.INDEXED or (size, mtime) != (media.size_bytes, media.mtime_ns):
@@ -131,10 +136,7 @@ def _record_problem(db: Database, media_id: int, exc: BaseException) -> Outcome:
     with db.session() as session:
         media = library_repo.get_media(session, media_id)
         if media is not None:
-            try:
-                media.size_bytes, media.mtime_ns = _stat(Path(media.path))
-            except OSError:
-                pass
+            media.size_bytes, media.mtime_ns = file_signature(Path(media.path))
             library_repo.mark_problem(session, media, status, reason, hint, detail)
     log.info("%s: %s (%s)", media_id, reason, hint)  # the run summary reports it to the user
     return Outcome.SKIPPED if status == MediaStatus.SKIPPED else Outcome.FAILED

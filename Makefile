@@ -1,0 +1,14 @@
+# The two commands of the quick start; each sets itself up first (idempotent, fast when done).
+.PHONY: setup demo test bench
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@.venv/bin/scenedex demo
+
+test: setup
+	@bash scripts/test.sh
+
+bench: setup
+	@.venv/bin/python bench/sampling.py

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Set up everything scenedex needs on this machine, idempotently:
+#   ffmpeg (Debian package when run as root, else it must already be on PATH),
+#   a virtual environment in .venv with the CPU build of torch (never CUDA packages unless asked),
+#   scenedex itself (editable) with its test tools.
+# GPU machines: SCENEDEX_GPU=1 installs the faiss GPU build too; install a CUDA torch into .venv yourself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+need_apt=()
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing ${need_apt[*]} (Debian packages)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    say "missing: ${need_apt[*]}. Install it with your package manager (e.g. 'sudo apt-get install ${need_apt[*]}'"
+    say "or 'brew install ${need_apt[*]}'), then run this again."
+    exit 1
+  fi
+fi
+
+python=""
+for candidate in python3.11 python3.12 python3; do
+  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] < (3, 13)))'; then
+    python="$candidate"; break
+  fi
+done
+[ -n "$python" ] || { say "scenedex needs Python 3.11 or 3.12"; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv with $($python --version)"
+  "$python" -m venv .venv
+fi
+
+stamp=.venv/.scenedex-setup
+want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) gpu=${SCENEDEX_GPU:-0}"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  export PIP_DISABLE_PIP_VERSION_CHECK=1
+  # torch first, pinned: with it installed, nothing else can pull a CUDA build in.
+  if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
+    say "installing torch 2.13.0 (CPU build)"
+    .venv/bin/pip install -q "torch==2.13.0"
+  fi
+  say "installing scenedex and its dependencies"
+  extras="test"
+  [ "${SCENEDEX_GPU:-0}" = 1 ] && extras="test,gpu"
+  .venv/bin/pip install -q -e ".[${extras}]"
+  echo "$want" > "$stamp"
+fi
+say "ready: $(.venv/bin/python -c 'import torch, faiss; print(f"torch {torch.__version__}, faiss {faiss.__version__}")'), $(ffmpeg -version | head -1 | cut -d' ' -f1-3)"

@@ -1,0 +1,103 @@
+"""Frame sampling: times are the source frames' own, cuts are exact, no seeking, the cap holds."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.probe import choose_video_stream, probe
+from indexer.sampling import FrameSampler, SamplingPolicy, effective_fps
+from scenedex.samples import read_frame_code
+
+
+def sample(path: Path, **policy: object) -> tuple[np.ndarray, np.ndarray, list[float], FrameSampler]:
+    info = probe(path)
+    sampler = FrameSampler(info, choose_video_stream(info), SamplingPolicy(**policy))  # type: ignore[arg-type]
+    frames, times = [], []
+    for batch in sampler.batches():
+        frames.append(batch.frames)
+        times.append(batch.t_s)
+    return np.concatenate(frames), np.concatenate(times), sampler.result.cut_t_s, sampler
+
+
+@pytest.mark.parametrize("name, fps", [("a.mp4", 25), ("c30.mp4", 30)])
+def test_frame_times_match_the_burned_in_frame_code(generated_media, name: str, fps: int) -> None:
+    path, _ = generated_media[name]
+    frames, t_s, _, _ = sample(path, size_px=224, fps=1.0)
+    codes = np.array([read_frame_code(f) for f in frames])
+    # The time scenedex records is the time of the frame it handed over, to within one source frame.
+    assert np.all(np.abs(t_s - codes / fps) < 1.0 / fps), list(zip(t_s, codes))
+    # ... and it is the first frame at or after each tick of the 1 s grid.
+    assert np.array_equal(codes, np.arange(len(codes)) * fps)
+
+
+def test_two_frames_per_second_samples_the_half_second_grid(generated_media) -> None:
+    path, _ = generated_media["a.mp4"]
+    frames, t_s, _, _ = sample(path, size_px=224, fps=2.0)
+    late_s = t_s - np.arange(len(t_s)) * 0.5  # 0.5 s falls between frames at 25 fps: 0.52 s is the one after
+    assert np.all((late_s >= -1e-6) & (late_s < 1 / 25)), t_s
+    assert [read_frame_code(f) for f in frames] == [round(t * 25) for t in t_s]
+
+
+def test_shot_cuts_are_found_at_the_exact_frame(generated_media) -> None:
+    for path, true_cuts in generated_media.values():
+        _, _, cuts, _ = sample(path, size_px=64)
+        assert len(cuts) == len(true_cuts), (path.name, cuts, true_cuts)
+        assert np.allclose(cuts, true_cuts, atol=1e-3), (path.name, cuts, true_cuts)
+
+
+def test_frames_are_decoded_at_encoder_resolution_in_ffmpeg(generated_media) -> None:
+    path, _ = generated_media["b.mp4"]
+    frames, _, _, _ = sample(path, size_px=48, resize_mode="squash")
+    assert frames.shape[1:] == (48, 48, 3) and frames.dtype == np.uint8
+
+
+def keyframe_times(path: Path) -> set[float]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags",
+                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
+    return {round(float(t), 3) for t, flags in (line.split(",")[:2] for line in out.split()) if "K" in flags}
+
+
+def test_keyframe_mode_returns_only_keyframes(generated_media) -> None:
+    path, _ = generated_media["a.mp4"]  # GOP of at most 50 frames at 25 fps, plus keyframes at scene cuts
+    frames, t_s, _, _ = sample(path, size_px=224, mode="keyframes")
+    keyframes = keyframe_times(path)
+    assert len(t_s) >= 3
+    assert {round(float(t), 3) for t in t_s} <= keyframes, (t_s, keyframes)
+    assert [read_frame_code(f) for f in frames] == [round(t * 25) for t in t_s]
+
+
+def test_cap_lowers_the_rate_of_long_media(generated_media) -> None:
+    path, _ = generated_media["a.mp4"]  # 7.5 s
+    _, t_s, _, sampler = sample(path, size_px=32, max_frames=3)
+    assert sampler.result.fps == pytest.approx(3 / probe(path).duration_s)
+    assert len(t_s) <= 3
+
+
+def test_effective_fps_is_the_policy_rate_under_the_cap() -> None:
+    assert effective_fps(SamplingPolicy(fps=1.0, max_frames=10_000), 3600.0) == 1.0
+    assert effective_fps(SamplingPolicy(fps=1.0, max_frames=1_800), 3600.0) == 0.5
+    assert effective_fps(SamplingPolicy(fps=2.0), 0.0) == 2.0
+
+
+def test_real_clip_with_two_programs_samples_the_larger_one(shared_media: Path) -> None:
+    info = probe(shared_media / "nasa_webb_cleanroom.mp4")
+    stream = choose_video_stream(info)
+    assert (stream.width, stream.height, stream.index) == (480, 270, 3)
+    _, t_s, _, _ = sample(shared_media / "nasa_webb_cleanroom.mp4", size_px=64)
+    # 29.97 fps: the first frame at or after each second, never more than one source frame late.
+    grid = np.arange(len(t_s))
+    assert np.all((t_s - grid >= -1e-6) & (t_s - grid < 1 / 29.97 + 1e-6)), t_s
+    assert len(t_s) == 13  # the video stream lasts 13.01 s: frames at 0..12 s
+
+
+def test_sampler_never_seeks(generated_media) -> None:
+    from indexer.sampling import build_command
+
+    path, _ = generated_media["a.mp4"]
+    info = probe(path)
+    cmd = build_command(path, choose_video_stream(info), 0.0, SamplingPolicy(), 1.0)
+    assert "-ss" not in cmd and "-seek_timestamp" not in cmd
