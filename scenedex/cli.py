@@ -72,11 +72,18 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     return 130 if summary.interrupted else 0
 
 
-def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_status(args: argparse.Namespace, settings: Settings, show_problems: bool = True) -> int:
     setup = index_setup(settings)
     with open_database(settings) as db:
         data = report.status_data(db, setup, report.database_label(settings.database_url, str(settings.data_dir)))
-    _print_json(data) if args.json else print(report.status_text(data))
+        if getattr(args, "files", False):
+            data["indexed_files"] = report.files_data(db)
+    if args.json:
+        _print_json(data)
+        return 0
+    print(report.status_text(data, show_problems))
+    if "indexed_files" in data:
+        print(report.files_text(data["indexed_files"]))
     return 0
 
 
@@ -112,8 +119,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     args.paths, args.retry_failed = [library], False
     print(f"Indexing the sample library in {library} …")
     code = cmd_index(args, settings)
-    print("\n$ scenedex status")
-    cmd_status(args, settings)
+    print("\n$ scenedex status --files")
+    args.files = True
+    cmd_status(args, settings, show_problems=False)
     return code
 
 
@@ -141,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("status", parents=[common], help="what is indexed, what failed and why")
+    p.add_argument("--files", action="store_true", help="also list every indexed file with its shots")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("reindex", parents=[common], help="rebuild the vector index from the database",

@@ -65,7 +65,31 @@ def status_data(db: Database, setup: IndexSetup, database_label: str) -> dict[st
             "runs": runs, "problems": problems}
 
 
-def status_text(data: dict[str, Any]) -> str:
+def files_data(db: Database) -> list[dict[str, Any]]:
+    """Every indexed file with its duration, frame count and shot spans."""
+    out = []
+    with db.session() as session:
+        for media in library_repo.list_media(session):
+            if media.status != "indexed":
+                continue
+            shots = frames_repo.shots_of_media(session, media.id)
+            out.append({"path": media.path, "duration_s": media.duration_s,
+                        "video": f"{media.width}x{media.height} {media.fps or 0:.2f} fps",
+                        "frames": len(frames_repo.frame_ids(session, media.id)),
+                        "shots": [(round(s.start_s, 2), round(s.end_s, 2)) for s in shots]})
+    return out
+
+
+def files_text(files: list[dict[str, Any]]) -> str:
+    lines = ["indexed files"]
+    for f in files:
+        spans = ", ".join(f"{hms(a)}–{hms(b)}" for a, b in f["shots"])
+        lines.append(f"  {f['path']}\n      {hms(f['duration_s'] or 0)} · {f['video']} · {f['frames']} frames · "
+                     f"{len(f['shots'])} shots: {spans}")
+    return "\n".join(lines)
+
+
+def status_text(data: dict[str, Any], show_problems: bool = True) -> str:
     files = data["files"]
     indexed = files.get("indexed", {"files": 0, "duration_s": 0.0})
     parts = [f"{files.get(k, {}).get('files', 0)} {k}" for k in ("failed", "skipped", "pending")]
@@ -91,7 +115,9 @@ def status_text(data: dict[str, Any]) -> str:
         lines.append(f"last run  {run['started_at'][:16].replace('T', ' ')} {run['command']}: {run['status']}, "
                      f"{run['indexed']} indexed, {run['unchanged']} unchanged, {run['failed']} failed, "
                      f"{run['removed']} removed")
-    if data["problems"]:
+    if data["problems"] and not show_problems:
+        lines.append(f"problems  {len(data['problems'])} files (listed above; `scenedex status` shows them too)")
+    elif data["problems"]:
         lines.append("problems")
         for p in data["problems"]:
             lines.append(f"  ✗ {p['status']}: {p['path']}\n      why: {p['reason']}"

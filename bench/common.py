@@ -1,0 +1,56 @@
+"""Helpers shared by the benchmarks: test media, timing, reporting."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+OUT_DIR = Path(__file__).parent / "out"
+
+
+def make_hd_clip(path: Path, duration_s: int = 60, size: str = "1920x1080", fps: int = 30) -> Path:
+    """A moving test pattern with a hard cut every 10 s, H.264 at a typical GOP of 2 s."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for i in range(0, duration_s, 10):
+        src = ["testsrc2", "mandelbrot", "life=mold=10:ratio=0.1"][i // 10 % 3]
+        parts.append(f"{src}=size={size}:rate={fps}" if "=" not in src else f"{src}:size={size}:rate={fps}")
+    inputs: list[str] = []
+    for p in parts:
+        inputs += ["-f", "lavfi", "-t", "10", "-i", p]
+    graph = "".join(f"[{i}:v]" for i in range(len(parts))) + f"concat=n={len(parts)}:v=1:a=0,format=yuv420p[v]"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[v]", "-c:v", "libx264",
+                    "-preset", "veryfast", "-crf", "23", "-g", str(2 * fps), str(path)], check=True)
+    return path
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(fn: Callable[[], object], repeats: int = 3) -> dict[str, float]:
+    """Median wall time and median CPU time (this process and its children) over ``repeats`` runs."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        cpu0, t0 = time.process_time() + children_cpu_s(), time.perf_counter()
+        fn()
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() + children_cpu_s() - cpu0)
+    return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus)}
+
+
+def save(name: str, result: dict[str, object]) -> Path:
+    OUT_DIR.mkdir(exist_ok=True)
+    path = OUT_DIR / f"{name}.json"
+    result = {"machine": f"{os.cpu_count()} cores", "when": time.strftime("%Y-%m-%d %H:%M"), **result}
+    path.write_text(json.dumps(result, indent=2))
+    return path

@@ -1,0 +1,92 @@
+"""End-to-end ingest throughput on this machine: files per hour through `index_paths`, with a randomly
+initialised ViT-B/16-sized CLIP vision tower (weights do not change the cost), on the embedded Postgres.
+
+    .venv/bin/python bench/ingest.py [--files 3] [--duration-s 60] [--size 1280x720]
+
+Baselines in the same run: plain `ffmpeg -vf fps=1 -f null -` over the same files, and the same index run with
+no encoder (decode, shots and database only), so the encoder's share is visible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import OUT_DIR, make_hd_clip, save  # noqa: E402
+from indexer.encoders import EncoderSpec, describe_vision_encoder, load_vision_encoder  # noqa: E402
+from scenedex.runtime import open_database  # noqa: E402
+from scenedex.settings import Settings  # noqa: E402
+from workers.index_run import VisionChannel, index_paths  # noqa: E402
+from workers.ingest import IngestConfig  # noqa: E402
+from workers.layout import DataLayout  # noqa: E402
+from indexer.sampling import SamplingPolicy  # noqa: E402
+
+
+def vit_b16(path: Path) -> Path:
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    if not (path / "config.json").exists():
+        config = CLIPVisionConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                                  image_size=224, patch_size=16, projection_dim=512)
+        CLIPVisionModelWithProjection(config).save_pretrained(path)
+    return path
+
+
+def run_index(library: Path, data_dir: Path, vision: VisionChannel | None) -> float:
+    size = vision.info.image_size if vision else 64
+    config = IngestConfig(layout=DataLayout(data_dir), sampling=SamplingPolicy(size_px=size))
+    with open_database(Settings(data_dir=data_dir, database_url=None)) as db:
+        t0 = time.perf_counter()
+        summary = index_paths(db, [library], config, (".mp4",), vision)
+        elapsed = time.perf_counter() - t0
+    assert len(summary.indexed) == len(list(library.glob("*.mp4"))), summary
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=3)
+    parser.add_argument("--duration-s", type=int, default=60)
+    parser.add_argument("--size", default="1280x720")
+    args = parser.parse_args()
+    clip = make_hd_clip(OUT_DIR / f"clip_{args.size}_{args.duration_s}s.mp4", args.duration_s, args.size)
+    work = Path(tempfile.mkdtemp(prefix="scenedex-bench-"))
+    try:
+        library = work / "library"
+        library.mkdir()
+        for i in range(args.files):
+            shutil.copy(clip, library / f"file{i}.mp4")
+        t0 = time.perf_counter()
+        for f in sorted(library.glob("*.mp4")):
+            subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(f), "-vf", "fps=1", "-f", "null", "-"],
+                           check=True)
+        ffmpeg_s = time.perf_counter() - t0
+        no_encoder_s = run_index(library, work / "data-plain", None)
+        spec = EncoderSpec(model=str(vit_b16(OUT_DIR / "vit-b16-random")), device="auto", batch_size=32)
+        vision = VisionChannel(info=describe_vision_encoder(spec), load=lambda: load_vision_encoder(spec))
+        full_s = run_index(library, work / "data-full", vision)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    video_s = args.files * args.duration_s
+    frames = video_s  # 1 fps
+    rows = [("ffmpeg -vf fps=1 -f null - (baseline)", ffmpeg_s), ("scenedex index, no encoder", no_encoder_s),
+            ("scenedex index, ViT-B/16 CLIP (CPU)", full_s)]
+    print(f"{args.files} files x {args.duration_s} s of {args.size} H.264 30 fps, sampled at 1 fps\n")
+    print(f"{'':38} {'wall s':>7} {'files/hour':>11} {'video h/h':>10} {'vs baseline':>12}")
+    for label, seconds in rows:
+        print(f"{label:38} {seconds:7.1f} {args.files * 3600 / seconds:11.0f} {video_s / seconds:10.1f} "
+              f"{ffmpeg_s / seconds:11.2f}x")
+    print(f"\nencoder: {frames / (full_s - no_encoder_s):.1f} frames/s "
+          f"({(full_s - no_encoder_s) / full_s:.0%} of the full run)")
+    print(f"saved {save('ingest', {'files': args.files, 'duration_s': args.duration_s, 'size': args.size, 'ffmpeg_s': ffmpeg_s, 'no_encoder_s': no_encoder_s, 'full_s': full_s})}")
+
+
+if __name__ == "__main__":
+    main()
