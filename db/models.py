@@ -139,6 +139,8 @@ class IndexRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     command: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="running")  # running, done, interrupted, crashed
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = _now()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     indexed: Mapped[int] = mapped_column(Integer, default=0)

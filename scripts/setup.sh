@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+# pip complains about every package missing from this machine's local mirrors; keep real errors only.
+quiet_pip() { .venv/bin/pip "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
 
 need_apt=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
@@ -43,12 +45,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # torch first, pinned: with it installed, nothing else can pull a CUDA build in.
   if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
     say "installing torch 2.13.0 (CPU build)"
-    .venv/bin/pip install -q "torch==2.13.0"
+    quiet_pip install -q "torch==2.13.0"
   fi
   say "installing scenedex and its dependencies"
   extras="test"
   [ "${SCENEDEX_GPU:-0}" = 1 ] && extras="test,gpu"
-  .venv/bin/pip install -q -e ".[${extras}]"
+  quiet_pip install -q -e ".[${extras}]"
   echo "$want" > "$stamp"
 fi
 say "ready: $(.venv/bin/python -c 'import torch, faiss; print(f"torch {torch.__version__}, faiss {faiss.__version__}")'), $(ffmpeg -version | head -1 | cut -d' ' -f1-3)"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -10,10 +12,24 @@ from sqlalchemy.orm import Session
 from db.models import IndexRun
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def start_run(session: Session, command: str) -> IndexRun:
-    # A run still marked running was cut off (crash, kill -9): say so instead of leaving it "running" forever.
-    session.execute(update(IndexRun).where(IndexRun.status == "running").values(status="crashed"))
-    run = IndexRun(command=command, status="running", indexed=0, unchanged=0, failed=0, removed=0)
+    host = socket.gethostname()
+    # A run of this host still marked running whose process is gone was cut off (crash, kill -9): say so.
+    for stale in session.scalars(select(IndexRun).where(IndexRun.status == "running", IndexRun.host == host)):
+        if not _alive(stale.pid):
+            stale.status = "crashed"
+    run = IndexRun(command=command, status="running", host=host, pid=os.getpid(), indexed=0, unchanged=0, failed=0,
+                   removed=0)
     session.add(run)
     session.flush()
     return run

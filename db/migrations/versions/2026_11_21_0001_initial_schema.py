@@ -35,6 +35,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('command', sa.String(length=32), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('host', sa.String(length=255), nullable=False),
+    sa.Column('pid', sa.Integer(), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('indexed', sa.Integer(), nullable=False),
