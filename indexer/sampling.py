@@ -29,7 +29,8 @@ import numpy as np
 from indexer.errors import DecodeError
 from indexer.probe import MediaInfo, StreamInfo
 
-ResizeMode = Literal["center_crop", "squash"]
+# center_crop / squash: a size_px square for an encoder; fit_width: size_px wide, the display aspect kept (OCR).
+ResizeMode = Literal["center_crop", "squash", "fit_width"]
 SHOWINFO_LINE = re.compile(r"^\[showinfo@(frame|cut) @ [^\]]+\] n:\s*\d+\s+pts:\s*-?\d+\s+pts_time:(\S+)")
 CUT_THUMB = "64:36"  # scene scores on a tiny nearest-neighbour thumbnail: ~free next to decoding
 
@@ -66,7 +67,7 @@ def effective_fps(policy: SamplingPolicy, duration_s: float) -> float:
 
 @dataclass(frozen=True)
 class FrameBatch:
-    frames: np.ndarray  # (B, S, S, 3) uint8 RGB
+    frames: np.ndarray  # (B, H, W, 3) uint8 RGB; H = W = size_px unless resize_mode is fit_width
     t_s: np.ndarray  # (B,) float64, seconds from the start of the media
 
 
@@ -86,21 +87,32 @@ def ffmpeg_binary() -> str:
     return path
 
 
-def _frames_filter(policy: SamplingPolicy, fps: float, start_s: float) -> str:
+def frame_shape(stream: StreamInfo, policy: SamplingPolicy) -> tuple[int, int]:
+    """(height, width) of the frames handed over, after ffmpeg's autorotation."""
+    s = policy.size_px
+    if policy.resize_mode != "fit_width":
+        return s, s
+    w, h = stream.width or s, stream.height or s
+    if stream.rotation_deg in (90, 270):
+        w, h = h, w
+    return max(2, round(s * h / w / 2) * 2), s
+
+
+def _frames_filter(policy: SamplingPolicy, fps: float, start_s: float, shape: tuple[int, int]) -> str:
     s = policy.size_px
     tick = f"floor((t-{start_s:.6f})*{fps:.9f})"
     select = f"select='isnan(prev_selected_t)+gte({tick},floor((prev_selected_t-{start_s:.6f})*{fps:.9f})+1)'"
     if policy.resize_mode == "center_crop":
         resize = f"scale={s}:{s}:force_original_aspect_ratio=increase:flags=area,crop={s}:{s}"
     else:
-        resize = f"scale={s}:{s}:flags=area"
+        resize = f"scale={shape[1]}:{shape[0]}:flags=area"
     return f"{select},{resize},format=rgb24,showinfo@frame"
 
 
 def build_command(path: Path, stream: StreamInfo, start_s: float, policy: SamplingPolicy, fps: float) -> list[str]:
     """The ffmpeg command line; stdout carries raw RGB frames, stderr the showinfo lines."""
     source = f"[0:{stream.index}]"
-    frames = _frames_filter(policy, fps, start_s)
+    frames = _frames_filter(policy, fps, start_s, frame_shape(stream, policy))
     if policy.mode == "keyframes":
         graph = f"{source}{frames}[out]"  # no cut branch: only keyframes are decoded
     else:
@@ -161,7 +173,8 @@ class FrameSampler:
     def batches(self) -> Iterator[FrameBatch]:
         p = self.policy
         cmd = build_command(self.info.path, self.stream, self.info.start_time_s, p, self.result.fps)
-        frame_bytes = p.size_px * p.size_px * 3
+        height, width = frame_shape(self.stream, p)
+        frame_bytes = height * width * 3
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert proc.stdout is not None and proc.stderr is not None
         reader = _StderrReader(proc.stderr, self.info.start_time_s, self.result)
@@ -182,7 +195,7 @@ class FrameSampler:
                 except queue.Empty as exc:
                     raise DecodeError(self.info.path, "ffmpeg wrote a frame without its timestamp",
                                       detail=self._tail(reader)) from exc
-                frames.append(np.frombuffer(buf, dtype=np.uint8).reshape(p.size_px, p.size_px, 3))
+                frames.append(np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3))
                 if len(frames) == p.batch_frames:
                     yield self._batch(frames, times)
                     frames, times = [], []

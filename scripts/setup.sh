@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything scenedex needs on this machine, idempotently:
-#   ffmpeg (Debian package when run as root, else it must already be on PATH),
+#   ffmpeg and espeak-ng (Debian packages when run as root, else they must already be on PATH),
 #   a virtual environment in .venv with the CPU build of torch (never CUDA packages unless asked),
 #   scenedex itself (editable) with its test tools.
 # GPU machines: SCENEDEX_GPU=1 installs the faiss GPU build too; install a CUDA torch into .venv yourself.
@@ -13,6 +13,8 @@ quiet_pip() { .venv/bin/pip "$@" 2>&1 | { grep -v "is ignored: it is neither a f
 
 need_apt=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
+# espeak-ng synthesises the speech of the generated test media (tests only; optional for users).
+command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${need_apt[*]} (Debian packages)"

@@ -101,3 +101,9 @@ def test_sampler_never_seeks(generated_media) -> None:
     info = probe(path)
     cmd = build_command(path, choose_video_stream(info), 0.0, SamplingPolicy(), 1.0)
     assert "-ss" not in cmd and "-seek_timestamp" not in cmd
+
+
+def test_fit_width_keeps_the_display_aspect(generated_media) -> None:
+    path, _ = generated_media["a.mp4"]  # 320x240
+    frames, _, _, _ = sample(path, size_px=640, resize_mode="fit_width")
+    assert frames.shape[1:] == (480, 640, 3)
