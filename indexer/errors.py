@@ -32,6 +32,10 @@ class DecodeError(IndexerError):
     """Decoding failed part-way (corrupt stream, ffmpeg crash, timeout)."""
 
 
+class SpeechError(IndexerError):
+    """The audio stream cannot be decoded, or the speech model cannot be loaded or run."""
+
+
 class EncoderError(Exception):
     """A vision encoder cannot be loaded or cannot run (bad path, unsupported architecture)."""
 

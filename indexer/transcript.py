@@ -1,0 +1,200 @@
+"""Transcripts as data, and how the transcripts of overlapping chunks are joined into one (no model here).
+
+Words are addressed by their position in a chunk's word list (all its segments' words, in order). Where two
+chunks overlap, the cut is placed at a word both heard at about the same time, the one nearest the middle of
+the overlap: the earlier chunk keeps it and the later one starts after it, so no word is lost or counted twice
+where both heard the same words. Without such a word, each chunk keeps the words whose midpoint lies on its
+side of the middle of the overlap. A segment cut in two by the border is joined back into one. Segments are
+split where speech pauses for long: faster-whisper's VAD glues stretches of speech together before decoding,
+so one segment can span a long silence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from indexer.text_metrics import normalize_words
+
+MATCH_TOLERANCE_S = 0.5  # the same word heard by two chunks: midpoints this close
+MAX_PAUSE_S = 1.5  # a segment is split where its words pause longer than this
+
+
+@dataclass(frozen=True)
+class Word:
+    start_s: float
+    end_s: float
+    text: str  # without surrounding spaces; punctuation stays attached ("Maryland.")
+    probability: float
+
+    @property
+    def mid_s(self) -> float:
+        return (self.start_s + self.end_s) / 2
+
+
+@dataclass(frozen=True)
+class SpeechSegment:
+    start_s: float
+    end_s: float
+    text: str
+    words: tuple[Word, ...]
+    avg_logprob: float  # mean token log-probability of the decoded text
+    no_speech_prob: float  # the model's probability that the window held no speech
+
+
+@dataclass(frozen=True)
+class Transcript:
+    language: str | None  # None when no speech was found (or the file has no audio)
+    language_probability: float
+    segments: tuple[SpeechSegment, ...]
+    audio_stream_index: int | None  # None: the file has no audio stream
+    duration_s: float  # audio decoded
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        return tuple(w for s in self.segments for w in s.words)
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.segments)
+
+def _word_key(word: Word) -> str:
+    return "".join(normalize_words(word.text))
+
+
+def border_cut(before: Sequence[Word], after: Sequence[Word],
+               overlap_s: tuple[float, float]) -> tuple[int, int]:
+    """(stop, first): keep ``before[:stop]`` and ``after[first:]``, so the words of the overlap count once.
+
+    >>> w = lambda t, s: Word(s, s + 0.4, t, 1.0)
+    >>> border_cut([w("a", 5.0), w("b", 6.0), w("c", 7.1)], [w("b", 6.1), w("c", 7.0), w("d", 8.0)],
+    ...            (5.5, 7.5))
+    (2, 1)
+    """
+    lo_s, hi_s = overlap_s
+    middle_s = (lo_s + hi_s) / 2
+    matches = [
+        (abs((a.mid_s + b.mid_s) / 2 - middle_s), i, j)
+        for i, a in enumerate(before) if lo_s <= a.mid_s <= hi_s
+        for j, b in enumerate(after) if lo_s <= b.mid_s <= hi_s
+        and abs(a.mid_s - b.mid_s) <= MATCH_TOLERANCE_S and _word_key(a) == _word_key(b)
+    ]
+    if matches:
+        _, i, j = min(matches)
+        return i + 1, j + 1
+    return sum(a.mid_s < middle_s for a in before), sum(b.mid_s < middle_s for b in after)
+
+
+def slice_words(segments: Sequence[SpeechSegment], first: int,
+                stop: int) -> tuple[list[SpeechSegment], bool, bool]:
+    """The segments holding words ``first`` to ``stop - 1`` of the chunk, cut to those words.
+
+    Returns (segments, cut_start, cut_end): whether the first kept segment lost words at its start, and
+    whether the last one lost words at its end. A cut segment takes its times and text from the words it kept.
+    """
+    kept: list[SpeechSegment] = []
+    cut_start = cut_end = False
+    offset = 0
+    for segment in segments:
+        n = len(segment.words)
+        lo, hi = max(first - offset, 0), min(stop - offset, n)
+        offset += n
+        if lo >= hi:
+            continue
+        if not kept:
+            cut_start = lo > 0
+        cut_end = hi < n
+        if lo > 0 or hi < n:
+            words = segment.words[lo:hi]
+            segment = replace(segment, words=words, text=" ".join(w.text for w in words),
+                              start_s=words[0].start_s if lo > 0 else segment.start_s,
+                              end_s=words[-1].end_s if hi < n else segment.end_s)
+        kept.append(segment)
+    return kept, cut_start, cut_end
+
+
+def merge_segments(a: SpeechSegment, b: SpeechSegment) -> SpeechSegment:
+    """One segment from the two halves of an utterance a chunk border cut (scores weighted by words)."""
+    n_a, n_b = len(a.words), len(b.words)
+    return SpeechSegment(start_s=a.start_s, end_s=max(a.end_s, b.end_s), text=f"{a.text} {b.text}",
+                         words=a.words + b.words,
+                         avg_logprob=(a.avg_logprob * n_a + b.avg_logprob * n_b) / (n_a + n_b),
+                         no_speech_prob=(a.no_speech_prob * n_a + b.no_speech_prob * n_b) / (n_a + n_b))
+
+
+def split_at_pauses(segment: SpeechSegment, max_pause_s: float = MAX_PAUSE_S) -> list[SpeechSegment]:
+    """``segment`` split where one word ends more than ``max_pause_s`` before the next starts.
+
+    >>> w = lambda t, s: Word(s, s + 0.4, t, 1.0)
+    >>> words = (w("Hello", 1.0), w("there.", 1.5), w("Goodbye.", 9.0))
+    >>> seg = SpeechSegment(0.9, 9.5, "Hello there. Goodbye.", words, -0.2, 0.1)
+    >>> [(s.start_s, s.end_s, s.text) for s in split_at_pauses(seg)]
+    [(0.9, 1.9, 'Hello there.'), (9.0, 9.5, 'Goodbye.')]
+    """
+    words = segment.words
+    cuts = [i for i in range(1, len(words)) if words[i].start_s - words[i - 1].end_s > max_pause_s]
+    if not cuts:
+        return [segment]
+    parts = []
+    for lo, hi in zip([0, *cuts], [*cuts, len(words)]):
+        part = words[lo:hi]
+        parts.append(replace(segment, words=part, text=" ".join(w.text for w in part),
+                             start_s=segment.start_s if lo == 0 else part[0].start_s,
+                             end_s=segment.end_s if hi == len(words) else part[-1].end_s))
+    return parts
+
+
+def _not_before(segment: SpeechSegment, t_s: float) -> SpeechSegment:
+    """``segment`` with every start moved to at least ``t_s`` (never past its own end): monotonic times."""
+    if segment.start_s >= t_s and segment.words[0].start_s >= t_s:
+        return segment
+    words = tuple(replace(w, start_s=min(max(w.start_s, t_s), w.end_s)) for w in segment.words)
+    return replace(segment, start_s=min(max(segment.start_s, t_s), segment.end_s), words=words)
+
+
+class ChunkStitcher:
+    """Joins the segments of consecutive, possibly overlapping chunks into one transcript's segments.
+
+    Holds one chunk back until the next one shows where their border falls; ``finish`` emits the last one.
+
+    >>> stitcher = ChunkStitcher()                                                      # doctest: +SKIP
+    >>> for chunk in chunks: stitcher.add(segments_of(chunk), chunk.start_s, chunk.end_s)  # doctest: +SKIP
+    >>> segments = stitcher.finish()                                                    # doctest: +SKIP
+    """
+
+    def __init__(self) -> None:
+        self._done: list[SpeechSegment] = []
+        self._pending: list[SpeechSegment] = []  # segments of the previous chunk, its end not cut yet
+        self._pending_end_s = 0.0
+        self._first = 0  # words of the pending chunk before this index belong to the chunk before it
+        self._open_end = False  # the last segment of ``done`` was cut at its end by a border
+
+    def add(self, segments: list[SpeechSegment], start_s: float, end_s: float) -> None:
+        if self._pending_end_s > start_s:  # an overlap: cut both chunks at the same word
+            overlap_s = (start_s, self._pending_end_s)
+            stop, next_first = border_cut(_words(self._pending), _words(segments), overlap_s)
+        else:
+            stop, next_first = len(_words(self._pending)), 0
+        self._emit(stop)
+        self._pending, self._pending_end_s, self._first = segments, end_s, next_first
+
+    def finish(self) -> list[SpeechSegment]:
+        self._emit(len(_words(self._pending)))
+        self._pending = []
+        return [part for segment in self._done for part in split_at_pauses(segment)]
+
+    def _emit(self, stop: int) -> None:
+        kept, cut_start, cut_end = slice_words(self._pending, self._first, stop)
+        if not kept:
+            self._open_end = False
+            return
+        if self._done:
+            kept[0] = _not_before(kept[0], self._done[-1].words[-1].end_s)
+            if self._open_end and cut_start:
+                kept[0] = merge_segments(self._done.pop(), kept[0])
+        self._done.extend(kept)
+        self._open_end = cut_end
+
+
+def _words(segments: Sequence[SpeechSegment]) -> list[Word]:
+    return [w for s in segments for w in s.words]
