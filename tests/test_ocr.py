@@ -1,0 +1,383 @@
+"""On-screen text: captions burned into generated video are read, at the right times, as one span each, while
+frames that did not change are not read again."""
+
+from __future__ import annotations
+
+import doctest
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import indexer.ocr
+import indexer.text_spans
+from indexer.model_files import ModelFileError, package_dir
+from indexer.ocr import MODEL_SHA256, OcrEngine, OcrError, TextBox, load_ocr_engine
+from indexer.probe import choose_video_stream, probe
+from indexer.sampling import FrameSampler, SamplingPolicy
+from indexer.shots import build_shots
+from indexer.text_spans import (ChangeDetector, OcrStats, TextSpan, merge_spans, normalise_text, ocr_frames,
+                                select_frames_for_ocr)
+from scenedex.samples import FONT
+
+SIZE = (960, 540)
+FPS = 10  # source frame rate: whole frames at every caption time below
+
+
+@dataclass(frozen=True)
+class Caption:
+    text: str
+    start_s: float  # on screen from here ...
+    end_s: float  # ... up to (not including) here, in media time
+
+
+@dataclass(frozen=True)
+class Part:
+    source: str  # an ffmpeg lavfi source, with or without options
+    duration_s: float
+    captions: tuple[Caption, ...] = ()  # times relative to the part's start
+
+
+def _drawtext(c: Caption) -> str:
+    return (f"drawtext=fontfile={FONT}:text='{c.text}':fontsize=36:fontcolor=white:box=1:boxcolor=black@0.7:"
+            f"boxborderw=10:x=(w-text_w)/2:y=h-100:enable='gte(t,{c.start_s})*lt(t,{c.end_s})'")
+
+
+def make_video(path: Path, parts: list[Part]) -> None:
+    """Parts joined by hard cuts, each with its own captions."""
+    w, h = SIZE
+    inputs: list[str] = []
+    chains = []
+    for i, part in enumerate(parts):
+        sep = ":" if "=" in part.source else "="
+        source = f"{part.source}{sep}size={w}x{h}:rate={FPS},trim=duration={part.duration_s}"
+        inputs += ["-f", "lavfi", "-i", source]
+        captions = "".join("," + _drawtext(c) for c in part.captions)
+        chains.append(f"[{i}:v]setpts=PTS-STARTPTS{captions}[p{i}]")
+    graph = ";".join(chains) + ";" + "".join(f"[p{i}]" for i in range(len(parts)))
+    graph += f"concat=n={len(parts)}:v=1:a=0,format=yuv420p[v]"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *inputs, "-filter_complex", graph,
+                    "-map", "[v]", "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", str(path)],
+                   check=True)
+
+
+def truth(parts: list[Part]) -> list[Caption]:
+    """Captions in media time."""
+    out, offset = [], 0.0
+    for part in parts:
+        out += [Caption(c.text, offset + c.start_s, offset + c.end_s) for c in part.captions]
+        offset += part.duration_s
+    return out
+
+
+# Cuts at 8 s and 16 s. A caption that comes and goes within a still shot, one over a moving picture (every
+# frame of that shot is read), one that comes and goes on a still picture after a cut.
+CAPTIONED = [
+    Part("color=c=#203050", 8.0, (Caption("QUARTERLY REVENUE 2024", 1.5, 7.5),)),
+    Part("mandelbrot", 8.0, (Caption("Launch window opens at dawn", 1.0, 7.0),)),
+    Part("color=c=#306030", 8.0, (Caption("Harbor lights at midnight", 2.0, 6.0),)),
+]
+STATIC = [Part("color=c=#402020", 20.0, (Caption("Annual general meeting", 0.0, 20.0),))]
+
+
+@dataclass(frozen=True)
+class Sampled:
+    frames: np.ndarray  # (N, H, W, 3) uint8 RGB
+    t_s: np.ndarray  # (N,)
+    frame_shot: np.ndarray  # (N,)
+    cut_t_s: list[float]
+    duration_s: float
+
+
+def sample(path: Path) -> Sampled:
+    """Frames and shots as the indexer takes them for OCR."""
+    info = probe(path)
+    policy = SamplingPolicy(size_px=960, resize_mode="fit_width", fps=1.0)
+    sampler = FrameSampler(info, choose_video_stream(info), policy)
+    batches = list(sampler.batches())
+    t_s = np.concatenate([b.t_s for b in batches])
+    _, frame_shot = build_shots(t_s, sampler.result.cut_t_s, info.duration_s)
+    return Sampled(np.concatenate([b.frames for b in batches]), t_s, frame_shot, sampler.result.cut_t_s,
+                   info.duration_s)
+
+
+@dataclass(frozen=True)
+class Read:
+    sampled: Sampled
+    spans: list[TextSpan]
+    stats: OcrStats
+
+
+def read_video(engine: OcrEngine, path: Path, parts: list[Part]) -> Read:
+    make_video(path, parts)
+    sampled = sample(path)
+    spans, stats = ocr_frames(engine, sampled.frames, sampled.t_s, sampled.frame_shot, interval_s=1.0,
+                              duration_s=sampled.duration_s)
+    return Read(sampled, spans, stats)
+
+
+@pytest.fixture(scope="module")
+def engine() -> OcrEngine:
+    return load_ocr_engine()
+
+
+@pytest.fixture(scope="module")
+def captioned(engine: OcrEngine, tmp_path_factory: pytest.TempPathFactory) -> Read:
+    return read_video(engine, tmp_path_factory.mktemp("ocr") / "captioned.mp4", CAPTIONED)
+
+
+@pytest.fixture(scope="module")
+def static(engine: OcrEngine, tmp_path_factory: pytest.TempPathFactory) -> Read:
+    return read_video(engine, tmp_path_factory.mktemp("ocr") / "static.mp4", STATIC)
+
+
+def spans_showing(spans: list[TextSpan], caption: str) -> list[TextSpan]:
+    """Spans whose text holds every word of the caption (case-insensitive; OCR may drop a space)."""
+    return [s for s in spans if all(word in normalise_text(s.text) for word in caption.casefold().split())]
+
+
+# --- on generated video, with the real engine ---------------------------------------------------------------
+
+def test_every_caption_is_read_within_one_sampling_interval_of_its_times(captioned: Read) -> None:
+    for caption in truth(CAPTIONED):
+        found = spans_showing(captioned.spans, caption.text)
+        assert len(found) == 1, (caption, captioned.spans)
+        span = found[0]
+        assert abs(span.start_s - caption.start_s) <= 1.0, (caption, span)
+        assert abs(span.end_s - caption.end_s) <= 1.0, (caption, span)
+        assert span.confidence >= 0.8, span
+
+
+def test_a_caption_shown_for_six_seconds_over_moving_video_is_one_span(captioned: Read) -> None:
+    [span] = spans_showing(captioned.spans, "Launch window opens at dawn")
+    assert span.frame_count >= 5, span  # the picture moves, so each of its six frames was read ...
+    assert span.end_s - span.start_s == pytest.approx(6.0, abs=1.0)  # ... and they made one span
+
+
+def test_frames_of_still_shots_are_skipped_and_moving_ones_read(captioned: Read) -> None:
+    stats, t_s = captioned.stats, captioned.sampled.t_s
+    assert stats.frames_given == len(t_s) == 24
+    assert stats.frames_read + stats.frames_skipped == stats.frames_given
+    assert 11 <= stats.frames_read <= 16, stats  # 8 moving frames, 2 + 3 for the still shots, some slack
+    assert len(captioned.spans) == 3, captioned.spans  # nothing read in the fractal or the plain backgrounds
+
+
+def test_the_first_frame_after_each_cut_is_read(captioned: Read) -> None:
+    s = captioned.sampled
+    assert s.cut_t_s == pytest.approx([8.0, 16.0], abs=1e-3)
+    selected = select_frames_for_ocr(s.frames, s.frame_shot)
+    for cut in s.cut_t_s:
+        assert int(np.searchsorted(s.t_s, cut - 1e-6)) in selected, (cut, s.t_s[selected])
+
+
+def test_a_static_video_is_read_once_and_its_caption_spans_all_of_it(static: Read) -> None:
+    assert static.stats.frames_given == 20
+    assert static.stats.frames_read <= 2, static.stats
+    [span] = spans_showing(static.spans, "Annual general meeting")
+    assert span.start_s == 0.0 and span.end_s == pytest.approx(20.0, abs=0.1)
+
+
+# --- the engine wrapper, around a stand-in for RapidOCR -----------------------------------------------------
+
+class FakeRapidOcr:
+    """Stands in for RapidOCR: remembers what it was given and answers like it does."""
+
+    def __init__(self, answer: list[list[object]] | None = None, fail: bool = False) -> None:
+        self.answer, self.fail, self.seen = answer, fail, []
+
+    def __call__(self, image: np.ndarray,
+                 **options: object) -> tuple[list[list[object]] | None, list[float] | None]:
+        if self.fail:
+            raise RuntimeError("onnxruntime exploded")
+        self.seen.append(image)
+        return self.answer, [0.0, 0.0, 0.0]
+
+
+def test_the_engine_hands_bgr_to_rapidocr_and_drops_low_confidence_and_blank_readings() -> None:
+    points = [[10, 20], [110, 20], [110, 40], [10, 40]]
+    fake = FakeRapidOcr([[points, "Keep me", 0.91], [points, "faint", 0.49], [points, "  ", 0.99]])
+    frame = np.zeros((60, 120, 3), np.uint8)
+    frame[..., 0] = 200  # red
+    boxes = OcrEngine(fake, Path("models"), min_confidence=0.5).read(frame)
+    assert boxes == [TextBox("Keep me", 0.91, ((10.0, 20.0), (110.0, 20.0), (110.0, 40.0), (10.0, 40.0)))]
+    assert fake.seen[0][0, 0].tolist() == [0, 0, 200]  # blue, green, red
+    assert OcrEngine(FakeRapidOcr(None), Path("models"), 0.5).read(frame) == []  # RapidOCR's "nothing found"
+
+
+def test_an_engine_failure_is_an_ocr_error_that_names_the_frame_size() -> None:
+    engine = OcrEngine(FakeRapidOcr(fail=True), Path("models"), 0.5)
+    with pytest.raises(OcrError, match="120x60 frame") as info:
+        engine.read(np.zeros((60, 120, 3), np.uint8))
+    assert "onnxruntime exploded" in info.value.detail
+
+
+# --- frame selection on synthetic frames --------------------------------------------------------------------
+
+def still_frames(n: int, seed: int = 0) -> np.ndarray:
+    """n copies of one random picture with mild per-frame noise, (n, 90, 160, 3) uint8 RGB."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(40, 200, size=(90, 160, 3))
+    noise = rng.integers(-6, 7, size=(n, 90, 160, 3))
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+def test_an_unchanged_noisy_picture_is_selected_only_once() -> None:
+    frames = still_frames(30)
+    assert select_frames_for_ocr(frames, np.zeros(30, np.int64)).tolist() == [0]
+
+
+def test_the_first_frame_of_a_shot_is_selected_even_when_it_looks_the_same() -> None:
+    frames = still_frames(10)
+    shots = np.array([0] * 4 + [1] * 6)
+    assert select_frames_for_ocr(frames, shots).tolist() == [0, 4]
+
+
+def test_a_small_caption_appearing_within_a_shot_is_selected_and_so_is_its_disappearance() -> None:
+    frames = still_frames(10)
+    frames[3:7, 80:84, 20:100] = 255  # a one-line name: 4 x 80 px, 2 % of the picture
+    assert select_frames_for_ocr(frames, np.zeros(10, np.int64)).tolist() == [0, 3, 7]
+
+
+def test_a_slow_drift_is_selected_once_it_adds_up_to_a_change() -> None:
+    frames = still_frames(12)
+    for i in range(12):
+        frames[i, :, : 8 * i] = 0  # a black bar grows 8 px (5 % of the width) per frame
+    selected = select_frames_for_ocr(frames, np.zeros(12, np.int64), change_threshold=0.12)
+    assert selected.tolist() == [0, 3, 6, 9]  # compared with the last frame selected, not the previous one
+
+
+def test_selecting_batch_by_batch_picks_the_same_frames_as_all_at_once() -> None:
+    frames = still_frames(20)
+    frames[5:9, 80:84, 20:100] = 255  # a caption
+    frames[12:, :, :40] = 0  # a change that lasts
+    shots = np.array([0] * 10 + [1] * 10)
+    detector = ChangeDetector()
+    in_batches = [int(i) + start for start in range(0, 20, 6)
+                  for i in detector.select(frames[start:start + 6], shots[start:start + 6])]
+    assert in_batches == select_frames_for_ocr(frames, shots).tolist() == [0, 5, 9, 10, 12]
+
+
+# --- merging readings into spans, on hand-made readings -----------------------------------------------------
+
+def rect(x: float, y: float, w: float = 400, h: float = 40) -> tuple[tuple[float, float], ...]:
+    return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+
+
+def box(text: str, x: float = 280, y: float = 450, confidence: float = 0.9) -> TextBox:
+    return TextBox(text=text, confidence=confidence, box=rect(x, y))
+
+
+T_S = np.arange(10, dtype=np.float64)  # frames at 0, 1, ..., 9 s
+
+
+def test_text_read_in_consecutive_selected_frames_is_one_span() -> None:
+    reads = {2: [box("Breaking news")], 3: [box("Breaking news")], 5: [box("Breaking news")], 7: []}
+    spans = merge_spans(T_S, reads, np.array([2, 3, 5, 7]), 1.0)
+    assert [(s.start_s, s.end_s, s.text, s.frame_count) for s in spans] == [(2.0, 7.0, "Breaking news", 3)]
+
+
+def test_text_still_showing_at_the_last_frame_runs_to_the_end_of_the_media() -> None:
+    reads = {0: [box("Credits")], 6: [box("Credits")]}
+    selected = np.array([0, 6])
+    assert [(s.start_s, s.end_s) for s in merge_spans(T_S, reads, selected, 1.0, end_s=9.6)] == [(0.0, 9.6)]
+    assert [(s.start_s, s.end_s) for s in merge_spans(T_S, reads, selected, 1.0)] == [(0.0, 10.0)]
+
+
+def test_new_text_in_the_same_place_starts_a_new_span() -> None:
+    reads = {0: [box("Round one")], 4: [box("Final score 3-2")], 8: []}
+    spans = merge_spans(T_S, reads, np.array([0, 4, 8]), 1.0)
+    assert [(s.start_s, s.end_s, s.text) for s in spans] == [(0.0, 4.0, "Round one"),
+                                                            (4.0, 8.0, "Final score 3-2")]
+
+
+def test_the_same_text_in_two_places_is_two_spans() -> None:
+    reads = {1: [box("LIVE", x=20, y=20), box("LIVE", x=500, y=450)], 3: [box("LIVE", x=20, y=20)]}
+    spans = merge_spans(T_S, reads, np.array([1, 3]), 1.0, end_s=10.0)
+    assert [(s.start_s, s.end_s, s.box[0]) for s in spans] == [(1.0, 10.0, (20, 20)), (1.0, 3.0, (500, 450))]
+
+
+def test_small_ocr_noise_does_not_split_a_span_and_the_best_reading_is_kept() -> None:
+    reads = {0: [box("QUARTERLYREVENUE 2024", confidence=0.7)],
+             1: [box("Quarterly Revenue 2O24", confidence=0.8)],
+             2: [box("QUARTERLY REVENUE 2024", x=284, y=452, confidence=0.97)], 3: []}
+    [span] = merge_spans(T_S, reads, np.array([0, 1, 2, 3]), 1.0)
+    assert (span.start_s, span.end_s, span.text, span.confidence, span.frame_count) == (
+        0.0, 3.0, "QUARTERLY REVENUE 2024", 0.97, 3)
+    assert span.box == rect(284, 452)
+
+
+def test_a_selected_frame_that_was_not_read_neither_starts_nor_ends_a_span() -> None:
+    reads = {0: [box("Weather")], 5: [box("Weather")], 8: []}
+    [span] = merge_spans(T_S, reads, np.array([0, 3, 5, 8]), 1.0)
+    assert (span.start_s, span.end_s, span.frame_count) == (0.0, 8.0, 2)
+
+
+class CountingReader:
+    """A fake engine: reads the caption drawn as a bright bar at the bottom of the frame."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def read(self, frame: np.ndarray) -> list[TextBox]:
+        self.calls += 1
+        return [box("Bar", x=0, y=80)] if frame[-5:].mean() > 250 else []
+
+
+def test_ocr_frames_reads_only_the_selected_frames_and_reports_what_it_skipped() -> None:
+    frames = still_frames(12)
+    frames[4:9, -10:] = 255
+    reader = CountingReader()
+    spans, stats = ocr_frames(reader, frames, np.arange(12.0), np.zeros(12, np.int64),
+                              interval_s=1.0, duration_s=12.0)
+    assert reader.calls == stats.frames_read == 3  # the first frame, the bar coming and the bar going
+    assert (stats.frames_given, stats.frames_skipped, stats.boxes_read) == (12, 9, 1)
+    assert [(s.start_s, s.end_s, s.text) for s in spans] == [(4.0, 9.0, "Bar")]
+
+
+def test_ocr_frames_on_no_frames_reads_nothing() -> None:
+    no_frames = np.zeros((0, 90, 160, 3), np.uint8)
+    spans, stats = ocr_frames(CountingReader(), no_frames, np.zeros(0), np.zeros(0, np.int64), interval_s=1.0,
+                              duration_s=0.0)
+    assert spans == [] and stats.frames_read == 0
+
+
+# --- model files --------------------------------------------------------------------------------------------
+
+def copy_models(tmp_path: Path) -> Path:
+    target = tmp_path / "models"
+    target.mkdir()
+    for name in MODEL_SHA256:
+        shutil.copy(package_dir("rapidocr_onnxruntime", "models") / name, target / name)
+    return target
+
+
+def test_a_model_file_that_differs_from_its_pinned_sha256_is_refused(tmp_path: Path) -> None:
+    models = copy_models(tmp_path)
+    rec = models / "ch_PP-OCRv4_rec_infer.onnx"
+    rec.write_bytes(rec.read_bytes()[:-1] + b"\0")
+    with pytest.raises(ModelFileError, match="differs from the pinned"):
+        load_ocr_engine(model_dir=models)
+
+
+def test_a_missing_model_file_is_refused(tmp_path: Path) -> None:
+    models = copy_models(tmp_path)
+    (models / "ch_ppocr_mobile_v2.0_cls_infer.onnx").unlink()
+    with pytest.raises(ModelFileError, match="missing"):
+        load_ocr_engine(model_dir=models)
+
+
+def test_docstring_examples_hold() -> None:
+    for module in (indexer.ocr, indexer.text_spans):
+        failed, _ = doctest.testmod(module)
+        assert failed == 0, module.__name__
+
+
+def test_spaces_the_recogniser_dropped_in_capitals_are_restored() -> None:
+    from indexer.ocr import split_run_together_caps
+
+    assert split_run_together_caps("LAUNCHWINDOWOPENSATDAWN") == "LAUNCH WINDOW OPENS AT DAWN"
+    assert split_run_together_caps("Field report: the colony grows") == "Field report: the colony grows"
+    assert split_run_together_caps("会议室 NASA") == "会议室 NASA"
