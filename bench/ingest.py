@@ -23,10 +23,12 @@ from bench.common import OUT_DIR, make_hd_clip, save  # noqa: E402
 from indexer.encoders import EncoderSpec, describe_vision_encoder, load_vision_encoder  # noqa: E402
 from scenedex.runtime import open_database  # noqa: E402
 from scenedex.settings import Settings  # noqa: E402
-from workers.index_run import VisionChannel, index_paths  # noqa: E402
+from workers.index_run import TextChannels, VisionChannel, index_paths  # noqa: E402
 from workers.ingest import IngestConfig  # noqa: E402
 from workers.layout import DataLayout  # noqa: E402
 from indexer.sampling import SamplingPolicy  # noqa: E402
+
+FRAMES_ONLY = TextChannels(subtitles=False, speech=False, ocr=None)  # the visual channel alone
 
 
 def vit_b16(path: Path) -> Path:
@@ -44,7 +46,7 @@ def run_index(library: Path, data_dir: Path, vision: VisionChannel | None) -> fl
     config = IngestConfig(layout=DataLayout(data_dir), sampling=SamplingPolicy(size_px=size))
     with open_database(Settings(data_dir=data_dir, database_url=None)) as db:
         t0 = time.perf_counter()
-        summary = index_paths(db, [library], config, (".mp4",), vision)
+        summary = index_paths(db, [library], config, (".mp4",), vision, text=FRAMES_ONLY)
         elapsed = time.perf_counter() - t0
     assert len(summary.indexed) == len(list(library.glob("*.mp4"))), summary
     return elapsed

@@ -8,19 +8,21 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Computed,
     DateTime,
     Enum,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -96,7 +98,12 @@ class MediaFile(Base):
     rotation_deg: Mapped[int | None] = mapped_column(Integer)
     is_vfr: Mapped[bool | None]
     sample_fps: Mapped[float | None] = mapped_column(Float)
-    # The model whose vectors this file's frames have in its feature file (None: no visual vectors).
+    # The text-embedding model of this file's text chunks (None: no text chunks).
+    text_model_id: Mapped[int | None] = mapped_column(ForeignKey("embedding_models.id", ondelete="SET NULL"))
+    # What the text channels were configured as when this file was indexed (speech model, OCR on/off, ...).
+    channels_key: Mapped[str | None] = mapped_column(Text)
+    # The vision model configured when this file was indexed (None: none). Its frames, if it has any, have
+    # vectors of this model in the file's feature file; a file without video has none.
     embedding_model_id: Mapped[int | None] = mapped_column(ForeignKey("embedding_models.id", ondelete="SET NULL"))
     # What sampling produced the frames; a different policy re-samples.
     sampling_key: Mapped[str | None] = mapped_column(Text)
@@ -147,3 +154,77 @@ class IndexRun(Base):
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     removed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Channel(enum.StrEnum):
+    """Where a piece of evidence comes from. ``frames`` is sampling, shots and visual vectors."""
+
+    FRAMES = "frames"
+    SUBTITLES = "subtitles"
+    SPEECH = "speech"
+    OCR = "ocr"
+
+
+class ChannelStatus(enum.StrEnum):
+    DONE = "done"
+    FAILED = "failed"  # error_reason / error_hint say why; the other channels of the file are unaffected
+    SKIPPED = "skipped"  # nothing to do (no audio track, no subtitles, channel switched off)
+
+
+class MediaChannel(Base):
+    """Per file and channel: done, failed (with reason) or skipped, and what produced it."""
+
+    __tablename__ = "media_channels"
+
+    media_id: Mapped[int] = mapped_column(ForeignKey("media_files.id", ondelete="CASCADE"), primary_key=True)
+    channel: Mapped[Channel] = mapped_column(
+        Enum(Channel, name="channel", values_callable=lambda e: [m.value for m in e]), primary_key=True)
+    status: Mapped[ChannelStatus] = mapped_column(
+        Enum(ChannelStatus, name="channel_status", values_callable=lambda e: [m.value for m in e]))
+    producer: Mapped[str | None] = mapped_column(Text)  # model key or tool that produced the items
+    item_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_reason: Mapped[str | None] = mapped_column(Text)
+    error_hint: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
+                                                 onupdate=func.now())
+
+
+class TextSegment(Base):
+    """A timed piece of text: a subtitle cue, a recognised speech segment, or on-screen text that persisted."""
+
+    __tablename__ = "text_segments"
+    __table_args__ = (
+        Index("ix_text_segments_media_id_start_s", "media_id", "start_s"),
+        Index("ix_text_segments_tsv", "tsv", postgresql_using="gin"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media_files.id", ondelete="CASCADE"))
+    channel: Mapped[Channel] = mapped_column(
+        Enum(Channel, name="channel", values_callable=lambda e: [m.value for m in e], create_type=False))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(Text)  # "embedded:2", "sidecar:x.en.srt", a model key
+    confidence: Mapped[float | None] = mapped_column(Float)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # words with times (speech), box (ocr)
+    tsv: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed("to_tsvector('english', text)", persisted=True))
+
+
+class TextChunk(Base):
+    """A retrieval unit over text segments of one channel; its ``id`` is its vector id in the text index."""
+
+    __tablename__ = "text_chunks"
+    __table_args__ = (Index("ix_text_chunks_media_id", "media_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media_files.id", ondelete="CASCADE"))
+    channel: Mapped[Channel] = mapped_column(
+        Enum(Channel, name="channel", values_callable=lambda e: [m.value for m in e], create_type=False))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    model_id: Mapped[int] = mapped_column(ForeignKey("embedding_models.id", ondelete="CASCADE"))
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float16 little-endian, L2-normalised

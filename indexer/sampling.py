@@ -98,10 +98,10 @@ def frame_shape(stream: StreamInfo, policy: SamplingPolicy) -> tuple[int, int]:
     return max(2, round(s * h / w / 2) * 2), s
 
 
-def _frames_filter(policy: SamplingPolicy, fps: float, start_s: float, shape: tuple[int, int]) -> str:
+def _frames_filter(policy: SamplingPolicy, fps: float, shape: tuple[int, int]) -> str:
     s = policy.size_px
-    tick = f"floor((t-{start_s:.6f})*{fps:.9f})"
-    select = f"select='isnan(prev_selected_t)+gte({tick},floor((prev_selected_t-{start_s:.6f})*{fps:.9f})+1)'"
+    # ffmpeg (without -copyts) already shifts timestamps so the file starts at t = 0: the grid is k / fps.
+    select = f"select='isnan(prev_selected_t)+gte(floor(t*{fps:.9f}),floor(prev_selected_t*{fps:.9f})+1)'"
     if policy.resize_mode == "center_crop":
         resize = f"scale={s}:{s}:force_original_aspect_ratio=increase:flags=area,crop={s}:{s}"
     else:
@@ -109,10 +109,10 @@ def _frames_filter(policy: SamplingPolicy, fps: float, start_s: float, shape: tu
     return f"{select},{resize},format=rgb24,showinfo@frame"
 
 
-def build_command(path: Path, stream: StreamInfo, start_s: float, policy: SamplingPolicy, fps: float) -> list[str]:
+def build_command(path: Path, stream: StreamInfo, policy: SamplingPolicy, fps: float) -> list[str]:
     """The ffmpeg command line; stdout carries raw RGB frames, stderr the showinfo lines."""
     source = f"[0:{stream.index}]"
-    frames = _frames_filter(policy, fps, start_s, frame_shape(stream, policy))
+    frames = _frames_filter(policy, fps, frame_shape(stream, policy))
     if policy.mode == "keyframes":
         graph = f"{source}{frames}[out]"  # no cut branch: only keyframes are decoded
     else:
@@ -130,10 +130,9 @@ def build_command(path: Path, stream: StreamInfo, start_s: float, policy: Sampli
 class _StderrReader(threading.Thread):
     """Parses showinfo lines as ffmpeg writes them; keeps the tail of everything else for error reports."""
 
-    def __init__(self, stream: IO[bytes], start_s: float, result: SampleResult) -> None:
+    def __init__(self, stream: IO[bytes], result: SampleResult) -> None:
         super().__init__(daemon=True)
         self._stream = stream
-        self._start_s = start_s
         self._result = result
         self.frame_times: queue.Queue[float] = queue.Queue()
         self.tail: deque[str] = deque(maxlen=40)
@@ -146,7 +145,7 @@ class _StderrReader(threading.Thread):
                 if not line.startswith("[showinfo@"):
                     self.tail.append(line)
                 continue
-            t_s = max(0.0, float(match.group(2)) - self._start_s)
+            t_s = max(0.0, float(match.group(2)))  # already relative to the file's start
             if match.group(1) == "frame":
                 self.frame_times.put(t_s)
             else:
@@ -172,12 +171,12 @@ class FrameSampler:
 
     def batches(self) -> Iterator[FrameBatch]:
         p = self.policy
-        cmd = build_command(self.info.path, self.stream, self.info.start_time_s, p, self.result.fps)
+        cmd = build_command(self.info.path, self.stream, p, self.result.fps)
         height, width = frame_shape(self.stream, p)
         frame_bytes = height * width * 3
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert proc.stdout is not None and proc.stderr is not None
-        reader = _StderrReader(proc.stderr, self.info.start_time_s, self.result)
+        reader = _StderrReader(proc.stderr, self.result)
         reader.start()
         watchdog = threading.Timer(self.timeout_s, proc.kill)
         watchdog.start()

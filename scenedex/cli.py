@@ -19,7 +19,8 @@ from scenedex.runtime import index_setup, open_database
 from scenedex.settings import Settings
 from search.errors import SearchError
 from workers.index_run import index_paths
-from workers.vectors import sync_vector_index
+from workers.vectors import sync_text_index, sync_vector_index
+from indexer.text_embedding import describe_text_model
 
 log = logging.getLogger("scenedex")
 
@@ -28,6 +29,7 @@ Index a video library, then search its moments in plain language.
 
   scenedex index ~/Videos          index a folder (again: only new and changed files are done)
   scenedex status                  what is indexed, what failed and why
+  scenedex transcript FILE         what is said, subtitled and written on screen, with times (--format srt)
   scenedex reindex                 rebuild the vector index from the database and feature files
   scenedex demo                    make a small sample library, index it and show the result
 
@@ -60,7 +62,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         events = BarEvents(enabled=False if args.json else None)
         try:
             summary = index_paths(db, args.paths, setup.ingest, setup.extensions, setup.vision, events,
-                                  retry_failed=args.retry_failed)
+                                  retry_failed=args.retry_failed, text=setup.text)
         finally:
             events.close()
     if args.json:
@@ -95,22 +97,62 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
                 roots = [Path(r.path) for r in library_repo.list_roots(session)]
             events = BarEvents()
             try:
-                summary = index_paths(db, roots, setup.ingest, setup.extensions, setup.vision, events, force=True)
+                summary = index_paths(db, roots, setup.ingest, setup.extensions, setup.vision, events, force=True,
+                                      text=setup.text)
             finally:
                 events.close()
             print(report.summary_text(summary))
             return 130 if summary.interrupted else 0
-        if setup.vision is None:
-            print("Nothing to rebuild: no vision model is configured (SCENEDEX_VISION_MODEL).")
-            return 0
-        with db.session() as session:
-            model = models_repo.get_model_by_key(session, setup.vision.info.key)
-        if model is None:
-            print("Nothing to rebuild: no file has been indexed with the configured vision model yet.")
-            return 0
-        result = sync_vector_index(db, setup.ingest.layout, model.id, rebuild=True)
-    m = result.manifest
-    print(f"Rebuilt the vector index: {m.count} vectors ({m.kind}, {m.dim}-d) for {m.model_key}.")
+        keys = []
+        if setup.vision is not None:
+            keys.append(("frame", setup.vision.info.key, sync_vector_index))
+        if setup.text.any:
+            keys.append(("text", describe_text_model(setup.text.text_model).key, sync_text_index))
+        rebuilt = 0
+        for label, key, sync in keys:
+            with db.session() as session:
+                model = models_repo.get_model_by_key(session, key)
+            if model is None:
+                continue
+            m = sync(db, setup.ingest.layout, model.id, rebuild=True).manifest
+            print(f"Rebuilt the {label} index: {m.count} vectors ({m.kind}, {m.dim}-d) for {m.model_key}.")
+            rebuilt += 1
+        if not rebuilt:
+            print("Nothing to rebuild: nothing has been indexed with the configured models yet.")
+    return 0
+
+
+def cmd_transcript(args: argparse.Namespace, settings: Settings) -> int:
+    from db.models import Channel
+    from db.repositories import text as text_repo
+    from scenedex import export
+
+    channels = [Channel(c) for c in args.channel] if args.channel else [Channel.SUBTITLES, Channel.SPEECH,
+                                                                         Channel.OCR]
+    with open_database(settings) as db, db.session() as session:
+        media = library_repo.get_media_by_path(session, str(args.file.absolute()))
+        if media is None:
+            print(f"error: {args.file} is not indexed: run `scenedex index {args.file}` first", file=sys.stderr)
+            return 2
+        segments = text_repo.segments_of(session, media.id, channels)
+        channel_rows = text_repo.channels_of(session, media.id)
+    if args.format in ("srt", "vtt") and len({s.channel for s in segments}) > 1:
+        print("error: SRT/VTT export takes one channel: add --channel speech (or subtitles, ocr)", file=sys.stderr)
+        return 2
+    if args.format == "srt":
+        out = export.to_srt(segments)
+    elif args.format == "vtt":
+        out = export.to_vtt(segments)
+    else:
+        out = export.to_text(segments, [str(s.channel) for s in segments])
+        notes = [f"{c.channel}: {c.status}" + (f" ({c.error_reason})" if c.error_reason else "") for c in channel_rows
+                 if c.channel in channels]
+        out = "\n".join([f"# {args.file}", *(f"# {n}" for n in notes), out])
+    if args.output:
+        args.output.write_text(out + "\n")
+        print(f"wrote {len(segments)} lines to {args.output}")
+    else:
+        print(out)
     return 0
 
 
@@ -158,6 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "the model or losing the feature files).")
     p.add_argument("--reencode", action="store_true", help="re-index every file in every library root")
     p.set_defaults(func=cmd_reindex)
+
+    p = sub.add_parser("transcript", parents=[common], help="print or export the timed text of an indexed file",
+                       description="Print what is said (speech), subtitled and written on screen (OCR) in a file, "
+                       "with times; or export one channel as SRT or WebVTT.")
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--channel", action="append", choices=["speech", "subtitles", "ocr"],
+                   help="only this channel (repeatable; default: all three)")
+    p.add_argument("--format", choices=["text", "srt", "vtt"], default="text")
+    p.add_argument("-o", "--output", type=Path, help="write to this file instead of the terminal")
+    p.set_defaults(func=cmd_transcript)
 
     p = sub.add_parser("demo", parents=[common], help="make a sample library, index it and show the result")
     p.set_defaults(func=cmd_demo)

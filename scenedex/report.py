@@ -9,6 +9,8 @@ from db.repositories import frames as frames_repo
 from db.repositories import library as library_repo
 from db.repositories import models as models_repo
 from db.repositories import runs as runs_repo
+from db.repositories import text as text_repo
+from indexer.text_embedding import describe_text_model
 from db.session import Database, safe_url
 from scenedex.runtime import IndexSetup
 from search.errors import SearchError
@@ -48,6 +50,23 @@ def status_data(db: Database, setup: IndexSetup, database_label: str) -> dict[st
                 for r in runs_repo.last_runs(session, 3)]
         problems = [{"path": m.path, "status": str(m.status), "reason": m.error_reason, "hint": m.error_hint}
                     for m in library_repo.problems(session)]
+        channels = text_repo.channel_counts(session)
+        channel_problems = [{"path": path, "channel": str(c.channel), "reason": c.error_reason, "hint": c.error_hint}
+                            for path, c in text_repo.channel_problems(session)]
+        text_index: dict[str, Any] = {}
+        if setup.text.any:
+            info = describe_text_model(setup.text.text_model)
+            model = models_repo.get_model_by_key(session, info.key)
+            text_index["model"] = info.key
+            if model is not None:
+                db_ids = text_repo.chunk_ids(session, model.id)
+                text_index["chunks_in_database"] = int(db_ids.size)
+                try:
+                    manifest = read_manifest(setup.ingest.layout.index_dir(model.id))
+                    text_index["index"] = asdict(manifest)
+                    text_index["index_current"] = manifest.watermark == watermark_of(db_ids)
+                except SearchError as exc:
+                    text_index["index_error"] = str(exc)
         visual: dict[str, Any] = {"enabled": setup.vision is not None}
         if setup.vision is not None:
             model = models_repo.get_model_by_key(session, setup.vision.info.key)
@@ -62,7 +81,8 @@ def status_data(db: Database, setup: IndexSetup, database_label: str) -> dict[st
                 except SearchError as exc:
                     visual["index_error"] = str(exc)
     return {"database": database_label, "roots": roots, "files": counts, **totals, "visual": visual,
-            "runs": runs, "problems": problems}
+            "channels": channels, "text": text_index, "runs": runs, "problems": problems,
+            "channel_problems": channel_problems}
 
 
 def files_data(db: Database) -> list[dict[str, Any]]:
@@ -73,8 +93,10 @@ def files_data(db: Database) -> list[dict[str, Any]]:
             if media.status != "indexed":
                 continue
             shots = frames_repo.shots_of_media(session, media.id)
-            out.append({"path": media.path, "duration_s": media.duration_s,
-                        "video": f"{media.width}x{media.height} {media.fps or 0:.2f} fps",
+            channels = {str(c.channel): c.item_count for c in text_repo.channels_of(session, media.id)
+                        if c.status == "done" and str(c.channel) != "frames"}
+            video = f"{media.width}x{media.height} {media.fps or 0:.2f} fps" if media.width else "audio only"
+            out.append({"path": media.path, "duration_s": media.duration_s, "video": video, "text": channels,
                         "frames": len(frames_repo.frame_ids(session, media.id)),
                         "shots": [(round(s.start_s, 2), round(s.end_s, 2)) for s in shots]})
     return out
@@ -84,8 +106,9 @@ def files_text(files: list[dict[str, Any]]) -> str:
     lines = ["indexed files"]
     for f in files:
         spans = ", ".join(f"{hms(a)}–{hms(b)}" for a, b in f["shots"])
+        text = " · ".join(f"{n} {name} lines" for name, n in sorted(f.get("text", {}).items()))
         lines.append(f"  {f['path']}\n      {hms(f['duration_s'] or 0)} · {f['video']} · {f['frames']} frames · "
-                     f"{len(f['shots'])} shots: {spans}")
+                     f"{len(f['shots'])} shots" + (f": {spans}" if spans else "") + (f"\n      {text}" if text else ""))
     return "\n".join(lines)
 
 
@@ -111,10 +134,24 @@ def status_text(data: dict[str, Any], show_problems: bool = True) -> str:
                          f"{index['dim']}-d, {state}")
         else:
             lines.append(f"visual    {visual['model']}\n          index: {visual.get('index_error', 'not built yet')}")
+    channels = data.get("channels", {})
+    for name in ("subtitles", "speech", "ocr"):
+        counts = channels.get(name, {})
+        if counts:
+            lines.append(f"{name:<9} " + " · ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    text = data.get("text", {})
+    if text.get("index"):
+        state = "up to date" if text.get("index_current") else "behind the database: run `scenedex reindex`"
+        lines.append(f"text      {text['index']['count']} chunks embedded with {text['model']}, {state}")
     for run in data["runs"][:1]:
         lines.append(f"last run  {run['started_at'][:16].replace('T', ' ')} {run['command']}: {run['status']}, "
                      f"{run['indexed']} indexed, {run['unchanged']} unchanged, {run['failed']} failed, "
                      f"{run['removed']} removed")
+    if data.get("channel_problems") and show_problems:
+        lines.append("channel problems (the file's other channels are indexed)")
+        for p in data["channel_problems"]:
+            lines.append(f"  ✗ {p['channel']}: {p['path']}\n      why: {p['reason']}"
+                         + (f"\n      what to do: {p['hint']}" if p["hint"] else ""))
     if data["problems"] and not show_problems:
         lines.append(f"problems  {len(data['problems'])} files (listed above; `scenedex status` shows them too)")
     elif data["problems"]:

@@ -12,8 +12,8 @@ from db.session import Database, upgrade
 from indexer.encoders import EncoderSpec, describe_vision_encoder, load_vision_encoder
 from indexer.sampling import SamplingPolicy
 from scenedex.settings import Settings
-from workers.index_run import VisionChannel
 from workers.ingest import IngestConfig
+from workers.models import OcrSettings, TextChannels, VisionChannel
 from workers.layout import DataLayout
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,7 @@ FRAME_SIZE_WITHOUT_ENCODER_PX = 64  # frames only give times and shots then: dec
 class IndexSetup:
     ingest: IngestConfig
     vision: VisionChannel | None
+    text: TextChannels
     extensions: tuple[str, ...]
 
 
@@ -46,7 +47,11 @@ def index_setup(settings: Settings) -> IndexSetup:
                               max_frames=settings.max_frames_per_media, shot_threshold=settings.shot_threshold,
                               size_px=size_px, resize_mode=resize, batch_frames=settings.encode_batch_size)
     ingest = IngestConfig(layout=DataLayout(settings.data_dir), sampling=sampling, min_shot_s=settings.min_shot_s)
-    return IndexSetup(ingest=ingest, vision=vision, extensions=settings.media_extensions)
+    ocr = OcrSettings(fps=settings.ocr_fps, width_px=settings.ocr_width_px,
+                      min_confidence=settings.ocr_min_confidence) if settings.ocr else None
+    text = TextChannels(subtitles=settings.subtitles, speech=settings.speech, speech_model=settings.speech_model,
+                        speech_device=settings.device, ocr=ocr, text_model=settings.text_model)
+    return IndexSetup(ingest=ingest, vision=vision, text=text, extensions=settings.media_extensions)
 
 
 @contextmanager

@@ -71,7 +71,7 @@ def read_frame_code(frame: np.ndarray) -> int:
 
 
 def make_clip(path: Path, segments: Sequence[Segment], *, size: tuple[int, int] = (320, 240), fps: int = 25,
-              frame_code: bool = True, gop: int = 50) -> list[float]:
+              frame_code: bool = True, clock: bool = True, gop: int = 50) -> list[float]:
     """Write an H.264 mp4 and return its cut times in seconds (exact: segment durations are whole frames)."""
     w, h = size
     inputs: list[str] = []
@@ -87,9 +87,9 @@ def make_clip(path: Path, segments: Sequence[Segment], *, size: tuple[int, int] 
         labels.append(f"[{graph_label}]")
         inputs_graph = f"{chain}[{graph_label}]"
         segments_graph = inputs_graph if i == 0 else segments_graph + ";" + inputs_graph  # noqa: F821
-    clock = (f"drawtext=fontfile={FONT}:text='%{{pts\\:hms}}  n=%{{n}}':fontsize={max(10, h // 18)}:"
+    clock_text = (f"drawtext=fontfile={FONT}:text='%{{pts\\:hms}}  n=%{{n}}':fontsize={max(10, h // 18)}:"
              "fontcolor=yellow:box=1:boxcolor=black@0.7:x=8:y=8")
-    post = clock + ("," + _code_boxes(w, h) if frame_code else "")
+    post = ",".join([clock_text] * clock + [_code_boxes(w, h)] * frame_code) or "null"
     graph = f"{segments_graph};{''.join(labels)}concat=n={len(segments)}:v=1:a=0,{post}[out]"
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *inputs, "-filter_complex", graph,

@@ -62,10 +62,23 @@ class Settings(BaseSettings):
     # Shorter shots are merged into the previous one.
     min_shot_s: float = Field(default=0.5, ge=0)
 
+    # Text channels. Speech: faster-whisper; empty speech_model = the packaged tiny.en model, or give a
+    # faster-whisper model directory (e.g. a multilingual "base" or "large-v3") or id.
+    speech: bool = True
+    speech_model: str | None = None
+    subtitles: bool = True
+    # On-screen text: OCR on frames where the picture changes, sampled at ocr_fps and scaled to ocr_width_px.
+    ocr: bool = True
+    ocr_fps: float = Field(default=1.0, gt=0, le=10)
+    ocr_width_px: int = Field(default=960, ge=160, le=3840)
+    ocr_min_confidence: float = Field(default=0.5, ge=0, le=1)
+    # Sentence-embedding model for text chunks and text queries; empty = the packaged all-MiniLM-L6-v2.
+    text_model: str | None = None
+
     # File name extensions considered media when a folder is indexed.
     media_extensions: tuple[str, ...] = (
         ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".wmv", ".flv",
-        ".ogv", ".3gp",
+        ".ogv", ".3gp", ".m4a", ".mp3", ".wav", ".flac", ".ogg", ".opus", ".aac",
     )
 
     @field_validator("database_url")
@@ -73,7 +86,7 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("vision_model")
+    @field_validator("vision_model", "speech_model", "text_model")
     @classmethod
     def _blank_model_is_none(cls, value: str | None) -> str | None:
         return value or None

@@ -40,8 +40,8 @@ def snapshot(db: Database, layout: DataLayout, info: EncoderInfo | None) -> Libr
             status[name] = str(media.status)
             frames[name] = [f.t_s for f in frames_repo.frames_of_media(session, media.id)]
             shots[name] = [(s.start_s, s.end_s) for s in frames_repo.shots_of_media(session, media.id)]
-            if model is not None and media.status == MediaStatus.INDEXED:
-                ids = frames_repo.frame_ids(session, media.id)
+            ids = frames_repo.frame_ids(session, media.id)
+            if model is not None and media.status == MediaStatus.INDEXED and len(ids):
                 records = read_feature_file(layout.feature_file(model.id, media.id), expected_frame_ids=ids)
                 embeddings[name] = np.asarray(records["embedding"], dtype=np.float32)
         if model is not None:

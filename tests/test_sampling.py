@@ -99,7 +99,7 @@ def test_sampler_never_seeks(generated_media) -> None:
 
     path, _ = generated_media["a.mp4"]
     info = probe(path)
-    cmd = build_command(path, choose_video_stream(info), 0.0, SamplingPolicy(), 1.0)
+    cmd = build_command(path, choose_video_stream(info), SamplingPolicy(), 1.0)
     assert "-ss" not in cmd and "-seek_timestamp" not in cmd
 
 
@@ -107,3 +107,14 @@ def test_fit_width_keeps_the_display_aspect(generated_media) -> None:
     path, _ = generated_media["a.mp4"]  # 320x240
     frames, _, _, _ = sample(path, size_px=640, resize_mode="fit_width")
     assert frames.shape[1:] == (480, 640, 3)
+
+
+def test_times_start_at_zero_in_a_transport_stream_whose_clock_does_not(generated_media, tmp_path) -> None:
+    path, _ = generated_media["a.mp4"]
+    ts = tmp_path / "broadcast.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-c", "copy", "-output_ts_offset", "1.5",
+                    str(ts)], check=True)
+    assert probe(ts).start_time_s > 1.0
+    frames, t_s, _, _ = sample(ts, size_px=224)
+    assert np.allclose(t_s, np.arange(len(t_s)), atol=1e-3), t_s
+    assert [read_frame_code(f) for f in frames] == [round(t * 25) for t in t_s]

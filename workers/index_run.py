@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -15,12 +15,11 @@ from db.repositories import library as library_repo
 from db.repositories import models as models_repo
 from db.repositories import runs as runs_repo
 from db.session import Database
-from indexer.encoders.base import EncoderInfo, TorchVisionEncoder
 from indexer.files import discover
 from search.vector_index import Manifest
 from workers.ingest import (
-    Encoding,
     IngestConfig,
+    ModelIds,
     Outcome,
     file_signature,
     index_media,
@@ -28,7 +27,10 @@ from workers.ingest import (
     remove_media,
     touch_if_same_content,
 )
-from workers.vectors import sync_vector_index
+from workers.models import RunModels, TextChannels, VisionChannel
+from workers.vectors import sync_text_index, sync_vector_index
+
+__all__ = ["IndexSummary", "Problem", "VisionChannel", "TextChannels", "index_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +65,12 @@ class IndexSummary:
     removed: list[str] = field(default_factory=list)
     interrupted: bool = False
     vectors: Manifest | None = None
+    text_vectors: Manifest | None = None
+    models_loaded: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Problem]:
         return [p for p in self.problems if p.status == MediaStatus.FAILED]
-
-
-@dataclass(frozen=True)
-class VisionChannel:
-    """The configured encoder, described cheaply; ``load`` is called only when a file needs encoding."""
-
-    info: EncoderInfo
-    load: Callable[[], TorchVisionEncoder]
 
 
 def _scan(db: Database, paths: Sequence[Path], extensions: Sequence[str]) -> tuple[list[int], list[int]]:
@@ -103,20 +99,36 @@ def _scan(db: Database, paths: Sequence[Path], extensions: Sequence[str]) -> tup
     return seen, gone
 
 
+def _model_ids(db: Database, models: RunModels) -> ModelIds:
+    with db.session() as session:
+        vision_id = text_id = None
+        if models.vision is not None:
+            i = models.vision.info
+            vision_id = models_repo.get_or_create_model(session, key=i.key, family=i.family, name=i.name,
+                                                        revision=i.revision, embed_dim=i.embed_dim,
+                                                        feature_dim=i.feature_dim, grid_k=i.grid_k).id
+        if models.text_info is not None:
+            t = models.text_info
+            text_id = models_repo.get_or_create_model(session, key=t.key, family="sentence", name=t.name,
+                                                      revision=t.revision, embed_dim=t.dim, feature_dim=0,
+                                                      grid_k=0).id
+    return ModelIds(vision=vision_id, text=text_id)
+
+
 def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, extensions: Sequence[str],
-                vision: VisionChannel | None, events: IndexEvents | None = None,
-                retry_failed: bool = False, force: bool = False) -> IndexSummary:
-    """Index ``paths`` (files or folders). ``force`` re-indexes every file found, changed or not."""
+                vision: VisionChannel | None, events: IndexEvents | None = None, retry_failed: bool = False,
+                force: bool = False, text: TextChannels | None = None) -> IndexSummary:
+    """Index ``paths`` (files or folders). ``force`` re-indexes every file found, changed or not.
+
+    ``text`` says which text channels run (default: subtitles, speech and OCR with the packaged models).
+    """
     events = events or SilentEvents()
     summary = IndexSummary()
+    models = RunModels(vision, text if text is not None else TextChannels())
+    channels_key = models.text.key(models.text_info)
     with db.session() as session:
         run_id = runs_repo.start_run(session, "index").id
-        model_id = None
-        if vision is not None:
-            i = vision.info
-            model_id = models_repo.get_or_create_model(session, key=i.key, family=i.family, name=i.name,
-                                                       revision=i.revision, embed_dim=i.embed_dim,
-                                                       feature_dim=i.feature_dim, grid_k=i.grid_k).id
+    ids = _model_ids(db, models)
     seen, gone = _scan(db, paths, extensions)
     if gone:
         with db.session() as session:
@@ -126,23 +138,19 @@ def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exten
     with db.session() as session:
         for media_id in seen:
             media = library_repo.get_media(session, media_id)
-            if media is not None and (force or not is_current(media, config, model_id, retry_failed)):
+            if media is not None and (force or not is_current(media, config, ids, channels_key, retry_failed)):
                 todo.append(media_id)
     if not force:
-        todo = [m for m in todo if not touch_if_same_content(db, m, config, model_id)]
+        todo = [m for m in todo if not touch_if_same_content(db, m, config, ids, channels_key)]
     events.planned(len(seen), len(todo))
-    encoding: Encoding | None = None
     status = "done"
     try:
         for media_id in todo:
             with db.session() as session:
                 media = library_repo.get_media(session, media_id)
                 path = media.path if media is not None else "?"
-            if vision is not None and encoding is None:
-                assert model_id is not None
-                encoding = Encoding(vision.load(), model_id)
             events.file_started(path)
-            outcome = index_media(db, media_id, config, encoding, events.file_progress)
+            outcome = index_media(db, media_id, config, models, ids, events.file_progress)
             events.file_done(path, outcome)
             if outcome == Outcome.INDEXED:
                 summary.indexed.append(path)
@@ -150,8 +158,11 @@ def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exten
         summary.interrupted = True
         status = "interrupted"
     finally:
-        if model_id is not None:
-            summary.vectors = sync_vector_index(db, config.layout, model_id).manifest
+        if ids.vision is not None:
+            summary.vectors = sync_vector_index(db, config.layout, ids.vision).manifest
+        if ids.text is not None:
+            summary.text_vectors = sync_text_index(db, config.layout, ids.text).manifest
+        summary.models_loaded = models.loaded
         with db.session() as session:
             todo_set = set(todo)
             summary.unchanged = sum(1 for mid in seen if mid not in todo_set and (m := library_repo.get_media(

@@ -1,7 +1,8 @@
-"""Ingest of one media file: probe, sample, shots, encode, store. Safe to run twice.
+"""Ingest of one media file: probe, then every channel, then one short transaction. Safe to run twice.
 
-The long part (decoding and encoding) holds no database transaction; the result is written in one short
-transaction (shots, frames, feature file, status), so a crash or Ctrl-C leaves either the old state or the new.
+The long part (decoding, encoding, recognising) holds no database transaction; the result of all channels is
+written at once (shots, frames, text, chunks, feature file, statuses), so a crash or Ctrl-C leaves either the
+old state or the new. A failing channel is recorded with its reason and does not stop the others.
 """
 
 from __future__ import annotations
@@ -16,21 +17,33 @@ from pathlib import Path
 
 import numpy as np
 
-from db.models import MediaFile, MediaStatus
+from db.models import Channel, ChannelStatus, MediaFile, MediaStatus
 from db.repositories import frames as frames_repo
 from db.repositories import library as library_repo
+from db.repositories import text as text_repo
 from db.session import Database
-from indexer.encoders.base import EncodedFrames, TorchVisionEncoder
-from indexer.errors import IndexerError, UnsupportedMediaError
+from indexer.errors import EncoderError, IndexerError, UnsupportedMediaError
+from indexer.model_files import ModelFileError
 from indexer.features import write_feature_file
 from indexer.files import fingerprint
-from indexer.probe import MediaInfo, check_readable, choose_video_stream, probe
-from indexer.sampling import FrameSampler, SamplingPolicy
-from indexer.shots import build_shots
+from indexer.probe import MediaInfo, StreamInfo, check_readable, choose_video_stream, probe
+from indexer.sampling import SamplingPolicy
+from indexer.text_chunks import make_chunks
+from workers.channels import (
+    ChannelOutcome,
+    FramesOutcome,
+    ProgressFn,
+    failed,
+    run_frames,
+    run_ocr,
+    run_speech,
+    run_subtitles,
+    skipped,
+)
 from workers.layout import DataLayout
+from workers.models import RunModels
 
 log = logging.getLogger(__name__)
-ProgressFn = Callable[[float, float], None]  # (t_s done, duration_s)
 
 
 @dataclass(frozen=True)
@@ -45,19 +58,19 @@ class IngestConfig:
                 f":{p.size_px}px:{p.resize_mode}")
 
 
+@dataclass(frozen=True)
+class ModelIds:
+    """Rows in embedding_models for this run's vision and text models (None when off)."""
+
+    vision: int | None
+    text: int | None
+
+
 class Outcome(StrEnum):
     INDEXED = "indexed"
     UNCHANGED = "unchanged"
     FAILED = "failed"
     SKIPPED = "skipped"
-
-
-@dataclass(frozen=True)
-class Encoding:
-    """The loaded encoder and the id of its embedding_models row."""
-
-    encoder: TorchVisionEncoder
-    model_id: int
 
 
 def _stat(path: Path) -> tuple[int, int]:
@@ -73,23 +86,28 @@ def file_signature(path: Path) -> tuple[int, int]:
         return -1, 0
 
 
-def is_current(media: MediaFile, config: IngestConfig, model_id: int | None, retry_failed: bool) -> bool:
+def _configured_as(media: MediaFile, config: IngestConfig, ids: ModelIds, channels_key: str) -> bool:
+    return (media.sampling_key == config.sampling_key() and media.embedding_model_id == ids.vision
+            and media.channels_key == channels_key)
+
+
+def is_current(media: MediaFile, config: IngestConfig, ids: ModelIds, channels_key: str, retry_failed: bool) -> bool:
     """True when the row already reflects this file under this configuration (size and mtime unchanged)."""
-    size, mtime = file_signature(Path(media.path))
+    signature = file_signature(Path(media.path))
     if media.status in (MediaStatus.FAILED, MediaStatus.SKIPPED):
-        return not retry_failed and (size, mtime) == (media.size_bytes, media.mtime_ns)
-    if media.status != MediaStatus.INDEXED or (size, mtime) != (media.size_bytes, media.mtime_ns):
+        return not retry_failed and signature == (media.size_bytes, media.mtime_ns)
+    if media.status != MediaStatus.INDEXED or signature != (media.size_bytes, media.mtime_ns):
         return False
-    return media.sampling_key == config.sampling_key() and media.embedding_model_id == model_id
+    return _configured_as(media, config, ids, channels_key)
 
 
-def touch_if_same_content(db: Database, media_id: int, config: IngestConfig, model_id: int | None) -> bool:
+def touch_if_same_content(db: Database, media_id: int, config: IngestConfig, ids: ModelIds, channels_key: str) -> bool:
     """A file whose mtime changed but whose content fingerprint did not is updated in place, not re-indexed."""
     with db.session() as session:
         media = library_repo.get_media(session, media_id)
         if media is None or media.status != MediaStatus.INDEXED or media.fingerprint is None:
             return False
-        if media.sampling_key != config.sampling_key() or media.embedding_model_id != model_id:
+        if not _configured_as(media, config, ids, channels_key):
             return False
         try:
             size, mtime = _stat(Path(media.path))
@@ -101,48 +119,96 @@ def touch_if_same_content(db: Database, media_id: int, config: IngestConfig, mod
         return same
 
 
-def _encode(sampler: FrameSampler, encoding: Encoding | None, progress: ProgressFn | None, duration_s: float
-            ) -> tuple[np.ndarray, EncodedFrames | None]:
-    times, embeds, pooled, grids = [], [], [], []
-    for batch in sampler.batches():
-        times.append(batch.t_s)
-        if encoding is not None:
-            out = encoding.encoder.encode(batch.frames)
-            embeds.append(out.embeddings)
-            pooled.append(out.pooled)
-            if out.grid is not None:
-                grids.append(out.grid)
-        if progress is not None:
-            progress(float(batch.t_s[-1]), duration_s)
-    t_s = np.concatenate(times) if times else np.zeros(0)
-    if encoding is None:
-        return t_s, None
-    info = encoding.encoder.info
-    if not embeds:
-        return t_s, encoding.encoder.encode(np.zeros((0, info.image_size, info.image_size, 3), np.uint8))
-    return t_s, EncodedFrames(np.concatenate(embeds), np.concatenate(pooled), np.concatenate(grids) if grids else None)
-
-
-def _record_problem(db: Database, media_id: int, exc: BaseException) -> Outcome:
+def _record_file_problem(db: Database, media_id: int, exc: BaseException) -> Outcome:
+    """The whole file could not be read (probe failed): record why, and what to do."""
     if isinstance(exc, IndexerError):
-        skipped = isinstance(exc, UnsupportedMediaError) and exc.reason.startswith("no video stream")
-        status = MediaStatus.SKIPPED if skipped else MediaStatus.FAILED
-        reason, hint, detail = exc.reason, exc.hint, exc.detail
+        status, reason, hint, detail = MediaStatus.FAILED, exc.reason, exc.hint, exc.detail
     else:
         status = MediaStatus.FAILED
         reason = f"unexpected error: {type(exc).__name__}: {exc}"
-        hint = "this is a bug in scenedex; please report it with the detail (`scenedex status --verbose`)"
+        hint = "this is a bug in scenedex; please report it with the detail (`scenedex status --json`)"
         detail = traceback.format_exc()
     with db.session() as session:
         media = library_repo.get_media(session, media_id)
         if media is not None:
             media.size_bytes, media.mtime_ns = file_signature(Path(media.path))
             library_repo.mark_problem(session, media, status, reason, hint, detail)
-    log.info("%s: %s (%s)", media_id, reason, hint)  # the run summary reports it to the user
-    return Outcome.SKIPPED if status == MediaStatus.SKIPPED else Outcome.FAILED
+    log.info("%s: %s (%s)", media_id, reason, hint)
+    return Outcome.FAILED
 
 
-def index_media(db: Database, media_id: int, config: IngestConfig, encoding: Encoding | None,
+class _Stages:
+    """Maps the progress of each stage (frames, ocr, speech) onto one bar over the file's duration."""
+
+    def __init__(self, progress: ProgressFn | None, stages: int, duration_s: float) -> None:
+        self.progress, self.stages, self.duration_s, self.done = progress, max(stages, 1), duration_s, 0
+
+    def stage(self) -> ProgressFn | None:
+        if self.progress is None:
+            return None
+        base = self.done
+        self.done += 1
+
+        def report(t_s: float, duration_s: float) -> None:
+            fraction = (base + min(t_s / duration_s, 1.0) if duration_s > 0 else base + 1) / self.stages
+            self.progress(fraction * self.duration_s, self.duration_s)  # type: ignore[misc]
+
+        return report
+
+
+def _channel(channel: Channel, run: Callable[[], ChannelOutcome]) -> ChannelOutcome:
+    try:
+        return run()
+    except (KeyboardInterrupt, SystemExit, EncoderError, ModelFileError):
+        raise  # interrupted, or a model that cannot load: a problem of the configuration, not of this file
+    except Exception as exc:  # noqa: BLE001 - one channel's failure is recorded, the others go on
+        return failed(channel, exc)
+
+
+def compute_channels(info: MediaInfo, config: IngestConfig, models: RunModels, progress: ProgressFn | None
+                     ) -> tuple[StreamInfo | None, list[ChannelOutcome]]:
+    try:
+        stream: StreamInfo | None = choose_video_stream(info)
+    except UnsupportedMediaError:
+        stream = None
+    text = models.text
+    stages = _Stages(progress, (2 if stream else 0) + (1 if text.speech else 0), info.duration_s)
+    outcomes: list[ChannelOutcome] = []
+    if stream is None:
+        outcomes.append(skipped(Channel.FRAMES, "no video stream"))
+    else:
+        frames_stage = stages.stage()
+        outcomes.append(_channel(Channel.FRAMES, lambda: run_frames(info, stream, config.sampling, config.min_shot_s,
+                                                                     models, frames_stage)))
+    frames = outcomes[0]
+    if text.ocr is None or stream is None:
+        outcomes.append(skipped(Channel.OCR, "switched off" if text.ocr is None else "no video stream"))
+    else:
+        shots = frames.shots if isinstance(frames, FramesOutcome) else []
+        ocr_stage = stages.stage()
+        outcomes.append(_channel(Channel.OCR, lambda: run_ocr(info, stream, shots, models, ocr_stage)))
+    outcomes.append(_channel(Channel.SUBTITLES, lambda: run_subtitles(info)) if text.subtitles
+                    else skipped(Channel.SUBTITLES, "switched off"))
+    if text.speech:
+        speech_stage = stages.stage()
+        index = stream.index if stream else None
+        outcomes.append(_channel(Channel.SPEECH, lambda: run_speech(info, index, models, speech_stage)))
+    else:
+        outcomes.append(skipped(Channel.SPEECH, "switched off"))
+    return stream, outcomes
+
+
+def _media_status(outcomes: list[ChannelOutcome]) -> tuple[MediaStatus, str | None, str | None]:
+    if any(o.status == ChannelStatus.DONE for o in outcomes):
+        return MediaStatus.INDEXED, None, None
+    problems = [o for o in outcomes if o.status == ChannelStatus.FAILED]
+    if problems:
+        return MediaStatus.FAILED, problems[0].reason, problems[0].hint
+    reasons = "; ".join(f"{o.channel}: {o.reason}" for o in outcomes if o.reason)
+    return MediaStatus.SKIPPED, f"nothing to index ({reasons})", "nothing to do unless the file should have content"
+
+
+def index_media(db: Database, media_id: int, config: IngestConfig, models: RunModels, ids: ModelIds,
                 progress: ProgressFn | None = None) -> Outcome:
     """Index one media row. A bad file is recorded with its reason; only database errors propagate."""
     with db.session() as session:
@@ -154,15 +220,19 @@ def index_media(db: Database, media_id: int, config: IngestConfig, encoding: Enc
     try:
         size = check_readable(path)
         digest = fingerprint(path, size)
-        info: MediaInfo = probe(path)
-        stream = choose_video_stream(info)
-        sampler = FrameSampler(info, stream, config.sampling)
-        t_s, encoded = _encode(sampler, encoding, progress, info.duration_s)
-        shots, frame_shot = build_shots(t_s, sampler.result.cut_t_s, info.duration_s, config.min_shot_s)
+        info = probe(path)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:  # noqa: BLE001 - every bad file is recorded, the library goes on
-        return _record_problem(db, media_id, exc)
+        return _record_file_problem(db, media_id, exc)
+    stream, outcomes = compute_channels(info, config, models, progress)
+    frames = outcomes[0]
+    text_items = [item for o in outcomes[1:] for item in o.items]
+    chunks = make_chunks(text_items)
+    chunk_vectors = models.text_encoder().encode([c.text for c in chunks]) if chunks else np.zeros((0, 0))
+    status, reason, hint = _media_status(outcomes)
+    channels_key = models.text.key(models.text_info)
+    kept: Path | None = None
     with db.session() as session:
         media = library_repo.get_media(session, media_id)
         if media is None:
@@ -170,25 +240,46 @@ def index_media(db: Database, media_id: int, config: IngestConfig, encoding: Enc
         media.size_bytes, media.mtime_ns = _stat(path)
         library_repo.set_probe(
             session, media, fingerprint=digest, duration_s=info.duration_s, container=info.container,
-            streams=[s.as_dict() for s in info.streams], video_stream_index=stream.index, width=stream.width,
-            height=stream.height, fps=stream.fps, rotation_deg=stream.rotation_deg, is_vfr=stream.is_vfr)
-        ids = frames_repo.replace_frames(session, media_id, t_s, [(s.start_s, s.end_s) for s in shots], frame_shot,
-                                         [s.representative for s in shots])
-        kept: Path | None = None
-        if encoding is not None and encoded is not None:
-            kept = config.layout.feature_file(encoding.model_id, media_id)
-            write_feature_file(kept, ids, encoded)  # atomic rename, before the commit that makes it count
-        library_repo.mark_indexed(session, media, sample_fps=sampler.result.fps, sampling_key=config.sampling_key(),
-                                  embedding_model_id=encoding.model_id if encoding else None)
+            streams=[s.as_dict() for s in info.streams], video_stream_index=stream.index if stream else None,
+            width=stream.width if stream else None, height=stream.height if stream else None,
+            fps=stream.fps if stream else None, rotation_deg=stream.rotation_deg if stream else 0,
+            is_vfr=stream.is_vfr if stream else False)
+        frame_ids = np.zeros(0, np.int64)
+        if isinstance(frames, FramesOutcome):
+            frame_ids = frames_repo.replace_frames(session, media_id, frames.t_s,
+                                                   [(s.start_s, s.end_s) for s in frames.shots], frames.frame_shot,
+                                                   [s.representative for s in frames.shots])
+        else:
+            frames_repo.replace_frames(session, media_id, np.zeros(0), [], np.zeros(0, np.int64), [])
+        if isinstance(frames, FramesOutcome) and frames.encoded is not None and ids.vision is not None:
+            kept = config.layout.feature_file(ids.vision, media_id)
+            write_feature_file(kept, frame_ids, frames.encoded)  # atomic rename, before the commit that makes it count
+        text_repo.replace_segments(session, media_id, [
+            {"channel": Channel(i.channel), "start_s": i.start_s, "end_s": i.end_s, "text": i.text,
+             "language": i.language, "source": i.source, "confidence": i.confidence, "detail": i.detail}
+            for i in text_items])
+        text_repo.replace_chunks(session, media_id, ids.text, [
+            {"channel": Channel(c.channel), "start_s": c.start_s, "end_s": c.end_s, "text": c.text} for c in chunks],
+            chunk_vectors)
+        for o in outcomes:
+            text_repo.set_channel(session, media_id, o.channel, o.status, producer=o.producer, item_count=o.item_count,
+                                  error_reason=o.reason, error_hint=o.hint)
+        if status == MediaStatus.INDEXED:
+            library_repo.mark_indexed(session, media, sample_fps=getattr(frames, "fps", 0.0),
+                                      sampling_key=config.sampling_key(), embedding_model_id=ids.vision)
+            media.text_model_id = ids.text if chunks else None
+            media.channels_key = channels_key
+        else:
+            library_repo.mark_problem(session, media, status, reason or "", hint or "", "")
     for stale in config.layout.feature_files_of_media(media_id):  # other models' files, now without rows
         if stale != kept:
             stale.unlink(missing_ok=True)
-    log.info("indexed %s: %d frames, %d shots", path, len(t_s), len(shots))
-    return Outcome.INDEXED
+    log.info("%s %s: %s", status, path, ", ".join(f"{o.channel} {o.status} ({o.item_count})" for o in outcomes))
+    return Outcome.INDEXED if status == MediaStatus.INDEXED else Outcome(str(status))
 
 
 def remove_media(db: Database, layout: DataLayout, media_ids: list[int]) -> int:
-    """Delete rows (frames and shots cascade) and feature files; vectors leave the index at the next sync."""
+    """Delete rows (frames, shots, text cascade) and feature files; vectors leave the indexes at the next sync."""
     with db.session() as session:
         removed = library_repo.delete_media(session, media_ids)
     for media_id in media_ids:

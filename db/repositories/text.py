@@ -1,0 +1,110 @@
+"""Timed text segments, text chunks with their embeddings, per-channel status, and frame-text alignment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from db.models import Channel, ChannelStatus, MediaChannel, MediaFile, TextChunk, TextSegment
+
+
+def replace_segments(session: Session, media_id: int, rows: Sequence[dict[str, Any]]) -> int:
+    """Replace a file's text segments. Each row: channel, start_s, end_s, text, language, source, confidence, detail."""
+    session.execute(delete(TextSegment).where(TextSegment.media_id == media_id))
+    if rows:
+        session.execute(insert(TextSegment), [{"media_id": media_id, **row} for row in rows])
+    return len(rows)
+
+
+def replace_chunks(session: Session, media_id: int, model_id: int | None, rows: Sequence[dict[str, Any]],
+                   embeddings: np.ndarray) -> np.ndarray:
+    """Replace a file's text chunks; rows: channel, start_s, end_s, text. Returns the chunk ids (= vector ids)."""
+    assert len(rows) == len(embeddings), f"{len(rows)} chunks but {len(embeddings)} embeddings"
+    session.execute(delete(TextChunk).where(TextChunk.media_id == media_id))
+    if not rows:
+        return np.zeros(0, dtype=np.int64)
+    assert model_id is not None, "chunks need the id of the model that embedded them"
+    vectors = np.asarray(embeddings, dtype="<f2")
+    ids = session.scalars(insert(TextChunk).returning(TextChunk.id, sort_by_parameter_order=True),
+                          [{"media_id": media_id, "model_id": model_id, **row, "embedding": vectors[i].tobytes()}
+                           for i, row in enumerate(rows)])
+    return np.fromiter(ids, dtype=np.int64)
+
+
+def set_channel(session: Session, media_id: int, channel: Channel, status: ChannelStatus, *, producer: str | None,
+                item_count: int, error_reason: str | None = None, error_hint: str | None = None) -> None:
+    values = {"status": status, "producer": producer, "item_count": item_count, "error_reason": error_reason,
+              "error_hint": error_hint}
+    session.execute(pg_insert(MediaChannel).values(media_id=media_id, channel=channel, **values)
+                    .on_conflict_do_update(index_elements=["media_id", "channel"], set_=values))
+
+
+def channels_of(session: Session, media_id: int) -> list[MediaChannel]:
+    return list(session.scalars(select(MediaChannel).where(MediaChannel.media_id == media_id)
+                                .order_by(MediaChannel.channel)))
+
+
+def channel_counts(session: Session) -> dict[str, dict[str, int]]:
+    """channel -> status -> number of files."""
+    from sqlalchemy import func
+
+    out: dict[str, dict[str, int]] = {}
+    rows = session.execute(select(MediaChannel.channel, MediaChannel.status, func.count())
+                           .group_by(MediaChannel.channel, MediaChannel.status))
+    for channel, status, n in rows:
+        out.setdefault(str(channel), {})[str(status)] = int(n)
+    return out
+
+
+def channel_problems(session: Session, limit: int = 50) -> list[tuple[str, MediaChannel]]:
+    rows = session.execute(select(MediaFile.path, MediaChannel).join(MediaFile, MediaFile.id == MediaChannel.media_id)
+                           .where(MediaChannel.status == ChannelStatus.FAILED)
+                           .order_by(MediaFile.path, MediaChannel.channel).limit(limit))
+    return [(path, channel) for path, channel in rows]
+
+
+def segments_of(session: Session, media_id: int, channels: Sequence[Channel] | None = None) -> list[TextSegment]:
+    query = select(TextSegment).where(TextSegment.media_id == media_id)
+    if channels:
+        query = query.where(TextSegment.channel.in_(channels))
+    return list(session.scalars(query.order_by(TextSegment.start_s, TextSegment.id)))
+
+
+def chunk_ids(session: Session, model_id: int) -> np.ndarray:
+    rows = session.scalars(select(TextChunk.id).where(TextChunk.model_id == model_id).order_by(TextChunk.id))
+    return np.fromiter(rows, dtype=np.int64)
+
+
+def chunk_vectors(session: Session, ids: np.ndarray, dim: int) -> np.ndarray:
+    """(len(ids), dim) float32 embeddings of the given chunk ids, in the order given."""
+    if len(ids) == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    found = dict(session.execute(select(TextChunk.id, TextChunk.embedding).where(TextChunk.id.in_(ids.tolist()))).all())
+    return np.stack([np.frombuffer(found[int(i)], dtype="<f2") for i in ids]).astype(np.float32)
+
+
+FRAME_TEXT_SQL = text("""
+    SELECT f.id AS frame_id, f.t_s, string_agg(s.text, ' ' ORDER BY s.start_s, s.id) AS text
+    FROM text_segments s
+    JOIN LATERAL (
+        SELECT id, t_s FROM frames
+        WHERE frames.media_id = s.media_id AND frames.t_s < s.end_s
+        ORDER BY frames.t_s DESC LIMIT 1
+    ) f ON true
+    WHERE s.media_id = :media_id AND s.channel = ANY(CAST(:channels AS channel[]))
+    GROUP BY f.id, f.t_s
+    ORDER BY f.t_s
+""")
+
+
+def frame_texts(session: Session, media_id: int, channels: Sequence[Channel] = (Channel.SUBTITLES, Channel.SPEECH)
+                ) -> list[tuple[int, float, str]]:
+    """LLaMA-VID's long-video alignment in one query: each text segment belongs to the last sampled frame that
+    starts before the segment ends; returns ``(frame_id, t_s, text)`` for the frames that have text, in time order."""
+    rows = session.execute(FRAME_TEXT_SQL, {"media_id": media_id, "channels": [str(c) for c in channels]})
+    return [(int(r.frame_id), float(r.t_s), str(r.text)) for r in rows]

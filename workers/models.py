@@ -1,0 +1,90 @@
+"""The models of one run, described cheaply up front and loaded on first use, once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from indexer.encoders.base import EncoderInfo, TorchVisionEncoder
+from indexer.text_embedding import TextEncoder, TextEncoderInfo, describe_text_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VisionChannel:
+    """The configured encoder, described cheaply; ``load`` is called only when a file needs encoding."""
+
+    info: EncoderInfo
+    load: Callable[[], TorchVisionEncoder]
+
+
+@dataclass(frozen=True)
+class OcrSettings:
+    fps: float = 1.0  # frames per second considered for OCR (change detection picks which are read)
+    width_px: int = 960  # frames are scaled to this width, aspect kept
+    min_confidence: float = 0.5
+
+
+@dataclass(frozen=True)
+class TextChannels:
+    """Which text channels run, and with what. ``key`` changes whenever their output would."""
+
+    subtitles: bool = True
+    speech_model: str | None = None  # None: the packaged default (faster-whisper tiny.en)
+    speech: bool = True
+    speech_device: str = "auto"
+    ocr: OcrSettings | None = field(default_factory=OcrSettings)
+    text_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
+
+    @property
+    def any(self) -> bool:
+        return self.subtitles or self.speech or self.ocr is not None
+
+    def key(self, text_info: TextEncoderInfo | None) -> str:
+        ocr = f"ocr={self.ocr.fps:g}/{self.ocr.width_px}/{self.ocr.min_confidence:g}" if self.ocr else "ocr=off"
+        speech = f"speech={self.speech_model or 'default'}" if self.speech else "speech=off"
+        text = text_info.key if text_info else "text=off"
+        return f"subs={'on' if self.subtitles else 'off'};{speech};{ocr};{text}"
+
+
+class RunModels:
+    """Holds the loaded models of a run. Nothing is loaded until a file needs it."""
+
+    def __init__(self, vision: VisionChannel | None, text: TextChannels) -> None:
+        self.vision = vision
+        self.text = text
+        self.text_info = describe_text_model(text.text_model) if text.any else None
+        self._loaded: dict[str, Any] = {}
+
+    def _get(self, name: str, load: Callable[[], Any]) -> Any:
+        if name not in self._loaded:
+            log.info("loading the %s model", name)
+            self._loaded[name] = load()
+        return self._loaded[name]
+
+    def vision_encoder(self) -> TorchVisionEncoder:
+        assert self.vision is not None
+        return self._get("vision", self.vision.load)  # type: ignore[no-any-return]
+
+    def speech_recognizer(self) -> Any:
+        from indexer.speech import SpeechModelSpec, load_speech_recognizer
+
+        spec = SpeechModelSpec(model=self.text.speech_model, device=self.text.speech_device)  # type: ignore[arg-type]
+        return self._get("speech", lambda: load_speech_recognizer(spec))
+
+    def ocr_engine(self) -> Any:
+        from indexer.ocr import load_ocr_engine
+
+        assert self.text.ocr is not None
+        settings = self.text.ocr
+        return self._get("ocr", lambda: load_ocr_engine(min_confidence=settings.min_confidence))
+
+    def text_encoder(self) -> TextEncoder:
+        return self._get("text", lambda: TextEncoder(self.text.text_model))  # type: ignore[no-any-return]
+
+    @property
+    def loaded(self) -> list[str]:
+        return sorted(self._loaded)
