@@ -12,3 +12,6 @@ test: setup
 
 bench: setup
 	@.venv/bin/python bench/sampling.py
+	@.venv/bin/python bench/ingest.py
+	@.venv/bin/python bench/speech.py
+	@.venv/bin/python bench/ocr.py

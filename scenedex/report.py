@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
 
 from db.repositories import frames as frames_repo
 from db.repositories import library as library_repo
@@ -40,6 +44,23 @@ def summary_text(summary: IndexSummary) -> str:
     return "\n".join(lines)
 
 
+def _index_state(session: Session, setup: IndexSetup, model_key: str,
+                 ids_in_database: Callable[[Session, int], np.ndarray]) -> dict[str, Any]:
+    """How many vectors the database has for a model, and whether its FAISS index on disk matches them."""
+    model = models_repo.get_model_by_key(session, model_key)
+    if model is None:
+        return {}
+    db_ids = ids_in_database(session, model.id)
+    state: dict[str, Any] = {"vectors_in_database": int(db_ids.size)}
+    try:
+        manifest = read_manifest(setup.ingest.layout.index_dir(model.id))
+        state["index"] = asdict(manifest)
+        state["index_current"] = manifest.watermark == watermark_of(db_ids)
+    except SearchError as exc:
+        state["index_error"] = str(exc)
+    return state
+
+
 def status_data(db: Database, setup: IndexSetup, database_label: str) -> dict[str, Any]:
     with db.session() as session:
         roots = [r.path for r in library_repo.list_roots(session)]
@@ -55,31 +76,12 @@ def status_data(db: Database, setup: IndexSetup, database_label: str) -> dict[st
                             for path, c in text_repo.channel_problems(session)]
         text_index: dict[str, Any] = {}
         if setup.text.any:
-            info = describe_text_model(setup.text.text_model)
-            model = models_repo.get_model_by_key(session, info.key)
-            text_index["model"] = info.key
-            if model is not None:
-                db_ids = text_repo.chunk_ids(session, model.id)
-                text_index["chunks_in_database"] = int(db_ids.size)
-                try:
-                    manifest = read_manifest(setup.ingest.layout.index_dir(model.id))
-                    text_index["index"] = asdict(manifest)
-                    text_index["index_current"] = manifest.watermark == watermark_of(db_ids)
-                except SearchError as exc:
-                    text_index["index_error"] = str(exc)
+            key = describe_text_model(setup.text.text_model).key
+            text_index = {"model": key, **_index_state(session, setup, key, text_repo.chunk_ids)}
         visual: dict[str, Any] = {"enabled": setup.vision is not None}
         if setup.vision is not None:
-            model = models_repo.get_model_by_key(session, setup.vision.info.key)
-            visual["model"] = setup.vision.info.key
-            if model is not None:
-                db_ids = frames_repo.vector_frame_ids(session, model.id)
-                visual["vectors_in_database"] = int(db_ids.size)
-                try:
-                    manifest = read_manifest(setup.ingest.layout.index_dir(model.id))
-                    visual["index"] = asdict(manifest)
-                    visual["index_current"] = manifest.watermark == watermark_of(db_ids)
-                except SearchError as exc:
-                    visual["index_error"] = str(exc)
+            key = setup.vision.info.key
+            visual.update({"model": key, **_index_state(session, setup, key, frames_repo.vector_frame_ids)})
     return {"database": database_label, "roots": roots, "files": counts, **totals, "visual": visual,
             "channels": channels, "text": text_index, "runs": runs, "problems": problems,
             "channel_problems": channel_problems}
