@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "are re-indexed; files deleted from an indexed folder are removed from the index. Bad files "
                        "are recorded with the reason and what to do, and the rest of the library goes on.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="media files or folders")
-    p.add_argument("--retry-failed", action="store_true", help="try again files that failed before, even unchanged")
+    p.add_argument("--retry-failed", action="store_true", help="try again files (and channels of files) that failed before, even unchanged")
     p.add_argument("--sample-fps", type=float, help="frames sampled per second of video (default 1)")
     p.add_argument("--sampling-mode", choices=["uniform", "keyframes"],
                    help="uniform: every 1/fps seconds; keyframes: keyframes only (much faster, coarser)")

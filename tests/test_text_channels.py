@@ -191,3 +191,13 @@ def test_transcript_exports_the_subtitles_as_srt(indexed, talk_library: TalkLibr
                      "--database-url", db_url, "--data-dir", str(config.layout.data_dir)])
     assert code == 0
     assert out.getvalue().count(" --> ") == 3 and "The rocket launches from the north pad" in out.getvalue()
+
+
+def test_retry_failed_runs_a_file_whose_channel_failed_again(indexed, talk_library: TalkLibrary) -> None:
+    db, config, _ = indexed
+    again = index_paths(db, [talk_library.root / "badsubs.mp4"], config, (".mp4",), None, text=TextChannels())
+    assert again.indexed == []  # a failed channel is not retried on its own
+    retried = index_paths(db, [talk_library.root / "badsubs.mp4"], config, (".mp4",), None, text=TextChannels(),
+                          retry_failed=True)
+    assert [Path(p).name for p in retried.indexed] == ["badsubs.mp4"]
+    assert _channels(db, _media_id(db, talk_library.root / "badsubs.mp4"))["subtitles"][0] == "failed"  # still bad

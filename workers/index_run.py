@@ -14,6 +14,7 @@ from db.models import MediaStatus
 from db.repositories import library as library_repo
 from db.repositories import models as models_repo
 from db.repositories import runs as runs_repo
+from db.repositories import text as text_repo
 from db.session import Database
 from indexer.files import discover
 from search.vector_index import Manifest
@@ -138,9 +139,12 @@ def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exten
     with db.session() as session:
         for media_id in seen:
             media = library_repo.get_media(session, media_id)
-            if media is not None and (force or not is_current(media, config, ids, channels_key, retry_failed)):
+            if media is None:
+                continue
+            stale = force or not is_current(media, config, ids, channels_key, retry_failed)
+            if stale or (retry_failed and text_repo.has_failed_channel(session, media_id)):
                 todo.append(media_id)
-    if not force:
+    if not force and not retry_failed:
         todo = [m for m in todo if not touch_if_same_content(db, m, config, ids, channels_key)]
     events.planned(len(seen), len(todo))
     status = "done"

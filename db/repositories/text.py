@@ -61,6 +61,12 @@ def channel_counts(session: Session) -> dict[str, dict[str, int]]:
     return out
 
 
+def has_failed_channel(session: Session, media_id: int) -> bool:
+    return session.scalar(select(MediaChannel.media_id).where(MediaChannel.media_id == media_id,
+                                                              MediaChannel.status == ChannelStatus.FAILED)
+                          .limit(1)) is not None
+
+
 def channel_problems(session: Session, limit: int = 50) -> list[tuple[str, MediaChannel]]:
     rows = session.execute(select(MediaFile.path, MediaChannel).join(MediaFile, MediaFile.id == MediaChannel.media_id)
                            .where(MediaChannel.status == ChannelStatus.FAILED)
