@@ -1,25 +1,26 @@
-"""Moment-retrieval and highlight-detection metrics, with the semantics of the official QVHighlights evaluation
-(moment_detr ``standalone_eval``), so that values computed here can be compared with published tables.
+"""Moment-retrieval and highlight-detection metrics with the semantics of the official QVHighlights
+evaluation (moment_detr ``standalone_eval``), so that values computed here compare with published tables.
 
 Conventions:
 
 - A span is ``(start_s, end_s)`` in seconds.
-- A query's predictions are an ``(N, 3)`` array of ``[start_s, end_s, score]`` rows in rank order, best first.
-  R@k and the top-10 cut before AP use that order, as the official evaluation does; AP then re-sorts the rows it
-  kept by score (stable), so for a list already sorted by score both readings agree.
+- A query's predictions are an ``(N, 3)`` array of ``[start_s, end_s, score]`` rows in rank order, best
+  first. R@k and the top-10 cut before AP use that order, as the official evaluation does; AP then re-sorts
+  the rows it kept by score (stable), so for a list already sorted by score both readings agree.
 - A query's ground truth is an ``(M, 2)`` array of relevant windows, M >= 1.
-- A collection of queries is a pair of sequences (``preds``, ``gts``) aligned by position; each may be ragged.
+- A collection of queries is a pair of sequences (``preds``, ``gts``) aligned by position, ragged.
 - Metrics come back in percent and unrounded; the official tables print ``round(value, 2)``.
 
 Where the official script has no sensible answer we choose one, and say so:
 
-- two spans whose union has zero length (both points) have IoU 0; the official code divides 0 by 0, and a NaN
-  there counts as a match;
-- a query with no predictions scores AP 0 and misses at every k; the official script leaves it out of mAP and
-  fails in R1;
-- when a prediction overlaps several free ground-truth windows with exactly the same IoU, the one with the higher
-  position is matched first, as numpy's default sort orders ties in arrays of up to 16 windows (the official code
-  leaves ties to that sort, which is not stable on longer arrays).
+- two spans whose union has zero length (both points) have IoU 0; the official code divides 0 by 0, and a
+  NaN there counts as a match;
+- a query with no predictions scores AP 0 and misses at every k; the official script leaves it out of mAP
+  and fails in R1;
+- when a prediction overlaps several free ground-truth windows with exactly the same IoU, the later window
+  is matched (a stable sort, reversed). The official code leaves this to numpy's default sort: the same
+  order for up to 16 windows with the insertion sort numpy used when the benchmark was published, another
+  order with the SIMD sorts of recent numpy on AVX-512 machines. Only AP can change, only on such exact ties.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ MR_LENGTH_BUCKETS_S: dict[str, tuple[float, float]] = {"short": (0.0, 10.0), "mi
 
 
 def temporal_iou(pred_spans: np.ndarray, gt_spans: np.ndarray) -> np.ndarray:
-    """Intersection over union of every span in ``pred_spans`` (N, 2) with every span in ``gt_spans`` (M, 2).
+    """Intersection over union of each span in ``pred_spans`` (N, 2) with each one in ``gt_spans`` (M, 2).
 
     Returns (N, M); disjoint or merely touching spans have IoU 0.
 
@@ -46,20 +47,21 @@ def temporal_iou(pred_spans: np.ndarray, gt_spans: np.ndarray) -> np.ndarray:
     """
     pred_spans = np.asarray(pred_spans, dtype=np.float64)
     gt_spans = np.asarray(gt_spans, dtype=np.float64)
-    assert pred_spans.ndim == 2 and pred_spans.shape[1] == 2, f"expected (N, 2) spans, got {pred_spans.shape}"
-    assert gt_spans.ndim == 2 and gt_spans.shape[1] == 2, f"expected (M, 2) spans, got {gt_spans.shape}"
+    assert pred_spans.ndim == 2 and pred_spans.shape[1] == 2, f"expected (N, 2), got {pred_spans.shape}"
+    assert gt_spans.ndim == 2 and gt_spans.shape[1] == 2, f"expected (M, 2), got {gt_spans.shape}"
     return _iou(pred_spans[:, None, :], gt_spans[None, :, :])
 
 
 def recall_at_k(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], k: int = 1,
                 iou_thresholds: Sequence[float] = (0.5, 0.7)) -> np.ndarray:
-    """Percent of queries with a prediction among their first ``k`` that has IoU >= threshold with any of their
-    ground-truth windows, one value per threshold -> (T,).
+    """Percent of queries with a prediction among their first ``k`` that has IoU >= threshold with any of
+    their ground-truth windows, one value per threshold -> (T,).
 
-    ``k=1`` is QVHighlights' "R1@t" (the official script matches the top prediction to its best-overlapping window).
+    ``k=1`` is QVHighlights' "R1@t" (the official script matches the top prediction to the window it
+    overlaps most).
 
     >>> gts = [np.array([[0.0, 10.0]]), np.array([[50.0, 60.0]])]
-    >>> preds = [np.array([[0.0, 9.0, 0.9]]), np.array([[0.0, 9.0, 0.9], [50.0, 58.0, 0.5]])]
+    >>> preds = [np.array([[0.0, 9.0, 0.9]]), np.array([[0.0, 9.0, 0.9], [50.0, 56.0, 0.5]])]
     >>> recall_at_k(preds, gts, k=1, iou_thresholds=[0.5, 0.95]), recall_at_k(preds, gts, k=2)
     (array([50.,  0.]), array([100.,  50.]))
     """
@@ -80,14 +82,14 @@ def average_precision(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray],
     """Detection AP of each query at each IoU threshold -> (Q, T), each in [0, 1].
 
     Per query and threshold (the official ``compute_average_precision_detection``): keep the first
-    ``max_predictions`` predictions, sort them by score, and walk down the list; a prediction is a true positive
-    when the free ground-truth window it overlaps most has IoU >= threshold (that window is then taken), otherwise
-    a false positive, so a second hit on one window counts against the ranking. AP is the area under the
-    precision-recall curve with precision made non-increasing (VOC 2011 interpolation); recall is over the
-    query's ground-truth windows.
+    ``max_predictions`` predictions, sort them by score, and walk down the list; a prediction is a true
+    positive when the free ground-truth window it overlaps most has IoU >= threshold (that window is then
+    taken), otherwise a false positive, so a second hit on one window counts against the ranking. AP is the
+    area under the precision-recall curve with precision made non-increasing (VOC 2011 interpolation); recall
+    is over the query's ground-truth windows.
 
     >>> gts = [np.array([[0.0, 10.0], [20.0, 30.0]])]
-    >>> preds = [np.array([[20.0, 30.0, 0.9], [50.0, 60.0, 0.8], [0.0, 10.0, 0.7]])]  # hit, miss, hit
+    >>> preds = [np.array([[20.0, 30.0, 0.9], [50.0, 60.0, 0.8], [0.0, 10.0, 0.7]])]  # hit miss hit
     >>> average_precision(preds, gts, iou_thresholds=[0.5]).round(4)  # 1/2 * 1 + 1/2 * 2/3
     array([[0.8333]])
     """
@@ -97,7 +99,7 @@ def average_precision(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray],
     G, gmask = _pad(gts, 2)  # (Q, M, 2)
     (Q, N), M, T = pmask.shape, gmask.shape[1], len(thresholds)
 
-    by_score = np.argsort(np.where(pmask, -P[..., 2], np.inf), axis=1, kind="stable")  # (Q, N), padding last
+    by_score = np.argsort(np.where(pmask, -P[..., 2], np.inf), axis=1, kind="stable")  # (Q, N) pad last
     P = np.take_along_axis(P, by_score[..., None], axis=1)
     pmask = np.take_along_axis(pmask, by_score, axis=1)
     iou = _iou(P[:, :, None, :2], G[:, None, :, :])  # (Q, N, M)
@@ -105,13 +107,13 @@ def average_precision(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray],
 
     tp = np.zeros((Q, T, N), dtype=bool)
     taken = np.zeros((Q, T, M), dtype=bool)
-    for i in range(N):  # greedy in score order: a match takes a window away from the predictions after it
-        by_iou = np.argsort(iou[:, i], axis=1, kind="stable")[:, ::-1]  # (Q, M), best first, ties: higher index
+    for i in range(N):  # greedy in score order: a match takes its window from the predictions after it
+        by_iou = np.argsort(iou[:, i], axis=1, kind="stable")[:, ::-1]  # (Q, M) best first, ties: later
         iou_sorted = np.take_along_axis(iou[:, i], by_iou, axis=1)  # (Q, M)
-        free = ~np.take_along_axis(taken, np.broadcast_to(by_iou[:, None, :], (Q, T, M)), axis=2)  # (Q, T, M)
+        free = ~np.take_along_axis(taken, np.broadcast_to(by_iou[:, None, :], (Q, T, M)), axis=2)
         candidate = (iou_sorted[:, None, :] >= thresholds[None, :, None]) & free  # (Q, T, M)
         hit = candidate.any(axis=2) & pmask[:, i, None]  # (Q, T)
-        window = np.take_along_axis(by_iou, candidate.argmax(axis=2), axis=1)  # (Q, T) first candidate's index
+        window = np.take_along_axis(by_iou, candidate.argmax(axis=2), axis=1)  # (Q, T) first candidate
         tp[:, :, i] = hit
         q, t = np.nonzero(hit)
         taken[q, t, window[q, t]] = True
@@ -120,21 +122,22 @@ def average_precision(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray],
     tp_cum = np.cumsum(tp, axis=2, dtype=np.float64)
     fp_cum = np.cumsum(fp, axis=2, dtype=np.float64)
     recall = tp_cum / gmask.sum(axis=1)[:, None, None]
-    precision = np.divide(tp_cum, tp_cum + fp_cum, out=np.zeros_like(tp_cum), where=(tp_cum + fp_cum) > 0)
+    n_pred = tp_cum + fp_cum
+    precision = np.divide(tp_cum, n_pred, out=np.zeros_like(tp_cum), where=n_pred > 0)
     return _interpolated_ap(precision, recall)
 
 
 def mean_average_precision(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray],
                            iou_thresholds: Sequence[float] = MR_IOU_THRESHOLDS,
                            max_predictions: int | None = MR_MAX_PREDICTIONS) -> np.ndarray:
-    """Per-query AP (see ``average_precision``) averaged over queries, in percent, one value per threshold -> (T,).
+    """Per-query AP (see ``average_precision``) averaged over queries, in percent -> (T,), one per threshold.
 
-    With the default thresholds, ``.mean()`` of the result is QVHighlights' "MR-mAP"; its entries at 0.5 and 0.75
-    are "MR-mAP@0.5" and "MR-mAP@0.75".
+    With the default thresholds, ``.mean()`` of the result is QVHighlights' "MR-mAP"; its entries at 0.5 and
+    0.75 are "MR-mAP@0.5" and "MR-mAP@0.75".
 
     >>> gts = [np.array([[0.0, 10.0]]), np.array([[0.0, 10.0]])]
     >>> preds = [np.array([[0.0, 10.0, 0.9]]), np.array([[40.0, 50.0, 0.9], [0.0, 8.0, 0.1]])]
-    >>> mean_average_precision(preds, gts, iou_thresholds=[0.5, 0.9])  # (100 + 50) / 2 and (100 + 0) / 2
+    >>> mean_average_precision(preds, gts, iou_thresholds=[0.5, 0.9])  # (100 + 50) / 2, (100 + 0) / 2
     array([75., 50.])
     """
     return 100.0 * average_precision(preds, gts, iou_thresholds, max_predictions).mean(axis=0)
@@ -142,13 +145,15 @@ def mean_average_precision(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray
 
 def select_by_gt_length(gts: Sequence[np.ndarray], min_len_s: float,
                         max_len_s: float) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Keep the ground-truth windows with ``min_len_s < end_s - start_s <= max_len_s`` and the queries left with any.
+    """Keep the ground-truth windows with ``min_len_s < end_s - start_s <= max_len_s``, and the queries left
+    with any.
 
     Returns the kept queries' positions (Q',) and their kept windows, as the official evaluation builds its
-    length buckets (``MR_LENGTH_BUCKETS_S``): a query in several buckets is scored in each against its windows there.
+    length buckets (``MR_LENGTH_BUCKETS_S``): a query in several buckets is scored in each against its
+    windows there.
 
-    >>> keep, kept = select_by_gt_length([np.array([[0.0, 10.0], [20.0, 50.0]]), np.array([[0.0, 40.0]])], 0, 10)
-    >>> keep, kept
+    >>> gts = [np.array([[0.0, 10.0], [20.0, 50.0]]), np.array([[0.0, 40.0]])]
+    >>> select_by_gt_length(gts, 0, 10)
     (array([0]), [array([[ 0., 10.]])])
     """
     keep, kept = [], []
@@ -163,16 +168,17 @@ def select_by_gt_length(gts: Sequence[np.ndarray], min_len_s: float,
 
 
 def highlight_hit_at_1(pred_saliency: Sequence[np.ndarray], gt_positive: Sequence[np.ndarray]) -> float:
-    """Percent of queries whose highest-scored clip is positive for at least one annotator (QVHighlights "HL-Hit1").
+    """Percent of queries whose highest-scored clip is positive for at least one annotator (QVHighlights
+    "HL-Hit1").
 
-    ``pred_saliency``: per query (C',) scores, one per clip; ``gt_positive``: per query (C, A) booleans, clip by
-    annotator. A top clip beyond the labelled C clips is a miss; ties go to the earliest clip.
+    ``pred_saliency``: per query (C',) scores, one per clip; ``gt_positive``: per query (C, A) booleans, clip
+    by annotator. A top clip beyond the labelled C clips is a miss; ties go to the earliest clip.
 
     >>> highlight_hit_at_1([np.array([0.1, 0.9, 0.2]), np.array([0.9, 0.1])],
     ...                    [np.array([[0, 0], [0, 1], [1, 1]], bool), np.array([[0, 0], [1, 1]], bool)])
     50.0
     """
-    assert len(pred_saliency) == len(gt_positive) > 0, f"{len(pred_saliency)} predictions, {len(gt_positive)} truths"
+    assert len(pred_saliency) == len(gt_positive) > 0, f"{len(pred_saliency)} for {len(gt_positive)} queries"
     hits = []
     for scores, positive in zip(pred_saliency, gt_positive):
         top = int(np.argmax(scores))
@@ -180,17 +186,20 @@ def highlight_hit_at_1(pred_saliency: Sequence[np.ndarray], gt_positive: Sequenc
     return 100.0 * float(np.mean(hits))
 
 
-def highlight_average_precision(pred_saliency: Sequence[np.ndarray], gt_positive: Sequence[np.ndarray]) -> float:
-    """Mean over queries and annotators of the AP of ranking clips by predicted saliency (QVHighlights "HL-mAP"), %.
+def highlight_average_precision(pred_saliency: Sequence[np.ndarray],
+                                gt_positive: Sequence[np.ndarray]) -> float:
+    """Mean over queries and annotators of the AP of ranking clips by predicted saliency, in percent
+    (QVHighlights "HL-mAP").
 
-    Scores are cut or zero-padded to the C labelled clips. AP follows video2gif's interpolated ``get_ap``: the mean,
-    over the distinct recall levels, of the best precision at that recall or higher; tied scores form one threshold.
-    An annotator with no positive clip gives AP 0 and one with only positives AP 1.
+    Scores are cut or zero-padded to the C labelled clips. AP follows video2gif's interpolated ``get_ap``: the
+    mean, over the distinct recall levels, of the best precision at that recall or higher; tied scores form
+    one threshold. An annotator with no positive clip gives AP 0, one with only positives AP 1.
 
-    >>> round(highlight_average_precision([np.array([0.9, 0.8, 0.1, 0.0])], [np.array([[1], [0], [1], [0]], bool)]), 2)
+    >>> positive = np.array([[1], [0], [1], [0]], bool)  # clips 0 and 2: precision 1 and 2/3
+    >>> round(highlight_average_precision([np.array([0.9, 0.8, 0.1, 0.0])], [positive]), 2)
     83.33
     """
-    assert len(pred_saliency) == len(gt_positive) > 0, f"{len(pred_saliency)} predictions, {len(gt_positive)} truths"
+    assert len(pred_saliency) == len(gt_positive) > 0, f"{len(pred_saliency)} for {len(gt_positive)} queries"
     aps = []
     for scores, positive in zip(pred_saliency, gt_positive):
         positive = np.asarray(positive, dtype=bool)
@@ -205,13 +214,13 @@ def _ranking_ap(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
     """AP of one ranking ``scores`` (C,) against each column of ``positive`` (C, A) -> (A,)."""
     order = np.argsort(scores, kind="stable")[::-1]
     ranked_scores, ranked = scores[order], positive[order]  # (C,), (C, A)
-    last_of_tie = np.r_[np.nonzero(np.diff(ranked_scores))[0], len(scores) - 1]  # (K,) thresholds, high to low
+    last_of_tie = np.r_[np.nonzero(np.diff(ranked_scores))[0], len(scores) - 1]  # (K,) high to low
     tps = np.cumsum(ranked, axis=0, dtype=np.float64)[last_of_tie]  # (K, A)
     precision = tps / (last_of_tie + 1)[:, None]
     n_pos = tps[-1]  # (A,)
     recall = (tps / np.maximum(n_pos, 1)).astype(np.float32)  # float32 as the reference computes it
     best_precision = np.maximum.accumulate(precision[::-1], axis=0)[::-1]  # at this recall or higher
-    new_level = np.diff(np.vstack([np.zeros((1, recall.shape[1]), np.float32), recall]), axis=0) != 0  # (K, A)
+    new_level = np.diff(recall, axis=0, prepend=np.float32(0)) != 0  # (K, A) recall rises here
     ap = (best_precision * new_level).sum(axis=0) / np.maximum(new_level.sum(axis=0), 1)
     return np.where(n_pos == 0, 0.0, np.where(n_pos == len(scores), 1.0, ap))
 
@@ -224,7 +233,8 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _interpolated_ap(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
-    """VOC 2011 AP of precision/recall curves (..., N) -> (...): precision made non-increasing, summed over recall."""
+    """VOC 2011 AP of precision/recall curves (..., N) -> (...): precision made non-increasing, then summed
+    over the recall steps."""
     zero, one = np.zeros(precision.shape[:-1] + (1,)), np.ones(recall.shape[:-1] + (1,))
     precision = np.concatenate([zero, precision, zero], axis=-1)
     recall = np.concatenate([zero, recall, one], axis=-1)
@@ -232,12 +242,13 @@ def _interpolated_ap(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
     return np.sum(np.diff(recall, axis=-1) * precision[..., 1:], axis=-1)
 
 
-def _pad(rows: Sequence[np.ndarray], width: int, max_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Ragged per-query arrays (n_q, >= width) -> zero-padded (Q, L, width) of their first ``max_rows`` rows and a
-    (Q, L) mask of the real ones."""
+def _pad(rows: Sequence[np.ndarray], width: int,
+         max_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged per-query arrays (n_q, >= width) -> zero-padded (Q, L, width) of their first ``max_rows`` rows
+    and a (Q, L) mask of the real ones."""
     arrays = [np.asarray(r, dtype=np.float64) for r in rows]
     for a in arrays:
-        assert a.size == 0 or (a.ndim == 2 and a.shape[1] >= width), f"expected (n, {width}) rows, got {a.shape}"
+        assert a.size == 0 or (a.ndim == 2 and a.shape[1] >= width), f"expected (n, {width}), got {a.shape}"
     lengths = np.array([len(a) if a.size else 0 for a in arrays], dtype=np.int64)
     if max_rows is not None:
         lengths = np.minimum(lengths, max_rows)
@@ -255,5 +266,5 @@ def _check_queries(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> No
 
 def _check_thresholds(iou_thresholds: Sequence[float]) -> np.ndarray:
     thresholds = np.asarray(iou_thresholds, dtype=np.float64).reshape(-1)
-    assert ((thresholds > 0) & (thresholds <= 1)).all(), f"IoU thresholds must be in (0, 1], got {thresholds}"
+    assert ((thresholds > 0) & (thresholds <= 1)).all(), f"IoU thresholds must lie in (0, 1]: {thresholds}"
     return thresholds
