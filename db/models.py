@@ -189,7 +189,19 @@ class MediaChannel(Base):
                                                  onupdate=func.now())
 
 
-class TextSegment(Base):
+class TimedTextColumns:
+    """What every row of timed text has: its file, channel, span in seconds and text."""
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media_files.id", ondelete="CASCADE"))
+    channel: Mapped[Channel] = mapped_column(
+        Enum(Channel, name="channel", values_callable=lambda e: [m.value for m in e], create_type=False))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class TextSegment(TimedTextColumns, Base):
     """A timed piece of text: a subtitle cue, a recognised speech segment, or on-screen text that persisted."""
 
     __tablename__ = "text_segments"
@@ -198,13 +210,6 @@ class TextSegment(Base):
         Index("ix_text_segments_tsv", "tsv", postgresql_using="gin"),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    media_id: Mapped[int] = mapped_column(ForeignKey("media_files.id", ondelete="CASCADE"))
-    channel: Mapped[Channel] = mapped_column(
-        Enum(Channel, name="channel", values_callable=lambda e: [m.value for m in e], create_type=False))
-    start_s: Mapped[float] = mapped_column(Float)
-    end_s: Mapped[float] = mapped_column(Float)
-    text: Mapped[str] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(16))
     source: Mapped[str | None] = mapped_column(Text)  # "embedded:2", "sidecar:x.en.srt", a model key
     confidence: Mapped[float | None] = mapped_column(Float)
@@ -213,18 +218,11 @@ class TextSegment(Base):
         TSVECTOR, Computed("to_tsvector('english', text)", persisted=True))
 
 
-class TextChunk(Base):
+class TextChunk(TimedTextColumns, Base):
     """A retrieval unit over text segments of one channel; its ``id`` is its vector id in the text index."""
 
     __tablename__ = "text_chunks"
     __table_args__ = (Index("ix_text_chunks_media_id", "media_id"),)
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    media_id: Mapped[int] = mapped_column(ForeignKey("media_files.id", ondelete="CASCADE"))
-    channel: Mapped[Channel] = mapped_column(
-        Enum(Channel, name="channel", values_callable=lambda e: [m.value for m in e], create_type=False))
-    start_s: Mapped[float] = mapped_column(Float)
-    end_s: Mapped[float] = mapped_column(Float)
-    text: Mapped[str] = mapped_column(Text)
     model_id: Mapped[int] = mapped_column(ForeignKey("embedding_models.id", ondelete="CASCADE"))
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float16 little-endian, L2-normalised
