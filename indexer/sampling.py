@@ -102,11 +102,16 @@ def _frames_filter(policy: SamplingPolicy, fps: float, shape: tuple[int, int]) -
     s = policy.size_px
     # ffmpeg (without -copyts) already shifts timestamps so the file starts at t = 0: the grid is k / fps.
     select = f"select='isnan(prev_selected_t)+gte(floor(t*{fps:.9f}),floor(prev_selected_t*{fps:.9f})+1)'"
-    if policy.resize_mode == "center_crop":
-        resize = f"scale={s}:{s}:force_original_aspect_ratio=increase:flags=area,crop={s}:{s}"
-    else:
-        resize = f"scale={shape[1]}:{shape[0]}:flags=area"
+    resize = square_resize_filter(s, policy.resize_mode) if policy.resize_mode != "fit_width" \
+        else f"scale={shape[1]}:{shape[0]}:flags=area"
     return f"{select},{resize},format=rgb24,showinfo@frame"
+
+
+def square_resize_filter(size_px: int, mode: ResizeMode) -> str:
+    """ffmpeg filters giving the ``size_px`` square an encoder takes: centre crop (CLIP) or squash (SigLIP)."""
+    if mode == "center_crop":
+        return f"scale={size_px}:{size_px}:force_original_aspect_ratio=increase:flags=area,crop={size_px}:{size_px}"
+    return f"scale={size_px}:{size_px}:flags=area"
 
 
 def build_command(path: Path, stream: StreamInfo, policy: SamplingPolicy, fps: float) -> list[str]:

@@ -13,7 +13,7 @@ from db.errors import DatabaseError
 from db.repositories import library as library_repo
 from db.repositories import models as models_repo
 from indexer.errors import EncoderError, FeatureFileError, IndexerError
-from scenedex import demo, report
+from scenedex import cli_search, demo, report
 from scenedex.progress import BarEvents
 from scenedex.runtime import index_setup, open_database
 from scenedex.settings import Settings
@@ -29,6 +29,9 @@ Index a video library, then search its moments in plain language.
 
   scenedex index ~/Videos          index a folder (again: only new and changed files are done)
   scenedex status                  what is indexed, what failed and why
+  scenedex search "words"          find moments: ranked spans with start-end and why they matched
+  scenedex serve                   the HTTP API (OpenAPI at /docs) on localhost
+  scenedex eval queries.jsonl      measure search quality (R1/R5 at IoU 0.5/0.7, mAP)
   scenedex transcript FILE         what is said, subtitled and written on screen, with times (--format srt)
   scenedex reindex                 rebuild the vector index from the database and feature files
   scenedex demo                    make a small sample library, index it and show the result
@@ -210,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["text", "srt", "vtt"], default="text")
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of the terminal")
     p.set_defaults(func=cmd_transcript)
+
+    cli_search.add_commands(sub, common)
 
     p = sub.add_parser("demo", parents=[common], help="make a sample library, index it and show the result")
     p.set_defaults(func=cmd_demo)

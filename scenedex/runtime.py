@@ -12,6 +12,9 @@ from db.session import Database, upgrade
 from indexer.encoders import EncoderSpec, describe_vision_encoder, load_vision_encoder
 from indexer.sampling import SamplingPolicy
 from scenedex.settings import Settings
+from scenedex.search_service import SearchConfig
+from search.fusion import FusionWeights
+from search.moments import MomentPolicy
 from workers.ingest import IngestConfig
 from workers.models import OcrSettings, TextChannels, VisionChannel
 from workers.layout import DataLayout
@@ -52,6 +55,16 @@ def index_setup(settings: Settings) -> IndexSetup:
     text = TextChannels(subtitles=settings.subtitles, speech=settings.speech, speech_model=settings.speech_model,
                         speech_device=settings.device, ocr=ocr, text_model=settings.text_model)
     return IndexSetup(ingest=ingest, vision=vision, text=text, extensions=settings.media_extensions)
+
+
+def search_config(settings: Settings) -> SearchConfig:
+    weights = FusionWeights(visual=settings.search_weight_visual, speech=settings.search_weight_speech,
+                            subtitles=settings.search_weight_subtitles, ocr=settings.search_weight_ocr,
+                            semantic=settings.search_weight_semantic, lexical=settings.search_weight_lexical,
+                            k=settings.search_rrf_k)
+    policy = MomentPolicy(join_gap_s=settings.moment_join_gap_s, max_moment_s=settings.moment_max_s,
+                          pad_before_s=settings.moment_pad_before_s, pad_after_s=settings.moment_pad_after_s)
+    return SearchConfig(text_model=settings.text_model, vision=encoder_spec(settings), weights=weights, policy=policy)
 
 
 @contextmanager

@@ -25,6 +25,14 @@ SOURCES = {
     "red": "color=c=#C03020:size={w}x{h}:rate={fps}",
     "green": "color=c=#30A040:size={w}x{h}:rate={fps}",
     "blue": "color=c=#2040B0:size={w}x{h}:rate={fps}",
+    # more still backgrounds (the search-quality library: one still picture per scene, neighbours far apart)
+    "orange": "color=c=#D07010:size={w}x{h}:rate={fps}",
+    "purple": "color=c=#6A2C90:size={w}x{h}:rate={fps}",
+    "teal": "color=c=#108080:size={w}x{h}:rate={fps}",
+    "gray": "color=c=#606060:size={w}x{h}:rate={fps}",
+    "navy": "color=c=#101C48:size={w}x{h}:rate={fps}",
+    "olive": "color=c=#707018:size={w}x{h}:rate={fps}",
+    "smptebars": "smptebars=size={w}x{h}:rate={fps}",
 }
 
 

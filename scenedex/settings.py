@@ -75,6 +75,27 @@ class Settings(BaseSettings):
     # Sentence-embedding model for text chunks and text queries; empty = the packaged all-MiniLM-L6-v2.
     text_model: str | None = None
 
+    # Search: how much each channel (and each retriever) counts when results are fused (reciprocal rank,
+    # k = search_rrf_k; a smaller k rewards being first in one list over being fair in many).
+    search_weight_visual: float = Field(default=1.0, ge=0)
+    search_weight_speech: float = Field(default=1.0, ge=0)
+    search_weight_subtitles: float = Field(default=1.0, ge=0)
+    search_weight_ocr: float = Field(default=1.0, ge=0)
+    search_weight_semantic: float = Field(default=1.0, ge=0)
+    search_weight_lexical: float = Field(default=1.0, ge=0)
+    search_rrf_k: float = Field(default=20.0, gt=0)
+    # Moments: seconds of padding before and after, hits closer than join_gap belong together, longest moment.
+    moment_pad_before_s: float = Field(default=0.5, ge=0, le=10)
+    moment_pad_after_s: float = Field(default=0.25, ge=0, le=10)
+    moment_join_gap_s: float = Field(default=1.0, ge=0, le=30)
+    moment_max_s: float = Field(default=30.0, ge=1, le=600)
+
+    # HTTP API and web page: the address it listens on. Any address other than localhost needs api_token,
+    # which clients then send as "Authorization: Bearer <token>" (or ?token= for media URLs).
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8765, ge=1, le=65535)
+    api_token: str | None = None
+
     # File name extensions considered media when a folder is indexed.
     media_extensions: tuple[str, ...] = (
         ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".wmv", ".flv",
@@ -86,7 +107,7 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("vision_model", "speech_model", "text_model")
+    @field_validator("vision_model", "speech_model", "text_model", "api_token")
     @classmethod
     def _blank_model_is_none(cls, value: str | None) -> str | None:
         return value or None

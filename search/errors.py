@@ -22,3 +22,15 @@ class IndexMissingError(SearchError):
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         super().__init__(f"no vector index in {directory}: run `scenedex reindex` to build it")
+
+
+class QueryError(SearchError):
+    """A search request that cannot be answered as asked; the message says what to change (HTTP 422)."""
+
+
+class NotFoundError(SearchError):
+    """Something a request names (a media file, a frame) does not exist (HTTP 404)."""
+
+
+class ChannelUnavailableError(SearchError):
+    """A channel was asked for that this library or configuration cannot search; the message says why."""

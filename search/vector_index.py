@@ -106,11 +106,21 @@ class VectorIndex:
             return 0
         return int(self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
 
-    def search(self, xq: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """xq: (nq, dim) -> D (nq, k) similarities, I (nq, k) frame ids (-1 where fewer than k exist)."""
+    def search(self, xq: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """xq: (nq, dim) -> D (nq, k) similarities, I (nq, k) ids (-1 where fewer than k exist).
+
+        ``allowed_ids`` (m,) int64 restricts the search to those ids (filters), inside the index's own search,
+        so a filtered query still gets its k best allowed neighbours.
+        """
         xq = np.ascontiguousarray(xq, dtype=np.float32)
         assert xq.ndim == 2 and xq.shape[1] == self.dim, f"expected (nq, {self.dim}) queries, got {xq.shape}"
-        return self.index.search(xq, k)  # type: ignore[no-any-return]
+        if allowed_ids is None:
+            return self.index.search(xq, k)  # type: ignore[no-any-return]
+        allowed = np.ascontiguousarray(allowed_ids, dtype=np.int64)
+        selector = faiss.IDSelectorBatch(len(allowed), faiss.swig_ptr(allowed))
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH) if self.kind == "hnsw" \
+            else faiss.SearchParameters(sel=selector)
+        return self.index.search(xq, k, params=params)  # type: ignore[no-any-return]
 
     def save(self, directory: Path, watermark: Watermark) -> Manifest:
         directory.mkdir(parents=True, exist_ok=True)

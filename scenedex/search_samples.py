@@ -1,0 +1,530 @@
+"""A generated library for measuring search quality, with exact ground truth and a file of queries.
+
+Twenty "archive reels" of 2 to 2.5 minutes (640x360, 25 fps), each a run of scenes of 8 to 15 s joined by hard
+cuts. A scene is one STILL background (a flat colour or still SMPTE bars) with one caption burnt in for the whole
+scene, and one or two narrated lines (espeak-ng) placed inside it, never across a cut. Still pictures, and no
+clock or frame code, keep indexing cheap: the OCR channel's change detection reads about one frame per scene,
+and every caption is on screen from its scene's first frame to its last, so its true span is the scene.
+
+Content is a newsroom archive built from four banks: subjects ("the ferry captain"), actions ("rescued a
+swimmer"), places ("near the lighthouse") and spoken openers ("During the storm"). Every caption and every
+narrated line states one *fact*, a (subject, action, place) triple, and no triple is used twice in the library.
+A few facts per reel are *needles*, the targets of the queries: two spoken and two captioned per reel, in four
+different scenes, so a query's channel is never ambiguous. Each needle gets at least two *hard distractors*,
+facts that share two of its three parts ("the ferry captain rescued a swimmer at the harbor"), and the other
+facts are drawn at random from the same banks, so every word and most pairs of words of a needle appear many
+times in the library, but never its whole combination.
+
+Queries come in two kinds, half of each per channel and reel: *exact* (the needle's own words without articles,
+"ferry captain rescued swimmer near lighthouse") and *paraphrase* (the same fact said with none of its content
+words, from a synonym kept with each bank entry: "the boat skipper saved a person from drowning by the beacon
+tower"). The words were chosen for what tiny.en hears in an espeak voice and what PP-OCR reads in DejaVu Sans:
+common English, no names, no numbers.
+
+Ground truth: a caption's span is its scene, [cut before, cut after] (exact: scene lengths are whole frames);
+a line's span runs from its first to just past its last sample louder than 500/32767 in the synthesised audio
+(``scenedex.speech_samples.speech_bounds_s``), so espeak's ~0.3 s of trailing silence is not counted.
+
+Everything follows from the seed: the same seed gives the same files, texts and times (on one espeak-ng
+version). ``library.json`` records what each reel holds (texts, facts, spans) with a digest of its plan, so a
+second build reuses the reels that are already there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scenedex.samples import Segment, make_clip
+from scenedex.speech_samples import mux, synthesize, write_placed_speech
+
+FORMAT_VERSION = 1
+SIZE = (640, 360)
+FPS = 25
+MANIFEST = "library.json"
+QUERIES = "queries.jsonl"
+SCENE_S = (8, 15)  # whole seconds: scene lengths are whole frames, so cut times are exact
+VIDEO_S = (120, 150)
+MAX_CAPTION_CHARS = 38  # DejaVu Sans at 360 / 14 px: ~38 characters fill ~500 of the 640 pixels
+MAX_LINE_WORDS = 12
+LEAD_S = 1.0  # silence from a cut to the first line of a scene, at least
+TAIL_S = 1.0  # silence from the end of a line's samples to the next cut, at least
+GAP_S = 1.5  # silence between two lines' samples (espeak's own ~0.3 s trailing pad comes on top)
+NEEDLES_PER_CHANNEL = 2  # per reel: one exact query and one paraphrase each for speech and on-screen text
+HARD_DISTRACTORS = 2  # facts sharing two parts with each needle, at least
+FFMPEG_JOBS = 2
+
+
+@dataclass(frozen=True)
+class Phrase:
+    spoken: str  # as narrated, inside a sentence: "the ferry captain"
+    caption: str  # as in a headline caption: "Ferry captain"
+    paraphrase: str  # the same thing with none of the same content words: "the boat skipper"
+
+
+SUBJECTS = (
+    Phrase("the ferry captain", "Ferry captain", "the boat skipper"),
+    Phrase("the mayor", "Mayor", "the city leader"),
+    Phrase("the sergeant", "Sergeant", "the military commander"),
+    Phrase("the school teacher", "Teacher", "the classroom instructor"),
+    Phrase("the old fisherman", "Fisherman", "the elderly angler"),
+    Phrase("the young farmer", "Farmer", "the youthful rancher"),
+    Phrase("the village doctor", "Doctor", "the local physician"),
+    Phrase("the police officer", "Officer", "the patrol cop"),
+    Phrase("the museum guide", "Museum guide", "the gallery tour leader"),
+    Phrase("the night nurse", "Nurse", "the hospital caregiver"),
+    Phrase("the postman", "Postman", "the mail courier"),
+    Phrase("the baker", "Baker", "the bread maker"),
+    Phrase("the student", "Student", "the pupil"),
+    Phrase("the bus driver", "Bus driver", "the transit operator"),
+)
+ACTIONS = (
+    Phrase("rescued a swimmer", "rescues swimmer", "saved a person from drowning"),
+    Phrase("found a lost dog", "finds lost dog", "located a missing puppy"),
+    Phrase("planted apple trees", "plants apple trees", "put fruit saplings in the ground"),
+    Phrase("painted a huge mural", "paints mural", "decorated a wall with artwork"),
+    Phrase("opened a new library", "opens library", "started a place to borrow books"),
+    Phrase("repaired the church roof", "repairs church roof", "patched the chapel ceiling"),
+    Phrase("caught a giant fish", "catches giant fish", "hauled in an enormous trout"),
+    Phrase("won a cooking contest", "wins cooking contest", "took first prize at a culinary competition"),
+    Phrase("delivered a baby", "delivers baby", "helped a mother give birth"),
+    Phrase("stopped a bank robbery", "stops bank robbery", "foiled a cash heist"),
+    Phrase("collected the litter", "collects litter", "picked up garbage"),
+    Phrase("rang the old bell", "rings old bell", "sounded the historic chime"),
+    Phrase("built a tree house", "builds tree house", "constructed a hut in the branches"),
+    Phrase("sang a folk song", "sings folk song", "performed a traditional tune"),
+    Phrase("fed the hungry horses", "feeds horses", "gave hay to the ponies"),
+    Phrase("read a bedtime story", "reads bedtime story", "told a tale to sleepy children"),
+    Phrase("discovered old coins", "discovers old coins", "unearthed ancient money"),
+    Phrase("freed a trapped owl", "frees trapped owl", "released a snared bird"),
+    Phrase("mended the broken clock", "mends broken clock", "restored a damaged timepiece"),
+    Phrase("climbed the steep cliff", "climbs steep cliff", "scaled a sheer rock face"),
+    Phrase("wrote a long letter", "writes long letter", "penned a lengthy note"),
+    Phrase("carried a wounded sheep", "carries wounded sheep", "transported an injured lamb"),
+)
+PLACES = (
+    Phrase("near the lighthouse", "at lighthouse", "by the beacon tower"),
+    Phrase("at the harbor", "in harbor", "at the port docks"),
+    Phrase("in the market square", "at market", "in the town bazaar"),
+    Phrase("beside the river", "by river", "next to the stream"),
+    Phrase("on the mountain road", "on mountain road", "on the alpine highway"),
+    Phrase("in the old factory", "in old factory", "inside the abandoned mill"),
+    Phrase("at the airport", "at airport", "at the airfield"),
+    Phrase("at the stadium", "at stadium", "at the sports arena"),
+    Phrase("on the frozen lake", "on frozen lake", "on the icy pond"),
+    Phrase("by the old castle", "by castle", "near the medieval fortress"),
+    Phrase("in the forest", "in forest", "deep in the woods"),
+    Phrase("on the beach", "on beach", "on the sandy seashore"),
+    Phrase("at the train station", "at station", "at the railway depot"),
+    Phrase("at the zoo", "at zoo", "at the animal park"),
+)
+# Spoken only, before some lines: shared vocabulary ("storm", "harbor" news) that is never part of a fact.
+OPENERS = ("This morning", "Last night", "On Sunday", "Yesterday", "Last winter", "During the storm",
+           "After the festival", "Before dawn", "Late on Friday", "Earlier today")
+# Still backgrounds (keys of scenedex.samples.SOURCES) with their colour; neighbouring scenes differ a lot.
+BACKGROUNDS = {"red": (0xC0, 0x30, 0x20), "green": (0x30, 0xA0, 0x40), "blue": (0x20, 0x40, 0xB0),
+               "orange": (0xD0, 0x70, 0x10), "purple": (0x6A, 0x2C, 0x90), "teal": (0x10, 0x80, 0x80),
+               "gray": (0x60, 0x60, 0x60), "navy": (0x10, 0x1C, 0x48), "olive": (0x70, 0x70, 0x18),
+               "smptebars": None}
+MIN_BACKGROUND_DISTANCE = 150  # sum of |delta| over R, G, B between neighbouring scenes
+STOPWORDS = frozenset("a an the at in on by near beside inside into to from of with up deep next and".split())
+WORD = re.compile(r"[a-z]+")
+
+
+def content_words(text: str) -> frozenset[str]:
+    """Lower-case words of ``text`` that carry meaning (articles and prepositions dropped)."""
+    return frozenset(w for w in WORD.findall(text.lower()) if w not in STOPWORDS)
+
+
+@dataclass(frozen=True, order=True)
+class Fact:
+    """One statement of the library: indexes into SUBJECTS, ACTIONS and PLACES."""
+
+    subject: int
+    action: int
+    place: int
+
+    @property
+    def phrases(self) -> tuple[Phrase, Phrase, Phrase]:
+        return SUBJECTS[self.subject], ACTIONS[self.action], PLACES[self.place]
+
+    def spoken(self, opener: str | None = None) -> str:
+        body = " ".join(p.spoken for p in self.phrases)
+        text = f"{opener} {body}" if opener else body
+        return text[0].upper() + text[1:] + "."
+
+    def caption(self) -> str:
+        return " ".join(p.caption for p in self.phrases)
+
+    def paraphrase(self) -> str:
+        return " ".join(p.paraphrase for p in self.phrases)
+
+    def exact_query(self, channel: str) -> str:
+        """The needle's own words as a person would type them: no articles, no opener."""
+        text = self.spoken() if channel == "speech" else self.caption()
+        return " ".join(w for w in WORD.findall(text.lower()) if w not in ("a", "an", "the"))
+
+    def shared_parts(self, other: Fact) -> int:
+        return sum(a == b for a, b in zip(self.as_tuple(), other.as_tuple()))
+
+    def as_tuple(self) -> tuple[int, int, int]:
+        return self.subject, self.action, self.place
+
+
+def caption_fits(fact: Fact) -> bool:
+    return len(fact.caption()) <= MAX_CAPTION_CHARS and 3 <= len(fact.caption().split()) <= 7
+
+
+@dataclass(frozen=True)
+class QualityQuery:
+    query: str
+    media: str  # relative to the library folder
+    start_s: float
+    end_s: float
+    channel: str  # "speech" or "ocr"
+    kind: str  # "exact" or "paraphrase"
+
+    def to_json(self) -> str:
+        return json.dumps({"query": self.query, "media": self.media, "start_s": round(self.start_s, 3),
+                           "end_s": round(self.end_s, 3), "channel": self.channel, "kind": self.kind})
+
+
+# --- the plan: texts, facts and scene lengths, from the seed alone ------------------------------------------
+
+@dataclass(frozen=True)
+class PlannedLine:
+    fact: Fact
+    text: str
+    needle: str | None  # query kind when this line is a needle
+
+
+@dataclass(frozen=True)
+class PlannedScene:
+    source: str
+    duration_s: float
+    caption: Fact
+    caption_needle: str | None  # query kind when this caption is a needle
+    lines: tuple[PlannedLine, ...]  # candidates: a non-needle second line is dropped if the pair does not fit
+
+
+@dataclass(frozen=True)
+class PlannedVideo:
+    media: str
+    scenes: tuple[PlannedScene, ...]
+    placement_seed: str
+
+    def digest(self) -> str:
+        plan = json.dumps([FORMAT_VERSION, SIZE, FPS, asdict(self)], sort_keys=True)
+        return hashlib.sha256(plan.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where a fact goes while planning: a caption (line None) or a line of a scene."""
+
+    video: int
+    scene: int
+    line: int | None
+
+
+def media_name(index: int) -> str:
+    folder = ("evening_news", "documentary")[index % 2]
+    return f"{folder}/reel_{index + 1:02d}.mp4"
+
+
+def _scene_lengths_s(rng: random.Random) -> list[int]:
+    while True:
+        lengths: list[int] = []
+        while sum(lengths) < VIDEO_S[0]:
+            lengths.append(rng.randint(*SCENE_S))
+        if sum(lengths) <= VIDEO_S[1]:
+            return lengths
+
+
+def _backgrounds(rng: random.Random, count: int) -> list[str]:
+    def far(a: str, b: str) -> bool:
+        ca, cb = BACKGROUNDS[a], BACKGROUNDS[b]
+        return ca is None or cb is None or sum(abs(x - y) for x, y in zip(ca, cb)) >= MIN_BACKGROUND_DISTANCE
+
+    chosen = [rng.choice(sorted(BACKGROUNDS))]
+    while len(chosen) < count:
+        chosen.append(rng.choice([b for b in sorted(BACKGROUNDS) if b != chosen[-1] and far(b, chosen[-1])]))
+    return chosen
+
+
+def _hard_distractors(needle: Fact, rng: random.Random) -> list[Fact]:
+    """Facts that share two of the needle's three parts, one per part changed, in random order."""
+    sizes = (len(SUBJECTS), len(ACTIONS), len(PLACES))
+    out = []
+    for part in rng.sample(range(3), 3):
+        values = list(needle.as_tuple())
+        values[part] = rng.choice([v for v in range(sizes[part]) if v != values[part]])
+        out.append(Fact(*values))
+    return out
+
+
+def _random_fact(rng: random.Random) -> Fact:
+    return Fact(rng.randrange(len(SUBJECTS)), rng.randrange(len(ACTIONS)), rng.randrange(len(PLACES)))
+
+
+def _draw_facts(slots: list[_Slot], needles: dict[_Slot, str], rng: random.Random) -> dict[_Slot, Fact]:
+    """A distinct fact for every slot: needles first, then hard distractors of each needle, then random facts
+    (a quarter of them hard distractors of a random needle). Captions only get facts that fit on screen."""
+    facts: dict[_Slot, Fact] = {}
+    used: set[Fact] = set()
+
+    def fits(slot: _Slot, fact: Fact) -> bool:
+        return fact not in used and (slot.line is not None or caption_fits(fact))
+
+    for slot in sorted(needles, key=lambda s: (s.video, s.scene)):
+        fact = _random_fact(rng)
+        while not fits(slot, fact) or any(fact.shared_parts(f) > 1 for f in used):  # needles: one part at most
+            fact = _random_fact(rng)
+        facts[slot] = fact
+        used.add(fact)
+    needle_facts = [facts[s] for s in sorted(needles, key=lambda s: (s.video, s.scene))]
+    queue = [f for n in needle_facts for f in _hard_distractors(n, rng)[:HARD_DISTRACTORS]]
+    rng.shuffle(queue)
+    others = [s for s in slots if s not in needles]
+    rng.shuffle(others)
+    for slot in others:
+        fact = next((f for f in queue if fits(slot, f)), None)
+        if fact is not None:
+            queue.remove(fact)
+        while fact is None or not fits(slot, fact):
+            hard = rng.random() < 0.25
+            fact = rng.choice(_hard_distractors(rng.choice(needle_facts), rng)) if hard else _random_fact(rng)
+        facts[slot] = fact
+        used.add(fact)
+    return facts
+
+
+def _line_text(fact: Fact, rng: random.Random) -> str:
+    opener = rng.choice(OPENERS) if rng.random() < 0.5 else None
+    if opener and len(fact.spoken(opener).split()) > MAX_LINE_WORDS:
+        opener = None
+    return fact.spoken(opener)
+
+
+def plan_library(n_videos: int = 20, seed: int = 7) -> list[PlannedVideo]:
+    """What every reel says and shows, from the seed alone (no synthesis, no files)."""
+    assert n_videos >= 1, f"n_videos must be at least 1, got {n_videos}"
+    rng = random.Random(seed)
+    layouts = []  # per video: [(scene length, background, line count)]
+    slots: list[_Slot] = []
+    needles: dict[_Slot, str] = {}
+    kinds = ("exact", "paraphrase")
+    for v in range(n_videos):
+        lengths = _scene_lengths_s(rng)
+        layout = [(length, source, 2 if length >= 11 and rng.random() < 0.75 else 1)
+                  for length, source in zip(lengths, _backgrounds(rng, len(lengths)))]
+        layouts.append(layout)
+        for s, (_, _, n_lines) in enumerate(layout):
+            slots.append(_Slot(v, s, None))
+            slots += [_Slot(v, s, k) for k in range(n_lines)]
+        needle_scenes = rng.sample(range(len(layout)), 2 * NEEDLES_PER_CHANNEL)
+        for i, s in enumerate(needle_scenes[:NEEDLES_PER_CHANNEL]):  # spoken needles
+            needles[_Slot(v, s, rng.randrange(layout[s][2]))] = kinds[(i + v) % 2]
+        for i, s in enumerate(needle_scenes[NEEDLES_PER_CHANNEL:]):  # captioned needles
+            needles[_Slot(v, s, None)] = kinds[(i + v + 1) % 2]
+    facts = _draw_facts(slots, needles, rng)
+    videos = []
+    for v, layout in enumerate(layouts):
+        scenes = []
+        for s, (length, source, n_lines) in enumerate(layout):
+            lines = tuple(PlannedLine(facts[_Slot(v, s, k)], _line_text(facts[_Slot(v, s, k)], rng),
+                                      needles.get(_Slot(v, s, k))) for k in range(n_lines))
+            scenes.append(PlannedScene(source, float(length), facts[_Slot(v, s, None)],
+                                       needles.get(_Slot(v, s, None)), lines))
+        videos.append(PlannedVideo(media_name(v), tuple(scenes), f"{seed}:{v}"))
+    return videos
+
+
+# --- the record: what a built reel holds, with times --------------------------------------------------------
+
+@dataclass(frozen=True)
+class SceneRecord:
+    start_s: float
+    end_s: float
+    source: str
+    caption: str
+    fact: tuple[int, int, int]
+    needle: str | None
+
+
+@dataclass(frozen=True)
+class LineRecord:
+    start_s: float  # speech onset (first loud sample)
+    end_s: float  # speech end (just past the last loud sample)
+    scene: int
+    text: str
+    fact: tuple[int, int, int]
+    needle: str | None
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    media: str
+    digest: str
+    duration_s: float
+    scenes: tuple[SceneRecord, ...]
+    lines: tuple[LineRecord, ...]
+
+    @staticmethod
+    def from_dict(raw: dict) -> VideoRecord:
+        scenes = tuple(SceneRecord(**{**s, "fact": tuple(s["fact"])}) for s in raw["scenes"])
+        lines = tuple(LineRecord(**{**line, "fact": tuple(line["fact"])}) for line in raw["lines"])
+        return VideoRecord(raw["media"], raw["digest"], raw["duration_s"], scenes, lines)
+
+    def queries(self) -> Iterator[QualityQuery]:
+        for scene in self.scenes:
+            if scene.needle:
+                yield _query(Fact(*scene.fact), "ocr", scene.needle, self.media, scene.start_s, scene.end_s)
+        for line in self.lines:
+            if line.needle:
+                yield _query(Fact(*line.fact), "speech", line.needle, self.media, line.start_s, line.end_s)
+
+
+def _query(fact: Fact, channel: str, kind: str, media: str, start_s: float, end_s: float) -> QualityQuery:
+    text = fact.exact_query(channel) if kind == "exact" else fact.paraphrase()
+    return QualityQuery(text, media, round(start_s, 3), round(end_s, 3), channel, kind)
+
+
+def read_library(folder: Path) -> list[VideoRecord]:
+    """The records of ``folder/library.json``: every reel's scenes and lines with their spans."""
+    raw = json.loads((folder / MANIFEST).read_text())
+    return [VideoRecord.from_dict(v) for v in raw["videos"]]
+
+
+# --- building ------------------------------------------------------------------------------------------------
+
+Synthesised = tuple[np.ndarray, int]  # ((n,) int16 mono, sample rate)
+
+
+def _synthesise_all(texts: Sequence[str], workdir: Path) -> dict[str, Synthesised]:
+    """espeak-ng on every text, a process per core at a time."""
+    def one(indexed: tuple[int, str]) -> tuple[str, Synthesised]:
+        i, text = indexed
+        return text, synthesize(text, workdir / f"line_{i:04d}.wav")
+
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        return dict(pool.map(one, enumerate(texts)))
+
+
+def _place_lines(scene: PlannedScene, start_s: float, speech: dict[str, Synthesised],
+                 rng: random.Random) -> list[tuple[PlannedLine, float]]:
+    """(line, where its samples start) for the lines that fit in the scene, silence spread at random."""
+    lines = list(scene.lines)
+    lengths_s = {line.text: len(speech[line.text][0]) / speech[line.text][1] for line in lines}
+
+    def needed_s(chosen: list[PlannedLine]) -> float:
+        return LEAD_S + TAIL_S + GAP_S * (len(chosen) - 1) + sum(lengths_s[line.text] for line in chosen)
+
+    while len(lines) > 1 and needed_s(lines) > scene.duration_s:
+        lines.remove(next(line for line in reversed(lines) if line.needle is None))
+    slack_s = scene.duration_s - needed_s(lines)
+    assert slack_s >= 0, f"line {lines[0].text!r} does not fit in a {scene.duration_s} s scene"
+    weights = [rng.random() for _ in range(len(lines) + 1)]
+    shares = [slack_s * w / sum(weights) for w in weights]
+    placed, t = [], start_s + LEAD_S
+    for line, share in zip(lines, shares):
+        t = round(t + share, 2)
+        placed.append((line, t))
+        t += lengths_s[line.text] + GAP_S
+    return placed
+
+
+def _record(video: PlannedVideo, speech: dict[str, Synthesised], track: Path) -> VideoRecord:
+    """Write the reel's speech track and return its record (scene and line spans)."""
+    rng = random.Random(video.placement_seed)
+    scenes, placed, t = [], [], 0.0
+    for i, scene in enumerate(video.scenes):
+        end_s = t + round(scene.duration_s * FPS) / FPS
+        scenes.append(SceneRecord(t, end_s, scene.source, scene.caption.caption(), scene.caption.as_tuple(),
+                                  scene.caption_needle))
+        placed += [(i, line, at_s) for line, at_s in _place_lines(scene, t, speech, rng)]
+        t = end_s
+    rate = speech[placed[0][1].text][1]
+    spans = write_placed_speech(track, [(at_s, speech[line.text][0]) for _, line, at_s in placed], rate, t)
+    lines = tuple(LineRecord(round(start_s, 3), round(end_s, 3), i, line.text, line.fact.as_tuple(),
+                             line.needle) for (i, line, _), (start_s, end_s) in zip(placed, spans))
+    return VideoRecord(video.media, video.digest(), t, tuple(scenes), lines)
+
+
+def _make_video(folder: Path, video: PlannedVideo, speech: dict[str, Synthesised]) -> VideoRecord:
+    target = folder / video.media
+    target.parent.mkdir(parents=True, exist_ok=True)
+    hidden = target.with_name(f".{target.stem}")
+    track, silent, muxed = (Path(f"{hidden}.speech.wav"), Path(f"{hidden}.video.mp4"),
+                            Path(f"{hidden}.muxed.mp4"))
+    try:
+        record = _record(video, speech, track)
+        segments = [Segment(s.source, s.duration_s, s.caption.caption()) for s in video.scenes]
+        cuts = make_clip(silent, segments, size=SIZE, fps=FPS, frame_code=False, clock=False)
+        assert cuts == [s.start_s for s in record.scenes[1:]], "cut times differ from the planned scenes"
+        mux(silent, track, muxed, "aac")
+        os.replace(muxed, target)  # the reel appears only when complete
+    finally:
+        for leftover in (track, silent, muxed):
+            leftover.unlink(missing_ok=True)
+    return record
+
+
+def _reusable(folder: Path, videos: Sequence[PlannedVideo]) -> dict[str, VideoRecord]:
+    """Records of reels already built from the same plan and still on disk."""
+    try:
+        known = {r.media: r for r in read_library(folder)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {v.media: known[v.media] for v in videos
+            if v.media in known and known[v.media].digest == v.digest() and (folder / v.media).is_file()}
+
+
+def build_search_library(folder: Path, n_videos: int = 20, seed: int = 7,
+                         progress: Callable[[str], None] = lambda _: None) -> list[QualityQuery]:
+    """Create (once: reuse existing complete files) the library under folder and write folder/queries.jsonl;
+    return the queries."""
+    folder.mkdir(parents=True, exist_ok=True)
+    videos = plan_library(n_videos, seed)
+    records = _reusable(folder, videos)
+    todo = [v for v in videos if v.media not in records]
+    if todo:
+        with tempfile.TemporaryDirectory(prefix="scenedex-speech-") as workdir:
+            texts = [line.text for v in todo for s in v.scenes for line in s.lines]
+            progress(f"synthesising {len(texts)} narrated lines for {len(todo)} reels …")
+            speech = _synthesise_all(texts, Path(workdir))
+
+            def build(video: PlannedVideo) -> VideoRecord:
+                progress(f"generating {folder / video.media} …")
+                return _make_video(folder, video, speech)
+
+            with ThreadPoolExecutor(max_workers=FFMPEG_JOBS) as pool:  # an ffmpeg process per job at a time
+                records.update((r.media, r) for r in pool.map(build, todo))
+    ordered = [records[v.media] for v in videos]
+    manifest = {"format": FORMAT_VERSION, "seed": seed, "n_videos": n_videos,
+                "videos": [asdict(r) for r in ordered]}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    queries = [q for r in ordered for q in r.queries()]
+    (folder / QUERIES).write_text("".join(q.to_json() + "\n" for q in queries))
+    return queries
+
+
+def read_queries(path: Path) -> list[QualityQuery]:
+    """Queries of a JSONL file (one object a line; keys other than QualityQuery's are ignored)."""
+    queries = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            raw = json.loads(line)
+            queries.append(QualityQuery(str(raw["query"]), str(raw["media"]), float(raw["start_s"]),
+                                        float(raw["end_s"]), str(raw["channel"]), str(raw["kind"])))
+    return queries

@@ -1,0 +1,274 @@
+"""From ranked hits of every channel to ranked moments: spans with start and end seconds and their evidence.
+
+1. Each hit is worth what its rank in its list is worth (``search.fusion``). Hits are taken strongest first:
+   a hit joins an existing moment of the same file when it lies mostly inside it, or when it is close and its
+   similarity is at least ``stretch_ratio`` of the best one its retriever found in the moment (consecutive
+   frames of a matching scene, consecutive lines of a matching answer); then it stretches the span. Otherwise
+   it starts a moment of its own: a weak match next door neither blurs a span nor hides in it.
+2. A moment's score is the fusion of the best rank each list gave it: agreement between channels (the caption
+   and the narration both say it) ranks a moment higher.
+3. Spans are snapped to shot cuts close by, a moment found by frames alone grows to its shot (a shot is what a
+   viewer calls a moment), spans are padded so playback starts just before the event, and moments that then
+   overlap are merged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from search.fusion import FusionWeights, ListKey, Retriever, fuse
+from search.request import Combine, SearchChannel
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved item: a text segment or chunk, or a sampled frame."""
+
+    media_id: int
+    start_s: float
+    end_s: float
+    channel: SearchChannel
+    retriever: str
+    rank: int  # 1-based rank in its list
+    similarity: float  # cosine similarity (semantic, visual) or full-text rank (lexical)
+    text: str | None = None
+    frame_id: int | None = None
+
+    @property
+    def key(self) -> ListKey:
+        return (self.channel, self.retriever)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a moment matched: a line of text (with the retrievers that found it) or a frame."""
+
+    channel: SearchChannel
+    start_s: float
+    end_s: float
+    similarity: float
+    rank: int
+    retrievers: tuple[str, ...]
+    text: str | None = None
+    frame_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Moment:
+    media_id: int
+    start_s: float
+    end_s: float
+    score: float
+    thumbnail_t_s: float
+    channels: frozenset[SearchChannel]
+    evidence: tuple[Evidence, ...]
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True)
+class MomentPolicy:
+    join_gap_s: float = 1.0  # hits closer than this belong to the same moment
+    stretch_ratio: float = 0.85  # a close hit stretches a moment if its similarity is this share of the best
+    max_moment_s: float = 30.0  # a moment never grows longer than this by joining or snapping
+    snap_tolerance_s: float = 1.0  # a boundary moves to a shot cut this close
+    pad_before_s: float = 0.5  # playback starts a little before the event (seeking is imprecise)
+    pad_after_s: float = 0.25
+    evidence_per_channel: int = 3
+
+
+@dataclass(frozen=True)
+class MediaTimeline:
+    """What moment building needs to know about a file: its length and its shots (cut times)."""
+
+    duration_s: float
+    shot_starts_s: np.ndarray  # (S,) float64, ascending; shot i spans [starts[i], starts[i+1]) (last: to the end)
+    frame_interval_s: float = 1.0
+
+
+@dataclass
+class _Draft:
+    media_id: int
+    start_s: float
+    end_s: float
+    hits: list[Hit] = field(default_factory=list)
+    best_similarity: dict[str, float] = field(default_factory=dict)  # retriever -> best similarity in the moment
+
+    def touches(self, hit: Hit, gap_s: float) -> bool:
+        return hit.media_id == self.media_id and hit.start_s <= self.end_s + gap_s and hit.end_s >= self.start_s - gap_s
+
+
+def build_moments(hits: Iterable[Hit], timelines: Mapping[int, MediaTimeline], weights: FusionWeights,
+                  policy: MomentPolicy = MomentPolicy(), combine: Combine = Combine.OR,
+                  channels: frozenset[SearchChannel] = frozenset(SearchChannel)) -> list[Moment]:
+    """Ranked moments, best first. ``combine=AND`` keeps moments with evidence from every channel in ``channels``."""
+    drafts = _group(hits, weights, policy)
+    moments = [_finish(d, timelines.get(d.media_id), weights, policy) for d in drafts]
+    moments = _merge_overlapping(moments, weights, policy)
+    if combine == Combine.AND:
+        moments = [m for m in moments if channels <= m.channels]
+    return sorted(moments, key=lambda m: (-m.score, m.media_id, m.start_s))
+
+
+def _group(hits: Iterable[Hit], weights: FusionWeights, policy: MomentPolicy) -> list[_Draft]:
+    ordered = sorted(hits, key=lambda h: (-weights.contribution(h.key, h.rank), h.media_id, h.start_s))
+    drafts: list[_Draft] = []
+    by_media: dict[int, list[_Draft]] = {}
+    for hit in ordered:
+        home = next((d for d in by_media.get(hit.media_id, []) if _joins(d, hit, policy)), None)
+        if home is None:
+            home = _Draft(hit.media_id, hit.start_s, hit.end_s)
+            drafts.append(home)
+            by_media.setdefault(hit.media_id, []).append(home)
+        else:
+            start, end = min(home.start_s, hit.start_s), max(home.end_s, hit.end_s)
+            if end - start <= policy.max_moment_s:
+                home.start_s, home.end_s = start, end
+        home.hits.append(hit)
+        best = home.best_similarity.get(hit.retriever)
+        home.best_similarity[hit.retriever] = hit.similarity if best is None else max(best, hit.similarity)
+    return drafts
+
+
+def _joins(draft: _Draft, hit: Hit, policy: MomentPolicy) -> bool:
+    """A hit joins a moment if it lies mostly inside it, or if it is close and strong enough to stretch it.
+
+    Subtitle cues follow each other without gaps: without the first condition every weak cue next to a strong
+    one would be swallowed by it instead of being a moment of its own.
+    """
+    if not draft.touches(hit, policy.join_gap_s):
+        return False
+    overlap_s = min(draft.end_s, hit.end_s) - max(draft.start_s, hit.start_s)
+    if overlap_s >= 0.5 * max(hit.end_s - hit.start_s, 1e-6):
+        return True
+    stretched_s = max(draft.end_s, hit.end_s) - min(draft.start_s, hit.start_s)
+    best = draft.best_similarity.get(hit.retriever)
+    return best is not None and best > 0 and hit.similarity >= policy.stretch_ratio * best \
+        and stretched_s <= policy.max_moment_s
+
+
+def _finish(draft: _Draft, timeline: MediaTimeline | None, weights: FusionWeights, policy: MomentPolicy) -> Moment:
+    start_s, end_s = draft.start_s, draft.end_s
+    only_frames = all(h.retriever in (Retriever.VISUAL, Retriever.EXAMPLE) for h in draft.hits)
+    if timeline is not None:
+        if only_frames:
+            start_s, end_s = _grow_to_shot(start_s, end_s, timeline, policy.max_moment_s)
+        start_s, end_s = _snap(start_s, end_s, timeline.shot_starts_s, policy.snap_tolerance_s)
+        end_s = min(end_s + policy.pad_after_s, timeline.duration_s)
+    else:
+        end_s += policy.pad_after_s
+    start_s = max(0.0, start_s - policy.pad_before_s)
+    return _moment(draft.media_id, start_s, max(end_s, start_s), draft.hits, weights, policy)
+
+
+def _moment(media_id: int, start_s: float, end_s: float, hits: Sequence[Hit], weights: FusionWeights,
+            policy: MomentPolicy) -> Moment:
+    best: dict[ListKey, int] = {}
+    for h in hits:
+        best[h.key] = min(best.get(h.key, h.rank), h.rank)
+    frames = [h for h in hits if h.frame_id is not None]
+    if frames:
+        thumbnail_t_s = min(frames, key=lambda h: (h.rank, h.start_s)).start_s
+    else:
+        seed = max(hits, key=lambda h: weights.contribution(h.key, h.rank))
+        thumbnail_t_s = (seed.start_s + seed.end_s) / 2
+    return Moment(media_id=media_id, start_s=round(start_s, 3), end_s=round(end_s, 3), score=fuse(best, weights),
+                  thumbnail_t_s=round(min(max(thumbnail_t_s, start_s), end_s), 3),
+                  channels=frozenset(h.channel for h in hits), evidence=_evidence(hits, weights, policy))
+
+
+def _evidence(hits: Sequence[Hit], weights: FusionWeights, policy: MomentPolicy) -> tuple[Evidence, ...]:
+    """One entry per distinct line or frame, naming every retriever that found it; strongest first."""
+    merged: dict[tuple[object, ...], tuple[float, Hit, set[str]]] = {}
+    for h in hits:
+        key = (h.channel, h.frame_id) if h.frame_id is not None else (h.channel, h.start_s, h.end_s, h.text)
+        worth = weights.contribution(h.key, h.rank)
+        if key in merged:
+            best_worth, best_hit, retrievers = merged[key]
+            retrievers.add(h.retriever)
+            if worth > best_worth:
+                merged[key] = (worth, h, retrievers)
+        else:
+            merged[key] = (worth, h, {h.retriever})
+    out: list[Evidence] = []
+    per_channel: dict[SearchChannel, int] = {}
+    for _, h, retrievers in sorted(merged.values(), key=lambda v: -v[0]):
+        if per_channel.get(h.channel, 0) >= policy.evidence_per_channel:
+            continue
+        per_channel[h.channel] = per_channel.get(h.channel, 0) + 1
+        out.append(Evidence(channel=h.channel, start_s=round(h.start_s, 3), end_s=round(h.end_s, 3),
+                            similarity=round(float(h.similarity), 4), rank=h.rank, retrievers=tuple(sorted(retrievers)),
+                            text=h.text, frame_id=h.frame_id))
+    return tuple(out)
+
+
+def _shot_span(t_s: float, shot_starts_s: np.ndarray, duration_s: float) -> tuple[float, float]:
+    i = int(np.searchsorted(shot_starts_s, t_s, side="right")) - 1
+    start = float(shot_starts_s[i]) if i >= 0 else 0.0
+    end = float(shot_starts_s[i + 1]) if i + 1 < len(shot_starts_s) else duration_s
+    return start, end
+
+
+def _grow_to_shot(start_s: float, end_s: float, timeline: MediaTimeline, max_s: float) -> tuple[float, float]:
+    """A moment seen in frames only covers the shot (or shots) its frames fall in, within ``max_s``."""
+    if len(timeline.shot_starts_s) == 0:
+        return start_s, max(end_s, start_s + timeline.frame_interval_s)
+    shot_start, _ = _shot_span(start_s, timeline.shot_starts_s, timeline.duration_s)
+    _, shot_end = _shot_span(max(end_s - 1e-6, start_s), timeline.shot_starts_s, timeline.duration_s)
+    if shot_end - shot_start <= max_s:
+        return shot_start, shot_end
+    centre = (start_s + end_s) / 2
+    return max(shot_start, centre - max_s / 2), min(shot_end, centre + max_s / 2)
+
+
+def _snap(start_s: float, end_s: float, cuts_s: np.ndarray, tolerance_s: float) -> tuple[float, float]:
+    """Move each boundary to a cut within ``tolerance_s`` when the span keeps at least half its length."""
+    if len(cuts_s) == 0:
+        return start_s, end_s
+    near_start = cuts_s[np.abs(cuts_s - start_s) <= tolerance_s]
+    near_end = cuts_s[np.abs(cuts_s - end_s) <= tolerance_s]
+    new_start = float(near_start[np.argmin(np.abs(near_start - start_s))]) if near_start.size else start_s
+    new_end = float(near_end[np.argmin(np.abs(near_end - end_s))]) if near_end.size else end_s
+    if new_end - new_start >= 0.5 * (end_s - start_s) and new_end > new_start:
+        return new_start, new_end
+    return start_s, end_s
+
+
+def _merge_overlapping(moments: list[Moment], weights: FusionWeights, policy: MomentPolicy) -> list[Moment]:
+    """Two moments of a file that mostly overlap (after snapping to shots) are shown as one; moments that
+    overlap only by their padding stay apart."""
+    out: list[Moment] = []
+    by_media: dict[int, list[Moment]] = {}
+    for m in moments:
+        by_media.setdefault(m.media_id, []).append(m)
+    for media_moments in by_media.values():
+        media_moments.sort(key=lambda m: m.start_s)
+        current = media_moments[0]
+        for m in media_moments[1:]:
+            overlap_s = min(m.end_s, current.end_s) - m.start_s
+            shorter_s = min(m.duration_s, current.duration_s)
+            if overlap_s >= 0.5 * shorter_s and max(m.end_s, current.end_s) - current.start_s <= policy.max_moment_s:
+                current = _union(current, m, weights)
+            else:
+                out.append(current)
+                current = m
+        out.append(current)
+    return out
+
+
+def _union(a: Moment, b: Moment, weights: FusionWeights) -> Moment:
+    evidence = a.evidence + b.evidence
+    best: dict[ListKey, int] = {}
+    for e in evidence:
+        for r in e.retrievers:
+            key = (e.channel, r)
+            best[key] = min(best.get(key, e.rank), e.rank)
+    lead = a if a.score >= b.score else b
+    return Moment(media_id=a.media_id, start_s=min(a.start_s, b.start_s), end_s=max(a.end_s, b.end_s),
+                  score=fuse(best, weights), thumbnail_t_s=lead.thumbnail_t_s, channels=a.channels | b.channels,
+                  evidence=tuple(sorted(evidence, key=lambda e: (e.rank, e.start_s))))

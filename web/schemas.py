@@ -1,0 +1,104 @@
+"""The JSON shapes of search results, shared by the HTTP API (and its OpenAPI document) and `scenedex search --json`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from scenedex.search_service import MediaSummary, SearchResponse
+from search.moments import Evidence, Moment
+
+
+class EvidenceOut(BaseModel):
+    channel: str = Field(description="visual, speech, subtitles or ocr")
+    start_s: float
+    end_s: float
+    similarity: float = Field(description="cosine similarity (semantic, visual) or full-text rank (lexical)")
+    rank: int = Field(description="rank of this item in its retriever's list (1 = best)")
+    retrievers: list[str] = Field(description="semantic, lexical, visual or example")
+    text: str | None = Field(None, description="the transcript line, subtitle or on-screen words that matched")
+    frame_id: int | None = Field(None, description="the frame that matched (visual channel)")
+
+
+class MediaOut(BaseModel):
+    id: int
+    path: str
+    name: str
+    root: str | None
+    duration_s: float | None
+    width: int | None
+    height: int | None
+    url: str = Field(description="the media itself (supports HTTP range requests)")
+
+
+class MomentOut(BaseModel):
+    rank: int
+    media_id: int
+    start_s: float
+    end_s: float
+    score: float = Field(description="fused reciprocal-rank score; higher is better, comparable within one query")
+    thumbnail_t_s: float
+    thumbnail_url: str
+    play_url: str = Field(description="the media URL with a #t=start,end fragment a browser player honours")
+    channels: list[str]
+    evidence: list[EvidenceOut]
+
+
+class VideoOut(BaseModel):
+    rank: int
+    media_id: int
+    score: float
+    moments: list[MomentOut]
+
+
+class SearchOut(BaseModel):
+    query: str | None
+    group_by: str
+    page: int
+    page_size: int
+    total: int = Field(description="results on all pages")
+    pages: int
+    moments: list[MomentOut] | None = None
+    videos: list[VideoOut] | None = None
+    media: dict[str, MediaOut]
+    searched: list[str] = Field(description="channels that were searched")
+    skipped: dict[str, str] = Field(description="channels asked for that could not be searched, and why")
+    took_ms: float
+
+
+def media_out(m: MediaSummary) -> MediaOut:
+    return MediaOut(id=m.id, path=m.path, name=Path(m.path).name, root=m.root, duration_s=m.duration_s,
+                    width=m.width, height=m.height, url=f"/api/media/{m.id}/file")
+
+
+def _evidence(e: Evidence) -> EvidenceOut:
+    return EvidenceOut(channel=e.channel.value, start_s=e.start_s, end_s=e.end_s, similarity=e.similarity,
+                       rank=e.rank, retrievers=list(e.retrievers), text=e.text, frame_id=e.frame_id)
+
+
+def moment_out(m: Moment, rank: int) -> MomentOut:
+    base = f"/api/media/{m.media_id}"
+    return MomentOut(rank=rank, media_id=m.media_id, start_s=m.start_s, end_s=m.end_s, score=round(m.score, 6),
+                     thumbnail_t_s=m.thumbnail_t_s, thumbnail_url=f"{base}/thumbnail?t_s={m.thumbnail_t_s}",
+                     play_url=f"{base}/file#t={m.start_s},{m.end_s}",
+                     channels=sorted(c.value for c in m.channels), evidence=[_evidence(e) for e in m.evidence])
+
+
+def search_out(response: SearchResponse) -> SearchOut:
+    request = response.request
+    page = response.moments if response.moments is not None else response.videos
+    assert page is not None
+    first_rank = (page.page - 1) * page.page_size + 1
+    moments = videos = None
+    if response.moments is not None:
+        moments = [moment_out(m, first_rank + i) for i, m in enumerate(response.moments.items)]
+    if response.videos is not None:
+        videos = [VideoOut(rank=first_rank + i, media_id=v.media_id, score=round(v.score, 6),
+                           moments=[moment_out(m, j + 1) for j, m in enumerate(v.moments)])
+                  for i, v in enumerate(response.videos.items)]
+    return SearchOut(query=request.text, group_by=request.group_by.value, page=page.page, page_size=page.page_size,
+                     total=page.total, pages=page.pages, moments=moments, videos=videos,
+                     media={str(k): media_out(v) for k, v in response.media.items()},
+                     searched=[c.value for c in response.searched],
+                     skipped={c.value: why for c, why in response.skipped.items()}, took_ms=response.took_ms)
