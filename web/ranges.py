@@ -37,9 +37,9 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
             raise RangeError(416, "a suffix range of 0 bytes selects nothing")
         return max(0, size - suffix), size - 1
     first = int(first_s)
+    if first >= size:
+        raise RangeError(416, f"range starts at byte {first} but the file has {size} bytes")
     last = int(last_s) if last_s else size - 1
     if last < first:
         raise RangeError(400, f"range {first}-{last} ends before it starts")
-    if first >= size:
-        raise RangeError(416, f"range starts at byte {first} but the file has {size} bytes")
     return first, min(last, size - 1)
