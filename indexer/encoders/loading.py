@@ -7,7 +7,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -104,12 +104,25 @@ def describe_vision_encoder(spec: EncoderSpec) -> EncoderInfo:
     return _resolve(spec).info
 
 
+def tower_config_of_full_clip(model: str, tower: Literal["vision", "text"]) -> dict[str, Any]:
+    """A full CLIP checkpoint (both towers) keeps ``projection_dim`` at its top level: hand a tower a config that
+    carries it, or its projection would be built at the default size and re-initialised."""
+    from transformers import AutoConfig
+
+    full = AutoConfig.from_pretrained(model)
+    if getattr(full, "model_type", "") != "clip":
+        return {}
+    config = full.vision_config if tower == "vision" else full.text_config
+    config.projection_dim = full.projection_dim
+    return {"config": config}
+
+
 def load_vision_encoder(spec: EncoderSpec) -> TorchVisionEncoder:
     """Load a CLIP or SigLIP vision tower. Raises EncoderError naming what is wrong and what to do."""
     resolved = _resolve(spec)
     device, dtype = resolve_device(spec.device)
     try:
-        model = resolved.model_cls.from_pretrained(spec.model)
+        model = resolved.model_cls.from_pretrained(spec.model, **tower_config_of_full_clip(spec.model, "vision"))
     except Exception as exc:
         raise EncoderError(spec.model, f"cannot load the weights: {exc}") from exc
     log.info("loaded vision encoder %s on %s (%s)", resolved.info.key, device, dtype)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from indexer.encoders.base import EncoderInfo, EncoderSpec
-from indexer.encoders.loading import describe_vision_encoder, resolve_device
+from indexer.encoders.loading import describe_vision_encoder, resolve_device, tower_config_of_full_clip
 from indexer.errors import EncoderError
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def load_query_text_encoder(spec: EncoderSpec) -> QueryTextEncoder:
             from transformers import CLIPTextModelWithProjection as model_cls
         else:
             from transformers import SiglipTextModel as model_cls  # type: ignore[assignment]
-        model = model_cls.from_pretrained(spec.model)
+        model = model_cls.from_pretrained(spec.model, **tower_config_of_full_clip(spec.model, "text"))
         tokenizer = AutoTokenizer.from_pretrained(spec.model)
     except EncoderError:
         raise
