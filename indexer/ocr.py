@@ -61,6 +61,9 @@ class TextReader(Protocol):
 RUN_TOGETHER_CAPS = re.compile(r"^[A-Z0-9]{8,}$")
 
 
+LONG_WORD_CHARS = 12  # English words this long are rare; OCR runs of several words are common
+
+
 def split_run_together_caps(text: str) -> str:
     """Put back the spaces PP-OCR's recogniser drops in ALL-CAPS English.
 
@@ -73,8 +76,25 @@ def split_run_together_caps(text: str) -> str:
     """
     import wordninja
 
-    return " ".join(" ".join(wordninja.split(word)) if RUN_TOGETHER_CAPS.match(word) else word
+    return " ".join(" ".join(wordninja.split(word)) if RUN_TOGETHER_CAPS.match(word) else _split_long_word(word)
                     for word in text.split())
+
+
+def _split_long_word(word: str) -> str:
+    """A long mixed-case run ("Studentfeedshorses") split into words when every piece is a real word of two
+    or more letters (a single long English word stays whole: its own probability beats any split).
+
+    >>> _split_long_word("Studentfeedshorses"), _split_long_word("understanding")
+    ('Student feeds horses', 'understanding')
+    """
+    import wordninja
+
+    if len(word) < LONG_WORD_CHARS or not word.isalpha():
+        return word
+    pieces = wordninja.split(word)
+    if len(pieces) < 2 or any(len(p) < 2 and p.lower() not in ("a", "i") for p in pieces):
+        return word
+    return " ".join(pieces)
 
 
 def boxes_from_result(result: Sequence[Sequence[Any]] | None, min_confidence: float) -> list[TextBox]:

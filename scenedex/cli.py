@@ -167,7 +167,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     print("\n$ scenedex status --files")
     args.files = True
     cmd_status(args, settings, show_problems=False)
+    for query in DEMO_QUERIES:
+        print(f'\n$ scenedex search "{query}" --page-size 3')
+        search_args = cli_search.search_parser().parse_args([query, "--page-size", "3"])
+        cli_search.cmd_search(search_args, settings)
     return code
+
+
+DEMO_QUERIES = ("reporters asking questions", "honey bees")  # paraphrases: no word is said or shown as such
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -160,9 +160,23 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return serve(settings, host=args.host, port=args.port)
 
 
+def search_parser() -> argparse.ArgumentParser:
+    """The arguments of `scenedex search` alone (for the demo, which runs searches itself)."""
+    parser = argparse.ArgumentParser(prog="scenedex search", add_help=False)
+    parser.add_argument("--json", action="store_true")
+    _search_arguments(parser)
+    return parser
+
+
 def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("search", parents=[common], help="find moments in plain language",
                        description=SEARCH_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _search_arguments(p)
+    p.set_defaults(func=cmd_search)
+    _other_commands(sub, common)
+
+
+def _search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("query", nargs="*", help="what you remember: words said or shown, or what is seen")
     p.add_argument("--channels", default="all",
                    help="comma-separated: visual, speech, subtitles, ocr (default: all)")
@@ -182,8 +196,9 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p.add_argument("--like-frame", type=int, metavar="FRAME_ID", help="find moments that look like this frame")
     p.add_argument("--like-image", type=Path, metavar="IMAGE", help="find moments that look like this picture")
     p.add_argument("--open", type=int, metavar="N", help="play result N in mpv, vlc or ffplay from its start")
-    p.set_defaults(func=cmd_search)
 
+
+def _other_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("eval", parents=[common], help="measure search quality against queries with true spans",
                        description="Run every query of a JSON Lines file ({\"query\", \"media\", \"start_s\", "
                        "\"end_s\"} per line; media relative to a library root) and report R1/R5 at IoU 0.5 and 0.7 "

