@@ -258,8 +258,11 @@ def test_nasa_narration_is_transcribed_with_low_word_error_rate(recognizer: Spee
     assert transcript.language == "en"
     assert transcript.audio_stream_index == 1  # MP4 has no programs: the first of the two (both default)
     assert word_error_rate("\n".join(NASA_CUES), transcript.text) <= 0.30, transcript.text
-    words = [w for w in transcript.words if w.text.strip(".,") in ("Goddard", "Space", "Flight", "Center")]
-    assert [w.text for w in words] == ["Goddard", "Space", "Flight", "Center"], transcript.text
+    texts = [w.text.strip(".,") for w in transcript.words]
+    assert "Goddard" in texts, transcript.text
+    at = texts.index("Goddard")  # "Space" also comes earlier ("Webb Space Telescope", cased either way)
+    words = transcript.words[at:at + 4]
+    assert [w.text.strip(".,") for w in words] == ["Goddard", "Space", "Flight", "Center"], transcript.text
     lo_s, hi_s = GODDARD_CUE_S
     assert all(lo_s - 0.5 <= w.start_s and w.end_s <= hi_s + 0.5 for w in words), words
 
