@@ -1,25 +1,29 @@
 """A generated library for measuring search quality, with exact ground truth and a file of queries.
 
-Twenty "archive reels" of 2 to 2.5 minutes (640x360, 25 fps), each a run of scenes of 8 to 15 s joined by hard
-cuts. A scene is one STILL background (a flat colour or still SMPTE bars) with one caption burnt in for the whole
-scene, and one or two narrated lines (espeak-ng) placed inside it, never across a cut. Still pictures, and no
-clock or frame code, keep indexing cheap: the OCR channel's change detection reads about one frame per scene,
-and every caption is on screen from its scene's first frame to its last, so its true span is the scene.
+By default twenty "archive reels" of 2 to 2.5 minutes (640x360, 25 fps), each a run of scenes of 8 to 15 s
+joined by hard cuts. A scene is one STILL background (a flat colour or still SMPTE bars) with one caption
+burnt in for the whole scene, and one or two narrated lines (espeak-ng) placed inside it, never across a cut.
+Still pictures, and no clock or frame code, keep indexing cheap: the OCR channel's change detection reads
+about one frame per scene, and every caption is on screen from its scene's first frame to its last, so its
+true span is the scene.
 
-Content is a newsroom archive built from four banks: subjects ("the ferry captain"), actions ("rescued a
-swimmer"), places ("near the lighthouse") and spoken openers ("During the storm"). Every caption and every
-narrated line states one *fact*, a (subject, action, place) triple, and no triple is used twice in the library.
-A few facts per reel are *needles*, the targets of the queries: two spoken and two captioned per reel, in four
-different scenes, so a query's channel is never ambiguous. Each needle gets at least two *hard distractors*,
-facts that share two of its three parts ("the ferry captain rescued a swimmer at the harbor"), and the other
-facts are drawn at random from the same banks, so every word and most pairs of words of a needle appear many
-times in the library, but never its whole combination.
+Content is a newsroom archive built from four banks: subjects ("the pilot"), actions ("caught a big fish"),
+places ("near the lighthouse") and spoken openers ("During the storm"). Every caption and every narrated line
+states one *fact*, a (subject, action, place) triple, and no triple is used twice in the library. A few facts
+per reel are *needles*, the targets of the queries: two spoken and two captioned per reel, in four different
+scenes, so a query's channel is never ambiguous; needles share at most one part with each other. Each needle
+gets at least two *hard distractors*, facts that share two of its three parts ("the pilot caught a big fish at
+the airport"), and the other facts are drawn at random from the same banks, so every word and most pairs of
+words of a needle appear many times in the library, but never its whole combination. Neighbouring scenes never
+get captions that read alike, or OCR would join them into one caption spanning the cut.
 
-Queries come in two kinds, half of each per channel and reel: *exact* (the needle's own words without articles,
-"ferry captain rescued swimmer near lighthouse") and *paraphrase* (the same fact said with none of its content
-words, from a synonym kept with each bank entry: "the boat skipper saved a person from drowning by the beacon
-tower"). The words were chosen for what tiny.en hears in an espeak voice and what PP-OCR reads in DejaVu Sans:
-common English, no names, no numbers.
+Queries come in two kinds, half of each per channel and reel: *exact* (the needle's own words without
+articles, "pilot caught big fish near lighthouse") and *paraphrase* (the same fact in other words, from a
+synonym kept with each bank entry: "the aircraft flyer hooked a large trout near the seaside beacon tower");
+no word of a paraphrase is said or shown anywhere in the library, so only meaning can match it. Bank entries
+were kept only if tiny.en transcribes them from espeak-ng's voice in several contexts, PP-OCRv4 reads them in
+DejaVu Sans, and all-MiniLM-L6-v2 puts each paraphrase nearest its own entry: common English, no names, no
+numbers.
 
 Ground truth: a caption's span is its scene, [cut before, cut after] (exact: scene lengths are whole frames);
 a line's span runs from its first to just past its last sample louder than 500/32767 in the synthesised audio
@@ -32,6 +36,7 @@ second build reuses the reels that are already there.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -42,6 +47,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +63,7 @@ SCENE_S = (8, 15)  # whole seconds: scene lengths are whole frames, so cut times
 VIDEO_S = (120, 150)
 MAX_CAPTION_CHARS = 38  # DejaVu Sans at 360 / 14 px: ~38 characters fill ~500 of the 640 pixels
 MAX_LINE_WORDS = 12
+CAPTIONS_ALIKE = 0.6  # difflib ratio neighbouring scenes' captions stay under (OCR merges at 0.8)
 LEAD_S = 1.0  # silence from a cut to the first line of a scene, at least
 TAIL_S = 1.0  # silence from the end of a line's samples to the next cut, at least
 GAP_S = 1.5  # silence between two lines' samples (espeak's own ~0.3 s trailing pad comes on top)
@@ -73,74 +80,87 @@ class Phrase:
 
 
 SUBJECTS = (
-    Phrase("the pilot", "Pilot", "the aviator"),
-    Phrase("the taxi driver", "Taxi driver", "the cab chauffeur"),
+    Phrase("the pilot", "Pilot", "the aircraft flyer"),
+    Phrase("the taxi driver", "Taxi driver", "the cabbie"),
     Phrase("the priest", "Priest", "the clergyman"),
     Phrase("the teacher", "Teacher", "the classroom instructor"),
-    Phrase("the chef", "Chef", "the head cook"),
-    Phrase("the postman", "Postman", "the mail courier"),
-    Phrase("the sergeant", "Sergeant", "the army officer"),
+    Phrase("the chef", "Chef", "the kitchen boss"),
+    Phrase("the postman", "Postman", "the mailman"),
+    Phrase("the sergeant", "Sergeant", "the soldier in charge"),
     Phrase("the queen", "Queen", "the female monarch"),
-    Phrase("the engineer", "Engineer", "the technician"),
-    Phrase("the football coach", "Football coach", "the soccer trainer"),
+    Phrase("the engineer", "Engineer", "the mechanical designer"),
+    Phrase("the football coach", "Football coach", "the soccer manager"),
     Phrase("the young farmer", "Young farmer", "the youthful rancher"),
-    Phrase("the police chief", "Police chief", "the head of the constabulary"),
+    Phrase("the police chief", "Police chief", "the head of law enforcement"),
 )
 ACTIONS = (
     Phrase("carried a wounded sheep", "carries wounded sheep", "transported an injured lamb"),
-    Phrase("climbed the steep cliff", "climbs steep cliff", "scaled a sheer rock face"),
-    Phrase("cooked a hot meal", "cooks hot meal", "prepared a warm dinner"),
-    Phrase("fixed a broken window", "fixes broken window", "mended a shattered pane of glass"),
+    Phrase("climbed the steep cliff", "climbs steep cliff", "ascended the rocky bluff"),
+    Phrase("cooked a hot meal", "cooks a hot meal", "prepared a warm dinner"),
+    Phrase("fixed a broken window", "fixes broken window", "repaired the cracked glass pane"),
     Phrase("found a gold ring", "finds gold ring", "came across a precious piece of jewelry"),
     Phrase("opened a new hospital", "opens new hospital", "launched a modern medical clinic"),
     Phrase("opened a new library", "opens new library", "unveiled a place to borrow books"),
-    Phrase("painted the front door", "paints front door", "gave the entrance a fresh coat of colour"),
-    Phrase("wrote a new book", "writes new book", "authored a fresh novel"),
+    Phrase("painted the front door", "paints front door", "coated the house entrance with fresh color"),
+    Phrase("painted a big picture", "paints big picture", "made an enormous artwork"),
     Phrase("wrote a long letter", "writes long letter", "penned a lengthy note"),
-    Phrase("fixed the old car", "fixes old car", "repaired a vintage automobile"),
+    Phrase("fixed the old car", "fixes old car", "restored a vintage automobile"),
     Phrase("planted an apple tree", "plants apple tree", "put a fruit sapling in the ground"),
     Phrase("planted red roses", "plants red roses", "grew crimson flowers"),
-    Phrase("flew a yellow kite", "flies yellow kite", "sent a paper toy soaring in the wind"),
     Phrase("caught a big fish", "catches big fish", "hooked a large trout"),
     Phrase("delivered a big parcel", "delivers big parcel", "dropped off a large package"),
     Phrase("saved a little boy", "saves little boy", "rescued a small child"),
 )
 PLACES = (
-    Phrase("near the lighthouse", "at lighthouse", "by the beacon tower"),
+    Phrase("near the lighthouse", "at lighthouse", "near the seaside beacon tower"),
     Phrase("at the airport", "at airport", "at the airfield"),
     Phrase("at the church", "at church", "at the chapel"),
-    Phrase("at the hotel", "at hotel", "at the inn"),
+    Phrase("at the hotel", "at hotel", "at the guesthouse"),
     Phrase("at the stadium", "at stadium", "at the sports arena"),
-    Phrase("at the train station", "at station", "at the railway depot"),
-    Phrase("beside the river", "by river", "next to the stream"),
-    Phrase("by the old castle", "by castle", "near the medieval fortress"),
+    Phrase("at the train station", "at train station", "at the railway depot"),
+    Phrase("beside the river", "by river", "along the waterway"),
+    Phrase("by the old castle", "by old castle", "by the ancient fortress"),
     Phrase("in the forest", "in forest", "deep in the woods"),
-    Phrase("in the old factory", "in old factory", "inside the abandoned mill"),
+    Phrase("in the old factory", "in old factory", "in the former manufacturing site"),
     Phrase("on the beach", "on beach", "on the sandy seashore"),
     Phrase("on the frozen lake", "on frozen lake", "on the icy pond"),
     Phrase("on the mountain road", "on mountain road", "on the alpine highway"),
 )
 # Spoken only, before some lines: shared vocabulary ("storm", "festival") that is never part of a fact.
-OPENERS = ("This morning", "On Sunday", "Last winter", "During the storm", "After the festival", "Before dawn",
-           "Late on Friday")
+OPENERS = ("This morning", "On Sunday", "Last winter", "During the storm", "After the festival",
+           "Before dawn", "Late on Friday")
 # Still backgrounds (keys of scenedex.samples.SOURCES) with their colour; neighbouring scenes differ a lot.
 BACKGROUNDS = {"red": (0xC0, 0x30, 0x20), "green": (0x30, 0xA0, 0x40), "blue": (0x20, 0x40, 0xB0),
                "orange": (0xD0, 0x70, 0x10), "purple": (0x6A, 0x2C, 0x90), "teal": (0x10, 0x80, 0x80),
                "gray": (0x60, 0x60, 0x60), "navy": (0x10, 0x1C, 0x48), "olive": (0x70, 0x70, 0x18),
                "smptebars": None}
 MIN_BACKGROUND_DISTANCE = 150  # sum of |delta| over R, G, B between neighbouring scenes
-STOPWORDS = frozenset("a an the at in on by near beside inside into to from of with up deep next and".split())
+STOPWORDS = frozenset({"a", "an", "the", "and", "at", "in", "on", "by", "near", "beside", "into", "to",
+                       "from", "of", "off", "with"})
 WORD = re.compile(r"[a-z]+")
 
 
 def content_words(text: str) -> frozenset[str]:
-    """Lower-case words of ``text`` that carry meaning (articles and prepositions dropped)."""
+    """Lower-case words of ``text`` that carry meaning (articles and prepositions dropped).
+
+    >>> sorted(content_words("The pilot caught a big fish near the lighthouse."))
+    ['big', 'caught', 'fish', 'lighthouse', 'pilot']
+    """
     return frozenset(w for w in WORD.findall(text.lower()) if w not in STOPWORDS)
 
 
 @dataclass(frozen=True, order=True)
 class Fact:
-    """One statement of the library: indexes into SUBJECTS, ACTIONS and PLACES."""
+    """One statement of the library: indexes into SUBJECTS, ACTIONS and PLACES.
+
+    >>> fact = Fact(0, 13, 0)
+    >>> fact.spoken("During the storm")
+    'During the storm the pilot caught a big fish near the lighthouse.'
+    >>> fact.caption(), fact.exact_query("speech")
+    ('Pilot catches big fish at lighthouse', 'pilot caught big fish near lighthouse')
+    >>> fact.paraphrase()
+    'the aircraft flyer hooked a large trout near the seaside beacon tower'
+    """
 
     subject: int
     action: int
@@ -175,6 +195,14 @@ class Fact:
 
 def caption_fits(fact: Fact) -> bool:
     return len(fact.caption()) <= MAX_CAPTION_CHARS and 3 <= len(fact.caption().split()) <= 7
+
+
+def captions_alike(a: Fact, b: Fact) -> bool:
+    """Whether two captions read so much alike that on neighbouring scenes OCR would take them for one caption
+    staying on screen across the cut (text spans join readings that are 80% alike, spaces ignored)."""
+    first, second = ("".join(f.caption().lower().split()) for f in (a, b))
+    ratio = max(difflib.SequenceMatcher(None, x, y).ratio() for x, y in ((first, second), (second, first)))
+    return ratio >= CAPTIONS_ALIKE
 
 
 @dataclass(frozen=True)
@@ -271,16 +299,22 @@ def _random_fact(rng: random.Random) -> Fact:
 
 def _draw_facts(slots: list[_Slot], needles: dict[_Slot, str], rng: random.Random) -> dict[_Slot, Fact]:
     """A distinct fact for every slot: needles first, then hard distractors of each needle, then random facts
-    (a quarter of them hard distractors of a random needle). Captions only get facts that fit on screen."""
+    (a quarter of them hard distractors of a random needle). Captions only get facts that fit on screen and
+    that do not read like the caption of a neighbouring scene."""
     facts: dict[_Slot, Fact] = {}
     used: set[Fact] = set()
 
     def fits(slot: _Slot, fact: Fact) -> bool:
-        return fact not in used and (slot.line is not None or caption_fits(fact))
+        if fact in used:
+            return False
+        if slot.line is not None:
+            return True
+        neighbours = (facts.get(_Slot(slot.video, slot.scene + step, None)) for step in (-1, 1))
+        return caption_fits(fact) and not any(n and captions_alike(n, fact) for n in neighbours)
 
     for slot in sorted(needles, key=lambda s: (s.video, s.scene)):
         fact = _random_fact(rng)
-        while not fits(slot, fact) or any(fact.shared_parts(f) > 1 for f in used):  # needles: one part at most
+        while not fits(slot, fact) or any(fact.shared_parts(f) > 1 for f in used):  # one part in common
             fact = _random_fact(rng)
         facts[slot] = fact
         used.add(fact)
@@ -373,7 +407,7 @@ class VideoRecord:
     lines: tuple[LineRecord, ...]
 
     @staticmethod
-    def from_dict(raw: dict) -> VideoRecord:
+    def from_dict(raw: dict[str, Any]) -> VideoRecord:
         scenes = tuple(SceneRecord(**{**s, "fact": tuple(s["fact"])}) for s in raw["scenes"])
         lines = tuple(LineRecord(**{**line, "fact": tuple(line["fact"])}) for line in raw["lines"])
         return VideoRecord(raw["media"], raw["digest"], raw["duration_s"], scenes, lines)
@@ -398,7 +432,7 @@ def read_library(folder: Path) -> list[VideoRecord]:
     return [VideoRecord.from_dict(v) for v in raw["videos"]]
 
 
-# --- building ------------------------------------------------------------------------------------------------
+# --- building -----------------------------------------------------------------------------------------------
 
 Synthesised = tuple[np.ndarray, int]  # ((n,) int16 mono, sample rate)
 

@@ -44,8 +44,8 @@ def speech_bounds_s(samples: np.ndarray, rate: int) -> tuple[float, float]:
 
 def write_placed_speech(path: Path, placed: Sequence[tuple[float, np.ndarray]], rate: int,
                         duration_s: float) -> list[tuple[float, float]]:
-    """A wav of ``duration_s`` with each already synthesised line ``(start_s, (n,) int16 samples)`` placed over
-    silence; returns each line's speech ``(start_s, end_s)`` on the track's clock (see ``speech_bounds_s``)."""
+    """A wav of ``duration_s`` with each already synthesised line ``(start_s, (n,) int16 samples)`` placed
+    over silence; returns each line's speech ``(start_s, end_s)`` on the track's clock (speech_bounds_s)."""
     track = np.zeros(round(duration_s * rate), dtype=np.int16)  # (n,) int16 at espeak's rate
     spans = []
     for i, (start_s, samples) in enumerate(placed):
