@@ -1,7 +1,8 @@
 """From ranked hits of every channel to ranked moments: spans with start and end seconds and their evidence.
 
 1. Each hit is worth what its rank in its list is worth (``search.fusion``). Hits are taken strongest first:
-   a hit joins an existing moment of the same file when it lies mostly inside it, or when it is close and its
+   a hit joins an existing moment of the same file when it lies mostly inside it (a line of another channel:
+   when the two spans mostly coincide, IoU >= 0.5), or when it is close and its
    similarity is at least ``stretch_ratio`` of the best one its retriever found in the moment (consecutive
    frames of a matching scene, consecutive lines of a matching answer); then it stretches the span. Otherwise
    it starts a moment of its own: a weak match next door neither blurs a span nor hides in it.
@@ -99,6 +100,9 @@ class _Draft:
     hits: list[Hit] = field(default_factory=list)
     best_similarity: dict[str, float] = field(default_factory=dict)  # retriever -> best similarity in the moment
 
+    def has_channel(self, channel: SearchChannel) -> bool:
+        return any(h.channel == channel for h in self.hits)
+
     def touches(self, hit: Hit, gap_s: float) -> bool:
         return hit.media_id == self.media_id and hit.start_s <= self.end_s + gap_s and hit.end_s >= self.start_s - gap_s
 
@@ -144,6 +148,11 @@ def _joins(draft: _Draft, hit: Hit, policy: MomentPolicy) -> bool:
     if not draft.touches(hit, policy.join_gap_s):
         return False
     overlap_s = min(draft.end_s, hit.end_s) - max(draft.start_s, hit.start_s)
+    if not draft.has_channel(hit.channel) and hit.frame_id is None:
+        # Another channel's line joins only a moment of about its own span (the subtitle and the narration of
+        # one sentence); a narrated line inside a long caption is a moment of its own.
+        union_s = max(draft.end_s, hit.end_s) - min(draft.start_s, hit.start_s)
+        return overlap_s >= 0.5 * max(union_s, 1e-6)
     if overlap_s >= 0.5 * max(hit.end_s - hit.start_s, 1e-6):
         return True
     stretched_s = max(draft.end_s, hit.end_s) - min(draft.start_s, hit.start_s)
@@ -240,8 +249,8 @@ def _snap(start_s: float, end_s: float, cuts_s: np.ndarray, tolerance_s: float) 
 
 
 def _merge_overlapping(moments: list[Moment], weights: FusionWeights, policy: MomentPolicy) -> list[Moment]:
-    """Two moments of a file that mostly overlap (after snapping to shots) are shown as one; moments that
-    overlap only by their padding stay apart."""
+    """Two moments of a file that cover about the same span (IoU >= 0.5, after snapping to shots) are shown as
+    one; a short moment inside a long one, or two that overlap only by their padding, stay apart."""
     out: list[Moment] = []
     by_media: dict[int, list[Moment]] = {}
     for m in moments:
@@ -251,8 +260,8 @@ def _merge_overlapping(moments: list[Moment], weights: FusionWeights, policy: Mo
         current = media_moments[0]
         for m in media_moments[1:]:
             overlap_s = min(m.end_s, current.end_s) - m.start_s
-            shorter_s = min(m.duration_s, current.duration_s)
-            if overlap_s >= 0.5 * shorter_s and max(m.end_s, current.end_s) - current.start_s <= policy.max_moment_s:
+            union_s = max(m.end_s, current.end_s) - current.start_s
+            if overlap_s >= 0.5 * union_s and union_s <= policy.max_moment_s:
                 current = _union(current, m, weights)
             else:
                 out.append(current)

@@ -140,3 +140,13 @@ def test_question_moves_to_the_line_that_answers() -> None:
     assert answer is not None and (answer.start_s, answer.end_s) == (7.85, 12.47)
     assert answer.score > source.score and answer.evidence[0].text == lines[2].text
     assert focus(source, AnswerType.TIME, lines) is None  # nothing in the sentence names a time
+
+
+def test_a_narrated_line_inside_a_long_caption_is_a_moment_of_its_own() -> None:
+    caption = hit(1, 13.0, 23.0, OCR, Retriever.SEMANTIC, rank=1, sim=0.6, text="Chef catches big fish at hotel")
+    line = hit(1, 15.7, 18.8, SPEECH, Retriever.LEXICAL, rank=1, sim=1.0, text="the chef caught a big fish")
+    subtitle = hit(1, 15.5, 18.9, SUBS, Retriever.LEXICAL, rank=2, sim=1.0, text="the chef caught a big fish")
+    moments = build_moments([caption, line, subtitle], {1: timeline(60)}, W, NO_PAD)
+    spans = sorted((m.start_s, m.end_s, frozenset(m.channels)) for m in moments)
+    # the subtitle and the narration of one sentence are one moment; the caption around them is another
+    assert spans == [(13.0, 23.0, frozenset({OCR})), (15.5, 18.9, frozenset({SPEECH, SUBS}))]

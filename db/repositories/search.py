@@ -74,33 +74,41 @@ def matching_media_ids(session: Session, *, root: str | None = None, path_glob: 
     return np.fromiter(session.scalars(query.order_by(MediaFile.id)), dtype=np.int64)
 
 
-# Without quotes a query's words are OR-ed (a moment rarely repeats every word of a natural-language query) and
-# ranked by cover density; with quotes or operators the user's own syntax (phrases, -exclusions) is kept.
+# Without quotes a query's words are OR-ed (a moment rarely repeats every word of a natural-language query);
+# with quotes or operators the user's own syntax (phrases, -exclusions) is kept. Matches are ranked by the share
+# of the query's words they hold ("coverage"), then by cover density; a segment holding under ``min_coverage``
+# of the words is not a word match (sharing one word of six is what the sentence embeddings judge better).
 LEXICAL_SQL = text("""
     WITH q AS (
         SELECT CASE WHEN :user_syntax THEN websearch_to_tsquery('english', :query)
-                    ELSE replace(plainto_tsquery('english', :query)::text, ' & ', ' | ')::tsquery END AS tsq
+                    ELSE replace(plainto_tsquery('english', :query)::text, ' & ', ' | ')::tsquery END AS tsq,
+               tsvector_to_array(to_tsvector('english', :query)) AS lexemes
+    ), matches AS (
+        SELECT s.id, s.media_id, s.channel::text AS channel, s.start_s, s.end_s, s.text,
+               ts_rank_cd(s.tsv, q.tsq, 32) AS score,
+               CAST(cardinality(ARRAY(SELECT unnest(q.lexemes) INTERSECT SELECT unnest(tsvector_to_array(s.tsv))))
+                    AS float) / greatest(cardinality(q.lexemes), 1) AS coverage
+        FROM text_segments s CROSS JOIN q
+        WHERE s.tsv @@ q.tsq
+          AND s.channel = ANY(CAST(:channels AS channel[]))
+          AND (CAST(:media_ids AS integer[]) IS NULL OR s.media_id = ANY(CAST(:media_ids AS integer[])))
     )
-    SELECT s.id, s.media_id, s.channel::text AS channel, s.start_s, s.end_s, s.text,
-           ts_rank_cd(s.tsv, q.tsq, 32) AS score
-    FROM text_segments s CROSS JOIN q
-    WHERE s.tsv @@ q.tsq
-      AND s.channel = ANY(CAST(:channels AS channel[]))
-      AND (CAST(:media_ids AS integer[]) IS NULL OR s.media_id = ANY(CAST(:media_ids AS integer[])))
-    ORDER BY score DESC, s.id
+    SELECT * FROM matches
+    WHERE :user_syntax OR coverage >= :min_coverage
+    ORDER BY coverage DESC, score DESC, id
     LIMIT :limit
 """)
 
 
 def lexical_matches(session: Session, query: str, channels: Sequence[str], limit: int,
-                    media_ids: np.ndarray | None = None) -> list[TextRow]:
-    """Text segments matching the query's words, best full-text rank first."""
+                    media_ids: np.ndarray | None = None, min_coverage: float = 0.5) -> list[TextRow]:
+    """Text segments holding the query's words, most of the words first; ``score`` is the coverage (0..1)."""
     user_syntax = any(ch in query for ch in '"') or " or " in f" {query.lower()} " or " -" in f" {query}"
     rows = session.execute(LEXICAL_SQL, {"query": query, "user_syntax": user_syntax, "channels": list(channels),
                                          "media_ids": None if media_ids is None else media_ids.tolist(),
-                                         "limit": limit})
+                                         "limit": limit, "min_coverage": min_coverage})
     return [TextRow(int(r.id), int(r.media_id), str(r.channel), float(r.start_s), float(r.end_s), str(r.text),
-                    float(r.score)) for r in rows]
+                    float(r.coverage) + 1e-3 * float(r.score)) for r in rows]
 
 
 def chunk_rows(session: Session, ids: np.ndarray) -> dict[int, TextRow]:
