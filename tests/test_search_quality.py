@@ -3,9 +3,8 @@ of 2-2.5 min, narrated (espeak-ng) and captioned, with needle facts among distra
 Indexed with the real packaged models (faster-whisper tiny.en, PP-OCRv4, all-MiniLM-L6-v2); at least 90% of
 speech and on-screen-text queries, half of them paraphrases, must put a moment with IoU >= 0.5 first.
 
-NOT MET YET: measured 66.25% (R5@0.5 81.25%) with tiny.en and PP-OCRv4 on this library; the issue stays open.
-This test enforces today's level as a floor (``FLOOR``) so that ranking changes can only move it up, and writes
-every query's outcome to the artefact; raise ``FLOOR`` to ``GOAL`` when the goal is reached.
+Measured 91-94% (R5@0.5 ~99%); every query's outcome goes to the artefact, so a failure shows which needles
+were missed and what ranked first instead.
 
 The per-query results are written to ``tests/artifacts/search_quality.json`` for inspection (CI keeps it).
 """
@@ -32,7 +31,6 @@ from workers.layout import DataLayout
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 GOAL = 0.90  # the issue's bar: top-1 IoU >= 0.5 for 90% of queries
-FLOOR = 0.60  # what is enforced today (measured 0.6625); see the module docstring
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +70,9 @@ def test_top_moment_overlaps_the_truth_for_nine_queries_in_ten(quality_library: 
     misses = [(q.query, q.media, q.start_s, q.end_s, round(iou, 2)) for q, iou in zip(eval_queries, report.top1_iou)
               if iou < 0.5]
     share = sum(hit) / len(hit)
-    print(f"top-1 IoU>=0.5: {sum(hit)}/{len(hit)} = {share:.1%} (goal {GOAL:.0%}, floor {FLOOR:.0%}); "
+    print(f"top-1 IoU>=0.5: {sum(hit)}/{len(hit)} = {share:.1%} (goal {GOAL:.0%}); "
           f"by group: { {g: m['R1@0.5'] for g, m in report.by_group.items()} }")
-    assert share >= FLOOR, f"top-1 IoU>=0.5 for {sum(hit)}/{len(hit)} (floor {FLOOR:.0%}); misses: {misses}"
+    assert share >= GOAL, f"top-1 IoU>=0.5 for {sum(hit)}/{len(hit)} (goal {GOAL:.0%}); misses: {misses}"
+    for group in ("channel=speech", "channel=ocr", "kind=exact", "kind=paraphrase"):
+        assert report.by_group[group]["R1@0.5"] >= 80.0, (group, report.by_group[group], misses)
     assert len(queries) >= 40 and sum(q.kind == "paraphrase" for q in queries) >= 0.4 * len(queries)
