@@ -154,6 +154,7 @@ class _OpenSpan:
     start_s: float
     last: TextBox  # latest reading: what the next frame's readings are matched against
     best: TextBox
+    shot: int = -1  # shot of the latest reading (-1: shots unknown)
     frame_count: int = 1
 
     def extend(self, box: TextBox) -> None:
@@ -188,7 +189,7 @@ def _match(open_spans: Sequence[_OpenSpan], boxes: Sequence[TextBox], min_simila
 
 def merge_spans(t_s: np.ndarray, read_boxes: dict[int, list[TextBox]], selected: np.ndarray,
                 interval_s: float, end_s: float | None = None, min_similarity: float = MIN_TEXT_SIMILARITY,
-                min_iou: float = MIN_BOX_IOU) -> list[TextSpan]:
+                min_iou: float = MIN_BOX_IOU, frame_shot: np.ndarray | None = None) -> list[TextSpan]:
     """Readings of the selected frames -> spans of text, sorted by start, then top to bottom, left to right.
 
     t_s: (N,) time of every sampled frame; selected: (K,) indices into it, ascending; read_boxes: frame
@@ -196,7 +197,9 @@ def merge_spans(t_s: np.ndarray, read_boxes: dict[int, list[TextBox]], selected:
     a span). A reading continues a span when its text (``text_similarity`` >= ``min_similarity``) and its
     place (``box_iou`` >= ``min_iou``) match the span's latest reading. A span ends at the time of the next
     frame read without it; spans still showing at the last frame end at ``end_s`` (the media's end; by
-    default ``interval_s`` after the last frame).
+    default ``interval_s`` after the last frame). With ``frame_shot`` (N,) given, only the very same text
+    continues a span across a cut (a station logo does; "Chef fixes old car" after "Pilot fixes old car" in
+    the next shot starts a span of its own, however alike the two read).
     """
     assert interval_s > 0, f"interval_s must be positive, got {interval_s}"
     if len(t_s) == 0:
@@ -210,12 +213,19 @@ def merge_spans(t_s: np.ndarray, read_boxes: dict[int, list[TextBox]], selected:
             continue
         t = float(t_s[i])
         matched = _match(open_spans, boxes, min_similarity, min_iou)
+        if frame_shot is not None:
+            shot = int(frame_shot[i])
+            matched = {b: sp for b, sp in matched.items() if open_spans[sp].shot == shot
+                       or normalise_text(open_spans[sp].last.text) == normalise_text(boxes[b].text)}
+            for sp in matched.values():
+                open_spans[sp].shot = shot
         for b, s in matched.items():
             open_spans[s].extend(boxes[b])
         still_open = set(matched.values())
         spans += [span.close(t) for s, span in enumerate(open_spans) if s not in still_open]
         open_spans = [span for s, span in enumerate(open_spans) if s in still_open]
-        open_spans += [_OpenSpan(start_s=t, last=box, best=box)
+        open_spans += [_OpenSpan(start_s=t, last=box, best=box,
+                                 shot=int(frame_shot[i]) if frame_shot is not None else -1)
                        for b, box in enumerate(boxes) if b not in matched]
     spans += [span.close(media_end_s) for span in open_spans]
     return sorted(spans, key=lambda s: (s.start_s, min(y for _, y in s.box), min(x for x, _ in s.box)))
@@ -237,7 +247,7 @@ def ocr_frames(engine: TextReader, frames: np.ndarray, t_s: np.ndarray, frame_sh
     read_boxes = {int(i): engine.read(frames[i]) for i in selected}
     read_s = time.perf_counter() - t0
     end_s = duration_s if duration_s > float(t_s[-1]) else float(t_s[-1]) + interval_s
-    spans = merge_spans(t_s, read_boxes, selected, interval_s, end_s=end_s)
+    spans = merge_spans(t_s, read_boxes, selected, interval_s, end_s=end_s, frame_shot=frame_shot)
     stats = OcrStats(frames_given=len(frames), frames_read=len(selected),
                      frames_skipped=len(frames) - len(selected),
                      boxes_read=sum(len(b) for b in read_boxes.values()), read_s=read_s)

@@ -381,3 +381,16 @@ def test_spaces_the_recogniser_dropped_in_capitals_are_restored() -> None:
     assert split_run_together_caps("LAUNCHWINDOWOPENSATDAWN") == "LAUNCH WINDOW OPENS AT DAWN"
     assert split_run_together_caps("Field report: the colony grows") == "Field report: the colony grows"
     assert split_run_together_caps("会议室 NASA") == "会议室 NASA"
+
+
+def test_only_the_very_same_text_continues_a_span_across_a_cut() -> None:
+    box = ((0.0, 0.0), (100.0, 0.0), (100.0, 10.0), (0.0, 10.0))
+    logo = ((0.0, 50.0), (20.0, 50.0), (20.0, 60.0), (0.0, 60.0))
+    t_s = np.arange(6, dtype=np.float64)
+    shot = np.array([0, 0, 0, 1, 1, 1])
+    first, second = "Queen opens new library at hotel", "Queen opens new library at hostel"
+    reads = {i: [TextBox(first if i < 3 else second, 0.9, box), TextBox("NEWS 24", 0.9, logo)] for i in range(6)}
+    spans = merge_spans(t_s, reads, np.arange(6), 1.0, end_s=6.0, frame_shot=shot)
+    assert [(s.text, s.start_s, s.end_s) for s in spans] == [(first, 0.0, 3.0), ("NEWS 24", 0.0, 6.0), (second, 3.0, 6.0)]
+    without_shots = merge_spans(t_s, reads, np.arange(6), 1.0, end_s=6.0)
+    assert len(without_shots) == 2  # alike enough to read as one caption when cuts are not known

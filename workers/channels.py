@@ -108,11 +108,14 @@ def run_ocr(info: MediaInfo, stream: StreamInfo, shots: list[Shot], models: RunM
     spans_of_shots = [(s.start_s, s.end_s) for s in shots]
     detector = ChangeDetector()
     times: list[np.ndarray] = []
+    shot_of_frame: list[np.ndarray] = []
     selected: list[int] = []
     read_boxes: dict[int, list] = {}  # type: ignore[type-arg]
     offset = 0
     for batch in sampler.batches():
-        picked = detector.select(batch.frames, assign_frames(batch.t_s, spans_of_shots))
+        frame_shots = assign_frames(batch.t_s, spans_of_shots)
+        picked = detector.select(batch.frames, frame_shots)
+        shot_of_frame.append(np.asarray(frame_shots, dtype=np.int64))
         for i in picked:
             read_boxes[offset + int(i)] = engine.read(batch.frames[i])
             selected.append(offset + int(i))
@@ -126,7 +129,8 @@ def run_ocr(info: MediaInfo, stream: StreamInfo, shots: list[Shot], models: RunM
     t_s = np.concatenate(times)
     interval_s = 1.0 / sampler.result.fps
     end_s = max(info.duration_s, float(t_s[-1]) + interval_s)
-    spans = merge_spans(t_s, read_boxes, np.asarray(selected, dtype=np.int64), interval_s, end_s=end_s)
+    spans = merge_spans(t_s, read_boxes, np.asarray(selected, dtype=np.int64), interval_s, end_s=end_s,
+                        frame_shot=np.concatenate(shot_of_frame))
     log.info("ocr %s: read %d of %d frames, %d spans", info.path.name, len(selected), len(t_s), len(spans))
     items = [TimedText("ocr", s.start_s, s.end_s, s.text, confidence=s.confidence, source=producer,
                        detail={"box": [list(p) for p in s.box], "frames": s.frame_count}) for s in spans]
