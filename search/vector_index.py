@@ -22,11 +22,16 @@ from typing import Literal
 import faiss
 import numpy as np
 
+from search.ann_config import FLAT_MAX_VECTORS, HNSW_MAX_VECTORS, IVF_NPROBE, nlist_for
+from search.ann_config import HNSW_EF_SEARCH as HNSW_EF_SEARCH_MEASURED
 from search.errors import IndexMismatchError, IndexMissingError
 
-IndexKind = Literal["flat", "hnsw"]
-FLAT_MAX_VECTORS = 200_000  # exact search stays under ~10 ms per query below this (2 cores, 512-d)
-HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 96
+IndexKind = Literal["flat", "hnsw", "ivf"]
+# Measured in bench/ann.py (see search/ann_config.py): exact up to 200k vectors (16 ms a query at 200k, 512-d),
+# HNSW32 up to 1M (efSearch 256: recall@10 0.974 at 1M), IVF-SQ8 above (recall 0.97, p99 12 ms at 10M, 512 B a
+# vector where HNSW would need ~22 GiB).
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, HNSW_EF_SEARCH_MEASURED
+IVF_TRAIN_PER_LIST = 64  # training sample: 64 vectors a list (262k for 4096 lists) is plenty for k-means
 FORMAT_VERSION = 1
 
 
@@ -53,8 +58,14 @@ class Manifest:
 
 
 def choose_kind(n_vectors: int) -> IndexKind:
-    """Exact search for small libraries, HNSW (graph ANN) for large ones."""
-    return "flat" if n_vectors <= FLAT_MAX_VECTORS else "hnsw"
+    """Exact search for small libraries, HNSW (graph ANN) up to a million vectors, compressed IVF above.
+
+    >>> choose_kind(1000), choose_kind(500_000), choose_kind(5_000_000)
+    ('flat', 'hnsw', 'ivf')
+    """
+    if n_vectors <= FLAT_MAX_VECTORS:
+        return "flat"
+    return "hnsw" if n_vectors <= HNSW_MAX_VECTORS else "ivf"
 
 
 def watermark_of(ids: np.ndarray) -> Watermark:
@@ -65,20 +76,25 @@ def watermark_of(ids: np.ndarray) -> Watermark:
 class VectorIndex:
     """Inner-product search over L2-normalised vectors (cosine similarity), ids = frame ids."""
 
-    def __init__(self, model_key: str, dim: int, kind: IndexKind, index: faiss.Index | None = None) -> None:
+    def __init__(self, model_key: str, dim: int, kind: IndexKind, index: faiss.Index | None = None,
+                 expected_vectors: int = 0) -> None:
+        """``expected_vectors`` sizes an IVF index's lists (ignored by the other kinds)."""
         self.model_key = model_key
         self.dim = dim
         self.kind = kind
-        self.index = index if index is not None else self._empty(dim, kind)
+        self.index = index if index is not None else self._empty(dim, kind, expected_vectors)
+        _set_search_params(self.index, kind)
 
     @staticmethod
-    def _empty(dim: int, kind: IndexKind) -> faiss.Index:
+    def _empty(dim: int, kind: IndexKind, expected_vectors: int) -> faiss.Index:
         if kind == "flat":
             inner: faiss.Index = faiss.IndexFlatIP(dim)
-        else:
+        elif kind == "hnsw":
             inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-            inner.hnsw.efSearch = HNSW_EF_SEARCH
+        else:
+            nlist = nlist_for(max(expected_vectors, 1))
+            inner = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
         return faiss.IndexIDMap2(inner)
 
     @property
@@ -87,7 +103,7 @@ class VectorIndex:
 
     @property
     def supports_remove(self) -> bool:
-        return self.kind == "flat"
+        return self.kind in ("flat", "ivf")
 
     def ids(self) -> np.ndarray:
         return faiss.vector_to_array(self.index.id_map).astype(np.int64)
@@ -97,6 +113,10 @@ class VectorIndex:
         xb = np.ascontiguousarray(xb, dtype=np.float32)
         assert xb.ndim == 2 and xb.shape[1] == self.dim, f"expected (n, {self.dim}) vectors, got {xb.shape}"
         assert len(ids) == len(xb), f"{len(ids)} ids for {len(xb)} vectors"
+        if len(ids) and not self.index.is_trained:  # IVF: learn the lists from a sample of the first batch
+            nlist = faiss.extract_index_ivf(self.index.index).nlist
+            pick = np.random.default_rng(0).permutation(len(xb))[: IVF_TRAIN_PER_LIST * nlist]
+            self.index.train(xb[np.sort(pick)])
         if len(ids):
             self.index.add_with_ids(xb, np.ascontiguousarray(ids, dtype=np.int64))
 
@@ -118,8 +138,12 @@ class VectorIndex:
             return self.index.search(xq, k)  # type: ignore[no-any-return]
         allowed = np.ascontiguousarray(allowed_ids, dtype=np.int64)
         selector = faiss.IDSelectorBatch(len(allowed), faiss.swig_ptr(allowed))
-        params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH) if self.kind == "hnsw" \
-            else faiss.SearchParameters(sel=selector)
+        if self.kind == "hnsw":
+            params: faiss.SearchParameters = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
+        elif self.kind == "ivf":
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=IVF_NPROBE)
+        else:
+            params = faiss.SearchParameters(sel=selector)
         return self.index.search(xq, k, params=params)  # type: ignore[no-any-return]
 
     def save(self, directory: Path, watermark: Watermark) -> Manifest:
@@ -161,6 +185,14 @@ def load_index(directory: Path, model_key: str, dim: int) -> tuple[VectorIndex, 
     if index.ntotal != manifest.count or index.d != manifest.dim:
         raise IndexMismatchError(directory, "count", index.ntotal, manifest.count)
     return VectorIndex(model_key, dim, manifest.kind, index), manifest
+
+
+def _set_search_params(index: faiss.Index, kind: IndexKind) -> None:
+    """Search settings are not trusted from the file: an index saved by an older version gets today's."""
+    if kind == "hnsw":
+        faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
+    elif kind == "ivf":
+        faiss.extract_index_ivf(index.index).nprobe = IVF_NPROBE
 
 
 def _fsync(path: Path) -> None:

@@ -90,4 +90,31 @@ def test_hnsw_recall_at_10_against_exact_search_is_high() -> None:
 
 def test_small_libraries_get_exact_search_and_large_ones_ann() -> None:
     assert choose_kind(10_000) == "flat"
-    assert choose_kind(5_000_000) == "hnsw"
+    assert choose_kind(800_000) == "hnsw"
+    assert choose_kind(5_000_000) == "ivf"  # HNSW at 10M would need ~22 GiB; IVF-SQ8 512 B a vector
+
+
+def test_ivf_trains_on_first_add_finds_neighbours_removes_and_survives_a_reload(tmp_path: Path) -> None:
+    """The compressed index of very large libraries, at a small size (256 lists over clustered vectors)."""
+    d, nb, nq, k = 32, 20_000, 100, 10
+    centres = unit_vectors(400, d, 12)
+    rng = np.random.default_rng(13)
+    xb = centres[rng.integers(0, 400, nb)] + 0.15 * rng.normal(size=(nb, d)).astype(np.float32)
+    xb /= np.linalg.norm(xb, axis=1, keepdims=True)
+    xq = xb[:nq] + 0.02 * rng.normal(size=(nq, d)).astype(np.float32)
+    ids = np.arange(nb, dtype=np.int64) * 5 + 1
+    exact, ivf = VectorIndex("m", d, "flat"), VectorIndex("m", d, "ivf", expected_vectors=nb)
+    exact.add(ids, xb)
+    ivf.add(ids, xb)
+    _, I_exact = exact.search(xq, k)
+    _, I_ivf = ivf.search(xq, k)
+    recall = np.mean([len(set(a) & set(e)) / k for a, e in zip(I_ivf, I_exact)])
+    assert recall >= 0.9, recall
+    assert ivf.supports_remove and ivf.remove(ids[:10]) == 10
+    assert not set(ivf.search(xq[:10], k)[1].ravel()) & set(ids[:10].tolist())
+    ivf.save(tmp_path, watermark_of(ids[10:]))
+    loaded, manifest = load_index(tmp_path, "m", d)
+    assert manifest.kind == "ivf" and loaded.count == nb - 10
+    assert np.array_equal(loaded.search(xq[10:20], k)[1], ivf.search(xq[10:20], k)[1])
+    _, filtered = loaded.search(xq[10:20], k, allowed_ids=ids[10:60])
+    assert set(filtered.ravel()) - {-1} <= set(ids[10:60].tolist())

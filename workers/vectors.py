@@ -95,7 +95,7 @@ def _sync(directory: Path, key: str, dim: int, db_ids: np.ndarray, fetch: Vector
                 manifest = index.save(directory, target)
                 log.info("vector index %s updated: +%d -%d -> %d", key, missing.size, removed, manifest.count)
                 return SyncResult(manifest, int(missing.size), removed, False)
-        fresh = VectorIndex(key, dim, kind)
+        fresh = VectorIndex(key, dim, kind, expected_vectors=int(db_ids.size))
         if db_ids.size:
             fresh.add(db_ids, fetch(db_ids))
         _check_complete(fresh, db_ids)
