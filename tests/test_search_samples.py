@@ -12,23 +12,19 @@ from pathlib import Path
 import pytest
 
 from indexer.probe import probe
-from scenedex.search_samples import (
+from scenedex.search_plan import (
     ACTIONS,
     MAX_LINE_WORDS,
     OPENERS,
     PLACES,
-    QUERIES,
     SUBJECTS,
     Fact,
     QualityQuery,
-    VideoRecord,
-    build_search_library,
     captions_alike,
     content_words,
     plan_library,
-    read_library,
-    read_queries,
 )
+from scenedex.search_samples import QUERIES, VideoRecord, build_search_library, read_library, read_queries
 
 needs_tools = pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("ffmpeg")),
                                  reason="needs espeak-ng and ffmpeg (`make setup`)")
