@@ -13,6 +13,7 @@ from db.errors import DatabaseError
 from db.repositories import library as library_repo
 from db.repositories import models as models_repo
 from indexer.errors import EncoderError, FeatureFileError, IndexerError
+from indexer.text_embedding import describe_text_model
 from scenedex import cli_search, demo, report
 from scenedex.progress import BarEvents
 from scenedex.runtime import index_setup, open_database
@@ -20,7 +21,6 @@ from scenedex.settings import Settings
 from search.errors import SearchError
 from workers.index_run import index_paths
 from workers.vectors import sync_text_index, sync_vector_index
-from indexer.text_embedding import describe_text_model
 
 log = logging.getLogger("scenedex")
 

@@ -17,15 +17,7 @@ from scenedex.search_service import SearchResponse, SearchService
 from scenedex.settings import Settings
 from search.errors import QueryError
 from search.library_eval import Predicted, evaluate, read_eval_queries
-from search.request import (
-    Combine,
-    ExampleFrame,
-    ExampleImage,
-    GroupBy,
-    SearchFilters,
-    SearchRequest,
-    parse_channels,
-)
+from search.request import SearchFilters, SearchRequest, make_request, parse_channels
 from workers.layout import DataLayout
 
 SEARCH_HELP = """\
@@ -53,21 +45,19 @@ def _date(value: str) -> datetime:
 
 
 def request_from_args(args: argparse.Namespace) -> SearchRequest:
-    example: ExampleFrame | ExampleImage | None = None
-    if args.like_frame is not None:
-        example = ExampleFrame(args.like_frame)
-    elif args.like_image is not None:
+    like_image = None
+    if args.like_image is not None:
         try:
-            example = ExampleImage(args.like_image.read_bytes())
+            like_image = args.like_image.read_bytes()
         except OSError as exc:
             raise QueryError(f"cannot read {args.like_image}: {exc.strerror}") from exc
     filters = SearchFilters(root=str(args.root.resolve()) if args.root else None, path_glob=args.path,
                             min_duration_s=args.min_duration_s, max_duration_s=args.max_duration_s,
                             indexed_after=args.indexed_after, indexed_before=args.indexed_before)
-    return SearchRequest(text=" ".join(args.query) if args.query else None, example=example,
-                         channels=parse_channels(args.channels), combine=Combine.AND if args.all_channels else Combine.OR,
-                         group_by=GroupBy(args.group_by), filters=filters, page=args.page, page_size=args.page_size,
-                         min_similarity=args.min_similarity)
+    return make_request(text=" ".join(args.query) if args.query else None, channels=args.channels,
+                        combine="and" if args.all_channels else "or", group_by=args.group_by, filters=filters,
+                        page=args.page, page_size=args.page_size, min_similarity=args.min_similarity,
+                        like_frame=args.like_frame, like_image=like_image)
 
 
 def _service(db: object, settings: Settings) -> SearchService:

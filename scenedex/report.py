@@ -14,8 +14,8 @@ from db.repositories import library as library_repo
 from db.repositories import models as models_repo
 from db.repositories import runs as runs_repo
 from db.repositories import text as text_repo
-from indexer.text_embedding import describe_text_model
 from db.session import Database, safe_url
+from indexer.text_embedding import describe_text_model
 from scenedex.runtime import IndexSetup
 from search.errors import SearchError
 from search.vector_index import read_manifest, watermark_of

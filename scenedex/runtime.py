@@ -11,13 +11,13 @@ from db.embedded import EmbeddedPostgres
 from db.session import Database, upgrade
 from indexer.encoders import EncoderSpec, describe_vision_encoder, load_vision_encoder
 from indexer.sampling import SamplingPolicy
-from scenedex.settings import Settings
 from scenedex.search_service import SearchConfig
+from scenedex.settings import Settings
 from search.fusion import FusionWeights
 from search.moments import MomentPolicy
 from workers.ingest import IngestConfig
-from workers.models import OcrSettings, TextChannels, VisionChannel
 from workers.layout import DataLayout
+from workers.models import OcrSettings, TextChannels, VisionChannel
 
 log = logging.getLogger(__name__)
 FRAME_SIZE_WITHOUT_ENCODER_PX = 64  # frames only give times and shots then: decode small

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from db.models import EmbeddingModel, MediaFile
+from db.repositories import frames as frames_repo
 from db.repositories import library as library_repo
 from db.repositories import models as models_repo
 from db.repositories import search as search_repo
@@ -25,11 +26,25 @@ from indexer.encoders import EncoderSpec, describe_vision_encoder
 from indexer.errors import EncoderError, FeatureFileError, IndexerError
 from indexer.features import read_feature_file
 from indexer.text_embedding import describe_text_model
-from search.errors import ChannelUnavailableError, IndexMismatchError, IndexMissingError, NotFoundError, QueryError
 from search.answer_focus import AnswerType, Line, answer_type, focus
+from search.errors import (
+    ChannelUnavailableError,
+    IndexMismatchError,
+    IndexMissingError,
+    NotFoundError,
+    QueryError,
+)
 from search.fusion import FusionWeights, Retriever
 from search.moments import Hit, MediaTimeline, Moment, MomentPolicy, build_moments
-from search.request import TEXT_CHANNELS, ExampleFrame, ExampleImage, GroupBy, SearchChannel, SearchRequest, validate
+from search.request import (
+    TEXT_CHANNELS,
+    ExampleFrame,
+    ExampleImage,
+    GroupBy,
+    SearchChannel,
+    SearchRequest,
+    validate,
+)
 from search.results import Page, VideoHit, group_by_video, paginate
 from search.vector_index import VectorIndex, load_index
 from workers.layout import DataLayout
@@ -201,22 +216,19 @@ class SearchService:
         found = ids[0] >= 0
         with self.db.session() as session:
             rows = search_repo.chunk_rows(session, ids[0][found])
-        semantic = [(rows[int(i)].media_id, rows[int(i)].start_s, rows[int(i)].end_s, SearchChannel(rows[int(i)].channel),
-                     float(s), rows[int(i)].text, None)
-                    for i, s in zip(ids[0][found], sims[0][found]) if int(i) in rows
-                    and (request.min_similarity is None or s >= request.min_similarity)]
+        semantic = [(r.media_id, r.start_s, r.end_s, SearchChannel(r.channel), float(sim), r.text, None)
+                    for i, sim in zip(ids[0][found], sims[0][found]) if (r := rows.get(int(i))) is not None
+                    and (request.min_similarity is None or sim >= request.min_similarity)]
         return hits + _ranked(semantic, Retriever.SEMANTIC)
 
     def _visual_hits(self, request: SearchRequest, allowed_media: np.ndarray | None, searched: list[SearchChannel],
                      skipped: dict[SearchChannel, str]) -> list[Hit]:
-        reason = self._visual_unavailable()
-        if reason is not None:
+        model, reason = self._vision_model()
+        if model is None:
             if request.example is not None:
                 raise ChannelUnavailableError(f"query by example needs the visual channel: {reason}")
             skipped[SearchChannel.VISUAL] = reason
             return []
-        model = self._model_row(self._vision_key)
-        assert model is not None
         try:
             query = self._visual_query(request, model)  # (1, d)
             index = self._index(model)
@@ -237,25 +249,25 @@ class SearchService:
         found = ids[0] >= 0
         with self.db.session() as session:
             frames = search_repo.frame_rows(session, ids[0][found])
-            fps = {t.media_id: t.sample_fps for t in search_repo.timelines(
-                session, sorted({m for m, _ in frames.values()})).values()}
         retriever = Retriever.EXAMPLE if request.example is not None else Retriever.VISUAL
         rows = []
         for frame_id, sim in zip(ids[0][found], sims[0][found]):
             if int(frame_id) not in frames or (request.min_similarity is not None and sim < request.min_similarity):
                 continue
-            media_id, t_s = frames[int(frame_id)]
-            rows.append((media_id, t_s, t_s + 1.0 / (fps.get(media_id) or 1.0), SearchChannel.VISUAL, float(sim),
+            frame = frames[int(frame_id)]
+            rows.append((frame.media_id, frame.t_s, frame.t_s + frame.interval_s, SearchChannel.VISUAL, float(sim),
                          None, int(frame_id)))
         return _ranked(rows, retriever)
 
-    def _visual_unavailable(self) -> str | None:
+    def _vision_model(self) -> tuple[EmbeddingModel | None, str]:
+        """The configured vision model's row, or None and why the visual channel cannot be searched."""
         if self.config.vision is None:
-            return ("no vision-language model is configured (set SCENEDEX_VISION_MODEL to a CLIP or SigLIP "
-                    "checkpoint and run `scenedex index`)")
-        if self._model_row(self._vision_key) is None:
-            return "no frames have been embedded with the configured vision model yet: run `scenedex index`"
-        return None
+            return None, ("no vision-language model is configured (set SCENEDEX_VISION_MODEL to a CLIP or SigLIP "
+                          "checkpoint and run `scenedex index`)")
+        model = self._model_row(self._vision_key)
+        if model is None:
+            return None, "no frames have been embedded with the configured vision model yet: run `scenedex index`"
+        return model, ""
 
     def _visual_query(self, request: SearchRequest, model: EmbeddingModel) -> np.ndarray:
         example = request.example
@@ -275,18 +287,17 @@ class SearchService:
         return self._vision_encoder().encode(image[None]).embeddings  # (1, d)
 
     def _frame_vector(self, frame_id: int, model: EmbeddingModel) -> np.ndarray:
-        from db.repositories import frames as frames_repo
-
         with self.db.session() as session:
             row = search_repo.frame_rows(session, np.asarray([frame_id], dtype=np.int64)).get(frame_id)
             if row is None:
                 raise NotFoundError(f"frame {frame_id} does not exist: take frame ids from search results")
-            media = library_repo.get_media(session, row[0])
+            media = library_repo.get_media(session, row.media_id)
             if media is None or media.embedding_model_id != model.id:
                 raise QueryError(f"frame {frame_id} has no vector of the configured vision model: re-index its file")
-            media_frames = frames_repo.frame_ids(session, row[0])
+            media_frames = frames_repo.frame_ids(session, row.media_id)
         try:
-            records = read_feature_file(self.layout.feature_file(model.id, row[0]), expected_frame_ids=media_frames)
+            records = read_feature_file(self.layout.feature_file(model.id, row.media_id),
+                                        expected_frame_ids=media_frames)
         except FeatureFileError as exc:
             raise QueryError(f"the features of frame {frame_id} cannot be read ({exc}): run `scenedex reindex`") from exc
         position = int(np.flatnonzero(media_frames == frame_id)[0])
@@ -342,12 +353,7 @@ class SearchService:
             return {}
         with self.db.session() as session:
             roots = {r.id: r.path for r in library_repo.list_roots(session)}
-            out = {}
-            for media_id in dict.fromkeys(media_ids):
-                media = library_repo.get_media(session, media_id)
-                if media is not None:
-                    out[media_id] = _summary(media, roots)
-            return out
+            return {m.id: _summary(m, roots) for m in library_repo.get_media_many(session, media_ids)}
 
 
 def _mostly_same(a: Moment, b: Moment) -> bool:

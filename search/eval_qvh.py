@@ -23,8 +23,15 @@ from typing import Any
 import numpy as np
 
 from search.errors import SearchError
-from search.metrics import (MR_IOU_THRESHOLDS, MR_LENGTH_BUCKETS_S, highlight_average_precision,
-                            highlight_hit_at_1, mean_average_precision, recall_at_k, select_by_gt_length)
+from search.metrics import (
+    MR_IOU_THRESHOLDS,
+    MR_LENGTH_BUCKETS_S,
+    highlight_average_precision,
+    highlight_hit_at_1,
+    mean_average_precision,
+    recall_at_k,
+    select_by_gt_length,
+)
 
 CLIP_S = 2.0  # QVHighlights' saliency clip length
 HL_MIN_SCORES = {"Fair": 2, "Good": 3, "VeryGood": 4}  # a clip is positive for an annotator from this score

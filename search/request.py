@@ -7,7 +7,7 @@ and the HTTP API answers 422 with it. Nothing here knows about the database or t
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from search.errors import QueryError
@@ -86,6 +86,25 @@ class SearchRequest:
         return any(c in self.channels for c in TEXT_CHANNELS)
 
 
+def make_request(*, text: str | None, channels: str | list[str], combine: str = "or", group_by: str = "moment",
+                 filters: SearchFilters = SearchFilters(), page: int = 1, page_size: int = 10,
+                 min_similarity: float | None = None, like_frame: int | None = None,
+                 like_image: bytes | None = None) -> SearchRequest:
+    """A request from the plain values an interface reads (the CLI's arguments, the API's parameters).
+
+    >>> make_request(text="harbor", channels="speech,ocr", combine="and", like_frame=None).combine
+    <Combine.AND: 'and'>
+    """
+    example: ExampleFrame | ExampleImage | None = None
+    if like_frame is not None:
+        example = ExampleFrame(like_frame)
+    elif like_image is not None:
+        example = ExampleImage(like_image)
+    return SearchRequest(text=text, example=example, channels=parse_channels(channels), combine=Combine(combine),
+                         group_by=GroupBy(group_by), filters=filters, page=page, page_size=page_size,
+                         min_similarity=min_similarity)
+
+
 def parse_channels(spec: str | list[str] | tuple[str, ...]) -> frozenset[SearchChannel]:
     """'speech,ocr' or ['speech', 'ocr'] -> channels; 'all' -> every channel.
 
@@ -119,7 +138,7 @@ def validate(request: SearchRequest) -> SearchRequest:
     if not request.channels:
         raise QueryError("no channel chosen: pick one or more of " + ", ".join(c.value for c in SearchChannel))
     if request.example is not None and request.channels != frozenset({SearchChannel.VISUAL}):
-        request = _replace(request, channels=frozenset({SearchChannel.VISUAL}))  # pictures match pictures only
+        request = replace(request, channels=frozenset({SearchChannel.VISUAL}))  # pictures match pictures only
     if not 1 <= request.page <= MAX_PAGE:
         raise QueryError(f"page must be between 1 and {MAX_PAGE} (pages count from 1), got {request.page}")
     if not 1 <= request.page_size <= MAX_PAGE_SIZE:
@@ -127,7 +146,7 @@ def validate(request: SearchRequest) -> SearchRequest:
     if request.min_similarity is not None and not -1.0 <= request.min_similarity <= 1.0:
         raise QueryError(f"min_similarity is a cosine similarity between -1 and 1, got {request.min_similarity}")
     _check_filters(request.filters)
-    return _replace(request, text=text)
+    return replace(request, text=text)
 
 
 def _check_filters(f: SearchFilters) -> None:
@@ -140,9 +159,3 @@ def _check_filters(f: SearchFilters) -> None:
         raise QueryError("indexed_after is later than indexed_before: no file can match")
     if f.path_glob is not None and (not f.path_glob.strip() or len(f.path_glob) > 500):
         raise QueryError("path pattern must be a non-empty shell pattern of at most 500 characters, e.g. '*/2019/*'")
-
-
-def _replace(request: SearchRequest, **changes: object) -> SearchRequest:
-    from dataclasses import replace
-
-    return replace(request, **changes)  # type: ignore[arg-type]

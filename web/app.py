@@ -23,21 +23,14 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from db.repositories import frames as frames_repo
 from db.repositories import library as library_repo
 from db.repositories import text as text_repo
 from indexer.errors import IndexerError
 from indexer.thumbnails import thumbnail_jpeg
 from scenedex.search_service import SearchService
 from search.errors import ChannelUnavailableError, NotFoundError, QueryError
-from search.request import (
-    Combine,
-    ExampleFrame,
-    ExampleImage,
-    GroupBy,
-    SearchFilters,
-    SearchRequest,
-    parse_channels,
-)
+from search.request import SearchFilters, SearchRequest, make_request
 from web.ranges import RangeError, parse_range
 from web.schemas import MediaOut, SearchOut, media_out, search_out
 
@@ -177,8 +170,6 @@ def create_app(service: SearchService, config: ApiConfig = ApiConfig()) -> FastA
                 raise ApiError(404, "not_found", f"media {media_id} does not exist")
             summary = service.media_summaries([media_id])[media_id]
             channels = {str(c.channel): str(c.status) for c in text_repo.channels_of(session, media_id)}
-            from db.repositories import frames as frames_repo
-
             shots = len(frames_repo.shots_of_media(session, media_id))
             return MediaDetail(**media_out(summary).model_dump(), status=str(row.status), channels=channels,
                                shots=shots, indexed_at=row.indexed_at.isoformat() if row.indexed_at else None)
@@ -215,20 +206,18 @@ def _authorised(request: Request, config: ApiConfig) -> bool:
 
 
 def _request(body: SearchBody) -> SearchRequest:
-    example: ExampleFrame | ExampleImage | None = None
-    if body.like_frame is not None:
-        example = ExampleFrame(body.like_frame)
-    elif body.like_image_base64 is not None:
+    like_image = None
+    if body.like_image_base64 is not None:
         try:
-            example = ExampleImage(base64.b64decode(body.like_image_base64, validate=True))
+            like_image = base64.b64decode(body.like_image_base64, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise QueryError("like_image_base64 is not valid base64") from exc
     filters = SearchFilters(root=body.root, path_glob=body.path, min_duration_s=body.min_duration_s,
                             max_duration_s=body.max_duration_s, indexed_after=body.indexed_after,
                             indexed_before=body.indexed_before, media_ids=tuple(body.media_ids))
-    return SearchRequest(text=body.q, example=example, channels=parse_channels(body.channels),
-                         combine=Combine(body.combine), group_by=GroupBy(body.group_by), filters=filters,
-                         page=body.page, page_size=body.page_size, min_similarity=body.min_similarity)
+    return make_request(text=body.q, channels=body.channels, combine=body.combine, group_by=body.group_by,
+                        filters=filters, page=body.page, page_size=body.page_size,
+                        min_similarity=body.min_similarity, like_frame=body.like_frame, like_image=like_image)
 
 
 def _served_file(service: SearchService, media_id: int) -> tuple[Path, int | None, float | None]:

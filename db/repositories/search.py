@@ -130,12 +130,20 @@ def chunk_ids_where(session: Session, model_id: int, channels: Sequence[str],
     return np.fromiter(session.scalars(query), dtype=np.int64)
 
 
-def frame_rows(session: Session, ids: np.ndarray) -> dict[int, tuple[int, float]]:
-    """frame id -> (media id, t_s)."""
+@dataclass(frozen=True)
+class FrameRow:
+    media_id: int
+    t_s: float
+    interval_s: float  # the time one sampled frame stands for (1 / its file's sampling rate)
+
+
+def frame_rows(session: Session, ids: np.ndarray) -> dict[int, FrameRow]:
+    """frame id -> its file, time and sampling interval, in one query."""
     if len(ids) == 0:
         return {}
-    rows = session.execute(select(Frame.id, Frame.media_id, Frame.t_s).where(Frame.id.in_(ids.tolist())))
-    return {int(r.id): (int(r.media_id), float(r.t_s)) for r in rows}
+    rows = session.execute(select(Frame.id, Frame.media_id, Frame.t_s, MediaFile.sample_fps)
+                           .join(MediaFile, MediaFile.id == Frame.media_id).where(Frame.id.in_(ids.tolist())))
+    return {int(r.id): FrameRow(int(r.media_id), float(r.t_s), 1.0 / (r.sample_fps or 1.0)) for r in rows}
 
 
 def frame_ids_where(session: Session, model_id: int, media_ids: np.ndarray) -> np.ndarray:
