@@ -15,3 +15,5 @@ bench: setup
 	@.venv/bin/python bench/ingest.py
 	@.venv/bin/python bench/speech.py
 	@.venv/bin/python bench/ocr.py
+	@.venv/bin/python bench/search_api.py
+	@.venv/bin/python bench/ann.py --quick
