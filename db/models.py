@@ -226,3 +226,65 @@ class TextChunk(TimedTextColumns, Base):
 
     model_id: Mapped[int] = mapped_column(ForeignKey("embedding_models.id", ondelete="CASCADE"))
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float16 little-endian, L2-normalised
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"  # enqueued; no file started yet
+    RUNNING = "running"
+    SYNCING = "syncing"  # every file finished; the vector indexes are being brought up to date
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class FileStage(enum.StrEnum):
+    """Where one file of a queued job is. Each stage is one task; a file moves forward only."""
+
+    PROBE = "probe"  # CPU: read the streams (a bad file stops here, recorded)
+    FRAMES = "frames"  # GPU when a vision model is configured: sample, find shots, encode
+    TEXT = "text"  # CPU: on-screen text, subtitles, speech, then one transaction writes everything
+    FINISHED = "finished"
+
+
+class FileState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"  # indexed, skipped (nothing to index) or recorded as a bad file: see media_files.status
+    FAILED = "failed"  # the task itself kept failing (crashes, retries exhausted): error says why
+    CANCELLED = "cancelled"
+
+
+class Job(Base):
+    """A queued `scenedex index --queue`: what to index and with which settings; progress lives in job_files."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="index")
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED)
+    # The ingest settings the job was enqueued with (Settings field names), so every worker indexes alike.
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    paths: Mapped[list[str]] = mapped_column(JSONB)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class JobFile(Base):
+    """One file of a job: its stage, state, attempts at the current stage and a heartbeat while it runs."""
+
+    __tablename__ = "job_files"
+    __table_args__ = (UniqueConstraint("job_id", "media_id"), Index("ix_job_files_state", "state"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media_files.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(16), default=FileStage.PROBE)
+    state: Mapped[str] = mapped_column(String(16), default=FileState.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # starts of the current stage (crashes count)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1 over all stages
+    claimed_by: Mapped[str | None] = mapped_column(String(255))  # "host:pid" of the process on it
+    error: Mapped[str | None] = mapped_column(Text)
+    work_s: Mapped[float] = mapped_column(Float, default=0.0)  # seconds spent inside stage work (for overhead)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

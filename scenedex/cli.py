@@ -14,7 +14,7 @@ from db.repositories import library as library_repo
 from db.repositories import models as models_repo
 from indexer.errors import EncoderError, FeatureFileError, IndexerError
 from indexer.text_embedding import describe_text_model
-from scenedex import cli_search, demo, report
+from scenedex import cli_jobs, cli_search, demo, report
 from scenedex.progress import BarEvents
 from scenedex.runtime import index_setup, open_database
 from scenedex.settings import Settings
@@ -28,7 +28,8 @@ DESCRIPTION = """\
 Index a video library, then search its moments in plain language.
 
   scenedex index ~/Videos          index a folder (again: only new and changed files are done)
-  scenedex status                  what is indexed, what failed and why
+  scenedex status                  what is indexed, what failed and why (and queued jobs)
+  scenedex index ~/Videos --queue  hand the work to `scenedex worker` processes (Celery) on any machines
   scenedex search "words"          find moments: ranked spans with start-end and why they matched
   scenedex serve                   the HTTP API (OpenAPI at /docs) on localhost
   scenedex eval queries.jsonl      measure search quality (R1/R5 at IoU 0.5/0.7, mAP)
@@ -60,6 +61,8 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     if missing:
         print(f"error: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
+    if args.queue:
+        return cli_jobs.cmd_index_queued(args, settings)
     setup = index_setup(settings)
     with open_database(settings) as db:
         events = BarEvents(enabled=False if args.json else None)
@@ -83,10 +86,14 @@ def cmd_status(args: argparse.Namespace, settings: Settings, show_problems: bool
         data = report.status_data(db, setup, report.database_label(settings.database_url, str(settings.data_dir)))
         if getattr(args, "files", False):
             data["indexed_files"] = report.files_data(db)
+        if settings.database_url is not None:
+            data["queued"] = cli_jobs.jobs_status(settings, db)
     if args.json:
         _print_json(data)
         return 0
     print(report.status_text(data, show_problems))
+    if data.get("queued"):
+        print(cli_jobs.jobs_text(data["queued"]))
     if "indexed_files" in data:
         print(report.files_text(data["indexed_files"]))
     return 0
@@ -198,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-fps", type=float, help="frames sampled per second of video (default 1)")
     p.add_argument("--sampling-mode", choices=["uniform", "keyframes"],
                    help="uniform: every 1/fps seconds; keyframes: keyframes only (much faster, coarser)")
+    p.add_argument("--queue", action="store_true",
+                   help="enqueue for `scenedex worker` processes (Celery) and return; needs SCENEDEX_DATABASE_URL")
+    p.add_argument("--wait", action="store_true", help="with --queue: follow the job until it is done")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("status", parents=[common], help="what is indexed, what failed and why")
@@ -222,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_transcript)
 
     cli_search.add_commands(sub, common)
+    cli_jobs.add_commands(sub, common)
 
     p = sub.add_parser("demo", parents=[common], help="make a sample library, index it and show the result")
     p.set_defaults(func=cmd_demo)

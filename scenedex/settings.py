@@ -98,6 +98,15 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8765, ge=1, le=65535)
     api_token: str | None = None
 
+    # Queued ingest (`scenedex index --queue`, `scenedex worker`): the Celery broker (Redis, or RabbitMQ as
+    # amqp://user:pass@host:5672//). Redis hands a task whose worker died to another after the visibility timeout:
+    # keep it longer than the longest file takes. A running file silent for worker_stall_s (no heartbeat) is taken
+    # over; one that killed its worker worker_max_attempts times is recorded as failed.
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    broker_visibility_timeout_s: float = Field(default=7200.0, gt=0)
+    worker_stall_s: float = Field(default=300.0, gt=0)
+    worker_max_attempts: int = Field(default=5, ge=1)
+
     # File name extensions considered media when a folder is indexed.
     media_extensions: tuple[str, ...] = (
         ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".wmv", ".flv",

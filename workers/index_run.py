@@ -100,7 +100,7 @@ def _scan(db: Database, paths: Sequence[Path], extensions: Sequence[str]) -> tup
     return seen, gone
 
 
-def _model_ids(db: Database, models: RunModels) -> ModelIds:
+def model_ids(db: Database, models: RunModels) -> ModelIds:
     with db.session() as session:
         vision_id = text_id = None
         if models.vision is not None:
@@ -116,24 +116,22 @@ def _model_ids(db: Database, models: RunModels) -> ModelIds:
     return ModelIds(vision=vision_id, text=text_id)
 
 
-def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, extensions: Sequence[str],
-                vision: VisionChannel | None, events: IndexEvents | None = None, retry_failed: bool = False,
-                force: bool = False, text: TextChannels | None = None) -> IndexSummary:
-    """Index ``paths`` (files or folders). ``force`` re-indexes every file found, changed or not.
+@dataclass(frozen=True)
+class IndexPlan:
+    seen: list[int]  # media rows of every file found
+    todo: list[int]  # those to (re)index
+    removed: list[str]  # paths of files gone from indexed folders (their rows and feature files are deleted)
 
-    ``text`` says which text channels run (default: subtitles, speech and OCR with the packaged models).
-    """
-    events = events or SilentEvents()
-    summary = IndexSummary()
-    models = RunModels(vision, text if text is not None else TextChannels())
+
+def plan_index(db: Database, paths: Sequence[Path], config: IngestConfig, extensions: Sequence[str],
+               models: RunModels, ids: ModelIds, retry_failed: bool = False, force: bool = False) -> IndexPlan:
+    """Scan ``paths``, drop what is gone, and list the files whose index is missing or out of date."""
     channels_key = models.text.key(models.text_info)
-    with db.session() as session:
-        run_id = runs_repo.start_run(session, "index").id
-    ids = _model_ids(db, models)
     seen, gone = _scan(db, paths, extensions)
+    removed: list[str] = []
     if gone:
         with db.session() as session:
-            summary.removed = [m.path for mid in gone if (m := library_repo.get_media(session, mid)) is not None]
+            removed = [m.path for mid in gone if (m := library_repo.get_media(session, mid)) is not None]
         remove_media(db, config.layout, gone)
     todo: list[int] = []
     with db.session() as session:
@@ -146,6 +144,25 @@ def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exten
                 todo.append(media_id)
     if not force and not retry_failed:
         todo = [m for m in todo if not touch_if_same_content(db, m, config, ids, channels_key)]
+    return IndexPlan(seen, todo, removed)
+
+
+def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, extensions: Sequence[str],
+                vision: VisionChannel | None, events: IndexEvents | None = None, retry_failed: bool = False,
+                force: bool = False, text: TextChannels | None = None) -> IndexSummary:
+    """Index ``paths`` (files or folders) in this process. ``force`` re-indexes every file found, changed or not.
+
+    ``text`` says which text channels run (default: subtitles, speech and OCR with the packaged models).
+    """
+    events = events or SilentEvents()
+    summary = IndexSummary()
+    models = RunModels(vision, text if text is not None else TextChannels())
+    with db.session() as session:
+        run_id = runs_repo.start_run(session, "index").id
+    ids = model_ids(db, models)
+    plan = plan_index(db, paths, config, extensions, models, ids, retry_failed, force)
+    seen, todo = plan.seen, plan.todo
+    summary.removed = plan.removed
     events.planned(len(seen), len(todo))
     status = "done"
     try:

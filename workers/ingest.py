@@ -22,6 +22,7 @@ from db.repositories import frames as frames_repo
 from db.repositories import library as library_repo
 from db.repositories import text as text_repo
 from db.session import Database
+from sqlalchemy.orm import Session
 from indexer.errors import EncoderError, IndexerError, UnsupportedMediaError
 from indexer.model_files import ModelFileError
 from indexer.features import write_feature_file
@@ -144,14 +145,18 @@ class _Stages:
         self.progress, self.stages, self.duration_s, self.done = progress, max(stages, 1), duration_s, 0
 
     def stage(self) -> ProgressFn | None:
-        if self.progress is None:
+        return self.span(1)
+
+    def span(self, parts: int) -> ProgressFn | None:
+        """A progress function for the next ``parts`` stages together."""
+        if self.progress is None or parts <= 0:
             return None
         base = self.done
-        self.done += 1
+        self.done += parts
 
         def report(t_s: float, duration_s: float) -> None:
-            fraction = (base + min(t_s / duration_s, 1.0) if duration_s > 0 else base + 1) / self.stages
-            self.progress(fraction * self.duration_s, self.duration_s)  # type: ignore[misc]
+            done = min(t_s / duration_s, 1.0) if duration_s > 0 else 1.0
+            self.progress(((base + done * parts) / self.stages) * self.duration_s, self.duration_s)  # type: ignore[misc]
 
         return report
 
@@ -165,52 +170,18 @@ def _channel(channel: Channel, run: Callable[[], ChannelOutcome]) -> ChannelOutc
         return failed(channel, exc)
 
 
-def compute_channels(info: MediaInfo, config: IngestConfig, models: RunModels, progress: ProgressFn | None
-                     ) -> tuple[StreamInfo | None, list[ChannelOutcome]]:
-    try:
-        stream: StreamInfo | None = choose_video_stream(info)
-    except UnsupportedMediaError:
-        stream = None
-    text = models.text
-    stages = _Stages(progress, (2 if stream else 0) + (1 if text.speech else 0), info.duration_s)
-    outcomes: list[ChannelOutcome] = []
-    if stream is None:
-        outcomes.append(skipped(Channel.FRAMES, "no video stream"))
-    else:
-        frames_stage = stages.stage()
-        outcomes.append(_channel(Channel.FRAMES, lambda: run_frames(info, stream, config.sampling, config.min_shot_s,
-                                                                     models, frames_stage)))
-    frames = outcomes[0]
-    if text.ocr is None or stream is None:
-        outcomes.append(skipped(Channel.OCR, "switched off" if text.ocr is None else "no video stream"))
-    else:
-        shots = frames.shots if isinstance(frames, FramesOutcome) else []
-        ocr_stage = stages.stage()
-        outcomes.append(_channel(Channel.OCR, lambda: run_ocr(info, stream, shots, models, ocr_stage)))
-    outcomes.append(_channel(Channel.SUBTITLES, lambda: run_subtitles(info)) if text.subtitles
-                    else skipped(Channel.SUBTITLES, "switched off"))
-    if text.speech:
-        speech_stage = stages.stage()
-        index = stream.index if stream else None
-        outcomes.append(_channel(Channel.SPEECH, lambda: run_speech(info, index, models, speech_stage)))
-    else:
-        outcomes.append(skipped(Channel.SPEECH, "switched off"))
-    return stream, outcomes
+@dataclass(frozen=True)
+class Probed:
+    """What the probe stage learned about a readable file."""
+
+    path: Path
+    fingerprint: str
+    info: MediaInfo
+    stream: StreamInfo | None  # the video stream chosen, None for audio-only files
 
 
-def _media_status(outcomes: list[ChannelOutcome]) -> tuple[MediaStatus, str | None, str | None]:
-    if any(o.status == ChannelStatus.DONE for o in outcomes):
-        return MediaStatus.INDEXED, None, None
-    problems = [o for o in outcomes if o.status == ChannelStatus.FAILED]
-    if problems:
-        return MediaStatus.FAILED, problems[0].reason, problems[0].hint
-    reasons = "; ".join(f"{o.channel}: {o.reason}" for o in outcomes if o.reason)
-    return MediaStatus.SKIPPED, f"nothing to index ({reasons})", "nothing to do unless the file should have content"
-
-
-def index_media(db: Database, media_id: int, config: IngestConfig, models: RunModels, ids: ModelIds,
-                progress: ProgressFn | None = None) -> Outcome:
-    """Index one media row. A bad file is recorded with its reason; only database errors propagate."""
+def probe_stage(db: Database, media_id: int) -> Probed | Outcome:
+    """Read the file's streams. A file that cannot be read is recorded (FAILED) with its reason and hint."""
     with db.session() as session:
         media = library_repo.get_media(session, media_id)
         if media is None:
@@ -225,21 +196,80 @@ def index_media(db: Database, media_id: int, config: IngestConfig, models: RunMo
         raise
     except Exception as exc:  # noqa: BLE001 - every bad file is recorded, the library goes on
         return _record_file_problem(db, media_id, exc)
-    stream, outcomes = compute_channels(info, config, models, progress)
+    try:
+        stream: StreamInfo | None = choose_video_stream(info)
+    except UnsupportedMediaError:
+        stream = None
+    return Probed(path, digest, info, stream)
+
+
+def frames_stage(probed: Probed, config: IngestConfig, models: RunModels,
+                 progress: ProgressFn | None = None) -> ChannelOutcome:
+    """Sample frames, find shots and encode them (the GPU part of ingest when a vision model is configured)."""
+    stream = probed.stream
+    if stream is None:
+        return skipped(Channel.FRAMES, "no video stream")
+    return _channel(Channel.FRAMES, lambda: run_frames(probed.info, stream, config.sampling, config.min_shot_s,
+                                                         models, progress))
+
+
+def text_stage(probed: Probed, frames: ChannelOutcome, models: RunModels,
+               progress: ProgressFn | None = None) -> list[ChannelOutcome]:
+    """On-screen text (within the frames' shots), subtitles and speech: every channel after frames."""
+    info, stream, text = probed.info, probed.stream, models.text
+    stages = _Stages(progress, (1 if text.ocr is not None and stream else 0) + (1 if text.speech else 0),
+                     info.duration_s)
+    outcomes: list[ChannelOutcome] = []
+    if text.ocr is None or stream is None:
+        outcomes.append(skipped(Channel.OCR, "switched off" if text.ocr is None else "no video stream"))
+    else:
+        shots = frames.shots if isinstance(frames, FramesOutcome) else []
+        ocr_stage = stages.stage()
+        outcomes.append(_channel(Channel.OCR, lambda: run_ocr(info, stream, shots, models, ocr_stage)))
+    outcomes.append(_channel(Channel.SUBTITLES, lambda: run_subtitles(info)) if text.subtitles
+                    else skipped(Channel.SUBTITLES, "switched off"))
+    if text.speech:
+        speech_stage = stages.stage()
+        index = stream.index if stream else None
+        outcomes.append(_channel(Channel.SPEECH, lambda: run_speech(info, index, models, speech_stage)))
+    else:
+        outcomes.append(skipped(Channel.SPEECH, "switched off"))
+    return outcomes
+
+
+def _media_status(outcomes: list[ChannelOutcome]) -> tuple[MediaStatus, str | None, str | None]:
+    if any(o.status == ChannelStatus.DONE for o in outcomes):
+        return MediaStatus.INDEXED, None, None
+    problems = [o for o in outcomes if o.status == ChannelStatus.FAILED]
+    if problems:
+        return MediaStatus.FAILED, problems[0].reason, problems[0].hint
+    reasons = "; ".join(f"{o.channel}: {o.reason}" for o in outcomes if o.reason)
+    return MediaStatus.SKIPPED, f"nothing to index ({reasons})", "nothing to do unless the file should have content"
+
+
+CommitGuard = Callable[[Session], bool]  # called first inside the commit's transaction; False: write nothing
+
+
+def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[ChannelOutcome], config: IngestConfig,
+                 models: RunModels, ids: ModelIds, guard: CommitGuard | None = None) -> Outcome:
+    """Write the result of every channel (``outcomes[0]`` is frames) in one transaction: all of it or nothing."""
     frames = outcomes[0]
     text_items = [item for o in outcomes[1:] for item in o.items]
     chunks = make_chunks(text_items)
     chunk_vectors = models.text_encoder().encode([c.text for c in chunks]) if chunks else np.zeros((0, 0))
     status, reason, hint = _media_status(outcomes)
     channels_key = models.text.key(models.text_info)
+    info, stream, path = probed.info, probed.stream, probed.path
     kept: Path | None = None
     with db.session() as session:
+        if guard is not None and not guard(session):
+            return Outcome.UNCHANGED
         media = library_repo.get_media(session, media_id)
         if media is None:
             return Outcome.UNCHANGED
         media.size_bytes, media.mtime_ns = _stat(path)
         library_repo.set_probe(
-            session, media, fingerprint=digest, duration_s=info.duration_s, container=info.container,
+            session, media, fingerprint=probed.fingerprint, duration_s=info.duration_s, container=info.container,
             streams=[s.as_dict() for s in info.streams], video_stream_index=stream.index if stream else None,
             width=stream.width if stream else None, height=stream.height if stream else None,
             fps=stream.fps if stream else None, rotation_deg=stream.rotation_deg if stream else 0,
@@ -276,6 +306,23 @@ def index_media(db: Database, media_id: int, config: IngestConfig, models: RunMo
             stale.unlink(missing_ok=True)
     log.info("%s %s: %s", status, path, ", ".join(f"{o.channel} {o.status} ({o.item_count})" for o in outcomes))
     return Outcome.INDEXED if status == MediaStatus.INDEXED else Outcome(str(status))
+
+
+def index_media(db: Database, media_id: int, config: IngestConfig, models: RunModels, ids: ModelIds,
+                progress: ProgressFn | None = None) -> Outcome:
+    """Index one media row in this process: the same stages the queued workers run, frames kept in memory.
+    A bad file is recorded with its reason; only database errors propagate."""
+    probed = probe_stage(db, media_id)
+    if not isinstance(probed, Probed):
+        return probed
+    has_frames = probed.stream is not None
+    text = models.text
+    parts = (2 if has_frames else 0) + (1 if text.speech else 0)
+    stages = _Stages(progress, parts, probed.info.duration_s)
+    frames = frames_stage(probed, config, models, stages.stage() if has_frames else None)
+    rest = stages.span(parts - 1) if has_frames else stages.span(parts)
+    outcomes = [frames, *text_stage(probed, frames, models, rest)]
+    return commit_media(db, media_id, probed, outcomes, config, models, ids)
 
 
 def remove_media(db: Database, layout: DataLayout, media_ids: list[int]) -> int:

@@ -1,0 +1,84 @@
+"""Sending tasks and reading queue depths through the broker; enqueueing an index job."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+
+from db.models import FileStage, JobState
+from db.repositories import jobs as jobs_repo
+from db.session import Database
+from workers.celery_app import QUEUES, TASK_FRAMES, TASK_PROBE, TASK_SYNC, TASK_TEXT
+from workers.index_run import model_ids, plan_index
+from workers.jobs import JobSetup, StageTask
+from workers.models import RunModels
+
+log = logging.getLogger(__name__)
+TASK_OF_STAGE = {FileStage.PROBE: TASK_PROBE, FileStage.FRAMES: TASK_FRAMES, FileStage.TEXT: TASK_TEXT}
+
+
+class CeleryQueue:
+    """``TaskQueue`` over a Celery app: tasks are sent by name with ids only."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def send_stage(self, task: StageTask, gpu: bool) -> None:
+        queue = "gpu" if gpu else "cpu"
+        self.app.send_task(TASK_OF_STAGE[FileStage(task.stage)], args=(task.job_id, task.media_id), queue=queue)
+
+    def send_sync(self, job_id: int) -> None:
+        self.app.send_task(TASK_SYNC, args=(job_id,), queue="index")
+
+
+def queue_depths(app: Celery) -> dict[str, int | None]:
+    """Messages waiting in each queue (None when the broker cannot be reached)."""
+    depths: dict[str, int | None] = {}
+    try:
+        with app.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+            channel = connection.default_channel
+            for name in QUEUES:
+                try:
+                    depths[name] = int(channel.queue_declare(queue=name, passive=True).message_count)
+                except Exception:  # noqa: BLE001 - a queue nobody declared yet holds nothing
+                    depths[name] = 0
+                    channel = connection.channel()
+    except Exception as exc:  # noqa: BLE001 - status must work with the broker down
+        log.info("broker unreachable: %s", exc)
+        return {name: None for name in QUEUES}
+    return depths
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    job_id: int | None  # None when nothing needed doing
+    files: int
+    unchanged: int
+    removed: list[str]
+
+
+def enqueue_index(db: Database, queue: CeleryQueue, paths: Sequence[Path], setup: JobSetup, extensions: Sequence[str],
+                  job_settings: dict[str, Any], retry_failed: bool = False, force: bool = False) -> Enqueued:
+    """Plan like an in-process run, record a job with its files, and send one probe task per file."""
+    models = RunModels(setup.vision, setup.text)
+    ids = model_ids(db, models)
+    plan = plan_index(db, paths, setup.ingest, extensions, models, ids, retry_failed, force)
+    if not plan.todo and not plan.removed:
+        return Enqueued(None, 0, len(plan.seen), plan.removed)
+    with db.session() as session:
+        job = jobs_repo.create_job(session, job_settings, [str(p) for p in paths], socket.gethostname(), plan.todo)
+        job_id = job.id
+        if not plan.todo:  # only removals: the indexes still need to drop their vectors
+            jobs_repo.set_job_state(session, job, JobState.SYNCING)
+    if not plan.todo:
+        queue.send_sync(job_id)
+    for media_id in plan.todo:
+        queue.send_stage(StageTask(job_id, media_id, FileStage.PROBE), gpu=False)
+    return Enqueued(job_id, len(plan.todo), len(plan.seen) - len(plan.todo), plan.removed)

@@ -1,0 +1,62 @@
+"""What the frames stage hands to the text stage when they run as separate tasks (maybe on other machines):
+one .npz per file under data_dir/staging, written to a temporary name and renamed, read back bit for bit."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from db.models import Channel, ChannelStatus
+from indexer.encoders.base import EncodedFrames
+from indexer.shots import Shot
+from workers.channels import ChannelOutcome, FramesOutcome
+
+
+def staging_file(data_dir: Path, media_id: int, fingerprint: str) -> Path:
+    return data_dir / "staging" / f"{media_id}-{fingerprint[:16]}.frames.npz"
+
+
+def write_frames(path: Path, outcome: ChannelOutcome) -> None:
+    meta = {"status": str(outcome.status), "producer": outcome.producer, "reason": outcome.reason,
+            "hint": outcome.hint}
+    arrays: dict[str, np.ndarray] = {}
+    if isinstance(outcome, FramesOutcome):
+        meta["fps"] = outcome.fps
+        arrays["t_s"] = outcome.t_s  # (N,) float64
+        arrays["frame_shot"] = outcome.frame_shot  # (N,) int64
+        arrays["shots"] = np.asarray([(s.start_s, s.end_s) for s in outcome.shots], np.float64).reshape(-1, 2)
+        arrays["representative"] = np.asarray([-1 if s.representative is None else s.representative
+                                               for s in outcome.shots], np.int64)
+        if outcome.encoded is not None:
+            arrays["embeddings"] = outcome.encoded.embeddings  # (N, embed_dim) float32
+            arrays["pooled"] = outcome.encoded.pooled  # (N, feature_dim) float32
+            if outcome.encoded.grid is not None:
+                arrays["grid"] = outcome.encoded.grid  # (N, k*k, feature_dim) float32
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as handle:
+        np.savez(handle, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def read_frames(path: Path) -> ChannelOutcome:
+    """The frames outcome written by ``write_frames``; raises FileNotFoundError when it is not there."""
+    with np.load(path) as data:
+        meta = json.loads(bytes(data["meta"]).decode())
+        status = ChannelStatus(meta["status"])
+        if "t_s" not in data:
+            return ChannelOutcome(Channel.FRAMES, status, producer=meta["producer"], reason=meta["reason"],
+                                  hint=meta["hint"])
+        encoded = None
+        if "embeddings" in data:
+            encoded = EncodedFrames(data["embeddings"], data["pooled"], data["grid"] if "grid" in data else None)
+        shots = [Shot(float(a), float(b), None if int(r) < 0 else int(r))
+                 for (a, b), r in zip(data["shots"], data["representative"])]
+        return FramesOutcome(Channel.FRAMES, status, producer=meta["producer"], reason=meta["reason"],
+                             hint=meta["hint"], t_s=data["t_s"], encoded=encoded, shots=shots,
+                             frame_shot=data["frame_shot"], fps=float(meta["fps"]))
