@@ -212,7 +212,19 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    with open_database(settings):  # opening applies every migration (an advisory lock makes it safe to race)
+        pass
+    print("database schema is up to date")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("migrate", parents=[common], help="bring the database schema up to date (and exit)",
+                       description="Apply the database migrations. Every command does this on start; deployments "
+                       "run it once before the API and the workers (compose.yaml's migrate service).")
+    p.set_defaults(func=cmd_migrate)
+
     p = sub.add_parser("worker", parents=[common], help="run an ingest worker (Celery) for queued jobs",
                        description=WORKER_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--queues", default="cpu,gpu,index", help="comma-separated queues to take tasks from")

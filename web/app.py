@@ -28,9 +28,13 @@ from db.repositories import library as library_repo
 from db.repositories import text as text_repo
 from indexer.errors import IndexerError
 from indexer.thumbnails import thumbnail_jpeg
+from scenedex.ask_service import AskService
 from scenedex.search_service import SearchService
 from search.errors import ChannelUnavailableError, NotFoundError, QueryError
 from search.request import SearchFilters, SearchRequest, make_request
+from web.ask_routes import add_ask_routes
+from web.library_routes import add_library_routes, queued_jobs
+from web.pages import add_pages, is_browser_route, not_found_page
 from web.ranges import RangeError, parse_range
 from web.schemas import MediaOut, SearchOut, media_out, search_out
 
@@ -86,7 +90,8 @@ class MediaDetail(MediaOut):
     indexed_at: str | None
 
 
-def create_app(service: SearchService, config: ApiConfig = ApiConfig()) -> FastAPI:
+def create_app(service: SearchService, config: ApiConfig = ApiConfig(),
+               ask: AskService | None = None) -> FastAPI:
     app = FastAPI(title="scenedex", version="0.1.0",
                   description="Search the moments of an indexed video library in plain language.")
 
@@ -128,7 +133,9 @@ def create_app(service: SearchService, config: ApiConfig = ApiConfig()) -> FastA
         return _error(422, "bad_request", "; ".join(problems))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and is_browser_route(request.url.path):
+            return not_found_page()
         message = "no such route: see /docs for the API" if exc.status_code == 404 else str(exc.detail)
         return _error(exc.status_code, "not_found" if exc.status_code == 404 else "http_error", message)
 
@@ -195,6 +202,9 @@ def create_app(service: SearchService, config: ApiConfig = ApiConfig()) -> FastA
         path, _, _ = _served_file(service, media_id)
         return _ranged_file(path, request.headers.get("range"))
 
+    add_library_routes(app, service.db, jobs=queued_jobs(service.db))
+    add_ask_routes(app, ask)
+    add_pages(app)
     return app
 
 

@@ -1,0 +1,352 @@
+"""The web page in a real headless Chromium against the real server, over a generated library indexed with the real
+speech, subtitle and OCR models: search, play from the moment's start, keyboard navigation, escaping, the library
+page with a failed file and a running job, and the error states (404, unknown media, short file, access token).
+
+Ground truth comes from the generator (scenedex.demo.PROGRAMMES): in launch_briefing.mp4 the narrator says "We will
+now take questions from the press." from 11.5 s, in the shot that runs from 11 s to the end at 16 s.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from db.repositories import library as library_repo
+from db.session import Database
+from indexer.sampling import SamplingPolicy
+from scenedex.demo import PROGRAMMES, make_programme
+from scenedex.samples import Segment, make_clip
+from scenedex.search_service import SearchConfig, SearchService
+from search.request import SearchRequest
+from tests.browser import VIEWPORT, RunJobs, browser, page, screenshot, serve  # noqa: F401 (fixtures)
+from tests.conftest import create_database, drop_database
+from web.app import ApiConfig, create_app
+from web.library_routes import add_library_routes
+from web.pages import add_pages
+from workers.index_run import TextChannels, index_paths
+from workers.ingest import IngestConfig
+from workers.layout import DataLayout
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+SHOWN = ("field_report.mp4", "launch_briefing.mp4")
+BROKEN = "broken <img src=x onerror=alert(1)>.mp4"  # a file name that is also HTML: the page must show it as text
+TOKEN = "s3cret-token-for-the-page"
+
+
+@dataclass(frozen=True)
+class Library:
+    db: Database
+    data_dir: Path
+    root: Path
+
+    def service(self) -> SearchService:
+        return SearchService(self.db, DataLayout(self.data_dir), SearchConfig())
+
+
+def _shot_of_line_s(name: str, words: str) -> tuple[float, float, float]:
+    """(shot start, line start, shot end) of the narrated line of ``name`` that contains ``words``."""
+    line = next(line for line in PROGRAMMES[name].narration if words in line.text)
+    start_s = 0.0
+    for segment in PROGRAMMES[name].segments:
+        if start_s <= line.start_s < start_s + segment.duration_s:
+            return start_s, line.start_s, start_s + segment.duration_s
+        start_s += segment.duration_s
+    raise AssertionError(f"the line {line.text!r} lies outside {name}")
+
+
+def _index(db: Database, root: Path, data_dir: Path, text: TextChannels, events: Any = None) -> Any:
+    config = IngestConfig(layout=DataLayout(data_dir), sampling=SamplingPolicy(size_px=32, batch_frames=8))
+    return index_paths(db, [root], config, (".mp4",), None, events=events, text=text)
+
+
+@pytest.fixture(scope="module")
+def library(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
+    root = tmp_path_factory.mktemp("page-library")
+    for name in SHOWN:
+        make_programme(root / name, PROGRAMMES[name])
+    data = (root / SHOWN[1]).read_bytes()
+    (root / BROKEN).write_bytes(data[: len(data) // 3])  # truncated: no moov atom
+    name, url = create_database(template=template_db)
+    db = Database(url)
+    data_dir = tmp_path_factory.mktemp("page-data")
+    summary = _index(db, root, data_dir, TextChannels())
+    assert [Path(p.path).name for p in summary.problems] == [BROKEN], summary.problems
+    library = Library(db, data_dir, root)
+    library.service().search(SearchRequest(text="warm up"))  # loads the text model before the browser waits on it
+    yield library
+    db.dispose()
+    drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def site(library: Library) -> Iterator[str]:
+    with serve(create_app(library.service())) as url:
+        yield url
+
+
+def _search(tab: Any, site: str, query: str) -> list[Any]:
+    tab.goto(site + "/")
+    tab.fill("#q", query)
+    tab.press("#q", "Enter")
+    tab.wait_for_selector("#results .moment")
+    return tab.locator("#results .moment").all()
+
+
+def _moment_of(card: Any) -> tuple[str, float, float]:
+    data = card.evaluate("el => [el.querySelector('.name').textContent, el.dataset.startS, el.dataset.endS]")
+    return data[0], float(data[1]), float(data[2])
+
+
+def _wait_for_playback_position(tab: Any) -> float:
+    tab.wait_for_function("() => { const v = document.querySelector('#player video');"
+                          " return v && v.readyState >= 2 && !v.seeking && v.currentTime > 0; }")
+    return float(tab.evaluate("document.querySelector('#player video').currentTime"))
+
+
+def test_a_typed_query_finds_the_moment_first_and_plays_it_from_its_start(site: str, page: Any) -> None:
+    tab, _ = page
+    cards = _search(tab, site, "take questions from the press")
+    name, start_s, end_s = _moment_of(cards[0])
+    shot_start_s, line_start_s, shot_end_s = _shot_of_line_s("launch_briefing.mp4", "questions from the press")
+    assert name == "launch_briefing.mp4"
+    assert shot_start_s - 1.0 <= start_s <= line_start_s and end_s <= shot_end_s + 0.25, (start_s, end_s)
+    first = cards[0]
+    assert {m.inner_text().lower() for m in first.locator("mark").all()} >= {"take", "questions", "press"}
+    assert first.locator(".span-badge").inner_text() == tab.evaluate(
+        "([a, b]) => { const c = t => { const d = Math.round(t * 10); return `${Math.floor(d / 600)}:${"
+        "((d % 600) / 10).toFixed(1).padStart(4, '0')}`; }; return `${c(a)}–${c(b)}`; }", [start_s, end_s])
+    assert "q=take+questions+from+the+press" in tab.url
+    tab.wait_for_function("() => [...document.querySelectorAll('#results img')]"
+                          ".every(i => i.complete && i.naturalWidth > 0)")
+    screenshot(tab, "search-results")
+    tab.emulate_media(color_scheme="light")
+    screenshot(tab, "search-results-light")
+    tab.emulate_media(color_scheme="dark")
+
+    first.click()
+    current_s = _wait_for_playback_position(tab)
+    assert abs(current_s - start_s) < 1.0, (current_s, start_s)
+    duration_s = float(tab.evaluate("document.querySelector('#player video').duration"))
+    track = tab.locator("#player .timeline").bounding_box()
+    span = tab.locator("#player .timeline-span").bounding_box()
+    assert track and span and span["width"] > 0
+    assert (span["x"] - track["x"]) / track["width"] == pytest.approx(start_s / duration_s, abs=0.02)
+    assert span["width"] / track["width"] == pytest.approx((end_s - start_s) / duration_s, abs=0.02)
+    tab.evaluate("document.querySelector('#player video').pause()")
+    screenshot(tab, "player")
+    tab.set_viewport_size({"width": 390, "height": 844})  # a phone: one column, the player above the results
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(tab, "player-narrow")
+    tab.set_viewport_size(VIEWPORT)
+
+    tab.go_back()  # the back button returns to the empty search box, forward brings the query back
+    tab.wait_for_function("() => document.querySelector('#q').value === ''")
+    tab.go_forward()
+    tab.wait_for_selector("#results .moment")
+    assert tab.input_value("#q") == "take questions from the press"
+
+
+def test_keys_move_the_selection_play_and_close(site: str, page: Any) -> None:
+    tab, _ = page
+    cards = _search(tab, site, "briefing questions harvest colony")
+    assert len(cards) >= 3
+    selected = ("() => [...document.querySelectorAll('#results .moment')]"
+                ".findIndex(c => c.classList.contains('selected'))")
+    tab.evaluate("document.activeElement.blur()")
+    tab.keyboard.press("ArrowRight")
+    assert tab.evaluate(selected) == 0
+    tab.keyboard.press("j")
+    tab.keyboard.press("ArrowRight")
+    assert tab.evaluate(selected) == 2
+    tab.keyboard.press("k")
+    assert tab.evaluate(selected) == 1
+    assert tab.evaluate("document.activeElement.classList.contains('selected')")
+    screenshot(tab, "keyboard-selection")
+    tab.keyboard.press("Enter")
+    assert tab.locator("#player").is_visible()
+    _, start_s, _ = _moment_of(cards[1])
+    assert abs(_wait_for_playback_position(tab) - start_s) < 1.0
+    assert tab.locator("#player .player-title").inner_text() == _moment_of(cards[1])[0]
+    tab.keyboard.press("Escape")
+    assert tab.locator("#player").is_hidden()
+    tab.keyboard.press("ArrowLeft")
+    assert tab.evaluate(selected) == 0
+
+
+def test_a_query_that_is_html_is_shown_as_text(site: str, page: Any) -> None:
+    tab, watch = page
+    query = "<script>alert(1)</script>"
+    tab.goto(site + "/")
+    tab.fill("#q", query)
+    tab.press("#q", "Enter")
+    echo = tab.locator("#status .query-echo")
+    echo.wait_for()
+    assert echo.inner_text() == query
+    tab.reload()  # the query comes back from the URL, still as text
+    tab.locator("#status .query-echo").wait_for()
+    assert tab.locator("#status .query-echo").inner_text() == query and tab.input_value("#q") == query
+    assert tab.evaluate("document.querySelectorAll('script:not([src])').length") == 0
+    assert watch.dialogs == []
+    screenshot(tab, "search-html-query")
+
+
+def test_the_library_lists_files_statuses_and_why_a_file_failed(site: str, library: Library, page: Any) -> None:
+    tab, watch = page
+    tab.goto(site + "/library")
+    tab.wait_for_selector("#library-rows tr.file")
+    rows = {r.get_attribute("data-status") + ":" + r.locator(".name").inner_text() for r in
+            tab.locator("#library-rows tr.file").all()}
+    assert rows == {f"indexed:{n}" for n in SHOWN} | {f"failed:{BROKEN}"}
+    failed = tab.locator("#library-rows tr.st-failed")
+    assert "truncated" in failed.locator(".problem").inner_text()
+    assert "what to do" in failed.locator(".hint").inner_text().lower()
+    report = tab.locator("#library-rows tr[data-status=indexed]", has_text="field_report.mp4")
+    states = {c.get_attribute("data-channel"): c.get_attribute("class") for c in report.locator(".channel").all()}
+    assert all("st-done" in states[c] for c in ("frames", "speech", "subtitles", "ocr")), states
+    assert "1 failed" in tab.locator("#library-summary").inner_text()
+    assert tab.locator("body.polling").count() == 0 and tab.locator("#jobs").is_hidden()
+    assert watch.dialogs == [] and tab.locator("img[src=x]").count() == 0
+    screenshot(tab, "library")
+
+
+def test_the_library_shows_a_running_job_and_stops_polling_when_it_is_done(template_db: str, tmp_path: Path,
+                                                                          page: Any) -> None:
+    tab, _ = page
+    root = tmp_path / "incoming"
+    for name in ("one.mp4", "two.mp4"):
+        make_clip(root / name, [Segment("bars", 2.0, "Incoming"), Segment("red", 2.0)], fps=25)
+    name, url = create_database(template=template_db)
+    db = Database(url)
+    run = RunJobs("ingest-1")
+    app = FastAPI()  # the library page and its route, with the jobs of this run (create_app has none yet)
+    add_library_routes(app, db, jobs=run.jobs)
+    add_pages(app)
+    text = TextChannels(subtitles=False, speech=False, ocr=None)
+    worker = threading.Thread(target=lambda: (_index(db, root, tmp_path / "data", text, run), run.finished()))
+    try:
+        with serve(app) as site_url:
+            worker.start()
+            tab.goto(site_url + "/library")
+            job = tab.locator("#job-list .job")
+            job.wait_for()
+            tab.wait_for_function("() => { const p = document.querySelector('#job-list .running progress');"
+                                  " return p && p.value > 0; }")
+            assert "0 of 2 files done" in job.inner_text() and "one.mp4" in job.locator(".running").inner_text()
+            assert tab.locator("#library-rows tr[data-status=pending]").count() == 2
+            assert tab.locator("body.polling").count() == 1
+            screenshot(tab, "library-job-running")
+            run.hold.set()
+            tab.wait_for_selector("#job-list .job.st-done", timeout=30_000)
+            assert "2 of 2 files done" in job.inner_text()
+            assert tab.locator("#library-rows tr[data-status=indexed]").count() == 2
+            assert tab.locator("body.polling").count() == 0
+            requests: list[str] = []
+            tab.on("request", lambda r: requests.append(r.url) if "/api/library" in r.url else None)
+            tab.wait_for_timeout(2500)
+            assert requests == [], "the page kept polling after the job was done"
+    finally:
+        run.hold.set()
+        worker.join(timeout=60)
+        db.dispose()
+        drop_database(name)
+
+
+def test_unknown_routes_get_a_readable_page_and_the_api_keeps_json(site: str, page: Any) -> None:
+    tab, _ = page
+    response = tab.goto(site + "/no/such/page?x=<b>1</b>")
+    assert response is not None and response.status == 404
+    assert "text/html" in response.headers["content-type"]
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert tab.locator("h1").inner_text() == "Page not found"
+    tab.wait_for_function("() => document.querySelector('#missing-path').textContent.startsWith('/no/such/page')")
+    assert "<b>1</b>" in tab.locator("#missing-path").inner_text()
+    screenshot(tab, "not-found")
+    api = tab.request.get(site + "/api/no/such/route")
+    assert api.status == 404 and "no such route" in api.json()["error"]["message"]
+    home = tab.request.get(site + "/")
+    assert home.headers["x-content-type-options"] == "nosniff" and "script-src 'self'" in home.headers[
+        "content-security-policy"]
+
+
+def test_a_media_id_that_does_not_exist_is_said_plainly(site: str, page: Any) -> None:
+    tab, _ = page
+    tab.goto(site + "/watch/987654")
+    message = tab.locator("#status.error")
+    message.wait_for()
+    assert "There is no media 987654" in message.inner_text()
+    assert tab.locator("#player").is_hidden()
+    screenshot(tab, "watch-unknown-media")
+
+
+def test_a_file_shorter_than_when_indexed_says_why_it_cannot_play(template_db: str, tmp_path: Path,
+                                                                 page: Any) -> None:
+    tab, _ = page
+    root = tmp_path / "lib"
+    make_clip(root / "shrinking.mp4", [Segment("blue", 2.0, "Soon gone")], fps=25)
+    name, url = create_database(template=template_db)
+    db = Database(url)
+    try:
+        _index(db, root, tmp_path / "data", TextChannels(subtitles=False, speech=False, ocr=None))
+        (root / "shrinking.mp4").write_bytes(b"")  # the file on disk lost its bytes after indexing
+        with serve(create_app(SearchService(db, DataLayout(tmp_path / "data"), SearchConfig()))) as site_url:
+            with db.session() as session:
+                media_id = library_repo.list_media(session)[0].id
+            tab.goto(f"{site_url}/watch/{media_id}?t=0.5")
+            error = tab.locator("#player .player-error")
+            error.wait_for()
+            assert "416" in error.inner_text() and "shorter than when it was indexed" in error.inner_text()
+            screenshot(tab, "watch-unplayable")
+    finally:
+        db.dispose()
+        drop_database(name)
+
+
+def test_a_protected_library_asks_for_the_token_and_keeps_it_for_the_tab(library: Library, page: Any) -> None:
+    tab, _ = page
+    with serve(create_app(library.service(), ApiConfig(access_token=TOKEN))) as site_url:
+        tab.goto(site_url + "/?q=harvest+season")
+        dialog = tab.locator("#token-dialog")
+        dialog.wait_for()
+        assert "protected by an access token" in dialog.inner_text()
+        screenshot(tab, "token-asked")
+        tab.fill("#token-input", "wrong-token")
+        tab.press("#token-input", "Enter")
+        tab.wait_for_selector("#token-dialog >> text=That token was refused")
+        tab.fill("#token-input", TOKEN)
+        tab.press("#token-input", "Enter")
+        tab.wait_for_selector("#results .moment")
+        assert tab.evaluate("sessionStorage.getItem('scenedex.token')") == TOKEN
+        thumbnail = tab.locator("#results .moment img").first
+        assert f"token={TOKEN}" in (thumbnail.get_attribute("src") or "")
+        tab.wait_for_function("() => document.querySelector('#results .moment img').naturalWidth > 0")
+        tab.goto(site_url + "/library")  # same tab: the token is remembered, no second question
+        tab.wait_for_selector("#library-rows tr.file")
+        assert tab.locator("#token-dialog").count() == 0
+
+
+def test_the_library_api_gives_files_channels_problems_and_no_jobs_by_default(library: Library) -> None:
+    from fastapi.testclient import TestClient
+
+    client = TestClient(create_app(library.service()))
+    body = client.get("/api/library").json()
+    assert body["jobs"] == [] and body["total"] == 3 and body["counts"] == {"indexed": 2, "failed": 1}
+    by_name = {m["name"]: m for m in body["media"]}
+    report = by_name["field_report.mp4"]
+    assert set(report) >= {"id", "path", "name", "status", "duration_s", "channels", "error_reason", "error_hint",
+                           "indexed_at"}
+    assert report["channels"] == {"frames": "done", "speech": "done", "subtitles": "done", "ocr": "done"}
+    assert report["duration_s"] == pytest.approx(14.0, abs=0.1) and report["error_reason"] is None
+    broken = by_name[BROKEN]
+    assert broken["status"] == "failed" and "truncated" in broken["error_reason"] and broken["error_hint"]
+    failed_only = client.get("/api/library", params={"status": "failed"}).json()
+    assert [m["name"] for m in failed_only["media"]] == [BROKEN] and failed_only["total"] == 1
+    assert len(client.get("/api/library", params={"limit": 1, "offset": 1}).json()["media"]) == 1
+    bad = client.get("/api/library", params={"status": "lost"})
+    assert bad.status_code == 422 and "status" in bad.json()["error"]["message"]
