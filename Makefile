@@ -17,3 +17,5 @@ bench: setup
 	@.venv/bin/python bench/ocr.py
 	@.venv/bin/python bench/search_api.py
 	@.venv/bin/python bench/ann.py --quick
+	@.venv/bin/python bench/workers.py
+	@.venv/bin/python bench/ask.py

@@ -25,3 +25,11 @@ class CheckpointError(QaError):
 
 class AnswerModelError(QaError):
     """The answer model could not load or run (including out of memory)."""
+
+
+class EmptyLibraryError(QaError):
+    """Nothing is indexed yet, so there is nothing to answer from."""
+
+
+class NoEvidenceError(QaError):
+    """No moment of the library matches the question (or none fits the answer model's context)."""

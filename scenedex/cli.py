@@ -14,7 +14,8 @@ from db.repositories import library as library_repo
 from db.repositories import models as models_repo
 from indexer.errors import EncoderError, FeatureFileError, IndexerError
 from indexer.text_embedding import describe_text_model
-from scenedex import cli_jobs, cli_search, demo, report
+from qa.errors import QaError
+from scenedex import cli_ask, cli_jobs, cli_search, demo, report
 from scenedex.progress import BarEvents
 from scenedex.runtime import index_setup, open_database
 from scenedex.settings import Settings
@@ -31,6 +32,7 @@ Index a video library, then search its moments in plain language.
   scenedex status                  what is indexed, what failed and why (and queued jobs)
   scenedex index ~/Videos --queue  hand the work to `scenedex worker` processes (Celery) on any machines
   scenedex search "words"          find moments: ranked spans with start-end and why they matched
+  scenedex ask "question?"         an answer built from the moments, citing them with their times
   scenedex serve                   the HTTP API (OpenAPI at /docs) on localhost
   scenedex eval queries.jsonl      measure search quality (R1/R5 at IoU 0.5/0.7, mAP)
   scenedex transcript FILE         what is said, subtitled and written on screen, with times (--format srt)
@@ -61,7 +63,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     if missing:
         print(f"error: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
-    if args.queue:
+    if getattr(args, "queue", False):
         return cli_jobs.cmd_index_queued(args, settings)
     setup = index_setup(settings)
     with open_database(settings) as db:
@@ -232,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_transcript)
 
     cli_search.add_commands(sub, common)
+    cli_ask.add_commands(sub, common)
     cli_jobs.add_commands(sub, common)
 
     p = sub.add_parser("demo", parents=[common], help="make a sample library, index it and show the result")
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
-    except (DatabaseError, EncoderError, SearchError, FeatureFileError, IndexerError) as exc:
+    except (DatabaseError, EncoderError, SearchError, FeatureFileError, IndexerError, QaError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from db.embedded import EmbeddedPostgres
 from db.session import Database, upgrade
 from indexer.encoders import EncoderSpec, describe_vision_encoder, load_vision_encoder
 from indexer.sampling import SamplingPolicy
-from scenedex.search_service import SearchConfig
+from qa.answering import AnswerModel
+from qa.frames_cache import FramesCache
+from scenedex.ask_service import AskConfig, AskService
+from scenedex.search_service import SearchConfig, SearchService
 from scenedex.settings import Settings
 from search.fusion import FusionWeights
 from search.moments import MomentPolicy
@@ -65,6 +68,30 @@ def search_config(settings: Settings) -> SearchConfig:
     policy = MomentPolicy(join_gap_s=settings.moment_join_gap_s, max_moment_s=settings.moment_max_s,
                           pad_before_s=settings.moment_pad_before_s, pad_after_s=settings.moment_pad_after_s)
     return SearchConfig(text_model=settings.text_model, vision=encoder_spec(settings), weights=weights, policy=policy)
+
+
+def ask_config(settings: Settings) -> AskConfig:
+    return AskConfig(max_moments=settings.ask_max_moments, max_new_tokens=settings.ask_max_new_tokens)
+
+
+def load_answer_model(settings: Settings) -> AnswerModel:
+    """The configured text answer model (the packaged SmolLM2 unless ask_model names a directory)."""
+    from qa.text_answerer import TextAnswerer, resolve_text_model
+
+    spec = resolve_text_model(settings.ask_model, settings.cache_dir, settings.ask_context_tokens)
+    if settings.device != "cpu":
+        import torch
+
+        if settings.device == "cuda" or torch.cuda.is_available():
+            spec = replace(spec, device="cuda")
+    return TextAnswerer(spec)
+
+
+def ask_service(settings: Settings, db: Database) -> AskService:
+    """Questions answered over ``db``; the answer model loads on the first question."""
+    search = SearchService(db, DataLayout(settings.data_dir), search_config(settings))
+    frames = FramesCache(settings.cache_dir / "frames", settings.ask_frames_cache_mb * 1024 * 1024)
+    return AskService(search, lambda: load_answer_model(settings), ask_config(settings), frames)
 
 
 @contextmanager

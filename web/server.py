@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import sys
 
-from scenedex.runtime import open_database, search_config
+from scenedex.runtime import ask_service, open_database, search_config
 from scenedex.search_service import SearchService
 from scenedex.settings import Settings
 from web.app import ApiConfig, create_app
@@ -38,7 +38,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         return 2
     with open_database(settings) as db:
         service = SearchService(db, DataLayout(settings.data_dir), search_config(settings))
-        app = create_app(service, ApiConfig(access_token=settings.api_token))
+        app = create_app(service, ApiConfig(access_token=settings.api_token), ask=ask_service(settings, db))
         print(f"scenedex API on http://{host}:{port} (OpenAPI: http://{host}:{port}/docs); Ctrl-C stops it.")
         uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0

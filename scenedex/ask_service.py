@@ -1,0 +1,338 @@
+"""Answer a question from the library's own moments, with timestamps that come from scenedex, never from the model.
+
+question → checked (``QuestionError``) → search (the question as the query, every channel) → the best distinct
+moments → their lines from the database (and, for vision-language models, their frames decoded now) → numbered in
+time order → the budget plan (``qa.budget``) → the answer model's stream → the answer, the moments it was built
+from, which of them it cites (``[n]``), the model's note and the timing.
+
+``prepare`` does everything that can fail because of the question or the library, so an interface can refuse
+with a clear message before it starts streaming; ``AnswerStream.pieces`` then runs the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from db.models import MediaFile, MediaStatus
+from db.repositories import library as library_repo
+from db.repositories import search as search_repo
+from qa.answering import (
+    AnswerInput,
+    AnswerModel,
+    AnswerModelInfo,
+    AnswerStats,
+    EvidenceFrame,
+    EvidenceMoment,
+    TimedLine,
+)
+from qa.budget import BudgetLimits, MomentCost, plan
+from qa.errors import EmptyLibraryError, NoEvidenceError, QuestionError
+from qa.frames_cache import FrameKey, FramesCache, decode_frame
+from qa.prompt import (
+    TEMPLATE_RESERVE_TOKENS,
+    cited_numbers,
+    drop_repeated_lines,
+    line_text,
+    moment_header,
+    number_in_time_order,
+    user_message,
+)
+from scenedex.search_service import SearchService
+from search.moments import Moment
+from search.request import MAX_QUERY_CHARS, TEXT_CHANNELS, SearchFilters, SearchRequest
+
+log = logging.getLogger(__name__)
+MAX_QUESTION_CHARS = 2000
+MAX_MOMENTS = 20
+
+
+@dataclass(frozen=True)
+class AskConfig:
+    max_moments: int = 5  # moments an answer is built from, at most
+    max_new_tokens: int = 128  # the answer's length, at most
+    context_s: float = 4.0  # lines this close before or after a moment go with it (a sentence spans cues)
+    frames_per_s: float = 1.0  # vision-language models: frames offered per second of a moment ...
+    max_frames_per_moment: int = 16  # ... and at most this many
+    frame_size_px: int = 224
+    memory_bytes: int | None = None  # vision-language models: memory free for the KV cache (None: not bounded)
+
+
+@dataclass(frozen=True)
+class AskRequest:
+    question: str
+    max_moments: int | None = None  # None: the configured number
+    filters: SearchFilters = SearchFilters()
+
+
+@dataclass(frozen=True)
+class AskedMoment:
+    """A moment an answer was built from; ``n`` is the number the answer cites it by (time order)."""
+
+    n: int
+    rank: int  # 1 = the best search match
+    media_id: int
+    name: str
+    path: str
+    start_s: float
+    end_s: float
+    thumbnail_t_s: float
+    evidence: tuple[TimedLine, ...]  # the lines search matched
+    lines: tuple[TimedLine, ...]  # the lines the model was given
+    frames_t_s: tuple[float, ...] = ()  # the frames the model was shown (vision-language models)
+
+
+@dataclass(frozen=True)
+class AskTiming:
+    first_token_s: float  # from the question to the first piece of the answer (search and prompt included)
+    tokens_per_s: float  # generation speed after the first token
+    search_s: float
+    total_s: float
+    prompt_tokens: int
+    generated_tokens: int
+
+
+@dataclass(frozen=True)
+class AskResult:
+    question: str
+    answer: str
+    moments: tuple[AskedMoment, ...]  # best ranked first
+    cited: tuple[int, ...]  # moment numbers the answer cites, in order of first citation
+    model: AnswerModelInfo
+    timing: AskTiming
+
+
+@dataclass
+class AnswerStream:
+    """A prepared answer: its moments are known, its text is not generated yet. Iterate ``pieces`` once."""
+
+    question: str
+    moments: tuple[AskedMoment, ...]
+    model_info: AnswerModelInfo
+    _model: AnswerModel
+    _input: AnswerInput
+    _t0: float
+    _search_s: float
+    _stats: AnswerStats = field(default_factory=AnswerStats)
+    _text: list[str] = field(default_factory=list)
+    _first_piece_s: float = 0.0
+    _done: bool = False
+
+    def pieces(self) -> Iterator[str]:
+        assert not self._text and not self._done, "an answer stream is read once"
+        for piece in self._model.stream(self._input, self._stats):
+            if not self._first_piece_s:
+                self._first_piece_s = time.perf_counter() - self._t0
+            self._text.append(piece)
+            yield piece
+        self._done = True
+
+    def result(self) -> AskResult:
+        assert self._done, "read every piece before asking for the result"
+        answer = "".join(self._text).strip()
+        s = self._stats
+        decode_s = s.total_s - s.first_token_s
+        tokens_per_s = (s.generated_tokens - 1) / decode_s if s.generated_tokens > 1 and decode_s > 0 else 0.0
+        timing = AskTiming(first_token_s=round(self._first_piece_s, 3), tokens_per_s=round(tokens_per_s, 2),
+                           search_s=round(self._search_s, 3), total_s=round(time.perf_counter() - self._t0, 3),
+                           prompt_tokens=s.prompt_tokens + s.visual_tokens, generated_tokens=s.generated_tokens)
+        return AskResult(question=self.question, answer=answer, moments=self.moments,
+                         cited=tuple(cited_numbers(answer, len(self.moments))), model=self.model_info, timing=timing)
+
+
+def check_question(question: str) -> str:
+    """The question with its white space normalised, or QuestionError; a huge one is refused before any work."""
+    if len(question) > 4 * MAX_QUESTION_CHARS or len(" ".join(question.split())) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"the question is {len(question):,} characters long; the limit is {MAX_QUESTION_CHARS:,}",
+                            "ask one short question; search (`scenedex search`) finds passages by their words")
+    text = " ".join(question.split())
+    if not text:
+        raise QuestionError("the question is empty", 'ask something, e.g. "where is the telescope assembled?"')
+    return text
+
+
+class AskService:
+    """Thread-safe; one per process. The answer model is loaded on first use and kept."""
+
+    def __init__(self, search: SearchService, load_model: Callable[[], AnswerModel], config: AskConfig = AskConfig(),
+                 frames: FramesCache | None = None) -> None:
+        self.search = search
+        self.config = config
+        self.frames = frames
+        self._load_model = load_model
+        self._model: AnswerModel | None = None
+        self._lock = threading.Lock()
+
+    def model(self) -> AnswerModel:
+        with self._lock:
+            if self._model is None:
+                self._model = self._load_model()
+            return self._model
+
+    def ask(self, request: AskRequest) -> AskResult:
+        stream = self.prepare(request)
+        for _ in stream.pieces():
+            pass
+        return stream.result()
+
+    def prepare(self, request: AskRequest) -> AnswerStream:
+        t0 = time.perf_counter()
+        question = check_question(request.question)
+        max_moments = request.max_moments if request.max_moments is not None else self.config.max_moments
+        if not 1 <= max_moments <= MAX_MOMENTS:
+            raise QuestionError(f"max_moments must be between 1 and {MAX_MOMENTS}, got {max_moments}",
+                                "5 is plenty for a short answer")
+        self._check_library()
+        ranked = self._search(question, request.filters, max_moments)
+        search_s = time.perf_counter() - t0
+        model = self.model()
+        info = model.info
+        media = self._media([m.media_id for m in ranked])
+        ranked = [m for m in ranked if m.media_id in media]  # a file removed since the search is left out
+        candidates = [self._evidence_moment(m, media[m.media_id], info) for m in ranked]
+        kept = self._fit(model, question, ranked, candidates)
+        numbered = number_in_time_order([c for _, c in kept])
+        by_start = {(m.media_id, m.start_s, m.end_s): m for m in numbered}
+        moments = []
+        for rank, (moment, candidate) in enumerate(kept, 1):
+            final = by_start[(candidate.media_id, candidate.start_s, candidate.end_s)]
+            moments.append(AskedMoment(
+                n=final.n, rank=rank, media_id=moment.media_id, name=candidate.media_name,
+                path=media[moment.media_id].path, start_s=moment.start_s, end_s=moment.end_s,
+                thumbnail_t_s=moment.thumbnail_t_s, evidence=_evidence_lines(moment), lines=final.lines,
+                frames_t_s=tuple(f.t_s for f in final.frames)))
+        if info.visual_tokens_per_frame > 0:
+            numbered = tuple(self._with_pixels(m, media[m.media_id]) for m in numbered)
+        answer_input = AnswerInput(question=question, moments=numbered, max_new_tokens=self.config.max_new_tokens)
+        return AnswerStream(question=question, moments=tuple(moments), model_info=info, _model=model,
+                            _input=answer_input, _t0=t0, _search_s=search_s)
+
+    # -- steps ---------------------------------------------------------------------------------------------
+    def _check_library(self) -> None:
+        with self.search.db.session() as session:
+            indexed = library_repo.status_counts(session).get(str(MediaStatus.INDEXED), {}).get("files", 0)
+        if not indexed:
+            raise EmptyLibraryError("nothing is indexed yet, so there is nothing to answer from",
+                                    "run `scenedex index FOLDER` first, then ask again")
+
+    def _search(self, question: str, filters: SearchFilters, max_moments: int) -> list[Moment]:
+        query = question if len(question) <= MAX_QUERY_CHARS else question[:MAX_QUERY_CHARS].rsplit(" ", 1)[0]
+        response = self.search.search(SearchRequest(text=query, filters=filters, page_size=min(100, 4 * max_moments)))
+        assert response.moments is not None
+        distinct: list[Moment] = []
+        for moment in response.moments.items:  # the question-focus step can add a moment search also found
+            if not any(_mostly_same(moment, other) for other in distinct):
+                distinct.append(moment)
+        if not distinct:
+            raise NoEvidenceError("no moment of the library matches the question",
+                                  "ask with words that are said, subtitled or shown on screen, or widen the filters")
+        return distinct[:max_moments]
+
+    def _media(self, media_ids: list[int]) -> dict[int, MediaFile]:
+        with self.search.db.session() as session:
+            rows = library_repo.get_media_many(session, sorted(set(media_ids)))
+            for row in rows:
+                session.expunge(row)
+        return {row.id: row for row in rows}
+
+    def _evidence_moment(self, moment: Moment, media: MediaFile, info: AnswerModelInfo) -> EvidenceMoment:
+        context_s = self.config.context_s
+        with self.search.db.session() as session:
+            rows = search_repo.lines_between(session, moment.media_id, moment.start_s - context_s,
+                                             moment.end_s + context_s, [c.value for c in TEXT_CHANNELS])
+        lines = [TimedLine(c, s, e, t) for c, s, e, t in rows]
+        frames: tuple[EvidenceFrame, ...] = ()
+        if info.visual_tokens_per_frame > 0 and media.video_stream_index is not None:
+            count = min(self.config.max_frames_per_moment,
+                        max(1, math.ceil(moment.duration_s * self.config.frames_per_s)))
+            step_s = moment.duration_s / count
+            frames = tuple(EvidenceFrame(moment.start_s + (i + 0.5) * step_s) for i in range(count))
+        return EvidenceMoment(n=0, media_id=moment.media_id, media_name=Path(media.path).name,
+                              start_s=moment.start_s, end_s=moment.end_s, lines=drop_repeated_lines(lines),
+                              frames=frames)
+
+    def _fit(self, model: AnswerModel, question: str, ranked: list[Moment],
+             candidates: list[EvidenceMoment]) -> list[tuple[Moment, EvidenceMoment]]:
+        """The candidates the budget lets in (best ranked first), cut to the lines and frames it chose."""
+        info = model.info
+        limits = BudgetLimits(context_tokens=info.context_tokens, max_new_tokens=self.config.max_new_tokens,
+                              fixed_tokens=model.count_tokens(user_message(question, ())) + TEMPLATE_RESERVE_TOKENS,
+                              kv_bytes_per_token=info.kv_cache_bytes_per_token, memory_bytes=self.config.memory_bytes)
+        costs = [_cost(model, c, ranked[i]) for i, c in enumerate(candidates)]
+        chosen = plan(limits, costs)
+        kept = []
+        for p in chosen.moments:
+            c = candidates[p.candidate]
+            kept.append((ranked[p.candidate], replace(c, lines=tuple(c.lines[i] for i in p.lines),
+                                                      frames=tuple(c.frames[i] for i in p.frames))))
+        while kept and _prompt_tokens(model, question, [c for _, c in kept]) > limits.total_tokens - \
+                limits.max_new_tokens - TEMPLATE_RESERVE_TOKENS:
+            kept.pop()  # the pieces were counted one by one; the whole text is the judge
+        if not kept:
+            raise NoEvidenceError(f"none of the {len(candidates)} matching moments fits in the "
+                                  f"{info.context_tokens}-token context of {info.key} with the question",
+                                  "ask a shorter question")
+        return kept
+
+    def _with_pixels(self, moment: EvidenceMoment, media: MediaFile) -> EvidenceMoment:
+        size = self.config.frame_size_px
+        path = Path(media.path)
+
+        def pixels(t_s: float) -> np.ndarray:
+            decode = lambda: decode_frame(path, t_s, size, media.video_stream_index)  # noqa: E731
+            if self.frames is None or not media.fingerprint:
+                return decode()
+            return self.frames.get_or_decode(FrameKey(media.fingerprint, t_s, size), decode)
+
+        return replace(moment, frames=tuple(EvidenceFrame(f.t_s, pixels(f.t_s)) for f in moment.frames))
+
+
+def _cost(model: AnswerModel, moment: EvidenceMoment, ranked: Moment) -> MomentCost:
+    line_tokens = np.asarray([model.count_tokens(line_text(line)) + 1 for line in moment.lines], dtype=np.int64)
+    priority = np.asarray(_line_priority(moment.lines, ranked), dtype=np.int64)
+    return MomentCost(header_tokens=model.count_tokens(moment_header(moment)) + 2, line_tokens=line_tokens,
+                      frames=len(moment.frames), tokens_per_frame=model.info.visual_tokens_per_frame,
+                      line_priority=priority if len(priority) else None)
+
+
+def _line_priority(lines: tuple[TimedLine, ...], moment: Moment) -> list[int]:
+    """Line indices, most useful first: the lines search matched, the lines inside the moment, then the context
+    around it, nearest first."""
+    matched = {(e.channel.value, round(e.start_s, 3)) for e in moment.evidence if e.text}
+
+    def key(i: int) -> tuple[int, float]:
+        line = lines[i]
+        if (line.channel, round(line.start_s, 3)) in matched:
+            return 0, line.start_s
+        if _mostly_inside(line.start_s, line.end_s, moment.start_s, moment.end_s):
+            return 1, line.start_s
+        return 2, max(moment.start_s - line.end_s, line.start_s - moment.end_s)
+
+    return sorted(range(len(lines)), key=key)
+
+
+def _prompt_tokens(model: AnswerModel, question: str, moments: list[EvidenceMoment]) -> int:
+    numbered = number_in_time_order(moments)
+    visual = sum(len(m.frames) for m in numbered) * model.info.visual_tokens_per_frame
+    return model.count_tokens(user_message(question, numbered)) + visual
+
+
+def _evidence_lines(moment: Moment) -> tuple[TimedLine, ...]:
+    return tuple(TimedLine(e.channel.value, e.start_s, e.end_s, e.text) for e in moment.evidence if e.text)
+
+
+def _mostly_inside(start_s: float, end_s: float, span_start_s: float, span_end_s: float) -> bool:
+    overlap_s = min(end_s, span_end_s) - max(start_s, span_start_s)
+    return overlap_s > 0 and overlap_s >= 0.5 * max(end_s - start_s, 1e-6)
+
+
+def _mostly_same(a: Moment, b: Moment) -> bool:
+    overlap_s = min(a.end_s, b.end_s) - max(a.start_s, b.start_s)
+    return a.media_id == b.media_id and overlap_s >= 0.5 * min(a.duration_s, b.duration_s)

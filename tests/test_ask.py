@@ -1,0 +1,264 @@
+"""`scenedex ask` end to end on the real NASA clip with the embedded SmolLM2 (real speech, real subtitles, real
+weights): "Where is the Webb telescope being assembled?" is answered with Goddard, from the 8.35–12.47 s moment,
+through the service, the CLI and the streamed API. Bad questions are refused fast with a reason; the frames cache
+of vision-language answers is bounded and decodes the right picture."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from db.session import Database
+from indexer.sampling import SamplingPolicy
+from qa.errors import EmptyLibraryError, NoEvidenceError, QuestionError
+from qa.frames_cache import FrameKey, FramesCache, decode_frame
+from qa.packaged_llm import dense_checkpoint
+from qa.prompt import TEMPLATE_RESERVE_TOKENS, user_message
+from qa.text_answerer import TextAnswerer, TextModelSpec
+from scenedex import cli
+from scenedex.ask_service import AskRequest, AskResult, AskService
+from scenedex.search_service import SearchConfig, SearchService
+from search.request import SearchFilters
+from tests.conftest import SHARED_MEDIA, create_database, drop_database
+from web.app import create_app
+from workers.index_run import TextChannels, index_paths
+from workers.ingest import IngestConfig
+from workers.layout import DataLayout
+
+QUESTION = "Where is the Webb telescope being assembled?"
+# a listed moment: "  [3] nasa_webb_cleanroom.mp4 0:08.1–0:12.1  "at NASA's Goddard…""
+ROW = re.compile(r"\s+\[(?P<n>\d+)\] nasa_webb_cleanroom\.mp4 "
+                 r"(?P<m0>\d+):(?P<s0>\d\d\.\d)–(?P<m1>\d+):(?P<s1>\d\d\.\d)  (?P<evidence>.*)")
+GODDARD_S = (8.35, 12.47)  # the subtitle cue "at NASA's Goddard Space Flight Center in Greenbelt, Maryland."
+
+
+@dataclass(frozen=True)
+class Library:
+    db: Database
+    url: str
+    data_dir: Path
+
+    def search(self) -> SearchService:
+        return SearchService(self.db, DataLayout(self.data_dir), SearchConfig())
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def answerer(cache_dir: Path) -> TextAnswerer:
+    """The packaged SmolLM2, checked and dequantized once into this module's cache."""
+    return TextAnswerer(TextModelSpec(dense_checkpoint(cache_dir), "smollm2-135m-instruct:q4_1"))
+
+
+@pytest.fixture(scope="module")
+def nasa(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
+    clip = SHARED_MEDIA / "nasa_webb_cleanroom.mp4"
+    if not clip.is_file():
+        pytest.skip(f"the real clips are not here ({SHARED_MEDIA} is missing): CI has them beside the checkout")
+    root = tmp_path_factory.mktemp("nasa")
+    shutil.copy(clip, root / clip.name)
+    data_dir = tmp_path_factory.mktemp("data")
+    name, url = create_database(template=template_db)
+    db = Database(url)
+    config = IngestConfig(layout=DataLayout(data_dir), sampling=SamplingPolicy(size_px=32, batch_frames=8))
+    summary = index_paths(db, [root], config, (".mp4",), None, text=TextChannels(ocr=None))
+    assert not summary.problems, summary.problems
+    yield Library(db, url, data_dir)
+    db.dispose()
+    drop_database(name)
+
+
+def _overlaps_goddard(start_s: float, end_s: float) -> bool:
+    return min(end_s, GODDARD_S[1]) - max(start_s, GODDARD_S[0]) > 0
+
+
+def _answered_from_goddard(answer: str, cited: list[int], moments: list[dict]) -> None:
+    """The answer names Goddard, and the moment it cites (or the best match, when it cites none) is that line's."""
+    assert "Goddard" in answer, answer
+    by_n = {m["n"]: m for m in moments}
+    source = by_n[cited[0]] if cited else moments[0]
+    assert _overlaps_goddard(source["start_s"], source["end_s"]), (answer, cited, moments)
+
+
+def test_the_service_answers_from_the_goddard_moment(nasa: Library, answerer: TextAnswerer) -> None:
+    service = AskService(nasa.search(), lambda: answerer)
+    stream = service.prepare(AskRequest(QUESTION))
+    pieces = list(stream.pieces())
+    result: AskResult = stream.result()
+    assert len(pieces) > 1 and "".join(pieces).strip() == result.answer
+    moments = [{"n": m.n, "start_s": m.start_s, "end_s": m.end_s} for m in result.moments]
+    _answered_from_goddard(result.answer, list(result.cited), moments)
+    assert [m.rank for m in result.moments] == list(range(1, len(result.moments) + 1))
+    by_time = sorted(result.moments, key=lambda m: m.start_s)
+    assert [m.n for m in by_time] == list(range(1, len(by_time) + 1)), "numbers follow time"
+    best = result.moments[0]
+    assert any("Goddard" in line.text for line in best.lines) and any("Goddard" in e.text for e in best.evidence)
+    assert best.start_s <= best.thumbnail_t_s <= best.end_s and best.name == "nasa_webb_cleanroom.mp4"
+    assert result.model.kind == "text" and "no vision-language model" in result.model.note
+    t = result.timing
+    assert 0 < t.first_token_s <= t.total_s and t.tokens_per_s > 0 and t.generated_tokens <= 128
+    assert 0 < t.prompt_tokens <= answerer.info.context_tokens - 128
+    message_tokens = answerer.count_tokens(user_message(result.question, stream._input.moments))
+    assert 0 < t.prompt_tokens - message_tokens <= TEMPLATE_RESERVE_TOKENS, "the budget's reserve covers the template"
+
+
+def _cli(nasa: Library, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, str, str]:
+    monkeypatch.setenv("SCENEDEX_DATABASE_URL", nasa.url)
+    monkeypatch.setenv("SCENEDEX_DATA_DIR", str(nasa.data_dir))
+    monkeypatch.setenv("SCENEDEX_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("SCENEDEX_DEVICE", "cpu")
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_streams_the_answer_and_lists_its_moments(nasa: Library, cache_dir: Path, answerer: TextAnswerer,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, err = _cli(nasa, cache_dir, monkeypatch, "ask", "--json", QUESTION)
+    assert code == 0, err
+    data = json.loads(out)
+    _answered_from_goddard(data["answer"], data["cited"], data["moments"])
+    assert data["model"]["key"] == "smollm2-135m-instruct:q4_1" and data["timing"]["tokens_per_s"] > 0
+    code, out, err = _cli(nasa, cache_dir, monkeypatch, "ask", *QUESTION.split(), "--max-moments", "2")
+    assert code == 0, err
+    answer, listing = out.split("\n\n", 1)
+    assert "Goddard" in answer and "Model: smollm2-135m-instruct:q4_1 — answered from transcript" in listing
+    rows = [ROW.match(line) for line in listing.splitlines() if line.strip().startswith("[")]
+    assert 1 <= len(rows) <= 2 and all(rows), listing
+    spans = [(60 * int(r["m0"]) + float(r["s0"]), 60 * int(r["m1"]) + float(r["s1"])) for r in rows if r]
+    assert any("Goddard" in r["evidence"] and _overlaps_goddard(*span) for r, span in zip(rows, spans)), listing
+
+
+def _events(body: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in body.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+@pytest.fixture(scope="module")
+def api(nasa: Library, answerer: TextAnswerer) -> TestClient:
+    search = nasa.search()
+    return TestClient(create_app(search, ask=AskService(search, lambda: answerer)))
+
+
+def test_api_streams_moments_then_tokens_then_done(api: TestClient) -> None:
+    r = api.get("/api/ask", params={"q": QUESTION})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = _events(r.text)
+    names = [name for name, _ in events]
+    assert names[0] == "moments" and names[-1] == "done" and set(names[1:-1]) == {"token"}, names
+    moments = events[0][1]["moments"]
+    assert all(set(m) == {"n", "media_id", "name", "start_s", "end_s", "thumbnail_t_s", "evidence"} for m in moments)
+    assert all(set(e) == {"channel", "start_s", "end_s", "text"} for m in moments for e in m["evidence"])
+    done = events[-1][1]
+    assert set(done) == {"answer", "cited", "model", "timing"}
+    assert set(done["model"]) == {"key", "kind", "note"} and set(done["timing"]) == {"first_token_s", "tokens_per_s"}
+    assert "".join(data["text"] for name, data in events if name == "token").strip() == done["answer"]
+    _answered_from_goddard(done["answer"], done["cited"], moments)
+    r = api.post("/api/ask", json={"question": QUESTION, "max_moments": 1})
+    events = _events(r.text)
+    assert r.status_code == 200 and len(events[0][1]["moments"]) == 1 and events[-1][0] == "done"
+    assert _overlaps_goddard(events[0][1]["moments"][0]["start_s"], events[0][1]["moments"][0]["end_s"])
+
+
+@pytest.mark.parametrize("method, url, kwargs, status, message", [
+    ("get", "/api/ask?q=", {}, 422, "the question is empty"),
+    ("get", "/api/ask?q=%20%20%09", {}, 422, "the question is empty"),
+    ("get", "/api/ask", {}, 422, "q: Field required"),
+    ("post", "/api/ask", {"json": {"question": "x" * 100_000}}, 422, "the limit is 2,000"),
+    ("get", "/api/ask?q=where&colour=red", {}, 422, "unknown parameter 'colour'"),
+    ("post", "/api/ask", {"json": {"question": "where", "colour": "red"}}, 422, "colour"),
+    ("get", "/api/ask?q=where&max_moments=0", {}, 422, "max_moments must be between 1 and 20"),
+    ("get", "/api/ask?q=where&root=/not/a/root", {}, 422, "not an indexed library root"),
+    ("get", "/api/ask?q=where&path=*/elsewhere/*", {}, 404, "no moment of the library matches"),
+])
+def test_api_refuses_bad_questions_before_streaming(api: TestClient, method: str, url: str, kwargs: dict,
+                                                    status: int, message: str) -> None:
+    t0 = time.perf_counter()
+    r = getattr(api, method)(url, **kwargs)
+    assert r.status_code == status and message in r.json()["error"]["message"], r.text
+    assert time.perf_counter() - t0 < 10
+
+
+def _never_loaded() -> TextAnswerer:
+    raise AssertionError("the answer model must not be loaded for a question that is refused")
+
+
+def test_a_huge_question_is_refused_before_any_model_or_search_work(nasa: Library) -> None:
+    service = AskService(nasa.search(), _never_loaded)
+    t0 = time.perf_counter()
+    with pytest.raises(QuestionError, match="100,000 characters long; the limit is 2,000"):
+        service.prepare(AskRequest("why " * 25_000))
+    assert time.perf_counter() - t0 < 0.05
+    for blank in ("", "  \n\t "):
+        with pytest.raises(QuestionError, match="empty"):
+            service.prepare(AskRequest(blank))
+    with pytest.raises(NoEvidenceError, match="no moment"):
+        service.prepare(AskRequest(QUESTION, filters=SearchFilters(path_glob="*/elsewhere/*")))
+
+
+def test_an_empty_library_says_to_index_first(template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                              ) -> None:
+    name, url = create_database(template=template_db)
+    db = Database(url)
+    try:
+        search = SearchService(db, DataLayout(tmp_path), SearchConfig())
+        with pytest.raises(EmptyLibraryError, match="nothing is indexed") as caught:
+            AskService(search, _never_loaded).prepare(AskRequest(QUESTION))
+        assert "scenedex index" in caught.value.hint
+        r = TestClient(create_app(search, ask=AskService(search, _never_loaded))).get("/api/ask", params={"q": "why"})
+        assert r.status_code == 409 and r.json()["error"]["code"] == "empty_library"
+        assert TestClient(create_app(search)).get("/api/ask?q=why").status_code == 503
+        code, _, err = _cli(Library(db, url, tmp_path), tmp_path, monkeypatch, "ask", QUESTION)
+        assert code == 2 and "run `scenedex index FOLDER` first" in err and "Traceback" not in err
+        code, _, err = _cli(Library(db, url, tmp_path), tmp_path, monkeypatch, "ask", "   ")
+        assert code == 2 and "the question is empty" in err
+    finally:
+        db.dispose()
+        drop_database(name)
+
+
+def test_frames_cache_keeps_decoded_frames_within_its_byte_bound(tmp_path: Path) -> None:
+    frame_bytes = 16 * 16 * 3 + 128  # an .npy file: the pixels and its header
+    cache = FramesCache(tmp_path / "frames", max_bytes=3 * frame_bytes)
+    rng = np.random.default_rng(3)
+    keys = [FrameKey("ab" * 32, t_s, 16) for t_s in (0.5, 1.5, 2.5, 3.5, 4.5)]
+    frames = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in keys]
+    for i, (key, pixels) in enumerate(zip(keys, frames)):
+        cache.put(key, pixels)
+        assert cache.size_bytes() <= 3 * frame_bytes
+        time.sleep(0.02)  # distinct use times
+        if i == 2:
+            assert np.array_equal(cache.get(keys[0]), frames[0])  # used again: kept over keys[1]
+    assert cache.get(keys[1]) is None and cache.get(keys[2]) is None
+    assert all(np.array_equal(cache.get(k), f) for k, f in zip([keys[0], keys[3], keys[4]], [frames[0], *frames[3:]]))
+    calls = []
+    pixels = cache.get_or_decode(FrameKey("cd" * 32, 1.0, 16), lambda: calls.append(1) or frames[1])
+    again = cache.get_or_decode(FrameKey("cd" * 32, 1.0, 16), lambda: calls.append(1) or frames[2])
+    assert np.array_equal(pixels, again) and calls == [1], "decoded once, then read from disk"
+
+
+def test_decoded_frames_show_the_picture_at_their_time(generated_media: dict) -> None:
+    path, cuts = generated_media["a.mp4"]  # bars 0-3 s, mandelbrot 3-5.5 s, a red card 5.5-7.5 s
+    red = decode_frame(path, 6.5, 32)  # (32, 32, 3)
+    assert red.shape == (32, 32, 3) and red.dtype == np.uint8
+    r, g, b = (float(red[8:24, :, c].mean()) for c in range(3))  # the caption sits in the middle band
+    assert r > 150 and g < 90 and b < 90, (r, g, b)
+    assert not np.array_equal(decode_frame(path, 1.0, 32), red)
