@@ -64,7 +64,7 @@ class AnswerInput:
 
 @dataclass
 class AnswerStats:
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0  # every token of the prompt, visual ones included
     visual_tokens: int = 0
     generated_tokens: int = 0
     first_token_s: float = 0.0  # seconds from the call to the first generated token

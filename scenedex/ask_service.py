@@ -142,7 +142,7 @@ class AnswerStream:
         tokens_per_s = (s.generated_tokens - 1) / decode_s if s.generated_tokens > 1 and decode_s > 0 else 0.0
         timing = AskTiming(first_token_s=round(self._first_piece_s, 3), tokens_per_s=round(tokens_per_s, 2),
                            search_s=round(self._search_s, 3), total_s=round(time.perf_counter() - self._t0, 3),
-                           prompt_tokens=s.prompt_tokens + s.visual_tokens, generated_tokens=s.generated_tokens)
+                           prompt_tokens=s.prompt_tokens, generated_tokens=s.generated_tokens)
         return AskResult(question=self.question, answer=answer, moments=self.moments,
                          cited=tuple(cited_numbers(answer, len(self.moments))), model=self.model_info, timing=timing)
 

@@ -70,7 +70,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         events = BarEvents(enabled=False if args.json else None)
         try:
             summary = index_paths(db, args.paths, setup.ingest, setup.extensions, setup.vision, events,
-                                  retry_failed=args.retry_failed, text=setup.text)
+                                  retry_failed=args.retry_failed, text=setup.text, qa_tower=setup.qa_tower)
         finally:
             events.close()
     if args.json:
@@ -110,7 +110,7 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
             events = BarEvents()
             try:
                 summary = index_paths(db, roots, setup.ingest, setup.extensions, setup.vision, events, force=True,
-                                      text=setup.text)
+                                      text=setup.text, qa_tower=setup.qa_tower)
             finally:
                 events.close()
             print(report.summary_text(summary))

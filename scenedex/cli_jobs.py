@@ -51,8 +51,9 @@ def cmd_index_queued(args: argparse.Namespace, settings: Settings) -> int:
     setup = index_setup(settings)
     queue = CeleryQueue(_app(settings))
     with open_database(settings) as db:
-        done = enqueue_index(db, queue, args.paths, JobSetup(setup.ingest, setup.vision, setup.text), setup.extensions,
-                             job_settings(settings), retry_failed=args.retry_failed)
+        job_setup = JobSetup(setup.ingest, setup.vision, setup.text, setup.qa_tower)
+        done = enqueue_index(db, queue, args.paths, job_setup, setup.extensions, job_settings(settings),
+                             retry_failed=args.retry_failed)
         if args.json and not args.wait:
             print(json.dumps(asdict(done)))
             return 0

@@ -13,7 +13,7 @@ from workers.jobs import JobSetup
 INGEST_FIELDS = frozenset({
     "vision_model", "encode_batch_size", "feature_layer", "feature_grid_k", "sample_fps", "sampling_mode",
     "max_frames_per_media", "shot_threshold", "min_shot_s", "speech", "speech_model", "subtitles", "ocr", "ocr_fps",
-    "ocr_width_px", "ocr_min_confidence", "text_model", "media_extensions",
+    "ocr_width_px", "ocr_min_confidence", "text_model", "media_extensions", "llamavid_model",
 })
 
 
@@ -29,4 +29,4 @@ def job_setup(worker: Settings, stored: dict[str, Any]) -> JobSetup:
         raise ValueError(f"job settings hold unknown fields {sorted(unknown)}: enqueued by a newer scenedex?")
     merged = Settings(**{**worker.model_dump(), **stored})
     setup = index_setup(merged)
-    return JobSetup(ingest=setup.ingest, vision=setup.vision, text=setup.text)
+    return JobSetup(ingest=setup.ingest, vision=setup.vision, text=setup.text, qa_tower=setup.qa_tower)

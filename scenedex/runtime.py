@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from db.embedded import EmbeddedPostgres
 from db.session import Database, upgrade
@@ -20,7 +21,7 @@ from search.fusion import FusionWeights
 from search.moments import MomentPolicy
 from workers.ingest import IngestConfig
 from workers.layout import DataLayout
-from workers.models import OcrSettings, TextChannels, VisionChannel
+from workers.models import OcrSettings, QaTowerChannel, TextChannels, VisionChannel
 
 log = logging.getLogger(__name__)
 FRAME_SIZE_WITHOUT_ENCODER_PX = 64  # frames only give times and shots then: decode small
@@ -32,6 +33,26 @@ class IndexSetup:
     vision: VisionChannel | None
     text: TextChannels
     extensions: tuple[str, ...]
+    qa_tower: QaTowerChannel | None = None
+
+
+def qa_tower_channel(settings: Settings) -> QaTowerChannel | None:
+    """LLaMA-VID's EVA tower, described from its directory without loading it (loaded on the first frame)."""
+    if settings.llamavid_model is None:
+        return None
+    from qa.llamavid.checkpoint import EVA_FILE, load_vision_tower, read_config
+
+    directory = Path(settings.llamavid_model)
+    config = read_config(directory)
+    eva = directory / EVA_FILE
+    size = eva.stat().st_size if eva.is_file() else 0
+    device = "cuda" if settings.device == "cuda" else "cpu"
+    if settings.device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return QaTowerChannel(key=f"llamavid-eva:{directory.name}:{size}", feature_dim=config.vision.width,
+                          load=lambda: load_vision_tower(eva, config.vision, device=device))
 
 
 def encoder_spec(settings: Settings) -> EncoderSpec | None:
@@ -49,15 +70,20 @@ def index_setup(settings: Settings) -> IndexSetup:
         info = describe_vision_encoder(spec)
         vision = VisionChannel(info=info, load=lambda: load_vision_encoder(spec))
         size_px, resize = info.image_size, info.resize_mode
+    qa_tower = qa_tower_channel(settings)
+    if spec is None and qa_tower is not None:  # frames decoded for the answer model's tower alone
+        size_px, resize = 224, "center_crop"
     sampling = SamplingPolicy(fps=settings.sample_fps, mode=settings.sampling_mode,
                               max_frames=settings.max_frames_per_media, shot_threshold=settings.shot_threshold,
                               size_px=size_px, resize_mode=resize, batch_frames=settings.encode_batch_size)
-    ingest = IngestConfig(layout=DataLayout(settings.data_dir), sampling=sampling, min_shot_s=settings.min_shot_s)
+    ingest = IngestConfig(layout=DataLayout(settings.data_dir), sampling=sampling, min_shot_s=settings.min_shot_s,
+                          qa_tower_key=qa_tower.key if qa_tower is not None else None)
     ocr = OcrSettings(fps=settings.ocr_fps, width_px=settings.ocr_width_px,
                       min_confidence=settings.ocr_min_confidence) if settings.ocr else None
     text = TextChannels(subtitles=settings.subtitles, speech=settings.speech, speech_model=settings.speech_model,
                         speech_device=settings.device, ocr=ocr, text_model=settings.text_model)
-    return IndexSetup(ingest=ingest, vision=vision, text=text, extensions=settings.media_extensions)
+    return IndexSetup(ingest=ingest, vision=vision, text=text, extensions=settings.media_extensions,
+                      qa_tower=qa_tower)
 
 
 def search_config(settings: Settings) -> SearchConfig:
@@ -75,8 +101,34 @@ def ask_config(settings: Settings) -> AskConfig:
 
 
 def load_answer_model(settings: Settings) -> AnswerModel:
-    """The configured text answer model (the packaged SmolLM2 unless ask_model names a directory)."""
+    """The configured answer model: LLaMA-VID when llamavid_model names its directory (the setting decides; the
+    model kind is never guessed from files), else the text model (the packaged SmolLM2 unless ask_model names a
+    directory). A LLaMA-VID directory that is missing or does not load raises CheckpointError/AnswerModelError."""
     from qa.text_answerer import TextAnswerer, resolve_text_model
+
+    if settings.llamavid_model is not None:
+        import torch
+
+        from qa.errors import AnswerModelError, QaError
+        from qa.llamavid import LlamaVidAnswerer, LoadOptions
+
+        directory = Path(settings.llamavid_model).expanduser()
+        where = f"the LLaMA-VID answer model at {directory} (llamavid_model, SCENEDEX_LLAMAVID_MODEL)"
+        unset = "or unset SCENEDEX_LLAMAVID_MODEL to answer with the text-only model"
+        cuda = settings.device == "cuda" or (settings.device == "auto" and torch.cuda.is_available())
+        if cuda and not torch.cuda.is_available():
+            raise AnswerModelError(f"{where} was asked to run on CUDA, but no CUDA GPU is available",
+                                   hint=f"set SCENEDEX_DEVICE=cpu or auto, {unset}")
+        options = LoadOptions(device="cuda" if cuda else "cpu", dtype=torch.bfloat16 if cuda else torch.float32)
+        try:
+            return LlamaVidAnswerer.from_directory(directory, options)
+        except QaError as exc:  # CheckpointError, AnswerModelError: said again with the setting that chose it
+            raise type(exc)(f"{where} does not load: {exc.message}",
+                            hint=f"{exc.hint}; {unset}" if exc.hint else unset) from exc
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, MemoryError) as exc:  # unreadable files,
+            raise AnswerModelError(f"{where} does not load: {exc}",  # bad json, out of memory
+                                   hint=f"check that it is a complete LLaMA-VID checkpoint directory, {unset}"
+                                   ) from exc
 
     spec = resolve_text_model(settings.ask_model, settings.cache_dir, settings.ask_context_tokens)
     if settings.device != "cpu":

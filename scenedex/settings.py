@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8765, ge=1, le=65535)
     api_token: str | None = None
 
+    # A released LLaMA-VID directory (sharded weights + index json, eva_vit_g.pth, the Q-Former file, tokenizers; see
+    # README). When set, ingest also keeps each sampled frame's mean-pooled EVA feature (the content token's input)
+    # and `scenedex ask` answers with LLaMA-VID (two visual tokens per frame plus the moments' text) instead of the
+    # text-only default. Weights are CC BY-NC 4.0 (research only); none ship with scenedex.
+    llamavid_model: str | None = None
+
     # Queued ingest (`scenedex index --queue`, `scenedex worker`): the Celery broker (Redis, or RabbitMQ as
     # amqp://user:pass@host:5672//). Redis hands a task whose worker died to another after the visibility timeout:
     # keep it longer than the longest file takes. A running file silent for worker_stall_s (no heartbeat) is taken
@@ -130,7 +136,7 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("vision_model", "speech_model", "text_model", "api_token", "ask_model")
+    @field_validator("vision_model", "speech_model", "text_model", "api_token", "ask_model", "llamavid_model")
     @classmethod
     def _blank_model_is_none(cls, value: str | None) -> str | None:
         return value or None

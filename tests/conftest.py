@@ -15,6 +15,9 @@ from sqlalchemy.engine import make_url
 
 from db.session import Database, upgrade
 from scenedex.samples import Segment, make_clip
+# The browser fixtures live here, once: one Playwright session for every test module (a second one in the same
+# thread fails: "Sync API inside the asyncio loop").
+from tests.browser import browser, page  # noqa: E402,F401
 
 ADMIN_URL = os.environ.get("SCENEDEX_TEST_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 SHARED_MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"

@@ -19,7 +19,7 @@ import pytest
 from scenedex.runtime import ask_service, search_config
 from scenedex.search_service import SearchService
 from scenedex.settings import Settings
-from tests.browser import browser, page, screenshot, serve  # noqa: F401 (fixtures)
+from tests.browser import screenshot, serve
 from tests.test_web_page import Library, _shot_of_line_s, _wait_for_playback_position, library  # noqa: F401
 from web.app import ApiConfig, create_app
 from workers.layout import DataLayout

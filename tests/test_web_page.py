@@ -24,7 +24,7 @@ from scenedex.demo import PROGRAMMES, make_programme
 from scenedex.samples import Segment, make_clip
 from scenedex.search_service import SearchConfig, SearchService
 from search.request import SearchRequest
-from tests.browser import VIEWPORT, RunJobs, browser, page, screenshot, serve  # noqa: F401 (fixtures)
+from tests.browser import VIEWPORT, RunJobs, screenshot, serve
 from tests.conftest import create_database, drop_database
 from web.app import ApiConfig, create_app
 from web.library_routes import add_library_routes

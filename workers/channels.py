@@ -44,6 +44,7 @@ class FramesOutcome(ChannelOutcome):
     shots: list[Shot] = field(default_factory=list)
     frame_shot: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (N,) shot index per frame
     fps: float = 0.0
+    qa_pooled: np.ndarray | None = None  # (N, D) float32: the answer model's tower, mean-pooled (content tokens)
 
     @property
     def item_count(self) -> int:
@@ -67,10 +68,13 @@ def run_frames(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, min_
                progress: ProgressFn | None) -> FramesOutcome:
     """Sample frames, find shots, and encode the frames when a vision model is configured."""
     encoder = models.vision_encoder() if models.vision is not None else None
+    qa_tower = models.qa_tower_model() if models.qa_tower is not None else None
     sampler = FrameSampler(info, stream, policy)
-    times, embeds, pooled, grids = [], [], [], []
+    times, embeds, pooled, grids, qa_pooled = [], [], [], [], []
     for batch in sampler.batches():
         times.append(batch.t_s)
+        if qa_tower is not None:
+            qa_pooled.append(qa_tower.pooled_features(list(batch.frames)))  # (B, D)
         if encoder is not None:
             out = encoder.encode(batch.frames)
             embeds.append(out.embeddings)
@@ -90,8 +94,11 @@ def run_frames(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, min_
             encoded = encoder.encode(np.zeros((0, size, size, 3), np.uint8))
     shots, frame_shot = build_shots(t_s, sampler.result.cut_t_s, info.duration_s, min_shot_s)
     producer = models.vision.info.key if models.vision is not None else "ffmpeg"
+    qa = None
+    if models.qa_tower is not None:
+        qa = np.concatenate(qa_pooled) if qa_pooled else np.zeros((0, models.qa_tower.feature_dim), np.float32)
     return FramesOutcome(Channel.FRAMES, ChannelStatus.DONE, producer=producer, t_s=t_s, encoded=encoded,
-                         shots=shots, frame_shot=frame_shot, fps=sampler.result.fps)
+                         shots=shots, frame_shot=frame_shot, fps=sampler.result.fps, qa_pooled=qa)
 
 
 def run_ocr(info: MediaInfo, stream: StreamInfo, shots: list[Shot], models: RunModels,

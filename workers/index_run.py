@@ -28,7 +28,7 @@ from workers.ingest import (
     remove_media,
     touch_if_same_content,
 )
-from workers.models import RunModels, TextChannels, VisionChannel
+from workers.models import QaTowerChannel, RunModels, TextChannels, VisionChannel
 from workers.vectors import sync_text_index, sync_vector_index
 
 __all__ = ["IndexSummary", "Problem", "VisionChannel", "TextChannels", "index_paths"]
@@ -149,14 +149,15 @@ def plan_index(db: Database, paths: Sequence[Path], config: IngestConfig, extens
 
 def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, extensions: Sequence[str],
                 vision: VisionChannel | None, events: IndexEvents | None = None, retry_failed: bool = False,
-                force: bool = False, text: TextChannels | None = None) -> IndexSummary:
+                force: bool = False, text: TextChannels | None = None,
+                qa_tower: QaTowerChannel | None = None) -> IndexSummary:
     """Index ``paths`` (files or folders) in this process. ``force`` re-indexes every file found, changed or not.
 
     ``text`` says which text channels run (default: subtitles, speech and OCR with the packaged models).
     """
     events = events or SilentEvents()
     summary = IndexSummary()
-    models = RunModels(vision, text if text is not None else TextChannels())
+    models = RunModels(vision, text if text is not None else TextChannels(), qa_tower)
     with db.session() as session:
         run_id = runs_repo.start_run(session, "index").id
     ids = model_ids(db, models)

@@ -23,6 +23,7 @@ from db.repositories import library as library_repo
 from db.repositories import text as text_repo
 from db.session import Database
 from sqlalchemy.orm import Session
+from indexer.encoders.base import EncodedFrames
 from indexer.errors import EncoderError, IndexerError, UnsupportedMediaError
 from indexer.model_files import ModelFileError
 from indexer.features import write_feature_file
@@ -52,11 +53,13 @@ class IngestConfig:
     layout: DataLayout
     sampling: SamplingPolicy
     min_shot_s: float = 0.5
+    qa_tower_key: str | None = None  # the answer model's tower whose pooled features ingest keeps, if any
 
     def sampling_key(self) -> str:
         p = self.sampling
-        return (f"{p.mode}:fps={p.fps:g}:max={p.max_frames}:shot={p.shot_threshold:g}:min={self.min_shot_s:g}"
-                f":{p.size_px}px:{p.resize_mode}")
+        key = (f"{p.mode}:fps={p.fps:g}:max={p.max_frames}:shot={p.shot_threshold:g}:min={self.min_shot_s:g}"
+               f":{p.size_px}px:{p.resize_mode}")
+        return key + (f":qa={self.qa_tower_key}" if self.qa_tower_key else "")
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,7 @@ def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[Cha
     channels_key = models.text.key(models.text_info)
     info, stream, path = probed.info, probed.stream, probed.path
     kept: Path | None = None
+    qa_kept: Path | None = None
     with db.session() as session:
         if guard is not None and not guard(session):
             return Outcome.UNCHANGED
@@ -284,6 +288,10 @@ def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[Cha
         if isinstance(frames, FramesOutcome) and frames.encoded is not None and ids.vision is not None:
             kept = config.layout.feature_file(ids.vision, media_id)
             write_feature_file(kept, frame_ids, frames.encoded)  # atomic rename, before the commit that makes it count
+        if isinstance(frames, FramesOutcome) and frames.qa_pooled is not None and config.qa_tower_key:
+            qa_kept = config.layout.qa_feature_file(config.qa_tower_key, media_id)
+            write_feature_file(qa_kept, frame_ids, EncodedFrames(np.zeros((len(frame_ids), 0), np.float32),
+                                                                 frames.qa_pooled, None))
         text_repo.replace_segments(session, media_id, [
             {"channel": Channel(i.channel), "start_s": i.start_s, "end_s": i.end_s, "text": i.text,
              "language": i.language, "source": i.source, "confidence": i.confidence, "detail": i.detail}
@@ -302,7 +310,7 @@ def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[Cha
         else:
             library_repo.mark_problem(session, media, status, reason or "", hint or "", "")
     for stale in config.layout.feature_files_of_media(media_id):  # other models' files, now without rows
-        if stale != kept:
+        if stale not in (kept, qa_kept):
             stale.unlink(missing_ok=True)
     log.info("%s %s: %s", status, path, ", ".join(f"{o.channel} {o.status} ({o.item_count})" for o in outcomes))
     return Outcome.INDEXED if status == MediaStatus.INDEXED else Outcome(str(status))

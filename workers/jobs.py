@@ -29,7 +29,7 @@ from db.session import Database
 from workers import faults
 from workers.channels import ChannelOutcome
 from workers.ingest import IngestConfig, ModelIds, Probed, commit_media, frames_stage, probe_stage, text_stage
-from workers.models import RunModels, TextChannels, VisionChannel
+from workers.models import QaTowerChannel, RunModels, TextChannels, VisionChannel
 from workers.staging import read_frames, staging_file, write_frames
 from workers.vectors import sync_text_index, sync_vector_index
 
@@ -57,6 +57,7 @@ class JobSetup:
     ingest: IngestConfig
     vision: VisionChannel | None
     text: TextChannels
+    qa_tower: QaTowerChannel | None = None
 
 
 SetupFn = Callable[[dict[str, Any]], JobSetup]  # a job's stored settings -> typed setup (built at the edge)
@@ -114,7 +115,7 @@ class JobRunner:
         key = json.dumps(job_settings, sort_keys=True)
         if key not in self._prepared:
             setup = self.setup_for(job_settings)
-            models = RunModels(setup.vision, setup.text)
+            models = RunModels(setup.vision, setup.text, setup.qa_tower)
             self._prepared[key] = _Prepared(setup, models, model_ids(self.db, models))
         return self._prepared[key]
 

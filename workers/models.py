@@ -22,6 +22,16 @@ class VisionChannel:
 
 
 @dataclass(frozen=True)
+class QaTowerChannel:
+    """The vision tower of the answer model (LLaMA-VID's EVA), when configured: ingest keeps each frame's
+    mean-pooled feature, the input of its content token, so answers do not recompute it."""
+
+    key: str  # changes whenever the tower's output would
+    feature_dim: int
+    load: Callable[[], Any]  # -> an object with pooled_features(frames) -> (N, feature_dim) float32
+
+
+@dataclass(frozen=True)
 class OcrSettings:
     fps: float = 1.0  # frames per second considered for OCR (change detection picks which are read)
     width_px: int = 960  # frames are scaled to this width, aspect kept
@@ -53,9 +63,10 @@ class TextChannels:
 class RunModels:
     """Holds the loaded models of a run. Nothing is loaded until a file needs it."""
 
-    def __init__(self, vision: VisionChannel | None, text: TextChannels) -> None:
+    def __init__(self, vision: VisionChannel | None, text: TextChannels, qa_tower: QaTowerChannel | None = None) -> None:
         self.vision = vision
         self.text = text
+        self.qa_tower = qa_tower
         self.text_info = describe_text_model(text.text_model) if text.any else None
         self._loaded: dict[str, Any] = {}
 
@@ -64,6 +75,10 @@ class RunModels:
             log.info("loading the %s model", name)
             self._loaded[name] = load()
         return self._loaded[name]
+
+    def qa_tower_model(self) -> Any:
+        assert self.qa_tower is not None
+        return self._get("answer-model vision tower", self.qa_tower.load)
 
     def vision_encoder(self) -> TorchVisionEncoder:
         assert self.vision is not None

@@ -67,7 +67,7 @@ class Enqueued:
 def enqueue_index(db: Database, queue: CeleryQueue, paths: Sequence[Path], setup: JobSetup, extensions: Sequence[str],
                   job_settings: dict[str, Any], retry_failed: bool = False, force: bool = False) -> Enqueued:
     """Plan like an in-process run, record a job with its files, and send one probe task per file."""
-    models = RunModels(setup.vision, setup.text)
+    models = RunModels(setup.vision, setup.text, setup.qa_tower)
     ids = model_ids(db, models)
     plan = plan_index(db, paths, setup.ingest, extensions, models, ids, retry_failed, force)
     if not plan.todo and not plan.removed:

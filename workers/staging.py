@@ -30,6 +30,8 @@ def write_frames(path: Path, outcome: ChannelOutcome) -> None:
         arrays["shots"] = np.asarray([(s.start_s, s.end_s) for s in outcome.shots], np.float64).reshape(-1, 2)
         arrays["representative"] = np.asarray([-1 if s.representative is None else s.representative
                                                for s in outcome.shots], np.int64)
+        if outcome.qa_pooled is not None:
+            arrays["qa_pooled"] = outcome.qa_pooled  # (N, D) float32
         if outcome.encoded is not None:
             arrays["embeddings"] = outcome.encoded.embeddings  # (N, embed_dim) float32
             arrays["pooled"] = outcome.encoded.pooled  # (N, feature_dim) float32
@@ -59,4 +61,5 @@ def read_frames(path: Path) -> ChannelOutcome:
                  for (a, b), r in zip(data["shots"], data["representative"])]
         return FramesOutcome(Channel.FRAMES, status, producer=meta["producer"], reason=meta["reason"],
                              hint=meta["hint"], t_s=data["t_s"], encoded=encoded, shots=shots,
-                             frame_shot=data["frame_shot"], fps=float(meta["fps"]))
+                             frame_shot=data["frame_shot"], fps=float(meta["fps"]),
+                             qa_pooled=data["qa_pooled"] if "qa_pooled" in data else None)
