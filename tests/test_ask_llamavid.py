@@ -15,15 +15,12 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from db.session import Database
-from indexer.sampling import SamplingPolicy
 from qa.errors import AnswerModelError, CheckpointError
 from qa.llamavid.answerer import LlamaVidAnswerer, clock
 from qa.llamavid.prompt import Frame
@@ -33,25 +30,15 @@ from scenedex.ask_service import AskRequest
 from scenedex.demo import PROGRAMMES, make_programme
 from scenedex.settings import Settings
 from search.request import SearchRequest
-from tests.conftest import create_database, drop_database
+from tests.test_ask import Library, indexed_library
 from tests.tiny_llamavid import save_tiny_llamavid
 from web.app import create_app
-from workers.index_run import TextChannels, index_paths
-from workers.ingest import IngestConfig
-from workers.layout import DataLayout
 
 NAME = "launch_briefing.mp4"  # blue 0-6 s, mandelbrot 6-11 s, red 11-16 s; "We will now take questions" at 11.5 s
 PROGRAMME = PROGRAMMES[NAME]
 QUESTION = "Will they take questions from the press?"
 LINE = next(line for line in PROGRAMME.narration if "questions from the press" in line.text)
 STILLS = {"blue": (0x20, 0x40, 0xB0), "red": (0xC0, 0x30, 0x20)}  # scenes of one colour (scenedex.samples)
-
-
-@dataclass(frozen=True)
-class Library:
-    db: Database
-    url: str
-    data_dir: Path
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +53,7 @@ def library(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "espeak-ng narrates the programme (make setup installs it)"
     root = tmp_path_factory.mktemp("llamavid-library")
     make_programme(root / NAME, PROGRAMME)
-    data_dir = tmp_path_factory.mktemp("llamavid-data")
-    name, url = create_database(template=template_db)
-    db = Database(url)
-    config = IngestConfig(layout=DataLayout(data_dir), sampling=SamplingPolicy(size_px=32, batch_frames=8))
-    summary = index_paths(db, [root], config, (".mp4",), None, text=TextChannels(ocr=None))
-    assert not summary.problems, summary.problems
-    yield Library(db, url, data_dir)
-    db.dispose()
-    drop_database(name)
+    yield from indexed_library(root, template_db, tmp_path_factory.mktemp("llamavid-data"))
 
 
 def _settings(library: Library, cache_dir: Path, model_dir: Path) -> Settings:

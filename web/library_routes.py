@@ -95,6 +95,6 @@ def queued_jobs(db: Database) -> JobsProvider:
                  "failed": sum(1 for f in o.files if f.state == "failed"),
                  "running": [{"media_id": f.media_id, "name": Path(f.path).name, "fraction": min(1.0, f.progress)}
                              for f in o.files if f.state in ("queued", "running") and f.progress > 0]}
-                for o in overviews if o.state not in ("done", "cancelled") or o.finished_at is None]
+                for o in overviews if o.state in jobs_repo.OPEN_JOB_STATES]
 
     return provider

@@ -274,8 +274,7 @@ class JobRunner:
         with self.db.session() as session:
             job = jobs_repo.get_job(session, job_id, lock=True)
             if job is not None and job.state == JobState.SYNCING:
-                cancelled = any(f.state == FileState.CANCELLED for f in jobs_repo.job_overviews(
-                    session, job_id=job_id)[0].files)
+                cancelled = jobs_repo.files_in_state(session, job_id, FileState.CANCELLED) > 0
                 jobs_repo.set_job_state(session, job, JobState.CANCELLED if cancelled else JobState.DONE)
         return StageResult.RAN
 

@@ -65,17 +65,15 @@ def _run(task: Task, job_id: int, media_id: int, stage: FileStage, batch_size: i
     step = StageTask(job_id, media_id, stage)
     try:
         result = work.run_stage(step)
-    except torch.cuda.OutOfMemoryError as exc:
-        _release(work, step)
-        smaller = max(1, (batch_size or work.prepare({}).setup.ingest.sampling.batch_frames) // 2)
-        log.warning("out of GPU memory on media %d; retrying with batch %d", media_id, smaller)
-        torch.cuda.empty_cache()
-        raise task.retry(exc=exc, countdown=1, kwargs={"batch_size": smaller}) from exc
     except Exception as exc:
+        _release(work, step)  # whatever happens next, the file must not stay claimed by this attempt
+        if isinstance(exc, torch.cuda.OutOfMemoryError):
+            smaller = max(1, (batch_size or work.prepare({}).setup.ingest.sampling.batch_frames) // 2)
+            log.warning("out of GPU memory on media %d; retrying with batch %d", media_id, smaller)
+            torch.cuda.empty_cache()
+            raise task.retry(exc=exc, countdown=1, kwargs={"batch_size": smaller}) from exc
         if not _is_transient(exc):
-            _release(work, step)
             raise
-        _release(work, step)
         log.warning("transient error on media %d (%s), retrying: %s", media_id, stage, exc)
         raise task.retry(exc=exc, countdown=_backoff_s(task.request.retries)) from exc
     if result == StageResult.BUSY:  # another live worker has it: look again later, the reconciler is the backstop

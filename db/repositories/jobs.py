@@ -79,6 +79,11 @@ def open_files(session: Session, job_id: int) -> int:
         JobFile.job_id == job_id, JobFile.state.not_in(TERMINAL_FILE_STATES))) or 0
 
 
+def files_in_state(session: Session, job_id: int, state: FileState) -> int:
+    return session.scalar(select(func.count()).select_from(JobFile).where(
+        JobFile.job_id == job_id, JobFile.state == state)) or 0
+
+
 def set_job_state(session: Session, job: Job, state: JobState) -> None:
     job.state, job.updated_at = state, _now()
     if state in (JobState.DONE, JobState.CANCELLED):
