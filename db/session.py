@@ -8,7 +8,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -68,3 +68,9 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def terminate_own_connection(session: Session) -> None:
+    """Have Postgres terminate this session's connection, as a restart or failover would (fault tests only):
+    raises the driver's OperationalError, exactly what a dropped connection raises mid-transaction."""
+    session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from db.errors import DatabaseError
 from db.models import MediaStatus
 from db.repositories import library as library_repo
 from db.repositories import models as models_repo
@@ -29,6 +31,7 @@ from workers.ingest import (
     touch_if_same_content,
 )
 from workers.models import QaTowerChannel, RunModels, TextChannels, VisionChannel
+from workers.transient import describe, is_transient
 from workers.vectors import sync_text_index, sync_vector_index
 
 __all__ = ["IndexSummary", "Problem", "VisionChannel", "TextChannels", "index_paths"]
@@ -65,6 +68,7 @@ class IndexSummary:
     problems: list[Problem] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     interrupted: bool = False
+    interrupted_reason: str | None = None  # why the run stopped early (Ctrl-C, a signal, the database gone)
     vectors: Manifest | None = None
     text_vectors: Manifest | None = None
     models_loaded: list[str] = field(default_factory=list)
@@ -72,6 +76,40 @@ class IndexSummary:
     @property
     def failed(self) -> list[Problem]:
         return [p for p in self.problems if p.status == MediaStatus.FAILED]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a file is retried when the database or the data disk fails under it (never counted against the file)."""
+
+    attempts: int = 6  # tries of one file before the run gives up (and is recorded as interrupted)
+    first_wait_s: float = 1.0  # doubled after each failed try
+    max_wait_s: float = 30.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def wait_s(self, failures: int) -> float:
+        return min(self.first_wait_s * 2.0 ** (failures - 1), self.max_wait_s)
+
+
+class RunInterrupted(Exception):
+    """The infrastructure kept failing: the run stops, the file is not blamed."""
+
+
+def _index_with_retries(db: Database, media_id: int, config: IngestConfig, models: RunModels, ids: ModelIds,
+                        events: IndexEvents, retry: RetryPolicy) -> Outcome:
+    for failures in range(1, retry.attempts + 1):
+        try:
+            return index_media(db, media_id, config, models, ids, events.file_progress)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            if failures == retry.attempts:
+                raise RunInterrupted(f"the database or data disk kept failing ({failures} tries): {describe(exc)}"
+                                     ) from exc
+            wait_s = retry.wait_s(failures)
+            log.warning("transient error on media %d (%s); retrying in %.1f s", media_id, describe(exc), wait_s)
+            retry.sleep(wait_s)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _scan(db: Database, paths: Sequence[Path], extensions: Sequence[str]) -> tuple[list[int], list[int]]:
@@ -150,10 +188,12 @@ def plan_index(db: Database, paths: Sequence[Path], config: IngestConfig, extens
 def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, extensions: Sequence[str],
                 vision: VisionChannel | None, events: IndexEvents | None = None, retry_failed: bool = False,
                 force: bool = False, text: TextChannels | None = None,
-                qa_tower: QaTowerChannel | None = None) -> IndexSummary:
+                qa_tower: QaTowerChannel | None = None, retry: RetryPolicy = RetryPolicy()) -> IndexSummary:
     """Index ``paths`` (files or folders) in this process. ``force`` re-indexes every file found, changed or not.
 
-    ``text`` says which text channels run (default: subtitles, speech and OCR with the packaged models).
+    ``text`` says which text channels run (default: subtitles, speech and OCR with the packaged models). A file
+    whose database writes or data disk fail transiently is retried (``retry``); if that keeps failing the run
+    stops as interrupted, with the reason, and the file is left as it was (never marked failed).
     """
     events = events or SilentEvents()
     summary = IndexSummary()
@@ -172,26 +212,42 @@ def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exten
                 media = library_repo.get_media(session, media_id)
                 path = media.path if media is not None else "?"
             events.file_started(path)
-            outcome = index_media(db, media_id, config, models, ids, events.file_progress)
+            outcome = _index_with_retries(db, media_id, config, models, ids, events, retry)
             events.file_done(path, outcome)
             if outcome == Outcome.INDEXED:
                 summary.indexed.append(path)
-    except KeyboardInterrupt:
-        summary.interrupted = True
+    except KeyboardInterrupt as exc:
+        summary.interrupted, summary.interrupted_reason = True, str(exc) or "interrupted by the user"
         status = "interrupted"
+    except RunInterrupted as exc:
+        summary.interrupted, summary.interrupted_reason = True, str(exc)
+        status = "interrupted"
+        log.warning("index run interrupted: %s; no file was marked failed: run the same command again to go on", exc)
     finally:
-        if ids.vision is not None:
-            summary.vectors = sync_vector_index(db, config.layout, ids.vision).manifest
-        if ids.text is not None:
-            summary.text_vectors = sync_text_index(db, config.layout, ids.text).manifest
-        summary.models_loaded = models.loaded
-        with db.session() as session:
-            todo_set = set(todo)
-            summary.unchanged = sum(1 for mid in seen if mid not in todo_set and (m := library_repo.get_media(
-                session, mid)) is not None and m.status == MediaStatus.INDEXED)
-            summary.problems = [Problem(m.path, str(m.status), m.error_reason or "", m.error_hint or "")
-                                for mid in seen if (m := library_repo.get_media(session, mid)) is not None
-                                and m.status in (MediaStatus.FAILED, MediaStatus.SKIPPED)]
-            runs_repo.finish_run(session, run_id, status, indexed=len(summary.indexed), unchanged=summary.unchanged,
-                                 failed=len(summary.failed), removed=len(summary.removed))
+        try:
+            _finish(db, config, ids, models, summary, seen, todo, run_id, status)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            raise DatabaseError(f"the database went away ({describe(exc)}); no file was marked failed: run the "
+                                "same command again to go on") from exc
     return summary
+
+
+def _finish(db: Database, config: IngestConfig, ids: ModelIds, models: RunModels, summary: IndexSummary,
+            seen: list[int], todo: list[int], run_id: int, status: str) -> None:
+    """Bring the vector indexes up to date and record the run, whatever happened to the files."""
+    if ids.vision is not None:
+        summary.vectors = sync_vector_index(db, config.layout, ids.vision).manifest
+    if ids.text is not None:
+        summary.text_vectors = sync_text_index(db, config.layout, ids.text).manifest
+    summary.models_loaded = models.loaded
+    with db.session() as session:
+        todo_set = set(todo)
+        summary.unchanged = sum(1 for mid in seen if mid not in todo_set and (m := library_repo.get_media(
+            session, mid)) is not None and m.status == MediaStatus.INDEXED)
+        summary.problems = [Problem(m.path, str(m.status), m.error_reason or "", m.error_hint or "")
+                            for mid in seen if (m := library_repo.get_media(session, mid)) is not None
+                            and m.status in (MediaStatus.FAILED, MediaStatus.SKIPPED)]
+        runs_repo.finish_run(session, run_id, status, indexed=len(summary.indexed), unchanged=summary.unchanged,
+                             failed=len(summary.failed), removed=len(summary.removed))

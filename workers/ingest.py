@@ -42,8 +42,10 @@ from workers.channels import (
     run_subtitles,
     skipped,
 )
+from workers.bounds import clip_outcomes
 from workers.layout import DataLayout
 from workers.models import RunModels
+from workers.transient import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +172,8 @@ def _channel(channel: Channel, run: Callable[[], ChannelOutcome]) -> ChannelOutc
     except (KeyboardInterrupt, SystemExit, EncoderError, ModelFileError):
         raise  # interrupted, or a model that cannot load: a problem of the configuration, not of this file
     except Exception as exc:  # noqa: BLE001 - one channel's failure is recorded, the others go on
+        if is_transient(exc):
+            raise  # the database, broker or data disk, not the file: the task or run retries
         return failed(channel, exc)
 
 
@@ -198,6 +202,8 @@ def probe_stage(db: Database, media_id: int) -> Probed | Outcome:
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:  # noqa: BLE001 - every bad file is recorded, the library goes on
+        if is_transient(exc):
+            raise  # a full or failing disk is not a bad file: the task or run retries
         return _record_file_problem(db, media_id, exc)
     try:
         stream: StreamInfo | None = choose_video_stream(info)
@@ -255,7 +261,9 @@ CommitGuard = Callable[[Session], bool]  # called first inside the commit's tran
 
 def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[ChannelOutcome], config: IngestConfig,
                  models: RunModels, ids: ModelIds, guard: CommitGuard | None = None) -> Outcome:
-    """Write the result of every channel (``outcomes[0]`` is frames) in one transaction: all of it or nothing."""
+    """Write the result of every channel (``outcomes[0]`` is frames) in one transaction: all of it or nothing.
+    Every span is first brought inside the media's duration (workers.bounds)."""
+    outcomes = clip_outcomes(outcomes, probed.info.duration_s)
     frames = outcomes[0]
     text_items = [item for o in outcomes[1:] for item in o.items]
     chunks = make_chunks(text_items)

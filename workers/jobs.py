@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -128,7 +129,7 @@ class JobRunner:
         faults.maybe_kill(task.stage, path)
         prepared = self.prepare(settings)
         started = time.perf_counter()
-        beat = self._heartbeat(task)
+        beat = self._heartbeat(task, path, prepared.setup.ingest.layout.data_dir)
         probed = probe_stage(self.db, task.media_id)
         if not isinstance(probed, Probed):  # unreadable (recorded on the media row) or gone
             self._finish(task, time.perf_counter() - started)
@@ -159,6 +160,7 @@ class JobRunner:
                 give_up = True
             else:
                 jobs_repo.start_attempt(session, row, worker_name())
+                row.error = None  # an interruption noted by an earlier try is over
                 give_up = False
             settings, path = dict(job.settings), media.path if media is not None else ""
         if give_up:
@@ -176,7 +178,7 @@ class JobRunner:
             library_repo.mark_problem(session, media, MediaStatus.FAILED, reason, hint, "")
         log.warning("giving up on media %d: %s", row.media_id, reason)
 
-    def _heartbeat(self, task: StageTask) -> Callable[[float, float], None]:
+    def _heartbeat(self, task: StageTask, path: str, data_dir: Path) -> Callable[[float, float], None]:
         last = [0.0]
         base = STAGE_ORDER.index(task.stage)
         me = worker_name()
@@ -188,6 +190,7 @@ class JobRunner:
             last[0] = now
             fraction = min(t_s / duration_s, 1.0) if duration_s > 0 else 0.0
             with self.db.session() as session:
+                faults.maybe_drop_connection(task.stage, path, task.media_id, data_dir, session)
                 jobs_repo.heartbeat(session, task.job_id, task.media_id, me, (base + fraction) / len(STAGE_ORDER))
 
         return beat
@@ -278,8 +281,17 @@ class JobRunner:
                 jobs_repo.set_job_state(session, job, JobState.CANCELLED if cancelled else JobState.DONE)
         return StageResult.RAN
 
-    def release(self, task: StageTask) -> None:
-        """After a transient error: give the file back so the retried task can claim it at once."""
+    def interrupted(self, task: StageTask, reason: str) -> None:
+        """The infrastructure kept failing under this file: say so on its job row, which stays queued (the
+        reconciler resends it later); the media row is left as it was, never marked failed."""
         with self.db.session() as session:
-            jobs_repo.release(session, task.job_id, task.media_id, worker_name())
+            row = jobs_repo.lock_file(session, task.job_id, task.media_id)
+            if row is not None and row.state not in jobs_repo.TERMINAL_FILE_STATES:
+                row.error = reason
+
+    def release(self, task: StageTask, refund_attempt: bool = False) -> None:
+        """After an error: give the file back so the retried task can claim it at once. ``refund_attempt`` for a
+        transient error (workers.transient): infrastructure faults never use up the file's attempts."""
+        with self.db.session() as session:
+            jobs_repo.release(session, task.job_id, task.media_id, worker_name(), refund_attempt)
 

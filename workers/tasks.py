@@ -1,9 +1,11 @@
 """Celery tasks: thin, idempotent, ids in. The worker's entry point (`scenedex worker` or
 `celery -A workers.tasks worker`); settings are read here, once per process, and nowhere below.
 
-Transient errors (database or broker unreachable, a dropped connection) are retried with exponential backoff;
-out of GPU memory retries with half the encode batch; every other problem of a file is recorded on its row by
-the pipeline and is not an error of the task.
+Transient errors (workers.transient: the database or broker unreachable, a dropped connection, a serialization
+failure, a full or failing data disk) are retried with exponential backoff and never blamed on the file; after
+the last retry the file's job row says why it was interrupted and the file goes back to the queue (the reconciler
+resends it once the infrastructure is back). Out of GPU memory retries with half the encode batch; every other
+problem of a file is recorded on its row by the pipeline and is not an error of the task.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from typing import Any
 import torch
 from celery import Task
 from celery.signals import worker_process_init
-from kombu.exceptions import OperationalError as BrokerError
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from db.models import FileStage
 from db.session import Database
@@ -25,18 +25,12 @@ from scenedex.settings import Settings
 from workers.celery_app import TASK_FRAMES, TASK_PROBE, TASK_SYNC, TASK_TEXT, make_app
 from workers.jobs import JobLimits, JobRunner, StageResult, StageTask
 from workers.queueing import CeleryQueue
+from workers.transient import describe, is_transient
 
 log = logging.getLogger(__name__)
 _settings = Settings()
 app = make_app(_settings.broker_url, _settings.broker_visibility_timeout_s)
-TRANSIENT = (OperationalError, BrokerError, ConnectionError, TimeoutError)
 MAX_RETRIES = 10
-
-
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, TRANSIENT)
 
 
 @lru_cache(maxsize=1)
@@ -66,24 +60,39 @@ def _run(task: Task, job_id: int, media_id: int, stage: FileStage, batch_size: i
     try:
         result = work.run_stage(step)
     except Exception as exc:
-        _release(work, step)  # whatever happens next, the file must not stay claimed by this attempt
-        if isinstance(exc, torch.cuda.OutOfMemoryError):
+        oom = isinstance(exc, torch.cuda.OutOfMemoryError)
+        # Whatever happens next, the file must not stay claimed by this attempt; a fault of the infrastructure
+        # (or of the GPU's memory) does not count against the file.
+        _release(work, step, refund_attempt=oom or is_transient(exc))
+        if oom:
             smaller = max(1, (batch_size or work.prepare({}).setup.ingest.sampling.batch_frames) // 2)
             log.warning("out of GPU memory on media %d; retrying with batch %d", media_id, smaller)
             torch.cuda.empty_cache()
             raise task.retry(exc=exc, countdown=1, kwargs={"batch_size": smaller}) from exc
-        if not _is_transient(exc):
+        if not is_transient(exc):
             raise
-        log.warning("transient error on media %d (%s), retrying: %s", media_id, stage, exc)
+        if task.request.retries >= (task.max_retries or 0):
+            _interrupted(work, step, f"interrupted after {task.request.retries} retries: {describe(exc)}")
+            raise
+        log.warning("transient error on media %d (%s), retrying: %s", media_id, stage, describe(exc))
         raise task.retry(exc=exc, countdown=_backoff_s(task.request.retries)) from exc
     if result == StageResult.BUSY:  # another live worker has it: look again later, the reconciler is the backstop
         raise task.retry(countdown=min(work.limits.stall_s, 30.0))
     return str(result)
 
 
-def _release(work: JobRunner, step: StageTask) -> None:
+def _interrupted(work: JobRunner, step: StageTask, reason: str) -> None:
+    log.warning("giving up for now on media %d (%s): %s; the file is not marked failed", step.media_id, step.stage,
+                reason)
     try:
-        work.release(step)
+        work.interrupted(step, reason)
+    except Exception as exc:  # noqa: BLE001 - the database may be the thing that is down
+        log.info("could not record the interruption of media %d: %s", step.media_id, exc)
+
+
+def _release(work: JobRunner, step: StageTask, refund_attempt: bool) -> None:
+    try:
+        work.release(step, refund_attempt)
     except Exception as exc:  # noqa: BLE001 - the database may be the thing that is down
         log.info("could not release media %d: %s", step.media_id, exc)
 
@@ -108,6 +117,6 @@ def sync_vectors(self: Task, job_id: int) -> str:
     try:
         return str(runner().sync(job_id))
     except Exception as exc:
-        if not _is_transient(exc):
+        if not is_transient(exc):
             raise
         raise self.retry(exc=exc, countdown=_backoff_s(self.request.retries)) from exc

@@ -49,11 +49,13 @@ def start_attempt(session: Session, row: JobFile, worker: str) -> None:
                     .values(state=JobState.RUNNING, updated_at=_now()))
 
 
-def release(session: Session, job_id: int, media_id: int, worker: str) -> None:
-    """Hand a file back to the queue after a transient error (only when ``worker`` still holds it)."""
+def release(session: Session, job_id: int, media_id: int, worker: str, refund_attempt: bool = False) -> None:
+    """Hand a file back to the queue after an error (only when ``worker`` still holds it); ``refund_attempt``: the
+    error was the infrastructure's, so this start does not count against the file's attempts."""
     session.execute(update(JobFile).where(JobFile.job_id == job_id, JobFile.media_id == media_id,
                                           JobFile.state == FileState.RUNNING, JobFile.claimed_by == worker)
-                    .values(state=FileState.QUEUED, claimed_by=None, updated_at=_now()))
+                    .values(state=FileState.QUEUED, claimed_by=None, updated_at=_now(),
+                            attempts=JobFile.attempts - (1 if refund_attempt else 0)))
 
 
 def heartbeat(session: Session, job_id: int, media_id: int, worker: str, progress: float) -> None:
