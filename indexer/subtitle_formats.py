@@ -1,32 +1,31 @@
-"""Subtitle text formats: bytes to text (encoding policy), and SubRip, WebVTT and ASS/SSA text to cues.
+"""Subtitle text formats: SubRip, WebVTT and ASS/SSA text to cues (bytes to text: ``indexer.subtitle_encoding``).
 
 Pure functions on text; no ffmpeg here. ``indexer.subtitles`` finds the tracks and converts embedded ones to
 one of these formats first, so sidecar files and embedded tracks go through the same parser.
+
+A bad cue (a malformed or reversed time range, an ASS line without its fields) is skipped and counted with its
+line; the file's other cues are kept. Only a file with no readable cue at all is refused. Cues that repeat the
+text of the cue before them without a gap (ASS typesetting and karaoke write one event per frame or syllable)
+are joined into one, so parsing and everything after it stay linear in the number of distinct lines.
 
 Times are seconds from the start of the media, rounded to the millisecond (ASS itself has centiseconds).
 """
 
 from __future__ import annotations
 
-import codecs
 import html
 import logging
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.errors import IndexerError
+from indexer.subtitle_encoding import SubtitleError, decode_subtitle_bytes
 
 logger = logging.getLogger(__name__)
 
-# Checked in this order: the UTF-32 marks begin with the UTF-16 ones.
-BYTE_ORDER_MARKS = (
-    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
-)
-CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1 except tab, newline, CR
+SIDECAR_MAX_BYTES = 64 * 1024 * 1024  # the largest subtitle file read; real ones are rarely over 5 MB
+REPEAT_JOIN_GAP_S = 0.05  # a cue repeating the text of one that ended at most this long before joins it
+PROBLEMS_SHOWN = 3  # skipped cues named in a note; the rest are counted
 
 _TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[,.](\d{1,3}))?"  # [H+:]MM:SS[,mmm] (SubRip ",", WebVTT ".")
 TIMING_LINE = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}(?:\s.*)?$")  # WebVTT cue settings may follow
@@ -41,16 +40,15 @@ ASS_DEFAULT_FORMAT = ("layer", "start", "end", "style", "name", "marginl", "marg
                       "text")
 
 
-class SubtitleError(IndexerError):
-    """A subtitle file or track cannot be read: bad encoding, malformed times, or ffmpeg failed on it.
+@dataclass(frozen=True)
+class CueProblem:
+    """A cue that was skipped, and why: ``line 14: the cue ends before it starts``."""
 
-    ``line`` is the 1-based line of the text where the problem is, when there is one.
-    """
+    line: int  # 1-based line of the text
+    why: str
 
-    def __init__(self, path: Path | str, reason: str, hint: str = "", detail: str = "",
-                 line: int | None = None) -> None:
-        super().__init__(path, reason, hint, detail)
-        self.line = line
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.why}"
 
 
 @dataclass(frozen=True)
@@ -62,51 +60,6 @@ class Cue:
     source: str  # "embedded:<stream index>" or "sidecar:<file name>"
 
 
-def decode_subtitle_bytes(data: bytes, path: Path) -> str:
-    """Text of a subtitle file: UTF-8 (BOM or not), UTF-16/32 with a BOM, else cp1252 if that is clean.
-
-    cp1252 is a guess (old Western European files); it is taken only when every byte decodes and the text has
-    no control characters besides tab and newlines, which random bytes and most other encodings fail.
-    """
-    for mark, encoding in BYTE_ORDER_MARKS:
-        if data.startswith(mark):
-            try:
-                return _without_controls(data.decode(encoding), path, encoding)
-            except UnicodeDecodeError as exc:
-                raise _encoding_error(path, f"starts with a {encoding} byte-order mark but is not valid "
-                                            f"{encoding} text (offset {exc.start})") from exc
-    try:
-        return _without_controls(data.decode("utf-8"), path, "UTF-8")
-    except UnicodeDecodeError as exc:
-        utf8_failure = f"byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8"
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError:
-        raise _encoding_error(path, f"is not UTF-8 text ({utf8_failure}) and not cp1252 either") from None
-    if CONTROL_CHARS.search(text):
-        raise _encoding_error(path, f"is not UTF-8 text ({utf8_failure}; as cp1252 it holds control "
-                                    "characters, so it is binary or in another encoding)")
-    logger.warning("%s is not UTF-8; read it as cp1252", path)
-    return text
-
-
-def _without_controls(text: str, path: Path, encoding: str) -> str:
-    found = CONTROL_CHARS.search(text)
-    if found:
-        what = "is not UTF-8 text: it" if encoding == "UTF-8" else f"read as {encoding}"
-        raise _encoding_error(path, f"{what} holds the control character U+{ord(found.group()):04X} at "
-                                    f"character {found.start()} (a UTF-16 file without a byte-order mark, or "
-                                    "not a subtitle file)")
-    return text
-
-
-def _encoding_error(path: Path, what: str) -> SubtitleError:
-    quoted = shlex.quote(str(path))
-    return SubtitleError(path, f"{path.name} {what}",
-                         f"find its encoding (`file -i {quoted}`) and convert it: "
-                         f"iconv -f <encoding> -t UTF-8 {quoted} -o {shlex.quote(str(path) + '.utf8')}")
-
-
 def _seconds(hours: str | None, minutes: str, seconds: str, fraction: str | None) -> float | None:
     """Seconds of a parsed time, or None when minutes or seconds are above 59."""
     if int(minutes) > 59 or int(seconds) > 59:
@@ -115,18 +68,36 @@ def _seconds(hours: str | None, minutes: str, seconds: str, fraction: str | None
     return round(int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds) + frac, 3)
 
 
-def _malformed(path: Path, line_no: int, line: str, why: str = "malformed time range") -> SubtitleError:
-    return SubtitleError(path, f"{why} on line {line_no}: {line.strip()!r}",
-                         f"fix line {line_no} of {path.name} or remove the file (SubRip and WebVTT times "
-                         "look like 00:01:02,500 --> 00:01:04,000, ASS times like 0:01:02.50)", line=line_no)
-
-
-def _span(path: Path, line_no: int, line: str, start: float | None, end: float | None) -> tuple[float, float]:
+def _span(start: float | None, end: float | None) -> tuple[float, float] | str:
+    """The cue's (start_s, end_s), or why it has none."""
     if start is None or end is None:
-        raise _malformed(path, line_no, line, "minutes or seconds above 59")
+        return "minutes or seconds above 59"
     if end < start:
-        raise _malformed(path, line_no, line, "the cue ends before it starts")
+        return "the cue ends before it starts"
     return start, end
+
+
+@dataclass(frozen=True)
+class ParsedSubtitles:
+    """The cues of one file or track, sorted by start time, and what was skipped or repaired on the way."""
+
+    cues: tuple[Cue, ...]
+    problems: tuple[CueProblem, ...] = ()  # cues skipped, with their lines
+    replaced: int = 0  # undecodable bytes or stray control characters replaced
+    joined: int = 0  # cues joined into the cue before them (same text, no gap)
+
+    def note(self) -> str | None:
+        """What a user should know about this track, e.g. ``2 cues skipped (line 14: the cue ends before it
+        starts; line 30: malformed time range)``; None when it was read whole."""
+        parts = []
+        if self.problems:
+            n = len(self.problems)
+            named = "; ".join(str(p) for p in self.problems[:PROBLEMS_SHOWN])
+            more = f"; and {n - PROBLEMS_SHOWN} more" if n > PROBLEMS_SHOWN else ""
+            parts.append(f"{n} {'cue' if n == 1 else 'cues'} skipped ({named}{more})")
+        if self.replaced:
+            parts.append(f"{self.replaced} undecodable {'byte' if self.replaced == 1 else 'bytes'} replaced")
+        return ", ".join(parts) or None
 
 
 def _clean_lines(lines: list[str]) -> str:
@@ -140,17 +111,18 @@ def _timed_text_cue(lines: list[str], span: tuple[float, float], webvtt: bool, l
     return Cue(span[0], span[1], text, language, source) if text else None
 
 
-def parse_timed_text(text: str, path: Path, *, language: str | None, source: str) -> list[Cue]:
-    """Cues of SubRip or WebVTT text, sorted by start time; ``path`` names the file in errors.
+def parse_timed_text(text: str, *, language: str | None, source: str) -> tuple[list[Cue], list[CueProblem]]:
+    """Cues of SubRip or WebVTT text in file order, and the cues skipped with their lines.
 
     A cue is a timing line and the text lines after it up to a blank line; the line before a timing line (a
     SubRip number or a WebVTT identifier) is not text, and neither are WebVTT NOTE/STYLE/REGION blocks. A
     blank line inside a SubRip cue therefore ends its text, and a number right before a timing line is taken
-    as that cue's number even without a blank line. Raises SubtitleError naming the line for a timing line
-    that does not parse, times whose minutes or seconds pass 59, or a cue that ends before it starts.
+    as that cue's number even without a blank line. A timing line that does not parse, times whose minutes or
+    seconds pass 59, or a cue that ends before it starts skip that cue (its text lines with it).
     """
     webvtt = text.lstrip().startswith("WEBVTT")
     cues: list[Cue] = []
+    problems: list[CueProblem] = []
     span: tuple[float, float] | None = None  # the cue being read
     body: list[str] = []
     skipping = False
@@ -161,14 +133,17 @@ def parse_timed_text(text: str, path: Path, *, language: str | None, source: str
 
     for line_no, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), start=1):
         timing = TIMING_LINE.match(line)
-        if timing:
+        if timing or ("-->" in line and not skipping) or (span is None and not skipping and TIME_LIKE.match(line)):
             if body and body[-1].strip().isdigit():
                 body.pop()  # the number of this cue, in a SubRip file that lacks the blank line before it
             flush()
-            g = timing.groups()
-            span, body, skipping = _span(path, line_no, line, _seconds(*g[:4]), _seconds(*g[4:])), [], False
-        elif "-->" in line and not skipping:
-            raise _malformed(path, line_no, line)
+            g = timing.groups() if timing else None
+            found = _span(_seconds(*g[:4]), _seconds(*g[4:])) if g else "malformed time range"
+            if isinstance(found, str):
+                problems.append(CueProblem(line_no, found))
+                span, body, skipping = None, [], True  # the bad cue's text lines go with it
+            else:
+                span, body, skipping = found, [], False
         elif not line.strip():
             flush()
             span, body, skipping = None, [], False
@@ -176,10 +151,8 @@ def parse_timed_text(text: str, path: Path, *, language: str | None, source: str
             body.append(line)
         elif skipping or line.startswith(SKIPPED_BLOCKS):
             skipping = True
-        elif TIME_LIKE.match(line):
-            raise _malformed(path, line_no, line)
     flush()
-    return sorted(cues, key=lambda c: (c.start_s, c.end_s))
+    return cues, problems
 
 
 def ass_plain_text(text: str) -> str:
@@ -200,14 +173,15 @@ def ass_plain_text(text: str) -> str:
     return _clean_lines(plain.split("\n"))
 
 
-def parse_ass(text: str, path: Path, *, language: str | None, source: str) -> list[Cue]:
-    """Cues of the Dialogue lines of an ASS/SSA script's [Events] section, sorted by start time.
+def parse_ass(text: str, *, language: str | None, source: str) -> tuple[list[Cue], list[CueProblem]]:
+    """Cues of the Dialogue lines of an ASS/SSA script's [Events] section in file order, and the lines skipped.
 
     Fields are found by the section's Format line (the usual one when it has none). Comment lines, styles and
-    effects are ignored: karaoke and positioned signs keep their text, vector drawings are dropped. Raises
-    SubtitleError naming the line for a Dialogue line with too few fields or a malformed time.
+    effects are ignored: karaoke and positioned signs keep their text, vector drawings are dropped. A Dialogue
+    line with too few fields or a malformed or reversed time is skipped.
     """
     cues: list[Cue] = []
+    problems: list[CueProblem] = []
     fields = ASS_DEFAULT_FORMAT
     in_events = False
     for line_no, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), start=1):
@@ -223,41 +197,85 @@ def parse_ass(text: str, path: Path, *, language: str | None, source: str) -> li
         elif key.lower() == "dialogue":
             parts = value.split(",", len(fields) - 1)
             if len(parts) != len(fields) or not {"start", "end", "text"} <= set(fields):
-                raise _malformed(path, line_no, line, f"a Dialogue line without the {len(fields)} fields of "
-                                                      "its Format line")
+                problems.append(CueProblem(line_no, f"a Dialogue line without the {len(fields)} fields of its "
+                                                    "Format line"))
+                continue
             start, end = (ASS_TIME.match(parts[fields.index(k)].strip()) for k in ("start", "end"))
-            if not start or not end:
-                raise _malformed(path, line_no, line)
-            span = _span(path, line_no, line, _seconds(*start.groups()), _seconds(*end.groups()))
-            if plain := ass_plain_text(parts[fields.index("text")]):
-                cues.append(Cue(span[0], span[1], plain, language, source))
-    return sorted(cues, key=lambda c: (c.start_s, c.end_s))
+            found = (_span(_seconds(*start.groups()), _seconds(*end.groups())) if start and end
+                     else "malformed time range")
+            if isinstance(found, str):
+                problems.append(CueProblem(line_no, found))
+            elif plain := ass_plain_text(parts[fields.index("text")]):
+                cues.append(Cue(found[0], found[1], plain, language, source))
+    return cues, problems
 
 
-def parse_subtitle_text(text: str, path: Path, *, language: str | None, source: str) -> list[Cue]:
+def join_repeats(cues: list[Cue], max_gap_s: float = REPEAT_JOIN_GAP_S) -> tuple[list[Cue], int]:
+    """Cues sorted by start time, each cue that repeats the text of an earlier cue ending at most ``max_gap_s``
+    before it joined into that cue; and how many were joined. Linear after the sort.
+
+    >>> a, b, c = (Cue(0.0, 1.0, "Hi", None, "s"), Cue(1.0, 2.0, "Hi", None, "s"), Cue(5.0, 6.0, "Hi", None, "s"))
+    >>> [(x.start_s, x.end_s) for x in join_repeats([a, b, c])[0]]
+    [(0.0, 2.0), (5.0, 6.0)]
+    """
+    out: list[Cue] = []
+    last_of_text: dict[str, int] = {}
+    for cue in sorted(cues, key=lambda c: (c.start_s, c.end_s)):
+        i = last_of_text.get(cue.text)
+        if i is not None and cue.start_s <= out[i].end_s + max_gap_s:
+            if cue.end_s > out[i].end_s:
+                prev = out[i]
+                out[i] = Cue(prev.start_s, cue.end_s, prev.text, prev.language, prev.source)
+            continue
+        last_of_text[cue.text] = len(out)
+        out.append(cue)
+    return out, len(cues) - len(out)
+
+
+def parse_subtitle_text(text: str, path: Path, *, language: str | None, source: str,
+                        replaced: int = 0) -> ParsedSubtitles:
     """Cues of SubRip, WebVTT or ASS/SSA text, told apart by content (not by the file name).
 
-    Empty text has no cues; other text without any cue raises SubtitleError (it is not a subtitle file).
+    Empty text has no cues. Raises SubtitleError when the text has no readable cue: naming the first bad line
+    when there were cues that could not be read, else saying it is not a subtitle file.
     """
     is_ass = re.search(r"^\s*\[(script info|events)\]", text, re.IGNORECASE | re.MULTILINE)
-    cues = (parse_ass if is_ass else parse_timed_text)(text, path, language=language, source=source)
+    cues, problems = (parse_ass if is_ass else parse_timed_text)(text, language=language, source=source)
+    if not cues and problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more bad cues)" if len(problems) > 1 else ""
+        raise SubtitleError(path, f"no readable cue: {first.why} on line {first.line}{more}",
+                            f"fix line {first.line} of {path.name} or remove the file (SubRip and WebVTT times "
+                            "look like 00:01:02,500 --> 00:01:04,000, ASS times like 0:01:02.50)",
+                            line=first.line)
     if not cues and text.strip() and not is_ass and "-->" not in text:
         raise SubtitleError(path, f"{path.name} holds no subtitle cues (no SubRip, WebVTT or ASS timing "
                             "lines)", "check what the file really is; remove or rename it")
-    return cues
+    joined_cues, joined = join_repeats(cues)
+    if problems:
+        logger.warning("%s: %d cues skipped, first on line %d: %s", path, len(problems), problems[0].line,
+                       problems[0].why)
+    return ParsedSubtitles(tuple(joined_cues), tuple(problems), replaced, joined)
 
 
-def parse_subtitle_file(path: Path, language: str | None = None) -> list[Cue]:
+def parse_subtitle_file(path: Path, language: str | None = None) -> ParsedSubtitles:
     """Cues of a SubRip (.srt), WebVTT (.vtt) or ASS/SSA (.ass, .ssa) file, sorted by start time.
 
     ``language`` is given to every cue (the file's content does not say it); the source is
-    ``sidecar:<file name>``. Raises SubtitleError for a file that cannot be read, undecodable bytes (see
-    ``decode_subtitle_bytes``) or malformed times (naming the line).
+    ``sidecar:<file name>``. Files over SIDECAR_MAX_BYTES are refused before they are read. Raises
+    SubtitleError for a file that cannot be read, that is not text (``decode_subtitle_bytes``) or that has no
+    readable cue.
     """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(SIDECAR_MAX_BYTES + 1)
     except OSError as exc:
         raise SubtitleError(path, f"cannot read the subtitle file: {exc.strerror}",
                             "check the file's permissions, or remove it") from exc
-    return parse_subtitle_text(decode_subtitle_bytes(data, path), path, language=language,
-                               source=f"sidecar:{path.name}")
+    if len(data) > SIDECAR_MAX_BYTES:
+        raise SubtitleError(path, f"{path.name} is over {SIDECAR_MAX_BYTES // 2**20} MiB, the most scenedex "
+                            "reads from a subtitle file (real ones are rarely over 5 MB)",
+                            "check that it really is a subtitle file; split it if it is")
+    decoded = decode_subtitle_bytes(data, path)
+    return parse_subtitle_text(decoded.text, path, language=language, source=f"sidecar:{path.name}",
+                               replaced=decoded.replaced)

@@ -22,10 +22,11 @@ from pathlib import Path
 
 from indexer.probe import MediaInfo, StreamInfo
 from indexer.sampling import ffmpeg_binary
-from indexer.subtitle_formats import Cue, SubtitleError, parse_subtitle_file, parse_subtitle_text
+from indexer.subtitle_encoding import SubtitleError
+from indexer.subtitle_formats import Cue, ParsedSubtitles, parse_subtitle_file, parse_subtitle_text
 
-__all__ = ["Cue", "SkippedTrack", "SubtitleError", "SubtitleResult", "extract_subtitles", "find_sidecars",
-           "parse_subtitle_file", "sidecar_language"]
+__all__ = ["Cue", "SkippedTrack", "SubtitleError", "SubtitleResult", "TrackNote", "extract_subtitles",
+           "find_sidecars", "max_cues", "parse_subtitle_file", "sidecar_language"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ ASS_CODECS = frozenset({"ass", "ssa"})
 BITMAP_CODECS = frozenset({"hdmv_pgs_subtitle", "dvd_subtitle", "dvb_subtitle", "xsub"})
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(?:[-_][a-z0-9]{2,8})*$", re.IGNORECASE)  # en, eng, pt-BR, zh_Hans
 NOT_LANGUAGES = frozenset({"sdh", "cc", "sub", "und"})  # name tags that look like language codes
+# A track keeps at most this many cues: 10 a second of media (speech subtitles have one every 2-4 s), at least
+# 5,000. Typesetting that writes one event per frame is joined first (``join_repeats``); what passes this is
+# machine-made noise whose embedding and storage would cost minutes per file.
+CUES_PER_S = 10
+MIN_CUE_LIMIT = 5_000
 
 
 @dataclass(frozen=True)
@@ -48,9 +54,25 @@ class SkippedTrack:
 
 
 @dataclass(frozen=True)
+class TrackNote:
+    source: str  # as in SkippedTrack
+    note: str  # what was skipped or repaired in a track that was read, e.g. "2 cues skipped (line 14: ...)"
+
+
+@dataclass(frozen=True)
 class SubtitleResult:
     cues: tuple[Cue, ...]  # sorted by start_s; a track repeating an earlier one's cues is kept once
     skipped: tuple[SkippedTrack, ...]
+    notes: tuple[TrackNote, ...] = ()
+
+
+def max_cues(duration_s: float) -> int:
+    """The most cues one track of a file this long keeps (CUES_PER_S, at least MIN_CUE_LIMIT).
+
+    >>> max_cues(60.0), max_cues(3600.0)
+    (5000, 36000)
+    """
+    return max(MIN_CUE_LIMIT, int(CUES_PER_S * duration_s))
 
 
 def find_sidecars(media_path: Path) -> list[Path]:
@@ -142,7 +164,9 @@ def _convert(info: MediaInfo, streams: Sequence[StreamInfo], timeout_s: float) -
         except subprocess.TimeoutExpired as exc:
             raise SubtitleError(info.path, f"ffmpeg took longer than {timeout_s:.0f} s to read subtitle "
                                 f"stream(s) {indexes} and was stopped",
-                                "the file may be on a slow or hung mount; check that it can be read") from exc
+                                "the file may be on a slow or hung mount, or the track is unusually large: check "
+                                "that it can be read (`ffprobe` it); convert a huge track to a sidecar file"
+                                ) from exc
         if proc.returncode != 0:
             raise SubtitleError(info.path, f"ffmpeg could not convert subtitle stream(s) {indexes} to text "
                                 f"(exit code {proc.returncode})",
@@ -173,12 +197,12 @@ def _convert_each(info: MediaInfo, streams: Sequence[StreamInfo],
 
 
 def _embedded_tracks(info: MediaInfo, streams: Sequence[StreamInfo],
-                     timeout_s: float) -> tuple[list[list[Cue]], list[SkippedTrack]]:
+                     timeout_s: float) -> tuple[list[ParsedSubtitles], list[SkippedTrack]]:
     """Cues of each text stream in stream order, and the streams that failed (ffmpeg or the parser)."""
     if not streams:
         return [], []
     converted = _convert_each(info, streams, timeout_s)
-    tracks: list[list[Cue]] = []
+    tracks: list[ParsedSubtitles] = []
     skipped: list[SkippedTrack] = []
     for stream in streams:
         source, outcome = f"embedded:{stream.index}", converted[stream.index]
@@ -195,8 +219,8 @@ def _embedded_tracks(info: MediaInfo, streams: Sequence[StreamInfo],
     return tracks, skipped
 
 
-def _sidecar_tracks(media_path: Path) -> tuple[list[list[Cue]], list[SkippedTrack]]:
-    tracks: list[list[Cue]] = []
+def _sidecar_tracks(media_path: Path) -> tuple[list[ParsedSubtitles], list[SkippedTrack]]:
+    tracks: list[ParsedSubtitles] = []
     skipped: list[SkippedTrack] = []
     for path in find_sidecars(media_path):
         try:
@@ -204,6 +228,19 @@ def _sidecar_tracks(media_path: Path) -> tuple[list[list[Cue]], list[SkippedTrac
         except SubtitleError as exc:
             skipped.append(SkippedTrack(f"sidecar:{path.name}", exc.reason, exc.hint))
     return tracks, skipped
+
+
+def _limited(track: ParsedSubtitles, limit: int) -> tuple[tuple[Cue, ...], list[TrackNote]]:
+    """The track's cues, the first ``limit`` of them, and notes on what was skipped, repaired or cut."""
+    if not track.cues:
+        return (), []
+    source = track.cues[0].source
+    notes = [TrackNote(source, note)] if (note := track.note()) else []
+    if len(track.cues) > limit:
+        notes.append(TrackNote(source, f"{len(track.cues) - limit} cues past the limit of {limit} for a file "
+                                       "this long were dropped"))
+        logger.warning("%s: %d cues; the first %d kept", source, len(track.cues), limit)
+    return track.cues[:limit], notes
 
 
 def _merge(tracks: Sequence[Sequence[Cue]]) -> tuple[Cue, ...]:
@@ -229,7 +266,9 @@ def extract_subtitles(info: MediaInfo, *, timeout_s: float | None = None) -> Sub
     cues as an earlier one is kept once, under the earlier source: files with several programs repeat their
     subtitles, and a sidecar is often a copy of an embedded track. Bitmap and unknown-codec tracks, tracks
     ffmpeg cannot convert, and unreadable or malformed sidecars are skipped with a reason (logged), never
-    raised. ``timeout_s`` bounds each ffmpeg run (default: 60 s plus a quarter of the media's duration).
+    raised. Within a readable track, bad cues are skipped and stray bytes replaced (``notes`` says so), and at
+    most ``max_cues`` cues are kept. ``timeout_s`` bounds each ffmpeg run (default: 60 s plus a quarter of the
+    media's duration).
     """
     timeout = timeout_s if timeout_s is not None else _default_timeout_s(info)
     subtitle_streams = [s for s in info.streams if s.kind == "subtitle"]
@@ -242,7 +281,14 @@ def extract_subtitles(info: MediaInfo, *, timeout_s: float | None = None) -> Sub
     for track in (*failed, *bad_sidecars):
         logger.warning("%s: subtitles of %s skipped: %s", info.path, track.source, track.reason)
     skipped = sorted((*unreadable, *failed, *bad_sidecars), key=_order)
-    return SubtitleResult(cues=_merge([*embedded, *sidecars]), skipped=tuple(skipped))
+    limit = max_cues(info.duration_s)
+    kept: list[tuple[Cue, ...]] = []
+    notes: list[TrackNote] = []
+    for track in (*embedded, *sidecars):
+        cues, track_notes = _limited(track, limit)
+        kept.append(cues)
+        notes.extend(track_notes)
+    return SubtitleResult(cues=_merge(kept), skipped=tuple(skipped), notes=tuple(notes))
 
 
 def _order(track: SkippedTrack) -> tuple[int, int, str]:

@@ -74,6 +74,8 @@ def status_data(db: Database, setup: IndexSetup, database_label: str) -> dict[st
         channels = text_repo.channel_counts(session)
         channel_problems = [{"path": path, "channel": str(c.channel), "reason": c.error_reason, "hint": c.error_hint}
                             for path, c in text_repo.channel_problems(session)]
+        channel_notes = [{"path": path, "channel": str(c.channel), "note": c.error_reason}
+                         for path, c in text_repo.channel_notes(session)]
         text_index: dict[str, Any] = {}
         if setup.text.any:
             key = describe_text_model(setup.text.text_model).key
@@ -84,7 +86,7 @@ def status_data(db: Database, setup: IndexSetup, database_label: str) -> dict[st
             visual.update({"model": key, **_index_state(session, setup, key, frames_repo.vector_frame_ids)})
     return {"database": database_label, "roots": roots, "files": counts, **totals, "visual": visual,
             "channels": channels, "text": text_index, "runs": runs, "problems": problems,
-            "channel_problems": channel_problems}
+            "channel_problems": channel_problems, "channel_notes": channel_notes}
 
 
 def files_data(db: Database) -> list[dict[str, Any]]:
@@ -154,6 +156,10 @@ def status_text(data: dict[str, Any], show_problems: bool = True) -> str:
         for p in data["channel_problems"]:
             lines.append(f"  ✗ {p['channel']}: {p['path']}\n      why: {p['reason']}"
                          + (f"\n      what to do: {p['hint']}" if p["hint"] else ""))
+    if data.get("channel_notes") and show_problems:
+        lines.append("channel notes (indexed, with something left out)")
+        for n in data["channel_notes"]:
+            lines.append(f"  ! {n['channel']}: {n['path']}\n      {n['note']}")
     if data["problems"] and not show_problems:
         lines.append(f"problems  {len(data['problems'])} files (listed above; `scenedex status` shows them too)")
     elif data["problems"]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -188,7 +189,7 @@ def test_sidecar_text_is_decoded_from_utf8_utf16_with_bom_and_clean_cp1252(
         tmp_path: Path, encoding: str, caplog: pytest.LogCaptureFixture) -> None:
     text = "Café déjà vu – naïve façade"  # the en dash is byte 0x96 in cp1252
     path = _write(tmp_path / "film.srt", f"1\r\n00:00:01,000 --> 00:00:02,000\r\n{text}\r\n", encoding)
-    assert parse_subtitle_file(path) == [Cue(1.0, 2.0, text, None, "sidecar:film.srt")]
+    assert parse_subtitle_file(path).cues == (Cue(1.0, 2.0, text, None, "sidecar:film.srt"),)
     assert ("read it as cp1252" in caplog.text) == (encoding == "cp1252")
 
 
@@ -208,32 +209,105 @@ def test_utf16_without_a_byte_order_mark_is_refused_for_its_control_characters(t
 
 @pytest.mark.parametrize("bad_line, why", [
     ("00:00:0x,000 --> 00:00:04,000", "malformed time range"),
-    ("00:00:05,000 --> 00:00:04,000", "ends before it starts"),
-    ("00:00:75,000 --> 00:01:20,000", "above 59"),
+    ("00:00:05,000 --> 00:00:04,000", "the cue ends before it starts"),
+    ("00:00:75,000 --> 00:01:20,000", "minutes or seconds above 59"),
     ("00:00:05,000 00:00:06,000", "malformed time range"),
 ])
-def test_malformed_timestamp_raises_naming_its_line(tmp_path: Path, bad_line: str, why: str) -> None:
-    path = _write(tmp_path / "film.srt", f"1\n00:00:01,000 --> 00:00:02,000\nFine\n\n2\n{bad_line}\nBroken\n")
-    with pytest.raises(SubtitleError, match=why) as err:
+def test_a_malformed_cue_is_skipped_naming_its_line_and_the_good_cues_are_kept(tmp_path: Path, bad_line: str,
+                                                                            why: str) -> None:
+    path = _write(tmp_path / "film.srt", f"1\n00:00:01,000 --> 00:00:02,000\nFine\n\n2\n{bad_line}\nBroken\n\n"
+                                         "3\n00:00:07,000 --> 00:00:08,000\nAlso fine\n")
+    parsed = parse_subtitle_file(path)
+    assert [(c.start_s, c.end_s, c.text) for c in parsed.cues] == [(1.0, 2.0, "Fine"), (7.0, 8.0, "Also fine")]
+    assert [(p.line, p.why) for p in parsed.problems] == [(6, why)]
+    assert parsed.note() == f"1 cue skipped (line 6: {why})"
+
+
+def test_a_file_whose_every_cue_is_malformed_is_refused_naming_the_first_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "film.srt", "1\n00:00:05,000 --> 00:00:04,000\nBroken\n\n"
+                                         "2\n00:00:0x,000 --> 00:00:09,000\nAlso broken\n")
+    with pytest.raises(SubtitleError, match="no readable cue: the cue ends before it starts on line 2") as err:
         parse_subtitle_file(path)
-    assert err.value.line == 6 and "on line 6" in err.value.reason and "line 6" in err.value.hint
+    assert err.value.line == 2 and "1 more" in err.value.reason and "line 2 of film.srt" in err.value.hint
 
 
-def test_malformed_ass_time_raises_naming_its_line(tmp_path: Path) -> None:
+def test_a_malformed_ass_line_is_skipped_and_the_other_events_kept(tmp_path: Path) -> None:
     path = _write(tmp_path / "film.ass", ASS.replace("0:00:02.00,", "0:00:0x.00,"))
-    with pytest.raises(SubtitleError, match="malformed time range on line 10"):
+    parsed = parse_subtitle_file(path)
+    assert [(c.start_s, c.end_s, c.text) for c in parsed.cues] == [ASS_CUES[0]]
+    assert [(p.line, p.why) for p in parsed.problems] == [(10, "malformed time range")]
+
+
+def test_many_problems_are_counted_and_the_first_three_named() -> None:
+    good = "".join(f"{i}\n00:00:{i:02d},000 --> 00:00:{i:02d},500\nLine {i}\n\n" for i in range(1, 4))
+    bad = "".join(f"9\n00:00:{i:02d},000 --> 00:00:0{i % 10},000\nX\n\n" for i in range(20, 25))
+    parsed = parse_subtitle_text(good + bad, Path("film.srt"), language=None, source="sidecar:film.srt")
+    assert len(parsed.cues) == 3 and len(parsed.problems) == 5
+    assert parsed.note() is not None and parsed.note().startswith("5 cues skipped (line 14: the cue ends")
+    assert parsed.note().endswith("; and 2 more)")
+
+
+def test_a_few_stray_bytes_are_replaced_and_counted_not_fatal(tmp_path: Path) -> None:
+    data = "1\n00:00:01,000 --> 00:00:02,000\nCaf\u00e9 au lait\n\n2\n00:00:03,000 --> 00:00:04,000\nEnd\n"
+    raw = data.encode("utf-8").replace(b"au", b"a\xff\xfe") + b"\x01"  # two stray bytes, one control character
+    path = tmp_path / "film.srt"
+    path.write_bytes(raw)
+    parsed = parse_subtitle_file(path)
+    assert [c.text for c in parsed.cues] == ["Caf\u00e9 a\ufffd\ufffd lait", "End"]
+    assert parsed.replaced == 3 and parsed.note() == "3 undecodable bytes replaced"
+
+
+def test_a_subtitle_file_over_the_size_limit_is_refused_without_reading_it_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("indexer.subtitle_formats.SIDECAR_MAX_BYTES", 1000)
+    path = _write(tmp_path / "film.srt", SRT * 100)
+    with pytest.raises(SubtitleError, match="is over 0 MiB"):
         parse_subtitle_file(path)
+
+
+def test_cues_repeating_their_text_without_a_gap_are_joined_in_linear_time(tmp_path: Path) -> None:
+    """ASS typesetting writes one event per frame: 150,000 events of 150 signs become 150 cues, in seconds."""
+    events = []
+    for i in range(150_000):
+        start_cs = i * 4  # 25 events a second, each lasting one event
+        events.append(f"Dialogue: 0,{_ass_time(start_cs)},{_ass_time(start_cs + 4)},Default,,0,0,0,,"
+                      f"{{\\pos({i % 500},{i % 300})}}Sign number {i // 1000}")
+    header = ASS[:ASS.index("Dialogue:")]
+    path = _write(tmp_path / "signs.ass", header + "\n".join(events) + "\n")
+    t0 = time.perf_counter()
+    parsed = parse_subtitle_file(path)
+    elapsed_s = time.perf_counter() - t0
+    assert len(parsed.cues) == 150 and parsed.joined == 149_850 and parsed.problems == ()
+    assert parsed.cues[1].start_s == 40.0 and parsed.cues[1].end_s == 80.0
+    assert elapsed_s < 30, f"parsing took {elapsed_s:.1f} s"
+
+
+def _ass_time(cs: int) -> str:
+    return f"{cs // 360000}:{cs // 6000 % 60:02d}:{cs // 100 % 60:02d}.{cs % 100:02d}"
+
+
+def test_a_track_keeps_at_most_ten_cues_a_second_and_says_how_many_it_dropped(clip: Path,
+                                                                             tmp_path: Path) -> None:
+    info = probe(clip)
+    limit = subtitles.max_cues(info.duration_s)
+    many = "".join(f"{i}\n00:00:00,000 --> 00:00:01,000\nLine {i}\n\n" for i in range(limit + 7))
+    shutil.copy(clip, tmp_path / "film.mp4")
+    _write(tmp_path / "film.srt", many)
+    result = extract_subtitles(probe(tmp_path / "film.mp4"))
+    assert len(result.cues) == limit
+    assert [(n.source, n.note) for n in result.notes] == [
+        ("sidecar:film.srt", f"7 cues past the limit of {limit} for a file this long were dropped")]
 
 
 def test_text_without_any_cue_is_not_a_subtitle_file(tmp_path: Path) -> None:
     with pytest.raises(SubtitleError, match="holds no subtitle cues"):
         parse_subtitle_file(_write(tmp_path / "film.srt", "just some notes\nabout the film\n"))
-    assert parse_subtitle_file(_write(tmp_path / "empty.srt", "\n")) == []
+    assert parse_subtitle_file(_write(tmp_path / "empty.srt", "\n")).cues == ()
 
 
 def test_subrip_cues_without_blank_lines_between_them_are_still_split() -> None:
     text = "1\n00:00:01,000 --> 00:00:02,000\nHello\n2\n00:00:03,000 --> 00:00:04,000\nWorld\n"
-    cues = parse_subtitle_text(text, Path("film.srt"), language="en", source="sidecar:film.srt")
+    cues = parse_subtitle_text(text, Path("film.srt"), language="en", source="sidecar:film.srt").cues
     assert [(c.start_s, c.end_s, c.text) for c in cues] == [(1.0, 2.0, "Hello"), (3.0, 4.0, "World")]
 
 
@@ -246,7 +320,7 @@ def test_bad_sidecars_are_skipped_while_good_tracks_still_come_back(clip: Path, 
     info = _mux(tmp_path / "film.mp4", clip, [_write(tmp_path / "in.srt", SRT)], "mov_text")
     _write(tmp_path / "film.en.vtt", VTT)
     (tmp_path / "film.de.srt").write_bytes(random.Random(1).randbytes(2048))
-    _write(tmp_path / "film.fr.srt", "1\n00:00:0x,000 --> 00:00:04,000\nCassé\n")
+    _write(tmp_path / "film.fr.srt", "1\n00:00:0x,000 --> 00:00:04,000\nCassé\n")  # no readable cue
     result = extract_subtitles(info)
     assert sorted(_by_source(result)) == ["embedded:1", "sidecar:film.en.vtt"]
     assert [t.source for t in result.skipped] == ["sidecar:film.de.srt", "sidecar:film.fr.srt"]

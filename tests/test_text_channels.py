@@ -22,6 +22,7 @@ from db.repositories import text as text_repo
 from db.session import Database
 from indexer.sampling import SamplingPolicy
 from indexer.text_embedding import TextEncoder
+from scenedex.report import status_text
 from scenedex.samples import Segment, make_clip
 from scenedex.speech_samples import SpokenLine, mux, write_speech_track
 from search.vector_index import load_index
@@ -38,6 +39,11 @@ SUBTITLES = [(0.5, 2.5, "Welcome to the quarterly briefing"), (6.0, 9.5, "The ro
              (12.0, 14.5, "Good night")]
 CAPTIONS = [Segment("blue", 5.0, "QUARTERLY REVENUE 2024"), Segment("bars", 6.0, ""),
             Segment("green", 5.0, "LAUNCH WINDOW OPENS AT DAWN")]  # cuts at 5 s and 11 s; 16 s long
+
+
+# One good cue, one that ends before it starts, a stray byte (not UTF-8, not cp1252), one more good cue.
+PART_BROKEN_SRT = (b"1\n00:00:00,500 --> 00:00:01,000\nFirst good cue\n\n2\n00:00:02,000 --> 00:00:01,500\nReversed\n\n"
+                   b"3\n00:00:02,000 --> 00:00:02,500\nSecond good \x81 cue\n")
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ def talk_library(tmp_path_factory: pytest.TempPathFactory) -> TalkLibrary:
     damage_audio_packets(with_audio, root / "broken_audio.mp4", fraction=1.0)
     make_clip(root / "badsubs.mp4", [Segment("red", 3.0, "")], fps=25)
     (root / "badsubs.srt").write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
+    make_clip(root / "partsubs.mp4", [Segment("red", 3.0, "")], fps=25)
+    (root / "partsubs.srt").write_bytes(PART_BROKEN_SRT)
     return TalkLibrary(root, onsets)
 
 
@@ -80,7 +88,8 @@ def indexed(template_db: str, talk_library: TalkLibrary, tmp_path_factory: pytes
     db = Database(url)
     config = IngestConfig(layout=DataLayout(tmp_path_factory.mktemp("data")), sampling=SamplingPolicy(size_px=64))
     summary = index_paths(db, [talk_library.root], config, (".mp4", ".mkv"), None, text=TextChannels())
-    assert sorted(Path(p).name for p in summary.indexed) == ["badsubs.mp4", "broken_audio.mp4", "talk.mkv"]
+    assert sorted(Path(p).name for p in summary.indexed) == ["badsubs.mp4", "broken_audio.mp4", "partsubs.mp4",
+                                                             "talk.mkv"]
     yield db, config, url
     db.dispose()
     drop_database(name)
@@ -142,6 +151,26 @@ def test_an_unreadable_sidecar_is_recorded_and_the_video_is_indexed(indexed, tal
     channels = _channels(db, _media_id(db, talk_library.root / "badsubs.mp4"))
     assert channels["subtitles"][0] == "failed" and "UTF-8" in channels["subtitles"][1]
     assert channels["frames"] == ("done", None)
+
+
+def test_a_partly_broken_sidecar_keeps_its_good_cues_and_status_says_what_was_skipped(
+        indexed, talk_library: TalkLibrary) -> None:
+    db, _, _ = indexed
+    media_id = _media_id(db, talk_library.root / "partsubs.mp4")
+    status, reason = _channels(db, media_id)["subtitles"]
+    assert status == "done"
+    assert reason == ("sidecar:partsubs.srt: 1 cue skipped (line 6: the cue ends before it starts), "
+                      "1 undecodable byte replaced")
+    with db.session() as session:
+        cues = text_repo.segments_of(session, media_id, [Channel.SUBTITLES])
+        notes = text_repo.channel_notes(session)
+    assert [(c.start_s, c.end_s, c.text) for c in cues] == [(0.5, 1.0, "First good cue"),
+                                                            (2.0, 2.5, "Second good \ufffd cue")]
+    shown = status_text({"files": {}, "runs": [], "problems": [], "channels": {}, "visual": {"enabled": False},
+                         "database": "test", "roots": [], "frames": 0, "shots": 0,
+                         "channel_notes": [{"path": p, "channel": str(c.channel), "note": c.error_reason}
+                                           for p, c in notes]})
+    assert "1 cue skipped (line 6: the cue ends before it starts)" in shown and "partsubs.mp4" in shown
 
 
 def test_full_text_search_finds_words_in_every_channel(indexed) -> None:

@@ -154,8 +154,9 @@ def run_subtitles(info: MediaInfo) -> ChannelOutcome:
     if not result.cues and not result.skipped:
         return skipped(Channel.SUBTITLES, "no subtitle track and no sidecar subtitle file")
     reason = hint = None
-    if result.skipped:
-        reason = "; ".join(f"{s.source}: {s.reason}" for s in result.skipped)
+    if result.skipped or result.notes:
+        reason = "; ".join([*(f"{s.source}: {s.reason}" for s in result.skipped),
+                            *(f"{n.source}: {n.note}" for n in result.notes)])
         hint = "; ".join(dict.fromkeys(s.hint for s in result.skipped if s.hint)) or None
     broken = [t for t in result.skipped if "bitmap" not in t.reason]  # bitmap tracks are normal, not failures
     status = ChannelStatus.DONE if result.cues else ChannelStatus.FAILED if broken else ChannelStatus.SKIPPED

@@ -68,9 +68,19 @@ def has_failed_channel(session: Session, media_id: int) -> bool:
 
 
 def channel_problems(session: Session, limit: int = 50) -> list[tuple[str, MediaChannel]]:
+    """Channels that failed, with their files' paths."""
+    return _channels_where(session, MediaChannel.status == ChannelStatus.FAILED, limit)
+
+
+def channel_notes(session: Session, limit: int = 50) -> list[tuple[str, MediaChannel]]:
+    """Channels that were indexed with something left out (skipped cues, replaced bytes), with their paths."""
+    return _channels_where(session, (MediaChannel.status == ChannelStatus.DONE)
+                           & MediaChannel.error_reason.is_not(None), limit)
+
+
+def _channels_where(session: Session, condition: Any, limit: int) -> list[tuple[str, MediaChannel]]:
     rows = session.execute(select(MediaFile.path, MediaChannel).join(MediaFile, MediaFile.id == MediaChannel.media_id)
-                           .where(MediaChannel.status == ChannelStatus.FAILED)
-                           .order_by(MediaFile.path, MediaChannel.channel).limit(limit))
+                           .where(condition).order_by(MediaFile.path, MediaChannel.channel).limit(limit))
     return [(path, channel) for path, channel in rows]
 
 
