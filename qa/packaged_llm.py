@@ -3,8 +3,9 @@
 The GGUF file is found inside the installed package (without importing it: its ``__init__`` needs llama-cpp),
 checked against a pinned sha256, loaded once with transformers (``gguf_file=``, which dequantizes to fp32) and saved
 as a dense safetensors checkpoint in a cache directory; later loads read the dense copy (a quarter of a second
-instead of ~25 s). The copy is written to a temporary folder and renamed into place, so a crash never leaves half
-a checkpoint that looks whole.
+instead of ~25 s). Set-up makes the copy (``make setup`` runs ``scenedex prepare``); a first question makes it when
+set-up did not. The copy is written to a temporary folder and renamed into place, so a crash never leaves half a
+checkpoint that looks whole.
 """
 
 from __future__ import annotations
@@ -75,10 +76,15 @@ def dense_dir(cache_dir: Path, model: PackagedModel = SMOLLM2_135M) -> Path:
     return cache_dir / "models" / f"{slug}-{model.sha256[:12]}"
 
 
+def is_prepared(cache_dir: Path, model: PackagedModel = SMOLLM2_135M) -> bool:
+    """Whether the dense copy of ``model`` is complete in ``cache_dir``."""
+    return (dense_dir(cache_dir, model) / DONE_MARKER).is_file()
+
+
 def dense_checkpoint(cache_dir: Path, model: PackagedModel = SMOLLM2_135M, gguf_path: Path | None = None) -> Path:
-    """The dense safetensors copy of a packaged GGUF model, made (after checking the sha256) on first use."""
+    """The dense safetensors copy of a packaged GGUF model, made (after checking the sha256) if it is not there."""
     target = dense_dir(cache_dir, model)
-    if (target / DONE_MARKER).is_file():
+    if is_prepared(cache_dir, model):
         return target
     source = gguf_path if gguf_path is not None else packaged_gguf(model)
     verify_sha256(source, model.sha256)

@@ -15,8 +15,10 @@ from db.repositories import models as models_repo
 from indexer.errors import EncoderError, FeatureFileError, IndexerError
 from indexer.text_embedding import describe_text_model
 from qa.errors import QaError
-from scenedex import cli_ask, cli_jobs, cli_search, demo, report
+from scenedex import cli_ask, cli_jobs, cli_search, demo, loading, report
+from scenedex.prepare import prepare
 from scenedex.progress import BarEvents
+from scenedex.quiet import libraries_quiet, log_file_of
 from scenedex.runtime import index_setup, open_database
 from scenedex.settings import Settings
 from search.errors import SearchError
@@ -26,23 +28,35 @@ from workers.vectors import sync_text_index, sync_vector_index
 log = logging.getLogger("scenedex")
 
 DESCRIPTION = """\
-Index a video library, then search its moments in plain language.
+Index a video library, then find its moments in plain language and ask it questions answered with cited times.
 
-  scenedex index ~/Videos          index a folder (again: only new and changed files are done)
-  scenedex status                  what is indexed, what failed and why (and queued jobs)
-  scenedex index ~/Videos --queue  hand the work to `scenedex worker` processes (Celery) on any machines
-  scenedex search "words"          find moments: ranked spans with start-end and why they matched
-  scenedex ask "question?"         an answer built from the moments, citing them with their times
-  scenedex serve                   the HTTP API (OpenAPI at /docs) on localhost
-  scenedex eval queries.jsonl      measure search quality (R1/R5 at IoU 0.5/0.7, mAP)
-  scenedex transcript FILE         what is said, subtitled and written on screen, with times (--format srt)
-  scenedex reindex                 rebuild the vector index from the database and feature files
-  scenedex demo                    make a small sample library, index it and show the result
+New here? `scenedex demo` indexes a small sample library, searches it and asks it a question. Then, on your own:
+  scenedex index ~/Videos                 index a folder (again: only new and changed files are done)
+  scenedex search "what you remember"     moments: file, start-end, and the words or pictures that matched
+  scenedex ask "your question?"           an answer that cites the moments it comes from, with their times
 
 Configuration: environment variables SCENEDEX_* (e.g. SCENEDEX_DATABASE_URL, SCENEDEX_VISION_MODEL,
 SCENEDEX_SAMPLE_FPS) or a TOML file at $XDG_CONFIG_HOME/scenedex/config.toml (or SCENEDEX_CONFIG).
 With no configuration scenedex keeps an embedded Postgres and its indexes in $XDG_DATA_HOME/scenedex.
+What libraries print (progress bars, warnings) goes to $XDG_CACHE_HOME/scenedex/logs/scenedex.log; -v shows it.
 """
+
+# The commands in the order a user meets them, each with the line `scenedex --help` shows for it.
+COMMANDS = {
+    "demo": "try it first: a sample library indexed, searched and asked",
+    "index": "index a folder or files (again: only new and changed files)",
+    "status": "what is indexed, what failed and why, queued jobs",
+    "search": 'find moments: scenedex search "words you remember"',
+    "ask": 'an answer citing its moments: scenedex ask "who spoke?"',
+    "transcript": "what a file says and shows, with times (or SRT/VTT)",
+    "serve": "the web page and HTTP API on localhost (docs at /docs)",
+    "worker": "a worker for `index --queue`, on any machine",
+    "jobs": "queued ingest jobs: list, show, cancel, retry",
+    "eval": "measure search quality on queries with true spans",
+    "reindex": "rebuild the vector indexes from the database",
+    "migrate": "bring the database schema up to date",
+    "prepare": "make the packaged models ready, once (make setup does)",
+}
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -180,16 +194,30 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         print(f'\n$ scenedex search "{query}" --page-size 3')
         search_args = cli_search.search_parser().parse_args([query, "--page-size", "3"])
         cli_search.cmd_search(search_args, settings)
+    print(f'\n$ scenedex ask "{DEMO_QUESTION}"')
+    try:
+        cli_ask.cmd_ask(build_parser().parse_args(["ask", DEMO_QUESTION]), settings)
+    except QaError as exc:  # the library is indexed and searchable: say why asking failed, then go on
+        print(f"error: {exc}", file=sys.stderr)
+        code = code or 2
+    print(demo.NEXT_STEPS)
     return code
 
 
 DEMO_QUERIES = ("reporters asking questions", "honey bees")  # paraphrases: no word is said or shown as such
+DEMO_QUESTION = "What does the archive footage show?"
+
+
+def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:
+    prepare(settings)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scenedex", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log what happens, and show what libraries print (progress bars, warnings)")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, help="where the embedded database, indexes and feature files live")
     common.add_argument("--database-url", help="a Postgres URL instead of the embedded database")
@@ -237,18 +265,32 @@ def build_parser() -> argparse.ArgumentParser:
     cli_ask.add_commands(sub, common)
     cli_jobs.add_commands(sub, common)
 
-    p = sub.add_parser("demo", parents=[common], help="make a sample library, index it and show the result")
+    p = sub.add_parser("demo", parents=[common], help=COMMANDS["demo"])
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("prepare", parents=[common], help=COMMANDS["prepare"],
+                       description="Make the dense copy of the packaged answer model (its GGUF is sha256-checked "
+                       "and dequantized into the cache directory, SCENEDEX_CACHE_DIR). Fast when already done.")
+    p.set_defaults(func=cmd_prepare)
+    _list_in_order(sub)
     return parser
+
+
+def _list_in_order(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`scenedex --help` lists the commands in COMMANDS' order, each with its line from there."""
+    order = list(COMMANDS)
+    listed = sub._choices_actions  # argparse keeps the help listing here
+    listed.sort(key=lambda a: order.index(a.dest) if a.dest in COMMANDS else len(order))
+    for action in listed:
+        action.help = COMMANDS.get(action.dest, action.help)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = _settings(args)
-        return int(args.func(args, settings))
+        with libraries_quiet(args.verbose, log_file_of(settings.cache_dir)), loading.announcing():
+            return int(args.func(args, settings))
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

@@ -1,6 +1,6 @@
 """The sample library the quick start indexes: short generated programmes with narration (espeak-ng), on-screen
 captions, a subtitle file and scene cuts, plus the bad files a real library holds, so the summary shows both
-sides."""
+sides; and the commands the demo ends with, for the user's own folder."""
 
 from __future__ import annotations
 
@@ -35,6 +35,14 @@ PROGRAMMES = {
         [SpokenLine(0.5, "In nineteen ninety eight we recorded this interview."),
          SpokenLine(6.5, "The archive footage shows the old observatory.")]),
 }
+
+
+NEXT_STEPS = """
+Next, on your own videos:
+  scenedex index ~/Videos                 index a folder (run it again after adding files: only new work is done)
+  scenedex search "what you remember"     moments by what is said, subtitled, shown on screen or seen
+  scenedex ask "your question?"           an answer that cites the moments it comes from, with their times
+(`scenedex --help` lists every command; `scenedex serve` opens the web page.)"""
 
 
 def _srt(lines: list[SpokenLine], end_s: float) -> str:

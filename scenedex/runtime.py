@@ -15,6 +15,7 @@ from indexer.sampling import SamplingPolicy
 from qa.answering import AnswerModel
 from qa.frames_cache import FramesCache
 from scenedex.ask_service import AskConfig, AskService
+from scenedex.loading import step
 from scenedex.search_service import SearchConfig, SearchService
 from scenedex.settings import Settings
 from search.fusion import FusionWeights
@@ -143,7 +144,12 @@ def ask_service(settings: Settings, db: Database) -> AskService:
     """Questions answered over ``db``; the answer model loads on the first question."""
     search = SearchService(db, DataLayout(settings.data_dir), search_config(settings))
     frames = FramesCache(settings.cache_dir / "frames", settings.ask_frames_cache_mb * 1024 * 1024)
-    return AskService(search, lambda: load_answer_model(settings), ask_config(settings), frames)
+
+    def load() -> AnswerModel:
+        with step("loading the answer model"):
+            return load_answer_model(settings)
+
+    return AskService(search, load, ask_config(settings), frames)
 
 
 @contextmanager
@@ -153,7 +159,8 @@ def open_database(settings: Settings) -> Iterator[Database]:
     url = settings.database_url
     if url is None:
         embedded = EmbeddedPostgres(settings.data_dir)
-        url = embedded.start()
+        with step("starting the embedded Postgres"):
+            url = embedded.start()
     db = None
     try:
         upgrade(url)

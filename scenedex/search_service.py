@@ -26,6 +26,7 @@ from indexer.encoders import EncoderSpec, describe_vision_encoder
 from indexer.errors import EncoderError, FeatureFileError, IndexerError
 from indexer.features import read_feature_file
 from indexer.text_embedding import describe_text_model
+from scenedex.loading import step
 from search.answer_focus import AnswerType, Line, answer_type, focus
 from search.errors import (
     ChannelUnavailableError,
@@ -98,6 +99,9 @@ class _Loaded:
     indexes: dict[int, _CachedIndex] = field(default_factory=dict)
 
 
+MODEL_NAMES = {"text": "text model", "text_tower": "vision model's text tower", "vision": "vision model"}
+
+
 class SearchService:
     """Thread-safe; one per process. ``search`` raises QueryError, NotFoundError or ChannelUnavailableError."""
 
@@ -113,7 +117,8 @@ class SearchService:
     def _model(self, name: str, load: Callable[[], Any]) -> Any:
         with self._loaded.lock:
             if name not in self._loaded.models:
-                self._loaded.models[name] = load()
+                with step(f"loading the {MODEL_NAMES.get(name, name)}"):
+                    self._loaded.models[name] = load()
             return self._loaded.models[name]
 
     def _text_encoder(self) -> Any:

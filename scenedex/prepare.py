@@ -1,0 +1,53 @@
+"""`scenedex prepare` (and ``python -m scenedex.prepare``, which set-up runs): make what the packaged models need
+before a command does, once. Today that is the dense copy of the packaged answer model (SmolLM2-135M-Instruct:
+its GGUF is sha256-checked and dequantized into the cache directory), which would otherwise cost the first
+question about half a minute. Idempotent: when everything is ready it returns in well under a second (it imports
+no torch then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+
+from scenedex.settings import Settings
+
+
+def prepare(settings: Settings, say: Callable[[str], None] = print) -> None:
+    """Make the dense copy of the packaged answer model in ``settings.cache_dir`` unless it is there or unused.
+    Raises CheckpointError (missing package, a file that fails its sha256)."""
+    from qa.packaged_llm import SMOLLM2_135M, dense_checkpoint, dense_dir, is_prepared
+
+    if settings.ask_model is not None:
+        say(f"answer model: {settings.ask_model} (ask_model): nothing to prepare")
+        return
+    if is_prepared(settings.cache_dir, SMOLLM2_135M):
+        say(f"answer model ready: {dense_dir(settings.cache_dir, SMOLLM2_135M)}")
+        return
+    say(f"preparing the packaged answer model {SMOLLM2_135M.key} once (sha256 check, dense copy; ~30 s) …")
+    t0 = time.perf_counter()
+    path = dense_checkpoint(settings.cache_dir, SMOLLM2_135M)
+    say(f"answer model ready in {time.perf_counter() - t0:.0f} s: {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from qa.errors import QaError
+    from scenedex.quiet import libraries_quiet, log_file_of
+
+    parser = argparse.ArgumentParser(prog="python -m scenedex.prepare", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="show what the libraries print")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    with libraries_quiet(args.verbose, log_file_of(settings.cache_dir)):
+        try:
+            prepare(settings)
+        except QaError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
