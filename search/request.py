@@ -106,19 +106,20 @@ def make_request(*, text: str | None, channels: str | list[str], combine: str = 
 
 
 def parse_channels(spec: str | list[str] | tuple[str, ...]) -> frozenset[SearchChannel]:
-    """'speech,ocr' or ['speech', 'ocr'] -> channels; 'all' -> every channel.
+    """'speech,ocr', ['speech', 'ocr'] or ['speech,ocr'] (a repeated parameter) -> channels; 'all' -> every channel.
 
     >>> sorted(parse_channels("speech, ocr"))
     [<SearchChannel.OCR: 'ocr'>, <SearchChannel.SPEECH: 'speech'>]
     """
-    names = [n.strip().lower() for n in (spec.split(",") if isinstance(spec, str) else spec) if n.strip()]
+    items = [spec] if isinstance(spec, str) else spec
+    names = [n.strip().lower() for item in items for n in item.split(",") if n.strip()]
     if not names:
         raise QueryError("no channel chosen: pick one or more of " + ", ".join(c.value for c in SearchChannel))
     if names == ["all"]:
         return frozenset(SearchChannel)
     unknown = [n for n in names if n not in SearchChannel.__members__.values()]
     if unknown:
-        raise QueryError(f"unknown channel {unknown[0]!r}: choose from "
+        raise QueryError(f"unknown channel {unknown[0][:40]!r}: choose from "
                          + ", ".join(c.value for c in SearchChannel) + " (or 'all')")
     return frozenset(SearchChannel(n) for n in names)
 

@@ -35,13 +35,14 @@ def chromium_executable() -> str:
 
 
 @contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` on uvicorn in a thread, on a free port of 127.0.0.1; yields the base URL."""
+def serve(app: FastAPI, config: uvicorn.Config | None = None) -> Iterator[str]:
+    """Run ``app`` on uvicorn (with ``config`` when given) in a thread, on a free port of 127.0.0.1; yields the
+    base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", log_config=None, lifespan="off"))
+    server = uvicorn.Server(config or uvicorn.Config(app, log_level="warning", log_config=None, lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

@@ -1,218 +1,192 @@
 """The HTTP API: search, media details, thumbnails and the media itself (with range requests).
 
 Every error a client can cause is answered with a 4xx and a JSON body ``{"error": {"code", "message"}}``
-whose message says what to change; media is served only from files under an indexed library root.
+whose message says what to change, and is documented with that schema in the OpenAPI document; media is served
+only from files under an indexed library root. web/guard.py checks what every request must satisfy.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from db.repositories import frames as frames_repo
-from db.repositories import library as library_repo
-from db.repositories import text as text_repo
-from indexer.errors import IndexerError
-from indexer.thumbnails import thumbnail_jpeg
 from scenedex.ask_service import AskService
 from scenedex.search_service import SearchService
 from search.errors import ChannelUnavailableError, NotFoundError, QueryError
 from search.request import SearchFilters, SearchRequest, make_request
+from web.api_docs import add_api_docs
 from web.ask_routes import add_ask_routes
+from web.errors import ApiError
+from web.guard import MAX_BODY_BYTES, GuardConfig, error_response, install_guard
+from web.inputs import MAX_LIST_ITEMS, Count, Finite, Id, StrictCount, StrictId
 from web.library_routes import add_library_routes, queued_jobs
+from web.media_routes import add_media_routes
 from web.pages import add_pages, is_browser_route, not_found_page
-from web.ranges import RangeError, parse_range
-from web.schemas import MediaOut, SearchOut, media_out, search_out
+from web.schemas import ErrorOut, SearchOut, error_responses, search_out
 
 log = logging.getLogger(__name__)
-CHUNK_BYTES = 256 * 1024
 SEARCH_PARAMS = {"q", "channels", "combine", "group_by", "page", "page_size", "min_similarity", "root", "path",
-                 "min_duration_s", "max_duration_s", "indexed_after", "indexed_before", "media_id", "like_frame",
-                 "token"}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
-        super().__init__(message)
-
-
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+                 "min_duration_s", "max_duration_s", "indexed_after", "indexed_before", "media_id", "like_frame"}
+MAX_CHANNEL_ITEMS = 8
+CHANNELS_HELP = ("visual, speech, subtitles, ocr or all: a comma-separated list (channels=speech,ocr), the parameter "
+                 "repeated (channels=speech&channels=ocr), or both")
 
 
 @dataclass(frozen=True)
 class ApiConfig:
     access_token: str | None = None  # required from clients when set
+    # names the Host header may carry (DNS rebinding); None answers any: `scenedex serve` passes localhost's names
+    allowed_hosts: frozenset[str] | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        if self.access_token is not None and not self.access_token.strip():
+            raise ValueError("the access token is blank: set a long random secret, or none")
 
 
 class SearchBody(BaseModel):
     """A search as JSON, for queries by example image (base64) and long filter lists."""
 
     q: str | None = Field(None, description="what you remember: words said or shown, or what is seen")
-    channels: list[str] = Field(default_factory=lambda: ["all"], description="visual, speech, subtitles, ocr or all")
+    channels: list[str] = Field(default_factory=lambda: ["all"], max_length=MAX_CHANNEL_ITEMS,
+                                description="visual, speech, subtitles, ocr or all (an item may be a comma list)")
     combine: Literal["or", "and"] = "or"
     group_by: Literal["moment", "video"] = "moment"
-    page: int = 1
-    page_size: int = 10
-    min_similarity: float | None = None
+    page: StrictCount = 1
+    page_size: StrictCount = 10
+    min_similarity: Finite | None = None
     root: str | None = None
     path: str | None = Field(None, description="shell pattern on file paths (* and ?)")
-    min_duration_s: float | None = None
-    max_duration_s: float | None = None
+    min_duration_s: Finite | None = None
+    max_duration_s: Finite | None = None
     indexed_after: datetime | None = None
     indexed_before: datetime | None = None
-    media_ids: list[int] = Field(default_factory=list)
-    like_frame: int | None = Field(None, description="query by example: a frame id from earlier results")
+    media_ids: list[StrictId] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
+    like_frame: StrictId | None = Field(None, description="query by example: a frame id from earlier results")
     like_image_base64: str | None = Field(None, description="query by example: an image file, base64-encoded")
 
-    model_config = {"extra": "forbid"}
-
-
-class MediaDetail(MediaOut):
-    status: str
-    channels: dict[str, str]
-    shots: int
-    indexed_at: str | None
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
 
 
 def create_app(service: SearchService, config: ApiConfig = ApiConfig(),
                ask: AskService | None = None) -> FastAPI:
     app = FastAPI(title="scenedex", version="0.1.0",
-                  description="Search the moments of an indexed video library in plain language.")
-
-    @app.middleware("http")
-    async def headers_and_token(request: Request, call_next: Any) -> Response:
-        if config.access_token and request.url.path.startswith("/api/") and not _authorised(request, config):
-            response: Response = _error(401, "unauthorized", "a valid access token is needed: send "
-                                        "'Authorization: Bearer <token>' (or ?token=<token> on media URLs)",
-                                        {"WWW-Authenticate": "Bearer"})
-        else:
-            response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
+                  description="Search the moments of an indexed video library in plain language.",
+                  docs_url=None, redoc_url=None,
+                  responses=error_responses(400, 401, 411, 413, 422))
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message, exc.headers)
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(QueryError)
     async def query_error(_: Request, exc: QueryError) -> JSONResponse:
-        return _error(422, "bad_query", str(exc))
+        return error_response(422, "bad_query", str(exc))
 
     @app.exception_handler(NotFoundError)
     async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
-        return _error(404, "not_found", str(exc))
+        return error_response(404, "not_found", str(exc))
 
     @app.exception_handler(ChannelUnavailableError)
     async def unavailable(_: Request, exc: ChannelUnavailableError) -> JSONResponse:
-        return _error(409, "channel_unavailable", str(exc))
+        return error_response(409, "channel_unavailable", str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for e in exc.errors()[:5]:
             where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("query", "body", "path"))
-            problems.append(f"{where or 'request'}: {e.get('msg', 'invalid')}")
-        return _error(422, "bad_request", "; ".join(problems))
+            problems.append(f"{where[:60] or 'request'}: {e.get('msg', 'invalid')}")
+        return error_response(422, "bad_request", "; ".join(problems))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404 and is_browser_route(request.url.path):
             return not_found_page()
         message = "no such route: see /docs for the API" if exc.status_code == 404 else str(exc.detail)
-        return _error(exc.status_code, "not_found" if exc.status_code == 404 else "http_error", message)
+        return error_response(exc.status_code, "not_found" if exc.status_code == 404 else "http_error", message)
 
     def check_params(request: Request) -> None:
         unknown = sorted(set(request.query_params) - SEARCH_PARAMS)
         if unknown:
-            raise ApiError(422, "unknown_parameter", f"unknown parameter {unknown[0]!r}: known are "
-                           + ", ".join(sorted(SEARCH_PARAMS - {"token"})))
+            raise ApiError(422, "unknown_parameter", f"unknown parameter {unknown[0][:40]!r}: known are "
+                           + ", ".join(sorted(SEARCH_PARAMS)))
 
     @app.get("/api/health")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/api/search", response_model=SearchOut, dependencies=[Depends(check_params)],
-             summary="Search moments", responses={422: {"description": "a bad query or filter, with the reason"}})
+             summary="Search moments", responses=error_responses(404, 409))
     def search_get(q: str | None = Query(None, description="what you remember"),
-                   channels: str = Query("all", description="comma-separated: visual, speech, subtitles, ocr"),
+                   channels: list[str] = Query(["all"], description=CHANNELS_HELP),
                    combine: Literal["or", "and"] = "or", group_by: Literal["moment", "video"] = "moment",
-                   page: int = 1, page_size: int = 10, min_similarity: float | None = None,
-                   root: str | None = None, path: str | None = None, min_duration_s: float | None = None,
-                   max_duration_s: float | None = None, indexed_after: datetime | None = None,
-                   indexed_before: datetime | None = None, media_id: list[int] = Query(default_factory=list),
-                   like_frame: int | None = None) -> SearchOut:
-        body = SearchBody(q=q, channels=[channels], combine=combine, group_by=group_by, page=page,
-                          page_size=page_size, min_similarity=min_similarity, root=root, path=path,
-                          min_duration_s=min_duration_s, max_duration_s=max_duration_s, indexed_after=indexed_after,
-                          indexed_before=indexed_before, media_ids=media_id, like_frame=like_frame)
+                   page: Count = 1, page_size: Count = 10, min_similarity: Finite | None = None,
+                   root: str | None = None, path: str | None = None, min_duration_s: Finite | None = None,
+                   max_duration_s: Finite | None = None, indexed_after: datetime | None = None,
+                   indexed_before: datetime | None = None,
+                   media_id: list[Id] = Query(default_factory=list, description="only these files (repeat it)"),
+                   like_frame: Id | None = None) -> SearchOut:
+        for name, items in (("channels", channels), ("media_id", media_id)):
+            limit = MAX_CHANNEL_ITEMS if name == "channels" else MAX_LIST_ITEMS
+            if len(items) > limit:
+                raise ApiError(422, "bad_request", f"{name} is given {len(items)} times; at most {limit}")
+        try:
+            body = SearchBody(q=q, channels=channels, combine=combine, group_by=group_by, page=page,
+                              page_size=page_size, min_similarity=min_similarity, root=root, path=path,
+                              min_duration_s=min_duration_s, max_duration_s=max_duration_s,
+                              indexed_after=indexed_after, indexed_before=indexed_before, media_ids=media_id,
+                              like_frame=like_frame)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from exc
         return search_out(service.search(_request(body)))
 
-    @app.post("/api/search", response_model=SearchOut, summary="Search moments (JSON body; example images)")
+    @app.post("/api/search", response_model=SearchOut, summary="Search moments (JSON body; example images)",
+              responses=error_responses(404, 409))
     def search_post(body: SearchBody) -> SearchOut:
         return search_out(service.search(_request(body)))
 
-    @app.get("/api/media/{media_id}", response_model=MediaDetail, summary="An indexed file")
-    def media(media_id: int) -> MediaDetail:
-        with service.db.session() as session:
-            row = library_repo.get_media(session, media_id)
-            if row is None:
-                raise ApiError(404, "not_found", f"media {media_id} does not exist")
-            summary = service.media_summaries([media_id])[media_id]
-            channels = {str(c.channel): str(c.status) for c in text_repo.channels_of(session, media_id)}
-            shots = len(frames_repo.shots_of_media(session, media_id))
-            return MediaDetail(**media_out(summary).model_dump(), status=str(row.status), channels=channels,
-                               shots=shots, indexed_at=row.indexed_at.isoformat() if row.indexed_at else None)
-
-    @app.get("/api/media/{media_id}/thumbnail", summary="A JPEG of the picture at a time",
-             responses={200: {"content": {"image/jpeg": {}}}})
-    def thumbnail(media_id: int, t_s: float = 0.0, width: int = 320) -> Response:
-        if not 16 <= width <= 1920:
-            raise ApiError(422, "bad_request", f"width must be 16 to 1920 pixels, got {width}")
-        path, stream_index, duration_s = _served_file(service, media_id)
-        if t_s < 0 or (duration_s is not None and t_s > duration_s + 1):
-            raise ApiError(422, "bad_request", f"t_s={t_s} is outside the file (0 to {duration_s:.2f} s)")
-        try:
-            jpeg = _thumbnail(str(path), path.stat().st_mtime_ns, round(t_s, 2), width, stream_index)
-        except IndexerError as exc:
-            raise ApiError(422, "no_picture", f"{exc.reason}: {exc.hint}") from exc
-        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
-
-    @app.get("/api/media/{media_id}/file", summary="The media file (supports Range requests)",
-             responses={206: {"description": "the requested byte range"},
-                        416: {"description": "the range lies outside the file"}})
-    def media_file(media_id: int, request: Request) -> Response:
-        path, _, _ = _served_file(service, media_id)
-        return _ranged_file(path, request.headers.get("range"))
-
+    add_media_routes(app, service)
     add_library_routes(app, service.db, jobs=queued_jobs(service.db))
     add_ask_routes(app, ask)
+    add_api_docs(app)
     add_pages(app)
+    install_guard(app, GuardConfig(access_token=config.access_token, allowed_hosts=config.allowed_hosts,
+                                   max_body_bytes=config.max_body_bytes))
+    _document_error_bodies(app)
     return app
 
 
-def _authorised(request: Request, config: ApiConfig) -> bool:
-    assert config.access_token
-    header = request.headers.get("authorization", "")
-    given = header[7:] if header.lower().startswith("bearer ") else request.query_params.get("token", "")
-    return hmac.compare_digest(given.encode(), config.access_token.encode())
+def _document_error_bodies(app: FastAPI) -> None:
+    """Give every documented 4xx/5xx that has no body schema (e.g. the ask routes') the error schema."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        error_ref = {"$ref": "#/components/schemas/" + ErrorOut.__name__}
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                for status, response in operation.get("responses", {}).items():
+                    if status[0] in "45" and "content" not in response:
+                        response["content"] = {"application/json": {"schema": error_ref}}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _utc(t: datetime | None) -> datetime | None:
+    """A time without a zone is taken as UTC, so that it compares with one that has a zone."""
+    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
 def _request(body: SearchBody) -> SearchRequest:
@@ -223,64 +197,8 @@ def _request(body: SearchBody) -> SearchRequest:
         except (binascii.Error, ValueError) as exc:
             raise QueryError("like_image_base64 is not valid base64") from exc
     filters = SearchFilters(root=body.root, path_glob=body.path, min_duration_s=body.min_duration_s,
-                            max_duration_s=body.max_duration_s, indexed_after=body.indexed_after,
-                            indexed_before=body.indexed_before, media_ids=tuple(body.media_ids))
+                            max_duration_s=body.max_duration_s, indexed_after=_utc(body.indexed_after),
+                            indexed_before=_utc(body.indexed_before), media_ids=tuple(body.media_ids))
     return make_request(text=body.q, channels=body.channels, combine=body.combine, group_by=body.group_by,
                         filters=filters, page=body.page, page_size=body.page_size,
                         min_similarity=body.min_similarity, like_frame=body.like_frame, like_image=like_image)
-
-
-def _served_file(service: SearchService, media_id: int) -> tuple[Path, int | None, float | None]:
-    """The file of an indexed media row, only if it still lies under an indexed library root."""
-    with service.db.session() as session:
-        media = library_repo.get_media(session, media_id)
-        if media is None:
-            raise ApiError(404, "not_found", f"media {media_id} does not exist")
-        roots = [Path(r.path) for r in library_repo.list_roots(session)]
-        path, stream_index, duration_s = Path(media.path), media.video_stream_index, media.duration_s
-    real = path.resolve()
-    if not any(real.is_relative_to(root.resolve()) for root in roots):
-        raise ApiError(403, "outside_library", f"media {media_id} lies outside the indexed library roots; "
-                       "only files under a root are served")
-    if not real.is_file():
-        raise ApiError(410, "gone", f"{path.name} is no longer on disk: run `scenedex index` to update the library")
-    return real, stream_index, duration_s
-
-
-@lru_cache(maxsize=512)
-def _thumbnail(path: str, mtime_ns: int, t_s: float, width: int, stream_index: int | None) -> bytes:
-    return thumbnail_jpeg(Path(path), t_s, width, stream_index)
-
-
-MEDIA_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".mkv": "video/x-matroska",
-               ".webm": "video/webm", ".ts": "video/mp2t", ".mp3": "audio/mpeg", ".m4a": "audio/mp4",
-               ".wav": "audio/wav", ".ogg": "audio/ogg", ".ogv": "video/ogg", ".flac": "audio/flac"}
-
-
-def _ranged_file(path: Path, range_header: str | None) -> Response:
-    size = path.stat().st_size
-    media_type = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
-    headers = {"Accept-Ranges": "bytes"}
-    if range_header is None:
-        return StreamingResponse(_read(path, 0, size - 1), media_type=media_type,
-                                 headers={**headers, "Content-Length": str(size)})
-    try:
-        first, last = parse_range(range_header, size)
-    except RangeError as exc:
-        extra = {"Content-Range": f"bytes */{size}"} if exc.status == 416 else {}
-        raise ApiError(exc.status, "bad_range", exc.reason, {**headers, **extra}) from exc
-    return StreamingResponse(_read(path, first, last), status_code=206, media_type=media_type,
-                             headers={**headers, "Content-Range": f"bytes {first}-{last}/{size}",
-                                      "Content-Length": str(last - first + 1)})
-
-
-def _read(path: Path, first: int, last: int) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
-        handle.seek(first)
-        left = last - first + 1
-        while left > 0:
-            chunk = handle.read(min(CHUNK_BYTES, left))
-            if not chunk:
-                return
-            left -= len(chunk)
-            yield chunk

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query
 from pydantic import BaseModel, Field
@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field
 from db.models import MediaStatus
 from db.repositories.library_view import LibraryFile, library_page
 from db.session import Database
+from web.inputs import BIGINT_MAX, Count
+from web.schemas import error_responses
 
 JobsProvider = Callable[[], list[dict[str, Any]]]
 
@@ -74,9 +76,11 @@ def _media_out(f: LibraryFile) -> LibraryMediaOut:
 
 
 def add_library_routes(app: FastAPI, db: Database, jobs: JobsProvider = no_jobs) -> None:
-    @app.get("/api/library", response_model=LibraryOut, summary="Indexed files, their channels and problems; jobs")
+    @app.get("/api/library", response_model=LibraryOut, summary="Indexed files, their channels and problems; jobs",
+             responses=error_responses(422))
     def library(status: MediaStatus | None = Query(None, description="only files with this status"),
-                limit: int = Query(1000, ge=1, le=5000), offset: int = Query(0, ge=0)) -> LibraryOut:
+                limit: Annotated[Count, Query(ge=1, le=5000)] = 1000,
+                offset: Annotated[Count, Query(ge=0, le=BIGINT_MAX)] = 0) -> LibraryOut:
         with db.session() as session:
             page = library_page(session, status=status, limit=limit, offset=offset)
         return LibraryOut(media=[_media_out(f) for f in page.files], jobs=[JobOut(**j) for j in jobs()],

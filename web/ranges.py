@@ -6,7 +6,8 @@ import re
 
 from search.errors import SearchError
 
-RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
+BEYOND_ANY_FILE = 10**18  # a position written with more digits than this is past the end of every file
 
 
 class RangeError(SearchError):
@@ -32,14 +33,24 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
                               "or 'bytes=-SUFFIX_LENGTH'")
     first_s, last_s = match.groups()
     if first_s == "":
-        suffix = int(last_s)
+        suffix = _position(last_s)
         if suffix == 0:
             raise RangeError(416, "a suffix range of 0 bytes selects nothing")
         return max(0, size - suffix), size - 1
-    first = int(first_s)
+    first = _position(first_s)
     if first >= size:
         raise RangeError(416, f"range starts at byte {first} but the file has {size} bytes")
-    last = int(last_s) if last_s else size - 1
+    last = _position(last_s) if last_s else size - 1
     if last < first:
         raise RangeError(400, f"range {first}-{last} ends before it starts")
     return first, min(last, size - 1)
+
+
+def _position(digits: str) -> int:
+    """A byte position; thousands of digits are not parsed (Python refuses past 4,300), they are past any end.
+
+    >>> _position("0042"), _position("0" * 5000 + "7"), _position("9" * 5000) == BEYOND_ANY_FILE
+    (42, 7, True)
+    """
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= 18 else BEYOND_ANY_FILE

@@ -102,3 +102,35 @@ def search_out(response: SearchResponse) -> SearchOut:
                      media={str(k): media_out(v) for k, v in response.media.items()},
                      searched=[c.value for c in response.searched],
                      skipped={c.value: why for c, why in response.skipped.items()}, took_ms=response.took_ms)
+
+
+# -- errors: one shape for every status, documented on every route ------------------------------------------------
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="a stable machine-readable name, e.g. bad_request, not_found, bad_range")
+    message: str = Field(description="what went wrong and what to change, for a person")
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_DESCRIPTIONS = {
+    400: "a malformed request: a Host header this server does not answer to, or a malformed Range header",
+    401: "an access token is configured and this request did not carry it",
+    403: "the file lies outside the indexed library roots",
+    404: "no such media, frame or route",
+    409: "a channel asked for cannot be searched (e.g. no vision model for a visual example)",
+    410: "the file is no longer on disk (or cannot be opened)",
+    411: "a request body sent without a Content-Length (in chunks)",
+    413: "the request body is too large",
+    416: "the byte range lies outside the file",
+    422: "a bad parameter or body: a value of the wrong type or out of range, unknown names, NUL characters "
+         "or lone surrogates in text, an empty or over-long query",
+    503: "the service needed is not available on this server",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses`` entries for error statuses, each with the error schema."""
+    return {status: {"model": ErrorOut, "description": ERROR_DESCRIPTIONS[status]} for status in statuses}
