@@ -1,5 +1,7 @@
-"""Question answering with the LLaMA-VID head (not built yet: see the README's "Not yet" section).
+"""Answers with cited times, from arrays and text in: the answer-model protocol (``answering``), the packaged
+SmolLM2-135M text model (``packaged_llm``, ``text_answerer``), the LLaMA-VID head (``llamavid``), prompts and
+their token budget (``prompt``, ``budget``), decoded frames (``frames_cache``), and grounding (``grounding``):
+claims checked against the moments they cite, an extractive answer that only quotes, declining.
 
-Will hold the head (context and content tokens), checkpoint loading, prompt assembly and answering; arrays in,
-arrays out, like indexer/ and search/.
+Nothing here imports SQLAlchemy, Celery or the settings object.
 """

