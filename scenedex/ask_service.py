@@ -2,8 +2,10 @@
 
 question → checked (``QuestionError``) → search (the question as the query, every channel) → the best distinct
 moments → their lines from the database (and, for vision-language models, their frames decoded now) → numbered in
-time order → the budget plan (``qa.budget``) → the answer model's stream → the answer, the moments it was built
-from, which of them it cites (``[n]``), the model's note and the timing.
+time order → the budget plan (``qa.budget``) → grounding (``qa.grounding``): declined here when no moment answers,
+else the answer model's stream, each sentence verified against the moment it cites as soon as it is complete →
+the answer as claims with their times (verified, quoted, or from the frames), the claims dropped, the moments it
+was built from, the model's note and the timing.
 
 ``prepare`` does everything that can fail because of the question or the library, so an interface can refuse
 with a clear message before it starts streaming; ``AnswerStream.pieces`` then runs the model.
@@ -16,6 +18,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Literal
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -36,6 +39,8 @@ from qa.answering import (
 from qa.budget import BudgetLimits, MomentCost, plan
 from qa.errors import EmptyLibraryError, NoEvidenceError, QuestionError
 from qa.frames_cache import FrameKey, FramesCache, decode_frame
+from qa.grounding.answer import GroundedSession, GroundingConfig
+from qa.grounding.claims import Claim, GroundedAnswer
 from qa.prompt import (
     TEMPLATE_RESERVE_TOKENS,
     cited_numbers,
@@ -63,6 +68,9 @@ class AskConfig:
     max_frames_per_moment: int = 16  # ... and at most this many
     frame_size_px: int = 224
     memory_bytes: int | None = None  # vision-language models: memory free for the KV cache (None: not bounded)
+    # The evidence line is quoted when no verified claim has come this long after the search (None: never early)
+    first_words_deadline_s: float | None = 3.0
+    grounding: GroundingConfig = GroundingConfig()
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,8 @@ class AskedMoment:
 
 @dataclass(frozen=True)
 class AskTiming:
-    first_token_s: float  # from the question to the first piece of the answer (search and prompt included)
+    first_token_s: float  # from the question to the model's first piece of draft (search and prompt included)
+    first_words_s: float  # from the question to the first claim shown (or the refusal), search included
     tokens_per_s: float  # generation speed after the first token
     search_s: float
     total_s: float
@@ -102,49 +111,102 @@ class AskTiming:
 @dataclass(frozen=True)
 class AskResult:
     question: str
-    answer: str
+    answer: str  # what the user reads: the shown claims with their times, or the refusal
     moments: tuple[AskedMoment, ...]  # best ranked first
-    cited: tuple[int, ...]  # moment numbers the answer cites, in order of first citation
+    cited: tuple[int, ...]  # moment numbers the shown claims rest on, in order
     model: AnswerModelInfo
     timing: AskTiming
+    grounded: GroundedAnswer
+    draft: str = ""  # the model's own words, before verification (never shown as fact)
+
+    @property
+    def claims(self) -> tuple[Claim, ...]:
+        return self.grounded.claims
+
+    @property
+    def dropped(self) -> tuple[Claim, ...]:
+        return self.grounded.dropped
+
+    @property
+    def declined(self) -> bool:
+        return self.grounded.declined
+
+
+StreamEvent = tuple[Literal["draft"], str] | tuple[Literal["claim"], Claim]
 
 
 @dataclass
 class AnswerStream:
-    """A prepared answer: its moments are known, its text is not generated yet. Iterate ``pieces`` once."""
+    """A prepared answer: its moments are known, its text is not generated yet. Iterate ``events`` (or
+    ``pieces``) once."""
 
     question: str
     moments: tuple[AskedMoment, ...]
     model_info: AnswerModelInfo
     _model: AnswerModel
     _input: AnswerInput
+    _session: GroundedSession
     _t0: float
     _search_s: float
+    _deadline_s: float | None = None
     _stats: AnswerStats = field(default_factory=AnswerStats)
     _text: list[str] = field(default_factory=list)
     _first_piece_s: float = 0.0
-    _done: bool = False
+    _first_words_s: float = 0.0
+    _grounded: GroundedAnswer | None = None
+
+    @property
+    def declined(self) -> bool:
+        """Known before generation: no retrieved moment answers, so the model is not asked."""
+        return self._session.declined
+
+    def events(self) -> Iterator[StreamEvent]:
+        """The model's draft pieces as they come and, interleaved, each claim as soon as it is shown."""
+        assert not self._text and self._grounded is None, "an answer stream is read once"
+        session = self._session
+        if not session.declined:
+            for piece in self._model.stream(self._input, self._stats):
+                if not self._first_piece_s:
+                    self._first_piece_s = time.perf_counter() - self._t0
+                self._text.append(piece)
+                yield "draft", piece
+                yield from self._shown(session.feed(piece))
+                if self._late():
+                    yield from self._shown(session.quote_now())
+        new, self._grounded = session.finish()
+        yield from self._shown(new)
+        if not self._first_words_s:  # a refusal, or an answer with nothing to show: its words come now
+            self._first_words_s = time.perf_counter() - self._t0
 
     def pieces(self) -> Iterator[str]:
-        assert not self._text and not self._done, "an answer stream is read once"
-        for piece in self._model.stream(self._input, self._stats):
-            if not self._first_piece_s:
-                self._first_piece_s = time.perf_counter() - self._t0
-            self._text.append(piece)
-            yield piece
-        self._done = True
+        """The draft alone (the claims are in ``result()``)."""
+        for kind, value in self.events():
+            if kind == "draft":
+                assert isinstance(value, str)
+                yield value
+
+    def _late(self) -> bool:
+        return (self._deadline_s is not None and not self._first_words_s
+                and time.perf_counter() - self._t0 - self._search_s > self._deadline_s)
+
+    def _shown(self, claims: list[Claim]) -> Iterator[StreamEvent]:
+        for claim in claims:
+            if not self._first_words_s:
+                self._first_words_s = time.perf_counter() - self._t0
+            yield "claim", claim
 
     def result(self) -> AskResult:
-        assert self._done, "read every piece before asking for the result"
-        answer = "".join(self._text).strip()
+        assert self._grounded is not None, "read every event before asking for the result"
+        grounded = self._grounded
         s = self._stats
         decode_s = s.total_s - s.first_token_s
         tokens_per_s = (s.generated_tokens - 1) / decode_s if s.generated_tokens > 1 and decode_s > 0 else 0.0
-        timing = AskTiming(first_token_s=round(self._first_piece_s, 3), tokens_per_s=round(tokens_per_s, 2),
-                           search_s=round(self._search_s, 3), total_s=round(time.perf_counter() - self._t0, 3),
-                           prompt_tokens=s.prompt_tokens, generated_tokens=s.generated_tokens)
-        return AskResult(question=self.question, answer=answer, moments=self.moments,
-                         cited=tuple(cited_numbers(answer, len(self.moments))), model=self.model_info, timing=timing)
+        timing = AskTiming(first_token_s=round(self._first_piece_s, 3), first_words_s=round(self._first_words_s, 3),
+                           tokens_per_s=round(tokens_per_s, 2), search_s=round(self._search_s, 3),
+                           total_s=round(time.perf_counter() - self._t0, 3), prompt_tokens=s.prompt_tokens,
+                           generated_tokens=s.generated_tokens)
+        return AskResult(question=self.question, answer=grounded.text(), moments=self.moments, cited=grounded.cited,
+                         model=self.model_info, timing=timing, grounded=grounded, draft="".join(self._text).strip())
 
 
 def check_question(question: str) -> str:
@@ -178,7 +240,7 @@ class AskService:
 
     def ask(self, request: AskRequest) -> AskResult:
         stream = self.prepare(request)
-        for _ in stream.pieces():
+        for _ in stream.events():
             pass
         return stream.result()
 
@@ -211,8 +273,15 @@ class AskService:
         if info.visual_tokens_per_frame > 0:
             numbered = tuple(self._with_pixels(m, media[m.media_id]) for m in numbered)
         answer_input = AnswerInput(question=question, moments=numbered, max_new_tokens=self.config.max_new_tokens)
+        session = GroundedSession(question, numbered, self.embed, visual=info.visual_tokens_per_frame > 0,
+                                  config=self.config.grounding)
         return AnswerStream(question=question, moments=tuple(moments), model_info=info, _model=model,
-                            _input=answer_input, _t0=t0, _search_s=search_s)
+                            _input=answer_input, _session=session, _t0=t0, _search_s=search_s,
+                            _deadline_s=self.config.first_words_deadline_s)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """texts -> (N, d) L2-normalised rows of the sentence model search uses (the verifier's semantic score)."""
+        return self.search._text_encoder().encode(texts)
 
     # -- steps ---------------------------------------------------------------------------------------------
     def _check_library(self) -> None:

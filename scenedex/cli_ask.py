@@ -9,6 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from qa.grounding.claims import Claim
 from scenedex.ask_service import AskedMoment, AskRequest, AskResult
 from scenedex.runtime import ask_service, open_database
 from scenedex.settings import Settings
@@ -16,14 +17,20 @@ from search.request import SearchFilters
 
 ASK_HELP = """\
 Answer a question from what the library's videos say, subtitle and show on screen. scenedex searches the
-question's moments, gives their timed lines to a small language model, streams its answer, then lists the
-moments the answer cites ([1], [2], ...) with their file and start-end, so you can play them (`scenedex search
-... --open N`, or the web page). The timestamps are scenedex's own, never the model's.
+question's moments and gives their timed lines to a small language model; every sentence of its answer is
+checked against the moment it cites (numbers, times, names and words must be in that moment's text, and the
+sentence model must find it supported) and shown with that moment's file and time, e.g.
+  The old lens weighs almost four tons [lighthouse_keeper.mp4 0:40.0–0:44.0].
+Sentences the evidence does not hold are dropped (their count is shown; --show-dropped lists them). When none
+survives, or with --extractive (or SCENEDEX_ASK_MODEL=none), the answer quotes the evidence line that answers,
+with its time. When no moment answers the question, scenedex says so and lists the nearest moments.
+The timestamps are scenedex's own, never the model's.
 
 examples:
   scenedex ask "where is the Webb telescope being assembled?"
   scenedex ask "who opened the meeting?" --path "*/2019/*" --max-moments 3
-  scenedex ask "what did the captain say about the storm?" --json | jq .answer
+  scenedex ask "what did the captain say about the storm?" --json | jq .claims
+  scenedex ask --extractive "how heavy is the old lens?"
 
 The embedded model (SmolLM2-135M-Instruct, packaged) answers from text only and is small: check its answers
 against the moments. SCENEDEX_ASK_MODEL points at a larger local Llama-architecture instruct model directory.
@@ -38,27 +45,37 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
                    help="build the answer from at most N moments (default: settings ask_max_moments, 5)")
     p.add_argument("--root", type=Path, help="only files under this indexed library root")
     p.add_argument("--path", help="only files whose path matches this pattern (* and ?), e.g. '*/2019/*'")
+    p.add_argument("--extractive", action="store_true",
+                   help="do not run the answer model: quote the evidence line that answers (as SCENEDEX_ASK_MODEL=none)")
+    p.add_argument("--show-dropped", action="store_true",
+                   help="also list the model's sentences the evidence did not support, and why")
     p.set_defaults(func=cmd_ask)
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     filters = SearchFilters(root=str(args.root.resolve()) if args.root else None, path_glob=args.path)
     request = AskRequest(" ".join(args.question), args.max_moments, filters)
+    if args.extractive:
+        settings = settings.model_copy(update={"ask_model": "none", "llamavid_model": None})
     with open_database(settings) as db:
         stream = ask_service(settings, db).prepare(request)
         if args.json:
-            for _ in stream.pieces():
+            for _ in stream.events():
                 pass
         else:
-            for piece in stream.pieces():
-                sys.stdout.write(piece)
-                sys.stdout.flush()
-            print()
+            shown = 0
+            for kind, value in stream.events():
+                if isinstance(value, Claim):  # each claim as soon as it is checked; the draft is never printed
+                    sys.stdout.write(("" if not shown else " ") + value.render())
+                    sys.stdout.flush()
+                    shown += 1
+            if shown:
+                print()
         result = stream.result()
     if args.json:
         print(json.dumps(result_json(result), indent=2, ensure_ascii=False))
     else:
-        print(moments_text(result))
+        print(answer_footer(result, args.show_dropped))
     return 0
 
 
@@ -70,22 +87,33 @@ def result_json(result: AskResult) -> dict[str, object]:
                           for x in m.lines]} for m in result.moments]
     timing = result.timing
     return {"question": result.question, **done_json(result), "moments": moments,
-            "timing": {"first_token_s": timing.first_token_s, "tokens_per_s": timing.tokens_per_s,
-                       "search_s": timing.search_s, "total_s": timing.total_s,
+            "timing": {"first_token_s": timing.first_token_s, "first_words_s": timing.first_words_s,
+                       "tokens_per_s": timing.tokens_per_s, "search_s": timing.search_s, "total_s": timing.total_s,
                        "prompt_tokens": timing.prompt_tokens, "generated_tokens": timing.generated_tokens}}
 
 
-def moments_text(result: AskResult) -> str:
+def answer_footer(result: AskResult, show_dropped: bool = False) -> str:
+    """After the claims: the refusal (or the dropped count), the moments, the model and the timing."""
     from qa.prompt import clock
 
     width = max(60, shutil.get_terminal_size((110, 20)).columns)
+    out = []
+    if result.declined:
+        out.append(result.answer)
+    dropped = result.dropped
+    if dropped:
+        out.append(f"({len(dropped)} sentence{'s' if len(dropped) != 1 else ''} of the model's answer dropped: "
+                   f"not supported by the moments{'' if show_dropped else '; --show-dropped lists them'})")
+        if show_dropped:
+            out += [_clip(f'  dropped: "{c.text}" — {c.reason}', width) for c in dropped]
     by_n = {m.n: m for m in result.moments}
-    out = [""]
+    out.append("")
     if result.cited:
         out.append("Cited moments:")
-        shown = [by_n[n] for n in result.cited]
+        shown = [by_n[n] for n in result.cited if n in by_n]
     else:
-        out.append("The answer cites no moment; it was built from these (best match first):")
+        out.append("Nearest moments (best match first):" if result.declined else
+                   "The moments searched (best match first):")
         shown = list(result.moments)
     for m in shown:
         out.append(_clip(f"  [{m.n}] {m.name} {clock(m.start_s)}–{clock(m.end_s)}  {_evidence(m)}", width))
@@ -93,8 +121,8 @@ def moments_text(result: AskResult) -> str:
     out.append("")
     out.append(f"Model: {result.model.key} — {result.model.note}." if result.model.note else
                f"Model: {result.model.key}.")
-    out.append(f"First words after {t.first_token_s:.1f} s (search {t.search_s:.1f} s), {t.tokens_per_s:.1f} tokens/s, "
-               f"{t.prompt_tokens} prompt tokens.")
+    out.append(f"First words after {t.first_words_s:.1f} s (search {t.search_s:.1f} s)"
+               + (f", {t.tokens_per_s:.1f} tokens/s, {t.prompt_tokens} prompt tokens." if t.generated_tokens else "."))
     return "\n".join(out)
 
 

@@ -4,10 +4,20 @@ Both ``POST /api/ask`` (JSON body) and ``GET /api/ask?q=…`` (for EventSource) 
 
     event: moments   {"moments": [{"n", "media_id", "name", "start_s", "end_s", "thumbnail_t_s",
                                    "evidence": [{"channel", "start_s", "end_s", "text"}]}]}   best match first
-    event: token     {"text": "..."}                                                   one per piece of the answer
-    event: done      {"answer", "cited": [n, ...], "model": {"key", "kind", "note"},
-                      "timing": {"first_token_s", "tokens_per_s"}}
+    event: token     {"text": "..."}         one per piece of the model's draft: NOT checked, never to be shown as fact
+    event: claim     {"text", "moments": [n, ...], "verdict", "support", "spans": [{"n", "name", "start_s", "end_s"}],
+                      "rendered"}                               each claim as soon as it is verified (or quoted)
+    event: done      {"answer", "claims": [claim, ...], "cited": [n, ...], "dropped": count,
+                      "dropped_claims": [{"text", "reason", "support"}], "declined", "nearest": [span, ...],
+                      "draft", "model": {"key", "kind", "note"},
+                      "timing": {"first_token_s", "first_words_s", "tokens_per_s"}}
     event: error     {"error": {"code", "message"}}                         if generation fails after it started
+
+``verdict`` is "verified" (a generated sentence whose numbers, names and words the cited line holds), "quoted" (the
+evidence line itself, the extractive answer) or "frames" (a vision-language model's claim about what is seen: not
+checked against the transcript). ``support`` is the semantic support (sentence-model cosine of the claim and its
+evidence). Claims the evidence does not hold are dropped and only counted. ``declined`` is true when no retrieved
+moment answers the question: ``answer`` then says so, and ``nearest`` lists the moments that came closest.
 
 A question that cannot be answered as asked (empty, too long, unknown parameter, empty library, nothing matches,
 no answer model) is refused before streaming with a 4xx (503 for a missing model) and the API's usual JSON error.
@@ -26,6 +36,7 @@ from pydantic import BaseModel, Field
 
 from qa.answering import AnswerModelInfo
 from qa.errors import AnswerModelError, CheckpointError, EmptyLibraryError, NoEvidenceError, QaError, QuestionError
+from qa.grounding.claims import Citation, Claim
 from scenedex.ask_service import AnswerStream, AskedMoment, AskRequest, AskResult, AskService
 from search.errors import QueryError
 from search.request import SearchFilters
@@ -55,9 +66,24 @@ def model_json(info: AnswerModelInfo) -> dict[str, str]:
     return {"key": info.key, "kind": info.kind, "note": info.note}
 
 
+def span_json(c: Citation) -> dict[str, Any]:
+    return {"n": c.n, "name": c.media_name, "start_s": round(c.start_s, 3), "end_s": round(c.end_s, 3)}
+
+
+def claim_json(claim: Claim) -> dict[str, Any]:
+    return {"text": claim.text, "moments": list(claim.moments), "verdict": str(claim.verdict),
+            "support": claim.support, "spans": [span_json(c) for c in claim.citations], "rendered": claim.render()}
+
+
 def done_json(result: AskResult) -> dict[str, Any]:
-    return {"answer": result.answer, "cited": list(result.cited), "model": model_json(result.model),
-            "timing": {"first_token_s": result.timing.first_token_s, "tokens_per_s": result.timing.tokens_per_s}}
+    t = result.timing
+    return {"answer": result.answer, "claims": [claim_json(c) for c in result.claims], "cited": list(result.cited),
+            "dropped": len(result.dropped),
+            "dropped_claims": [{"text": c.text, "reason": c.reason, "support": c.support} for c in result.dropped],
+            "declined": result.declined, "nearest": [span_json(c) for c in result.grounded.nearest],
+            "draft": result.draft, "model": model_json(result.model),
+            "timing": {"first_token_s": t.first_token_s, "first_words_s": t.first_words_s,
+                       "tokens_per_s": t.tokens_per_s}}
 
 
 def _event(name: str, data: dict[str, Any]) -> str:
@@ -89,8 +115,11 @@ def _refusal(exc: Exception) -> JSONResponse:
 def _events(stream: AnswerStream) -> Iterator[str]:
     yield _event("moments", {"moments": [moment_json(m) for m in stream.moments]})
     try:
-        for piece in stream.pieces():
-            yield _event("token", {"text": piece})
+        for kind, value in stream.events():
+            if isinstance(value, Claim):
+                yield _event("claim", claim_json(value))
+            else:
+                yield _event("token", {"text": value})
         yield _event("done", done_json(stream.result()))
     except QaError as exc:
         yield _event("error", {"error": {"code": "answer_failed", "message": str(exc)}})
@@ -111,7 +140,12 @@ def add_ask_routes(app: FastAPI, ask: AskService | None) -> None:
             return _refusal(exc)
         return StreamingResponse(_events(stream), media_type="text/event-stream", headers=SSE_HEADERS)
 
-    sse = {200: {"content": {"text/event-stream": {}}, "description": "moments, tokens, then done (or error)"},
+    sse = {200: {"content": {"text/event-stream": {}},
+                 "description": "server-sent events: `moments`; then `token` (the model's unchecked draft) and "
+                                "`claim` (each claim once verified against the moment it cites, or the quoted "
+                                "evidence line: {text, moments, verdict, support, spans, rendered}); then `done` "
+                                "with the answer, its claims, cited moments, the count of dropped claims and "
+                                "whether the question was declined (or `error`)"},
            404: {"description": "no moment matches"}, 409: {"description": "nothing is indexed"},
            422: {"description": "a bad question or parameter, with the reason"},
            503: {"description": "no answer model"}}

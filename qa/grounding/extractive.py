@@ -1,0 +1,101 @@
+"""The extractive answer, which cannot hallucinate: the evidence line that answers the question, quoted word for
+word with its time. It is what the user gets when the model is off or slow, the fallback when no generated claim
+survives the verifier, and the judge of whether the retrieved moments answer the question at all (declining).
+
+A window of evidence (``evidence.windows``) answers when it holds the question's content words that the retrieved
+evidence knows at all (``min_known_coverage``: "where did the queen catch a fish?" is not answered by the pilot's
+fish when the queen is mentioned elsewhere; "assembled" is excused when no moment uses the word), most of all of
+them (``min_coverage``, by stem), and reads like the question under the sentence model (``min_semantic``); for a
+question that
+asks for a place, a time, a person or a number (``search.answer_focus``), a window that also names one is
+preferred and its citation narrowed to the line that does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.answering import EvidenceMoment
+from qa.grounding.claims import Citation, Claim, Verdict
+from qa.grounding.evidence import Window, all_windows
+from qa.grounding.quantities import quantities
+from qa.grounding.verify import Embed
+from qa.grounding.words import content_stems, stem, tokens
+from search.answer_focus import AnswerType, answer_type, holds_answer
+
+PLACE_PHRASE = re.compile(r"\b(?:at|in|near|beside|by|on|inside|outside|along|from)\s+(?:the\s+)?[A-Za-z]", re.I)
+
+
+@dataclass(frozen=True)
+class ExtractThresholds:
+    min_known_coverage: float = 1.0  # share of the question's words found anywhere in the evidence it holds
+    min_coverage: float = 0.5  # share of all the question's content words the window holds (by stem)
+    min_semantic: float = 0.35  # cosine of question and window (all-MiniLM-L6-v2)
+
+
+@dataclass(frozen=True)
+class Extract:
+    window: Window
+    coverage: float
+    known_coverage: float
+    semantic: float
+    typed: bool  # the window names the kind of thing the question asks for (or the question asks for no kind)
+    answers: bool  # above both thresholds: the library answers the question here
+
+    @property
+    def score(self) -> float:
+        return self.known_coverage + self.coverage + self.semantic + 0.25 * self.typed
+
+    def claim(self, question: str) -> Claim:
+        """The window quoted, citing the line that names what the question asks for."""
+        kind = answer_type(question)
+        citation = self.window.citation()
+        if kind is not None:  # a name of the kind asked for first ("at Goddard"), else the generous reading
+            strict = self.window.narrowed(lambda t: holds_answer(t, kind))
+            citation = strict if strict != citation else self.window.narrowed(lambda t: names_kind(t, kind))
+        text = " ".join(self.window.text.split())
+        quoted = f"“{text.rstrip('.')}.”" if text[-1:] not in "!?" else f"“{text}”"
+        return Claim(quoted, (citation,), Verdict.QUOTED, round(self.semantic, 3))
+
+    def nearest(self) -> Citation:
+        return self.window.citation()
+
+
+def names_kind(text: str, kind: AnswerType | None) -> bool:
+    """Whether ``text`` names what a question of ``kind`` asks for (a generous reading of answer focus: a place
+    may be a common noun after a preposition, a number any quantity)."""
+    if kind is None:
+        return True
+    if kind == AnswerType.PLACE:
+        return holds_answer(text, kind) or PLACE_PHRASE.search(text) is not None
+    if kind in (AnswerType.NUMBER, AnswerType.TIME):
+        return holds_answer(text, kind) or bool(quantities(text))
+    return holds_answer(text, kind) or len(tokens(text)) > 2
+
+
+def extract(question: str, moments: Sequence[EvidenceMoment], embed: Embed,
+            thresholds: ExtractThresholds = ExtractThresholds()) -> list[Extract]:
+    """Every window of the moments scored as an answer to ``question``, best first."""
+    windows = all_windows(moments)
+    if not windows:
+        return []
+    wanted = content_stems(question)
+    kind = answer_type(question)
+    known = wanted & {stem(x) for w in windows for x in tokens(w.text)}
+    vectors = embed([question, *(w.text for w in windows)])  # (1 + W, d)
+    semantic = vectors[1:] @ vectors[0]  # (W,)
+    out = []
+    for w, sem in zip(windows, np.asarray(semantic, dtype=np.float64)):
+        found = {stem(x) for x in tokens(w.text)}
+        coverage = len(wanted & found) / len(wanted) if wanted else 0.0
+        known_coverage = len(known & found) / len(known) if known else 0.0
+        typed = names_kind(w.text, kind)
+        answers = (known_coverage >= thresholds.min_known_coverage and coverage >= thresholds.min_coverage
+                   and sem >= thresholds.min_semantic and typed)
+        out.append(Extract(w, round(coverage, 3), round(known_coverage, 3), round(float(sem), 3), typed, answers))
+    # the best answer; among equals the shorter window (the line itself rather than the line and its neighbours)
+    return sorted(out, key=lambda e: (-e.answers, -e.score, e.window.end_s - e.window.start_s))

@@ -1,0 +1,102 @@
+"""Words of a claim and of its evidence, reduced so that they compare: lower case, a light suffix stemmer
+("assembled" ~ "assembling" ~ "assemble"), function words dropped, names (capitalised words not opening a
+sentence) kept apart because a name the evidence does not hold is never supported."""
+
+from __future__ import annotations
+
+import re
+
+STOPWORDS = frozenset("""
+a an the and or but if then so than that this these those there here it its it's they them their theirs he him his
+she her hers we us our you your i me my mine of in on at by for with from to into onto over under about above below
+after before during while as is are was were be been being am do does did done doing have has had having will would
+shall should can could may might must also just very too only not no nor yes what which who whom whose where when why
+how all any both each every some such same other another more most much many own again ever still yet out up down off
+one's being said says say saying tell told moment moments video videos clip answer question according shown seen
+shows show mentioned mentions mention states stated statement narrator speaker text screen subtitle subtitles transcript
+""".split())
+NEGATIONS = frozenset({"not", "no", "never", "nobody", "nothing", "none", "neither", "nor", "without", "cannot",
+                       "n't", "nowhere"})
+TOKEN = re.compile(r"[A-Za-z][A-Za-z'’.-]*[A-Za-z]|[A-Za-z]")
+# Irregular past forms, so that "caught" supports "catch" (the stemmer only strips regular suffixes).
+IRREGULAR = {"caught": "catch", "found": "find", "wrote": "write", "written": "write", "took": "take",
+             "taken": "take", "built": "build", "left": "leave", "went": "go", "gone": "go", "made": "make",
+             "saw": "see", "seen": "see", "held": "hold", "brought": "bring", "bought": "buy", "ran": "run",
+             "began": "begin", "begun": "begin", "came": "come", "gave": "give", "given": "give", "got": "get",
+             "flew": "fly", "flown": "fly", "drove": "drive", "driven": "drive", "ate": "eat", "eaten": "eat",
+             "fell": "fall", "sang": "sing", "sung": "sing", "spoke": "speak", "won": "win", "lost": "lose",
+             "sold": "sell", "thought": "think", "stood": "stand", "kept": "keep", "met": "meet", "paid": "pay",
+             "sent": "send", "spent": "spend", "put": "put", "rode": "ride", "swam": "swim", "threw": "throw",
+             "drew": "draw", "grew": "grow", "knew": "know", "led": "lead", "hid": "hide", "broke": "break",
+             "broken": "break", "chose": "choose", "froze": "freeze", "frozen": "freeze", "wore": "wear",
+             "woke": "wake", "taught": "teach", "fought": "fight", "sought": "seek", "dug": "dig", "hung": "hang",
+             "lit": "light", "sat": "sit", "slept": "sleep", "shot": "shoot", "struck": "strike", "told": "tell"}
+SUFFIXES = ("ations", "ation", "ingly", "ings", "ing", "edly", "ies", "ied", "ers", "er", "est", "ed", "es", "ly",
+            "s")
+
+
+def tokens(text: str) -> list[str]:
+    """Word tokens, possessives and trailing dots removed.
+
+    >>> tokens("At NASA’s Goddard Space Flight Center, in Greenbelt.")
+    ['At', 'NASA', 'Goddard', 'Space', 'Flight', 'Center', 'in', 'Greenbelt']
+    """
+    out = []
+    for t in TOKEN.findall(text):
+        t = re.sub(r"['’]s$", "", t).rstrip(".")
+        if t:
+            out.append(t)
+    return out
+
+
+def stem(word: str) -> str:
+    """A crude stem that is enough to match forms of one word.
+
+    >>> [stem(w) for w in ("assembled", "assembling", "assembles", "telescopes", "cities", "city", "carried")]
+    ['assembl', 'assembl', 'assembl', 'telescop', 'citi', 'citi', 'carri']
+    """
+    w = word.lower().replace("’", "'")
+    w = IRREGULAR.get(w, w)
+    for suffix in SUFFIXES:
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            w = w[: -len(suffix)] + ("i" if suffix in ("ies", "ied") else "")
+            break
+    else:
+        w = w[:-1] + "i" if w.endswith("y") and len(w) > 3 else w
+    return w.rstrip("e") if len(w) > 4 else w
+
+
+def content_stems(text: str) -> set[str]:
+    """Stems of the words that carry meaning (function words and negations dropped)."""
+    return {stem(t) for t in tokens(text) if t.lower() not in STOPWORDS and t.lower() not in NEGATIONS
+            and len(t) > 1}
+
+
+def names(text: str) -> set[str]:
+    """Lower-cased capitalised words that do not open a sentence (and are not function words): the names a
+    claim states.
+
+    >>> sorted(names("The telescope is at NASA's Goddard center. It is in Greenbelt, Maryland."))
+    ['goddard', 'greenbelt', 'maryland', 'nasa']
+    """
+    out = set()
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        words = tokens(sentence)
+        for w in words[1:]:
+            if w[0].isupper() and w.lower() not in STOPWORDS:
+                out.add(w.lower())
+    return out
+
+
+def all_lower_words(text: str) -> set[str]:
+    return {t.lower() for t in tokens(text)}
+
+
+def negated(text: str) -> bool:
+    """Whether ``text`` says something is not so.
+
+    >>> negated("The ferry did not leave"), negated("The ferry didn't leave"), negated("The ferry left")
+    (True, True, False)
+    """
+    low = text.lower().replace("’", "'")
+    return "n't" in low or any(t in NEGATIONS for t in re.findall(r"[a-z]+", low))
