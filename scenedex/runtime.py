@@ -131,6 +131,10 @@ def load_answer_model(settings: Settings) -> AnswerModel:
                                    hint=f"check that it is a complete LLaMA-VID checkpoint directory, {unset}"
                                    ) from exc
 
+    from qa.grounding.model_off import OFF_KEYS, ExtractiveOnly
+
+    if settings.ask_model is not None and settings.ask_model.strip().lower() in OFF_KEYS:
+        return ExtractiveOnly()  # SCENEDEX_ASK_MODEL=none: answers quote the evidence line
     spec = resolve_text_model(settings.ask_model, settings.cache_dir, settings.ask_context_tokens)
     if settings.device != "cpu":
         import torch
