@@ -31,22 +31,49 @@ SAMPLE_RATE_HZ = 16_000  # what Whisper models take
 BYTES_PER_SAMPLE = 4  # float32
 
 
-def choose_audio_stream(info: MediaInfo, video_stream_index: int | None) -> StreamInfo | None:
-    """The audio stream that belongs with the chosen video stream, or None when the file has no audio.
+# ISO 639-2 codes (as containers tag tracks) of common languages, to their ISO 639-1 codes (as Whisper names them).
+ISO_639_2_TO_1 = {
+    "eng": "en", "fre": "fr", "fra": "fr", "ger": "de", "deu": "de", "spa": "es", "ita": "it", "por": "pt",
+    "rus": "ru", "jpn": "ja", "chi": "zh", "zho": "zh", "kor": "ko", "ara": "ar", "hin": "hi", "dut": "nl",
+    "nld": "nl", "swe": "sv", "pol": "pl", "tur": "tr", "ukr": "uk", "heb": "he", "gre": "el", "ell": "el",
+    "dan": "da", "fin": "fi", "nor": "no", "nob": "no", "cze": "cs", "ces": "cs", "hun": "hu", "rum": "ro",
+    "ron": "ro", "vie": "vi", "tha": "th", "ind": "id", "per": "fa", "fas": "fa", "cat": "ca",
+}
 
-    With programs (MPEG-TS captures, multi-rendition files) the audio of the video's program wins; otherwise
-    the first audio stream, which is where muxers put the default track. (The probe does not record the
-    default disposition yet; among streams that are all default, the first is the natural choice.)
+
+def language_code(tag: str | None) -> str | None:
+    """A track's language tag as an ISO 639-1 code, or None when it names none.
+
+    >>> language_code("eng"), language_code("en-US"), language_code("und"), language_code(None)
+    ('en', 'en', None, None)
+    """
+    if not tag:
+        return None
+    base = tag.lower().replace("_", "-").split("-")[0]
+    code = ISO_639_2_TO_1.get(base, base)
+    return code if len(code) == 2 else None
+
+
+def choose_audio_stream(info: MediaInfo, video_stream_index: int | None,
+                        language: str | None = None) -> StreamInfo | None:
+    """The audio stream to transcribe, or None when the file has no audio.
+
+    Among the audio of the chosen video's program (MPEG-TS captures, multi-rendition files; all audio when
+    there are no programs): the first track tagged with ``language`` (an ISO 639-1 code, the language spoken
+    or the one the speech model knows), else the first track marked default, else the first track.
     """
     audio = [s for s in info.streams if s.kind == "audio"]
     if not audio:
         return None
     video = next((s for s in info.streams if s.index == video_stream_index), None)
     if video is not None and video.program_id is not None:
-        same_program = [s for s in audio if s.program_id == video.program_id]
-        if same_program:
-            return min(same_program, key=lambda s: s.index)
-    return min(audio, key=lambda s: s.index)
+        audio = [s for s in audio if s.program_id == video.program_id] or audio
+    audio.sort(key=lambda s: s.index)
+    if language is not None:
+        wanted = language_code(language)
+        if matching := [s for s in audio if language_code(s.language) == wanted]:
+            return matching[0]
+    return next((s for s in audio if s.is_default), audio[0])
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ class StreamInfo:
     is_attached_picture: bool = False  # cover art, not a video track
     language: str | None = None
     duration_s: float | None = None
+    is_default: bool = False  # the container marks it as the track to play by default
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -87,6 +88,7 @@ def _stream(raw: dict[str, Any], program_of: dict[int, int]) -> StreamInfo:
         is_attached_picture=bool((raw.get("disposition") or {}).get("attached_pic")),
         language=(raw.get("tags") or {}).get("language"),
         duration_s=float(duration) if duration not in (None, "N/A") else None,
+        is_default=bool((raw.get("disposition") or {}).get("default")),
     )
 
 

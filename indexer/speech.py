@@ -57,6 +57,8 @@ class SpeechModelSpec:
     beam_size: int = 1  # 1: greedy, the fastest; Whisper's papers use 5
     vad: bool = True  # skip what Silero VAD hears as non-speech (music, silence): faster, less hallucination
     chunk_s: float = 600.0  # audio decoded and transcribed at a time
+    language: str | None = None  # ISO 639-1 code of the speech: picks the audio track tagged with it, and is
+    # given to a multilingual model instead of detecting it; None: detect (an English-only model is "en")
     overlap_s: float = 5.0  # shared by consecutive chunks; words are cut at its middle
     temperatures: tuple[float, ...] = (0.0,)  # Whisper's fallback (0.0, 0.2, ..., 1.0) samples: runs differ
 
@@ -211,15 +213,16 @@ def transcribe_media(recognizer: SpeechRecognizer, info: MediaInfo, video_stream
     ``progress(done_s, total_s)`` is called after each chunk. Raises SpeechError when the audio cannot be
     decoded; silence and music give few or no segments, not an error.
     """
-    stream = choose_audio_stream(info, video_stream_index)
+    spec = recognizer.spec
+    spoken = spec.language or (None if recognizer.info.multilingual else "en")
+    stream = choose_audio_stream(info, video_stream_index, spoken)
     if stream is None:
         log.info("%s: no audio stream, no transcript", info.path)
         return Transcript(None, 0.0, (), None, 0.0)
-    spec = recognizer.spec
     total_s = info.duration_s or stream.duration_s or 0.0
     decoder = AudioDecoder(info, stream, spec.chunk_s, spec.overlap_s)
     stitcher = ChunkStitcher()
-    language, language_probability = None, 0.0
+    language, language_probability = spec.language, 1.0 if spec.language else 0.0
     started = time.perf_counter()
     for chunk in decoder.chunks():
         result = recognizer.transcribe_audio(chunk.samples, chunk.start_s, language)

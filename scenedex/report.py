@@ -157,7 +157,7 @@ def status_text(data: dict[str, Any], show_problems: bool = True) -> str:
             lines.append(f"  ✗ {p['channel']}: {p['path']}\n      why: {p['reason']}"
                          + (f"\n      what to do: {p['hint']}" if p["hint"] else ""))
     if data.get("channel_notes") and show_problems:
-        lines.append("channel notes (indexed, with something left out)")
+        lines.append("channel notes (indexed; what was left out or chosen)")
         for n in data["channel_notes"]:
             lines.append(f"  ! {n['channel']}: {n['path']}\n      {n['note']}")
     if data["problems"] and not show_problems:

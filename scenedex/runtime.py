@@ -82,7 +82,8 @@ def index_setup(settings: Settings) -> IndexSetup:
     ocr = OcrSettings(fps=settings.ocr_fps, width_px=settings.ocr_width_px,
                       min_confidence=settings.ocr_min_confidence) if settings.ocr else None
     text = TextChannels(subtitles=settings.subtitles, speech=settings.speech, speech_model=settings.speech_model,
-                        speech_device=settings.device, ocr=ocr, text_model=settings.text_model)
+                        speech_language=settings.speech_language, speech_device=settings.device, ocr=ocr,
+                        text_model=settings.text_model)
     return IndexSetup(ingest=ingest, vision=vision, text=text, extensions=settings.media_extensions,
                       qa_tower=qa_tower)
 

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # faster-whisper model directory (e.g. a multilingual "base" or "large-v3") or id.
     speech: bool = True
     speech_model: str | None = None
+    # The language spoken (ISO 639-1, e.g. "en", "de"): speech reads the audio track tagged with it, and a
+    # multilingual model transcribes in it. Empty: the default track, language detected (tiny.en: English).
+    speech_language: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
     subtitles: bool = True
     # On-screen text: OCR on frames where the picture changes, sampled at ocr_fps and scaled to ocr_width_px.
     ocr: bool = True
@@ -134,6 +137,11 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("speech_language", mode="before")
+    @classmethod
+    def _blank_language_is_none(cls, value: str | None) -> str | None:
         return value or None
 
     @field_validator("vision_model", "speech_model", "text_model", "api_token", "ask_model", "llamavid_model")

@@ -143,6 +143,36 @@ def test_without_programs_the_first_audio_stream_is_chosen() -> None:
     assert choose_audio_stream(_info(StreamInfo(0, "video", "h264")), 0) is None
 
 
+def test_the_track_in_the_speech_language_wins_then_the_default_track_then_the_first() -> None:
+    tone = StreamInfo(1, "audio", "aac", language="und", is_default=True)
+    commentary = StreamInfo(2, "audio", "aac", language="ger")
+    english = StreamInfo(3, "audio", "aac", language="eng")
+    info = _info(StreamInfo(0, "video", "h264"), tone, commentary, english)
+    assert choose_audio_stream(info, 0, "en") == english  # "eng" is ISO 639-2 for "en"
+    assert choose_audio_stream(info, 0, "de") == commentary
+    assert choose_audio_stream(info, 0, "fr") == tone  # no French track: the default one
+    assert choose_audio_stream(info, 0, None) == tone
+    no_default = _info(StreamInfo(0, "video", "h264"), StreamInfo(4, "audio", "aac"), StreamInfo(2, "audio", "ac3"))
+    assert choose_audio_stream(no_default, 0, "en").index == 2  # the first by stream index
+
+
+def test_english_speech_on_the_second_track_is_found_when_the_first_is_an_untagged_tone(
+        recognizer: SpeechRecognizer, speech_media: SpeechMedia, tmp_path: Path) -> None:
+    out = tmp_path / "two_tracks.mkv"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(speech_media.mp4),
+                    "-f", "lavfi", "-i", f"sine=frequency=440:duration={SPEECH_DURATION_S}",
+                    "-map", "0:v", "-map", "1:a", "-map", "0:a", "-c:v", "copy", "-c:a", "aac",
+                    "-metadata:s:a:0", "language=und", "-metadata:s:a:1", "language=eng",
+                    "-disposition:a:0", "default", "-disposition:a:1", "0", str(out)], check=True)
+    info = probe(out)
+    audio = [s for s in info.streams if s.kind == "audio"]
+    assert [(s.index, s.is_default) for s in audio] == [(1, True), (2, False)]
+    assert audio[0].language in (None, "und") and audio[1].language == "eng"  # mkv drops the "und" tag
+    transcript = transcribe(recognizer, out)
+    assert transcript.audio_stream_index == 2
+    _assert_lines_found(transcript, speech_media.onsets_s)
+
+
 # --- decoding ----------------------------------------------------------------------------------------------
 
 def _tone_file(folder: Path, delay_s: float) -> Path:

@@ -177,4 +177,14 @@ def run_speech(info: MediaInfo, video_stream_index: int | None, models: RunModel
                        source=producer, confidence=float(np.exp(s.avg_logprob)),
                        detail={"words": [[round(w.start_s, 3), round(w.end_s, 3), w.text] for w in s.words]})
              for s in transcript.segments if s.text.strip()]
-    return ChannelOutcome(Channel.SPEECH, ChannelStatus.DONE, producer=producer, items=items)
+    return ChannelOutcome(Channel.SPEECH, ChannelStatus.DONE, producer=producer, items=items,
+                          reason=_audio_track_note(info, transcript.audio_stream_index))
+
+
+def _audio_track_note(info: MediaInfo, chosen: int | None) -> str | None:
+    """Which audio track speech was read from, when the file has several (shown by `scenedex status`)."""
+    audio = [s for s in info.streams if s.kind == "audio"]
+    stream = next((s for s in audio if s.index == chosen), None)
+    if len(audio) < 2 or stream is None:
+        return None
+    return f"read audio stream #{stream.index} ({stream.language or 'no language tag'}) of {len(audio)}"

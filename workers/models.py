@@ -46,6 +46,7 @@ class TextChannels:
     speech_model: str | None = None  # None: the packaged default (faster-whisper tiny.en)
     speech: bool = True
     speech_device: str = "auto"
+    speech_language: str | None = None  # ISO 639-1; None: detect (the packaged tiny.en: English)
     ocr: OcrSettings | None = field(default_factory=OcrSettings)
     text_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
 
@@ -56,6 +57,8 @@ class TextChannels:
     def key(self, text_info: TextEncoderInfo | None) -> str:
         ocr = f"ocr={self.ocr.fps:g}/{self.ocr.width_px}/{self.ocr.min_confidence:g}" if self.ocr else "ocr=off"
         speech = f"speech={self.speech_model or 'default'}" if self.speech else "speech=off"
+        if self.speech and self.speech_language:
+            speech += f"@{self.speech_language.lower()}"
         text = text_info.key if text_info else "text=off"
         return f"subs={'on' if self.subtitles else 'off'};{speech};{ocr};{text}"
 
@@ -87,7 +90,8 @@ class RunModels:
     def speech_recognizer(self) -> Any:
         from indexer.speech import SpeechModelSpec, load_speech_recognizer
 
-        spec = SpeechModelSpec(model=self.text.speech_model, device=self.text.speech_device)  # type: ignore[arg-type]
+        spec = SpeechModelSpec(model=self.text.speech_model, device=self.text.speech_device,  # type: ignore[arg-type]
+                               language=self.text.speech_language.lower() if self.text.speech_language else None)
         return self._get("speech", lambda: load_speech_recognizer(spec))
 
     def ocr_engine(self) -> Any:
