@@ -205,7 +205,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 DEMO_QUERIES = ("reporters asking questions", "honey bees")  # paraphrases: no word is said or shown as such
-DEMO_QUESTION = "What does the archive footage show?"
+DEMO_QUESTION = "When was the interview recorded?"  # its answer is said once, at 0:00.5–0:03.2
 
 
 def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:

@@ -28,7 +28,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-OWN_PACKAGES = frozenset({"scenedex", "indexer", "search", "qa", "db", "workers", "web", "bench", "__main__"})
+OWN_PACKAGES = frozenset({"scenedex", "indexer", "search", "qa", "db", "workers", "web", "bench", "__main__",
+                          "celery", "kombu", "uvicorn"})  # the last three: the console of `worker` and `serve`
 LIBRARY_ENV = {
     "TQDM_DISABLE": "1",  # tqdm reads TQDM_* when imported: bars of libraries imported later, and of subprocesses
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
