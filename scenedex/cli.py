@@ -19,7 +19,7 @@ from scenedex import cli_ask, cli_jobs, cli_search, demo, loading, report
 from scenedex.prepare import prepare
 from scenedex.progress import BarEvents
 from scenedex.quiet import libraries_quiet, log_file_of
-from scenedex.runtime import index_setup, open_database
+from scenedex.runtime import Terminated, index_setup, open_database, stop_on_signals
 from scenedex.settings import Settings
 from search.errors import SearchError
 from workers.index_run import index_paths
@@ -287,10 +287,14 @@ def _list_in_order(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stop_on_signals()  # SIGTERM and SIGHUP unwind like Ctrl-C: the embedded Postgres is stopped
     try:
         settings = _settings(args)
         with libraries_quiet(args.verbose, log_file_of(settings.cache_dir)), loading.announcing():
             return int(args.func(args, settings))
+    except Terminated as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -157,17 +159,76 @@ def ask_service(settings: Settings, db: Database) -> AskService:
     return AskService(search, load, ask_config(settings), frames)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a service manager, `docker stop`, a closed terminal): unwinds like Ctrl-C, so every
+    ``finally`` runs and the embedded Postgres this process started is stopped."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+
+
+_deferred: list[int] = []  # signals received inside signals_deferred(), raised when it ends
+_deferring = threading.Event()
+
+
+def stop_on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) -> None:
+    """Make ``signums`` raise Terminated in the main thread, once: a second signal during the cleanup is ignored,
+    so the cleanup completes. (uvicorn and Celery hand these signals back, or install their own, while they run.)"""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    raised = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        if _deferring.is_set():
+            _deferred.append(signum)
+            return
+        if raised.is_set():
+            log.warning("%s again: still stopping", signal.Signals(signum).name)
+            return
+        raised.set()
+        raise Terminated(signum)
+
+    for signum in signums:
+        signal.signal(signum, handler)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGTERM, SIGHUP and Ctrl-C until the block ends (then raise Terminated or KeyboardInterrupt): for a
+    step that must not be cut in half, like starting the embedded Postgres and registering as its user."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def hold_interrupt(signum: int, _frame: object) -> None:
+        _deferred.append(signum)
+
+    previous_int = signal.signal(signal.SIGINT, hold_interrupt)
+    _deferring.set()
+    try:
+        yield
+    finally:
+        _deferring.clear()
+        signal.signal(signal.SIGINT, previous_int)
+    if _deferred:
+        signum = _deferred.pop(0)
+        _deferred.clear()
+        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
 @contextmanager
 def open_database(settings: Settings) -> Iterator[Database]:
     """The configured Postgres, or the embedded one in the data directory; migrated to the latest schema."""
-    embedded = None
+    embedded = EmbeddedPostgres(settings.data_dir) if settings.database_url is None else None
     url = settings.database_url
-    if url is None:
-        embedded = EmbeddedPostgres(settings.data_dir)
-        with step("starting the embedded Postgres"):
-            url = embedded.start()
     db = None
     try:
+        if embedded is not None:
+            # A signal half-way would leave a server running that no one stops: it is held until the start ends.
+            with signals_deferred(), step("starting the embedded Postgres"):
+                url = embedded.start()
+        assert url is not None
         upgrade(url)
         db = Database(url)
         yield db
