@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shlex
 import stat
 from dataclasses import dataclass
 from fractions import Fraction
@@ -100,6 +102,10 @@ def check_readable(path: Path) -> int:
         raise UnreadableMediaError(path, "the file does not exist (a dangling link or a file removed "
                                    "while indexing)", "check the link target or restore the file") from exc
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnreadableMediaError(path, "a symbolic link that points to itself (or a loop of links)",
+                                       f"fix or remove the link: `ls -l {shlex.quote(str(path))}` shows where "
+                                       "it points") from exc
         raise UnreadableMediaError(path, f"cannot stat the file: {exc.strerror}",
                                    "check the permissions of the file and its folders") from exc
     if not stat.S_ISREG(st.st_mode):
@@ -130,6 +136,15 @@ def _explain_ffprobe_failure(path: Path, stderr: str) -> UnsupportedMediaError:
                                  "run `ffprobe PATH` to see the details", stderr)
 
 
+def _refuse_still_image(path: Path, container: str, raw_streams: list[dict[str, Any]]) -> None:
+    """Raise for a picture file (PNG, JPEG, WebP... whatever its name says): ffmpeg reads it as a 0 s video."""
+    if container == "image2" or container.endswith("_pipe"):
+        codec = next((s.get("codec_name", "?") for s in raw_streams if s.get("codec_type") == "video"), "?")
+        raise UnsupportedMediaError(path, f"a still image ({codec}), not a video",
+                                    "scenedex indexes video and audio files: move the picture out of the "
+                                    "library, or rename it if its name says it is something else")
+
+
 def probe(path: Path) -> MediaInfo:
     """Probe ``path`` with ffprobe. Raises an IndexerError subclass that says what to do."""
     check_readable(path)
@@ -144,6 +159,7 @@ def probe(path: Path) -> MediaInfo:
         for s in p.get("streams", []) or []
     }
     fmt = raw.get("format", {})
+    _refuse_still_image(path, fmt.get("format_name", ""), raw.get("streams", []))
     streams = tuple(_stream(s, program_of) for s in raw.get("streams", []))
     durations = [s.duration_s for s in streams if s.duration_s]
     duration = fmt.get("duration")

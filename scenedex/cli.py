@@ -162,6 +162,9 @@ def cmd_transcript(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         segments = text_repo.segments_of(session, media.id, channels)
         channel_rows = text_repo.channels_of(session, media.id)
+    if args.json or args.format == "json":
+        _print_json(export.to_json(str(args.file), segments, [c for c in channel_rows if c.channel in channels]))
+        return 0
     if args.format in ("srt", "vtt") and len({s.channel for s in segments}) > 1:
         print("error: SRT/VTT export takes one channel: add --channel speech (or subtitles, ocr)", file=sys.stderr)
         return 2
@@ -257,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("--channel", action="append", choices=["speech", "subtitles", "ocr"],
                    help="only this channel (repeatable; default: all three)")
-    p.add_argument("--format", choices=["text", "srt", "vtt"], default="text")
+    p.add_argument("--format", choices=["text", "srt", "vtt", "json"], default="text",
+                   help="json: every line with its channel, times, language, confidence and words (= --json)")
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of the terminal")
     p.set_defaults(func=cmd_transcript)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Timed(Protocol):
@@ -39,3 +39,15 @@ def to_text(items: Sequence[Timed], labels: Sequence[str] | None = None) -> str:
         label = f"[{labels[i]}] " if labels else ""
         lines.append(f"{timestamp(x.start_s, '.')[:-1]} – {timestamp(x.end_s, '.')[:-1]}  {label}{x.text.strip()}")
     return "\n".join(lines)
+
+
+def to_json(path: str, segments: Sequence[Any], channels: Sequence[Any]) -> dict[str, Any]:
+    """A file's timed text for scripts: each channel's state, then every line with its channel, span, text,
+    language, confidence and detail (a spoken line's words with times, an on-screen line's box)."""
+    return {
+        "file": path,
+        "channels": [{"channel": str(c.channel), "status": str(c.status), "lines": c.item_count,
+                      "note": c.error_reason} for c in channels],
+        "lines": [{"channel": str(s.channel), "start_s": s.start_s, "end_s": s.end_s, "text": s.text,
+                   "language": s.language, "confidence": s.confidence, "detail": s.detail} for s in segments],
+    }

@@ -47,6 +47,26 @@ def test_dangling_link_and_folder_named_like_a_video_are_unreadable(tmp_path: Pa
         probe(folder)
 
 
+def test_a_link_to_itself_is_named_as_such(tmp_path: Path) -> None:
+    link = tmp_path / "loop.mp4"
+    link.symlink_to(link)
+    with pytest.raises(UnreadableMediaError, match="a symbolic link that points to itself") as err:
+        probe(link)
+    assert "fix or remove the link" in err.value.hint
+
+
+@pytest.mark.parametrize("image", ["png", "mjpeg", "webp"])
+def test_a_still_image_named_like_a_video_is_refused_as_a_still(tmp_path: Path, image: str) -> None:
+    import subprocess
+
+    path = tmp_path / "holiday.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=64x48", "-frames:v", "1",
+                    "-c:v", image if image != "webp" else "libwebp", "-f", "image2pipe", str(path)], check=True)
+    with pytest.raises(UnsupportedMediaError, match=r"a still image \(\w+\), not a video") as err:
+        probe(path)
+    assert "move the picture out of the library" in err.value.hint
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode; the dangling-link case covers it")
 def test_file_without_read_permission_is_unreadable(tmp_path: Path, generated_media) -> None:
     target = tmp_path / "locked.mp4"

@@ -222,6 +222,28 @@ def test_transcript_exports_the_subtitles_as_srt(indexed, talk_library: TalkLibr
     assert out.getvalue().count(" --> ") == 3 and "The rocket launches from the north pad" in out.getvalue()
 
 
+def test_transcript_json_prints_every_line_with_its_channel_times_and_words(indexed, talk_library: TalkLibrary,
+                                                                          tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    from scenedex.cli import main
+
+    _, config, db_url = indexed
+    monkeypatch.setenv("SCENEDEX_CONFIG", str(tmp_path / "none.toml"))
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(["transcript", str(talk_library.root / "talk.mkv"), "--json",
+                     "--database-url", db_url, "--data-dir", str(config.layout.data_dir)])
+    assert code == 0
+    data = json.loads(out.getvalue())
+    assert {c["channel"]: c["status"] for c in data["channels"]} == {"subtitles": "done", "speech": "done",
+                                                                      "ocr": "done"}
+    subs = [(round(x["start_s"], 1), x["text"]) for x in data["lines"] if x["channel"] == "subtitles"]
+    assert subs[1] == (6.0, "The rocket launches from the north pad")
+    speech = [x for x in data["lines"] if x["channel"] == "speech"]
+    assert speech and all(x["detail"]["words"] for x in speech)
+
+
 def test_retry_failed_runs_a_file_whose_channel_failed_again(indexed, talk_library: TalkLibrary) -> None:
     db, config, _ = indexed
     again = index_paths(db, [talk_library.root / "badsubs.mp4"], config, (".mp4",), None, text=TextChannels())
