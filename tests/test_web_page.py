@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi import FastAPI
@@ -195,6 +196,86 @@ def test_a_query_that_is_html_is_shown_as_text(site: str, page: Any) -> None:
     assert tab.evaluate("document.querySelectorAll('script:not([src])').length") == 0
     assert watch.dialogs == []
     screenshot(tab, "search-html-query")
+
+
+CHANNELS = ("visual", "speech", "subtitles", "ocr")
+
+
+def _searched(tab: Any) -> Any:
+    """Submit the search form; the API's response to it, once the page has shown it."""
+    with tab.expect_response(lambda r: "/api/search?" in r.url) as info:
+        tab.press("#q", "Enter")
+    tab.wait_for_function("() => !document.querySelector('#status').textContent.startsWith('Searching')")
+    return info.value
+
+
+def _card_channels(tab: Any) -> set[str]:
+    return set(tab.evaluate("[...document.querySelectorAll('#results .moment .dot')].map(d => d.title)"))
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_unticking_a_channel_searches_the_other_three(site: str, page: Any, channel: str) -> None:
+    tab, _ = page
+    tab.goto(site + "/?q=harvest+season")
+    tab.wait_for_selector("#results .moment")
+    tab.uncheck(f"input[name=channel][value={channel}]")
+    response = _searched(tab)
+    others = [c for c in CHANNELS if c != channel]
+    assert response.status == 200, response.text()
+    assert parse_qs(urlsplit(response.url).query)["channels"] == [",".join(others)]
+    body = response.json()
+    assert set(body["searched"]) | set(body["skipped"]) == set(others) and body["total"] > 0
+    assert tab.locator("#status.error").count() == 0 and "Search failed" not in tab.inner_text("#status")
+    assert tab.locator("#results .moment").count() == min(body["total"], 24)
+    assert channel not in _card_channels(tab) and _card_channels(tab) <= set(others)
+    tab.reload()  # the choice is kept in the URL
+    tab.wait_for_selector("#results .moment")
+    assert not tab.is_checked(f"input[name=channel][value={channel}]")
+    assert all(tab.is_checked(f"input[name=channel][value={c}]") for c in others)
+
+
+def test_filters_combine_pages_turn_and_a_result_opens_on_its_own_page(site: str, page: Any) -> None:
+    tab, _ = page
+    tab.goto(site + "/?q=briefing+questions+harvest+colony&page_size=2")
+    tab.wait_for_selector("#results .moment")
+    for channel in ("visual", "speech"):
+        tab.uncheck(f"input[name=channel][value={channel}]")
+    tab.click("#filters summary")
+    tab.fill("#filter-path", "*.mp4")
+    tab.fill("#filter-min_duration_s", "15")  # launch_briefing.mp4 lasts 16 s, field_report.mp4 14 s
+    tab.fill("#filter-max_duration_s", "20")
+    response = _searched(tab)
+    params = parse_qs(urlsplit(response.url).query)
+    assert response.status == 200 and params["channels"] == ["subtitles,ocr"] and params["path"] == ["*.mp4"]
+    assert params["min_duration_s"] == ["15"] and params["max_duration_s"] == ["20"] and params["page_size"] == ["2"]
+    body = response.json()
+    assert body["total"] >= 3 and body["pages"] >= 2, body["total"]
+    first_page = [_moment_of(card) for card in tab.locator("#results .moment").all()]
+    assert len(first_page) == 2 and {name for name, _, _ in first_page} == {"launch_briefing.mp4"}
+    assert _card_channels(tab) <= {"subtitles", "ocr"}
+    assert f"page 1 of {body['pages']}" in tab.inner_text("#pager")
+
+    with tab.expect_response(lambda r: "/api/search?" in r.url) as info:
+        tab.click("#pager button:has-text('Next')")
+    assert info.value.json()["page"] == 2
+    tab.wait_for_function("() => document.querySelector('#pager').textContent.includes('page 2 of')")
+    second_page = [_moment_of(card) for card in tab.locator("#results .moment").all()]
+    assert second_page and not set(second_page) & set(first_page)
+    assert tab.locator("#results .moment .rank").first.inner_text() == "#3" and "page=2" in tab.url
+    screenshot(tab, "search-filters-page-2")
+    tab.go_back()
+    tab.wait_for_function("() => document.querySelector('#pager').textContent.includes('page 1 of')")
+    assert [_moment_of(card) for card in tab.locator("#results .moment").all()] == first_page
+    assert tab.input_value("#filter-min_duration_s") == "15" and not tab.is_checked("input[value=speech]")
+
+    first = tab.locator("#results .moment").first
+    name, start_s, _ = _moment_of(first)
+    first.click()
+    tab.locator("#player .player-link").click()
+    tab.wait_for_url("**/watch/*")
+    assert tab.locator("#player .player-title").inner_text() == name
+    assert abs(_wait_for_playback_position(tab) - start_s) < 1.0
+    assert "launch_briefing.mp4" in tab.inner_text("#media-facts")
 
 
 def test_the_library_lists_files_statuses_and_why_a_file_failed(site: str, library: Library, page: Any) -> None:

@@ -23,18 +23,20 @@ let cards = [];
 let selected = -1;
 let words = [];
 
-/** The search the URL describes: {q, channels: [..], root, path, min_duration_s, max_duration_s, page}. */
+/** The search the URL describes: {q, channels: [..], root, path, min_duration_s, max_duration_s, page, page_size}.
+ * Channels may be a comma list or repeated (channels=speech&channels=ocr), as the API takes them. */
 function stateFromUrl() {
   const params = new URLSearchParams(location.search);
-  const channels = (params.get("channels") || "").split(",").filter((c) => CHANNELS.includes(c));
+  const channels = params.getAll("channels").flatMap((v) => v.split(",")).filter((c) => CHANNELS.includes(c));
+  const pageSize = parseInt(params.get("page_size") || "", 10) || PAGE_SIZE;
   const state = { q: params.get("q") || "", channels: channels.length ? channels : CHANNELS,
-    page: Math.max(1, parseInt(params.get("page") || "1", 10) || 1) };
+    page: Math.max(1, parseInt(params.get("page") || "1", 10) || 1), page_size: Math.min(100, Math.max(1, pageSize)) };
   for (const name of FILTERS) state[name] = params.get(name) || "";
   return state;
 }
 
 function stateFromForm(page = 1) {
-  const state = { q: input.value.trim(), page,
+  const state = { q: input.value.trim(), page, page_size: stateFromUrl().page_size,
     channels: CHANNELS.filter((c) => form.querySelector(`input[name=channel][value=${c}]`).checked) };
   for (const name of FILTERS) state[name] = byId(`filter-${name}`).value.trim();
   return state;
@@ -53,7 +55,7 @@ function queryString(state, forApi) {
   if (state.channels.length && state.channels.length < CHANNELS.length) params.set("channels", state.channels.join(","));
   for (const name of FILTERS) if (state[name]) params.set(name, state[name]);
   if (state.page > 1) params.set("page", String(state.page));
-  if (forApi) params.set("page_size", String(PAGE_SIZE));
+  if (forApi || state.page_size !== PAGE_SIZE) params.set("page_size", String(state.page_size));
   return params.toString();
 }
 
