@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from indexer.encoders.base import EncodedFrames
 from indexer.shots import Shot
 from indexer.text_chunks import TimedText
 from workers.channels import ChannelOutcome, FramesOutcome
@@ -44,10 +45,19 @@ def clip_span(start_s: float, end_s: float, duration_s: float) -> tuple[float, f
 
 
 def clip_times(t_s: np.ndarray, duration_s: float) -> np.ndarray:
-    """Frame times (N,) float64 clamped to ``[0, duration_s]`` (frames are kept: their vectors are row-aligned)."""
+    """Frame times (N,) float64 clamped to ``[0, duration_s]``."""
     if not (duration_s > 0 and np.isfinite(duration_s)):
         return np.maximum(t_s, 0.0)
     return np.clip(t_s, 0.0, duration_s)
+
+
+def frames_kept(t_s: np.ndarray, duration_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Clamped frame times and which frames to keep (N,) bool: where clamping makes times equal (frames past
+    the end all land on it), only the first is kept, as a file has one frame per time."""
+    clamped = clip_times(np.asarray(t_s, dtype=np.float64), duration_s)
+    keep = np.zeros(len(clamped), dtype=bool)
+    keep[np.unique(clamped, return_index=True)[1]] = True
+    return clamped, keep
 
 
 def _clip_words(detail: dict, duration_s: float) -> dict:  # type: ignore[type-arg]
@@ -57,8 +67,9 @@ def _clip_words(detail: dict, duration_s: float) -> dict:  # type: ignore[type-a
     kept = []
     for word in words:
         span = clip_span(word[0], word[1], duration_s)
-        if span is not None:
-            kept.append([round(span[0], 3), round(span[1], 3), *word[2:]])
+        if span is not None:  # rounded to ms as speech stores words, but never rounded past the end
+            end_s = round(span[1], 3) if round(span[1], 3) <= duration_s else span[1]
+            kept.append([min(round(span[0], 3), end_s), end_s, *word[2:]])
     return {**detail, "words": kept}
 
 
@@ -76,13 +87,28 @@ def clip_items(items: list[TimedText], duration_s: float) -> tuple[list[TimedTex
     return kept, len(items) - len(kept)
 
 
-def _clip_shots(shots: list[Shot], duration_s: float) -> list[Shot]:
+def _clip_shots(shots: list[Shot], duration_s: float, new_index: np.ndarray, keep: np.ndarray) -> list[Shot]:
     clipped = []
     for shot in shots:
         span = clip_span(shot.start_s, shot.end_s, duration_s)
         start_s, end_s = span if span is not None else (duration_s, duration_s)  # kept: frames point at it
-        clipped.append(replace(shot, start_s=start_s, end_s=end_s))
+        rep = shot.representative
+        rep = int(new_index[rep]) if rep is not None and rep < len(keep) and keep[rep] else None
+        clipped.append(Shot(start_s, end_s, rep))
     return clipped
+
+
+def _clip_frames(outcome: FramesOutcome, duration_s: float) -> FramesOutcome:
+    t_s, keep = frames_kept(outcome.t_s, duration_s)
+    new_index = np.cumsum(keep) - 1  # (N,) old frame index -> new one, where kept
+    encoded = outcome.encoded
+    if encoded is not None and not keep.all():
+        encoded = EncodedFrames(encoded.embeddings[keep], encoded.pooled[keep],
+                                encoded.grid[keep] if encoded.grid is not None else None)
+    return replace(outcome, t_s=t_s[keep], encoded=encoded,
+                   shots=_clip_shots(outcome.shots, duration_s, new_index, keep),
+                   frame_shot=outcome.frame_shot[keep] if len(outcome.frame_shot) == len(keep) else outcome.frame_shot,
+                   qa_pooled=outcome.qa_pooled[keep] if outcome.qa_pooled is not None else None)
 
 
 def _note(reason: str | None, dropped: int, duration_s: float) -> str:
@@ -93,8 +119,7 @@ def _note(reason: str | None, dropped: int, duration_s: float) -> str:
 def clip_outcome(outcome: ChannelOutcome, duration_s: float) -> ChannelOutcome:
     """One channel's result with every span inside ``[0, duration_s]``; items dropped are counted in its reason."""
     if isinstance(outcome, FramesOutcome):
-        return replace(outcome, t_s=clip_times(outcome.t_s, duration_s),
-                       shots=_clip_shots(outcome.shots, duration_s))
+        return _clip_frames(outcome, duration_s)
     items, dropped = clip_items(outcome.items, duration_s)
     reason = _note(outcome.reason, dropped, duration_s) if dropped else outcome.reason
     return replace(outcome, items=items, reason=reason)
