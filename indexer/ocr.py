@@ -1,40 +1,54 @@
-"""On-screen text: RapidOCR's PP-OCRv4 ONNX models (shipped inside the rapidocr-onnxruntime wheel), checked
-against pinned sha256 digests, loaded once, then read many frames.
+"""On-screen text: the PP-OCRv4 detector and recogniser (ONNX files shipped inside the rapidocr-onnxruntime
+wheel), checked against pinned sha256 digests, loaded once, then run on many frames as separate parts.
 
     >>> engine = load_ocr_engine(min_confidence=0.5)            # doctest: +SKIP
     >>> engine.read(frame)                                       # doctest: +SKIP
     [TextBox(text='QUARTERLY REVENUE 2024', confidence=0.95, box=((205.0, 451.0), ...))]
 
-The engine sees one picture at a time; which frames are worth reading, and how readings become spans of time,
-is ``indexer.text_spans``.
+The parts are used separately because most frames of real footage hold no text (``indexer.text_spans`` decides
+which frames get which part):
+
+* ``detect(frame, width_px)``: the DB text detector on the frame scaled to ``width_px``. Its cost grows with the
+  pixels: measured on 720p Big Buck Bunny frames, 2 cores, CPU time per frame: 320 px 40 ms, 480 px 70-90 ms,
+  640 px 145 ms, 960 px 360-390 ms (the RapidOCR default scaled the short side up to 736 px: 1308 x 736 for
+  a 960 x 540 frame). 320 px finds the title card and the logo but none of the ~14 px credit lines; 480 px
+  finds about half of them (enough to say "text here"); 640 px finds as many lines as 960 px (19-26 a frame).
+* ``recognise(crops)``: the CRNN recogniser, batched (crops sorted by aspect, ``REC_BATCH`` at a time).
+  No orientation classifier: video text is upright; a box taller than wide by 1.5 is turned a quarter.
+* ``read(frame)``: both, then ``indexer.ocr_filters.keep_reading`` (scripts, length, confidence, dictionary;
+  its rules and the figures they were measured on are stated there).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import cv2
 import numpy as np
 
 from indexer.errors import IndexerError
 from indexer.model_files import package_dir, verify_files
+from indexer.ocr_filters import LATIN, clean_text, keep_reading, split_run_together_caps  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 OCR_PACKAGE = "rapidocr_onnxruntime"
 DET_MODEL = "ch_PP-OCRv4_det_infer.onnx"
 REC_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
-CLS_MODEL = "ch_ppocr_mobile_v2.0_cls_infer.onnx"
-# The files of rapidocr-onnxruntime 1.4.4 (models/), the version scenedex was tested with.
+# The files of rapidocr-onnxruntime 1.4.4 (models/), the version scenedex was tested with. Its orientation
+# classifier (ch_ppocr_mobile_v2.0_cls_infer.onnx) is not used.
 MODEL_SHA256 = {
     DET_MODEL: "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
     REC_MODEL: "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
-    CLS_MODEL: "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
 }
+READ_WIDTH_PX = 640  # detection width for reading: finds every credit line 960 px finds, at 40 % of the cost
+REC_HEIGHT_PX = 48  # the recogniser's input height (PP-OCRv4: 3 x 48 x W)
+REC_BATCH = 6  # crops padded to the widest of a batch: 6 cost 44-61 ms CPU a line on credits, 16 61-84, 32 129-193
+DB_THRESH, DB_BOX_THRESH, DB_UNCLIP = 0.3, 0.5, 1.6  # the detector's post-processing, RapidOCR's defaults
 
 Box = tuple[tuple[float, float], ...]  # 4 corner points (x, y) in pixels, clockwise from top-left
 
@@ -48,6 +62,7 @@ class TextBox:
     text: str
     confidence: float  # recognition score, 0..1
     box: Box  # in pixels of the frame that was read
+    track: int = -1  # the same number on two frames: the same text seen moving or standing (-1: untracked)
 
 
 class TextReader(Protocol):
@@ -58,104 +73,143 @@ class TextReader(Protocol):
         ...
 
 
-RUN_TOGETHER_CAPS = re.compile(r"^[A-Z0-9]{8,}$")
+def box_of(points: np.ndarray) -> Box:
+    """(4, 2) corner points -> Box of floats.
 
-
-LONG_WORD_CHARS = 12  # English words this long are rare; OCR runs of several words are common
-
-
-def split_run_together_caps(text: str) -> str:
-    """Put back the spaces PP-OCR's recogniser drops in ALL-CAPS English.
-
-    The recogniser was trained mostly on Chinese, which has no spaces; on capitals it often reads
-    "QUARTERLYREVENUE2024" (mixed case keeps its spaces). Runs of 8 or more capitals and digits are split into
-    the most likely English words (wordninja's Wikipedia unigram model); anything else is left as read.
-
-    >>> split_run_together_caps("QUARTERLYREVENUE2024 at noon")
-    'QUARTERLY REVENUE 2024 at noon'
+    >>> box_of(np.array([[0, 0], [9, 0], [9, 4], [0, 4]]))
+    ((0.0, 0.0), (9.0, 0.0), (9.0, 4.0), (0.0, 4.0))
     """
-    import wordninja
-
-    return " ".join(" ".join(wordninja.split(word)) if RUN_TOGETHER_CAPS.match(word) else _split_long_word(word)
-                    for word in text.split())
+    return tuple((float(x), float(y)) for x, y in points)
 
 
-def _split_long_word(word: str) -> str:
-    """A long mixed-case run ("Studentfeedshorses") split into words when every piece is a real word of two
-    or more letters (a single long English word stays whole: its own probability beats any split).
-
-    >>> _split_long_word("Studentfeedshorses"), _split_long_word("understanding")
-    ('Student feeds horses', 'understanding')
-    """
-    import wordninja
-
-    if len(word) < LONG_WORD_CHARS or not word.isalpha():
-        return word
-    pieces = wordninja.split(word)
-    if len(pieces) < 2 or any(len(p) < 2 and p.lower() not in ("a", "i") for p in pieces):
-        return word
-    return " ".join(pieces)
-
-
-def boxes_from_result(result: Sequence[Sequence[Any]] | None, min_confidence: float) -> list[TextBox]:
-    """RapidOCR's ``[[points, text, score], ...]`` (or None when it found nothing) as TextBoxes, dropping blank
-    and low-confidence readings, with the spaces of run-together capitals restored.
-
-    >>> boxes_from_result([[[[0, 0], [9, 0], [9, 4], [0, 4]], " Hi ", 0.9], [[[0, 5]] * 4, "x", 0.2]], 0.5)
-    [TextBox(text='Hi', confidence=0.9, box=((0.0, 0.0), (9.0, 0.0), (9.0, 4.0), (0.0, 4.0)))]
-    """
-    boxes = []
-    for points, text, score in result or []:
-        text = split_run_together_caps(str(text).strip())
-        if text and float(score) >= min_confidence:
-            box = tuple((float(x), float(y)) for x, y in points)
-            boxes.append(TextBox(text=text, confidence=float(score), box=box))
-    return boxes
+def crop_box(frame: np.ndarray, box: Box) -> np.ndarray:
+    """The box's text line cut out of ``frame`` (H, W, C) and straightened: (h, w, C), w >= h unless the line
+    is vertical, which is turned a quarter so it reads left to right."""
+    pts = np.asarray(box, dtype=np.float32)  # (4, 2)
+    w = max(1, int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[2] - pts[3]))))
+    h = max(1, int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2]))))
+    target = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    crop = cv2.warpPerspective(frame, cv2.getPerspectiveTransform(pts, target), (w, h),
+                               borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
+    return np.rot90(crop) if h >= 1.5 * w else crop
 
 
 class OcrEngine:
-    """A loaded RapidOCR pipeline (detect, orient, recognise). Build it with ``load_ocr_engine``."""
+    """The loaded detector and recogniser. Build it with ``load_ocr_engine``."""
 
-    def __init__(self, ocr: Any, model_dir: Path, min_confidence: float) -> None:
-        self._ocr = ocr
+    def __init__(self, detector: Any, recogniser: Any, model_dir: Path, min_confidence: float,
+                 scripts: Sequence[str] = (LATIN,), provider: str = "CPUExecutionProvider") -> None:
+        self._det = detector  # rapidocr's TextDetector: .infer(x) and .postprocess_op(pred, shape)
+        self._rec = recogniser  # rapidocr's TextRecognizer: (crops BGR) -> [(text, score)]
         self.model_dir = model_dir
         self.min_confidence = min_confidence
-        # Names what produced the text, so stored text can be invalidated when the models change.
-        self.key = f"rapidocr:PP-OCRv4@{MODEL_SHA256[DET_MODEL][:8]}{MODEL_SHA256[REC_MODEL][:8]}"
+        self.scripts = tuple(scripts)
+        self.provider = provider
+        # Names what produced the text, so stored text can be invalidated when the models or the rules change.
+        self.key = (f"rapidocr:PP-OCRv4@{MODEL_SHA256[DET_MODEL][:8]}{MODEL_SHA256[REC_MODEL][:8]}"
+                    f"/det{READ_WIDTH_PX}/{'+'.join(self.scripts)}")
 
-    def read(self, frame: np.ndarray) -> list[TextBox]:
-        """frame: (H, W, 3) uint8 RGB -> text boxes in that frame's pixels, at least ``min_confidence``."""
+    def _fail(self, frame: np.ndarray, exc: Exception) -> OcrError:
+        return OcrError(self.model_dir, f"OCR failed on a {frame.shape[1]}x{frame.shape[0]} frame",
+                        "report it with the file that caused it", detail=repr(exc))
+
+    def detect(self, frame: np.ndarray, width_px: int = READ_WIDTH_PX) -> list[Box]:
+        """frame: (H, W, 3) uint8 RGB -> boxes of text lines in the frame's pixels, top to bottom.
+
+        The frame is scaled (area-averaged) to ``width_px`` wide, both sides rounded to multiples of 32.
+        """
         assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8, (
             f"expected an (H, W, 3) uint8 RGB frame, got {frame.shape} {frame.dtype}")
-        bgr = np.ascontiguousarray(frame[..., ::-1])  # (H, W, 3) uint8 BGR: RapidOCR's cv2 pipeline order
+        h, w = frame.shape[:2]
+        dw = max(32, round(min(width_px, max(w, 32)) / 32) * 32)
+        dh = max(32, round(h * dw / w / 32) * 32)
+        small = cv2.resize(frame[..., ::-1], (dw, dh), interpolation=cv2.INTER_AREA)  # (dh, dw, 3) BGR
+        x = ((small.astype(np.float32) / 127.5) - 1.0).transpose(2, 0, 1)[None]  # (1, 3, dh, dw)
         try:
-            result, _elapsed = self._ocr(bgr)
+            pred = self._det.infer(np.ascontiguousarray(x))[0]  # (1, 1, dh, dw) text probability
+            points, _scores = self._det.postprocess_op(pred, (h, w))
         except Exception as exc:  # onnxruntime and cv2 raise their own types; keep the cause attached
-            raise OcrError(self.model_dir, f"OCR failed on a {frame.shape[1]}x{frame.shape[0]} frame",
-                           "report it with the file that caused it", detail=repr(exc)) from exc
-        return boxes_from_result(result, self.min_confidence)
+            raise self._fail(frame, exc) from exc
+        boxes = []
+        for p in points:
+            p = np.asarray(p, dtype=np.float32)
+            p[:, 0], p[:, 1] = np.clip(p[:, 0], 0, w - 1), np.clip(p[:, 1], 0, h - 1)
+            if min(np.linalg.norm(p[0] - p[1]), np.linalg.norm(p[0] - p[3])) > 3:
+                boxes.append(box_of(np.round(p)))
+        return sorted(boxes, key=lambda b: (b[0][1], b[0][0]))
+
+    def recognise(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        """crops: (h, w, 3) uint8 RGB text lines -> (text, score 0..1) each, batched; text as read, unfiltered."""
+        if not crops:
+            return []
+        bgr = [np.ascontiguousarray(c[..., ::-1]) for c in crops]
+        try:
+            result, _elapsed = self._rec(bgr)
+        except Exception as exc:
+            raise self._fail(crops[0], exc) from exc
+        return [(str(text), float(score)) for text, score in result]
+
+    def recognise_boxes(self, frame: np.ndarray, boxes: Sequence[Box]) -> list[TextBox | None]:
+        """Recognise the given boxes of ``frame``, one batch: a TextBox where the reading is text
+        (``keep_reading``), None where it is not."""
+        readings = self.recognise([crop_box(frame, b) for b in boxes])
+        out: list[TextBox | None] = []
+        for b, (text, score) in zip(boxes, readings):
+            text = clean_text(text)
+            keep = keep_reading(text, score, self.min_confidence, self.scripts)
+            out.append(TextBox(text=text, confidence=score, box=b) if keep else None)
+        return out
+
+    def read(self, frame: np.ndarray) -> list[TextBox]:
+        """frame: (H, W, 3) uint8 RGB -> text boxes in that frame's pixels that pass ``keep_reading``."""
+        return [b for b in self.recognise_boxes(frame, self.detect(frame)) if b is not None]
 
 
-def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0,
-                    model_dir: Path | None = None) -> OcrEngine:
+def ocr_providers(device: str) -> tuple[bool, str]:
+    """(use CUDA, the provider that will run) for ``device`` "auto", "cpu" or "cuda"."""
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    cuda = "CUDAExecutionProvider" in available and device in ("auto", "cuda")
+    if device == "cuda" and not cuda:
+        log.warning("OCR on CUDA asked for, but onnxruntime has no CUDA provider (%s): using the CPU", available)
+    return cuda, "CUDAExecutionProvider" if cuda else "CPUExecutionProvider"
+
+
+def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0, model_dir: Path | None = None,
+                    scripts: Sequence[str] = (LATIN,), device: str = "auto") -> OcrEngine:
     """Check the models' sha256 and build the engine once; ``threads`` 0 lets onnxruntime choose.
 
     ``model_dir`` defaults to the models folder of the installed rapidocr-onnxruntime; a file that differs
     from the pinned digests raises ``indexer.model_files.ModelFileError`` before anything is loaded.
+    ``scripts``: the writing systems the library's text is in (``indexer.ocr_filters.SCRIPTS``).
     """
+    from indexer.ocr_filters import SCRIPTS
+
     assert 0.0 <= min_confidence <= 1.0, f"min_confidence must be in [0, 1], got {min_confidence}"
     assert threads >= 0, f"threads must be 0 (automatic) or positive, got {threads}"
+    unknown = set(scripts) - set(SCRIPTS)
+    if unknown or not scripts:
+        raise ValueError(f"unknown OCR scripts {sorted(unknown)}: choose from {sorted(SCRIPTS)}")
     directory = verify_files(model_dir or package_dir(OCR_PACKAGE, "models"), MODEL_SHA256)
-    from rapidocr_onnxruntime import RapidOCR  # lazy: onnxruntime is only paid for when OCR is on
+    # lazy: onnxruntime is only paid for when OCR is on
+    from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
+    from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
 
+    cuda, provider = ocr_providers(device)
+    common = {"intra_op_num_threads": threads or -1, "inter_op_num_threads": -1, "use_cuda": cuda,
+              "use_dml": False}
     try:
-        ocr = RapidOCR(det_model_path=str(directory / DET_MODEL), rec_model_path=str(directory / REC_MODEL),
-                       cls_model_path=str(directory / CLS_MODEL), text_score=min_confidence,
-                       intra_op_num_threads=threads or -1)
+        detector = TextDetector({**common, "model_path": str(directory / DET_MODEL), "limit_side_len": 736,
+                                 "limit_type": "min", "mean": [0.5] * 3, "std": [0.5] * 3, "thresh": DB_THRESH,
+                                 "box_thresh": DB_BOX_THRESH, "max_candidates": 1000, "unclip_ratio": DB_UNCLIP,
+                                 "use_dilation": True, "score_mode": "fast"})
+        recogniser = TextRecognizer({**common, "model_path": str(directory / REC_MODEL),
+                                     "rec_img_shape": [3, REC_HEIGHT_PX, 320], "rec_batch_num": REC_BATCH})
     except Exception as exc:  # onnxruntime's load errors have no common base class
         raise OcrError(directory, "the OCR models could not be loaded",
                        "reinstall rapidocr-onnxruntime and onnxruntime (`make setup`)",
                        detail=repr(exc)) from exc
-    log.info("OCR engine loaded from %s (min confidence %.2f, threads %s)", directory, min_confidence,
-             threads or "auto")
-    return OcrEngine(ocr, directory, min_confidence)
+    log.info("OCR engine loaded from %s (min confidence %.2f, threads %s, %s, scripts %s)", directory,
+             min_confidence, threads or "auto", provider, "+".join(scripts))
+    return OcrEngine(detector, recogniser, directory, min_confidence, scripts, provider)

@@ -1,9 +1,9 @@
-"""On-screen text over time: which sampled frames are worth reading, and how readings become spans.
+"""On-screen text over time: which sampled frames changed, and how readings become spans (the pipeline that
+decides which frames are read is ``indexer.screen_text``).
 
-Reading a 960-pixel-wide frame takes 0.5 to 1 s on two CPU cores, and most frames of most videos show the same
-picture as the frame before, so only these are read:
+A frame is looked at again only when it is
 
-* the first sampled frame of each shot;
+* the first sampled frame of its shot, or
 * a frame whose picture changed since the last frame read: more than ``change_threshold`` of the pixels of a
   160-pixel-wide grayscale thumbnail moved by more than ``PIXEL_DELTA`` gray levels. A fraction of changed
   pixels (not a mean difference) ignores compression noise and slow fades, and still sees a one-line
@@ -11,14 +11,14 @@ picture as the frame before, so only these are read:
   picture is read again: a moving shot is read at every sampled frame.
 
 A frame that was not read looked like the last frame read, so its text is taken to be that frame's text: a
-span runs from the first frame read that shows it to the next frame read that does not.
+span runs from the first frame read that shows it to the next frame read that does not. Readings of one line
+followed on screen (the same ``TextBox.track``) continue one span wherever the line moves.
 """
 
 from __future__ import annotations
 
 import difflib
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,15 +44,6 @@ class TextSpan:
     confidence: float  # best over the frames read
     box: Box  # of the best reading, in pixels of the frames read
     frame_count: int  # frames read that showed this text (unread frames in between are not counted)
-
-
-@dataclass(frozen=True)
-class OcrStats:
-    frames_given: int
-    frames_read: int
-    frames_skipped: int  # unchanged since the last frame read
-    boxes_read: int
-    read_s: float  # wall time inside the engine
 
 
 def thumbnail(frame: np.ndarray) -> np.ndarray:
@@ -175,6 +166,9 @@ def _match(open_spans: Sequence[_OpenSpan], boxes: Sequence[TextBox], min_simila
     pairs = []
     for s, span in enumerate(open_spans):
         for b, box in enumerate(boxes):
+            if box.track >= 0 and box.track == span.last.track:  # followed on screen: the same line
+                pairs.append((3.0, b, s))
+                continue
             sim, iou = text_similarity(span.last.text, box.text), box_iou(span.last.box, box.box)
             if sim >= min_similarity and iou >= min_iou:
                 pairs.append((sim + iou, b, s))
@@ -229,29 +223,3 @@ def merge_spans(t_s: np.ndarray, read_boxes: dict[int, list[TextBox]], selected:
                        for b, box in enumerate(boxes) if b not in matched]
     spans += [span.close(media_end_s) for span in open_spans]
     return sorted(spans, key=lambda s: (s.start_s, min(y for _, y in s.box), min(x for x, _ in s.box)))
-
-
-def ocr_frames(engine: TextReader, frames: np.ndarray, t_s: np.ndarray, frame_shot: np.ndarray,
-               interval_s: float, duration_s: float, change_threshold: float = DEFAULT_CHANGE_THRESHOLD
-               ) -> tuple[list[TextSpan], OcrStats]:
-    """On-screen text of one file's sampled frames: select, read, merge.
-
-    frames: (N, H, W, 3) uint8 RGB; t_s: (N,) seconds; frame_shot: (N,) shot index; interval_s: the sampling
-    interval (1 / fps); duration_s: the media's duration (the end of text still showing at the last frame).
-    """
-    assert t_s.shape == (len(frames),), f"t_s {t_s.shape} does not match frames {frames.shape}"
-    if len(frames) == 0:
-        return [], OcrStats(frames_given=0, frames_read=0, frames_skipped=0, boxes_read=0, read_s=0.0)
-    selected = select_frames_for_ocr(frames, frame_shot, change_threshold)
-    t0 = time.perf_counter()
-    read_boxes = {int(i): engine.read(frames[i]) for i in selected}
-    read_s = time.perf_counter() - t0
-    end_s = duration_s if duration_s > float(t_s[-1]) else float(t_s[-1]) + interval_s
-    spans = merge_spans(t_s, read_boxes, selected, interval_s, end_s=end_s, frame_shot=frame_shot)
-    stats = OcrStats(frames_given=len(frames), frames_read=len(selected),
-                     frames_skipped=len(frames) - len(selected),
-                     boxes_read=sum(len(b) for b in read_boxes.values()), read_s=read_s)
-    log.info("OCR read %d of %d frames (%d unchanged, skipped) in %.1f s: %d boxes, %d spans",
-             stats.frames_read, stats.frames_given, stats.frames_skipped, read_s, stats.boxes_read,
-             len(spans))
-    return spans, stats

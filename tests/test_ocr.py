@@ -1,5 +1,5 @@
 """On-screen text: captions burned into generated video are read, at the right times, as one span each, while
-frames that did not change are not read again."""
+frames that did not change are not looked at again and frames without text are only probed."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import indexer.ocr
 import indexer.text_spans
 from indexer.model_files import ModelFileError, package_dir
 from indexer.ocr import MODEL_SHA256, OcrEngine, OcrError, TextBox, load_ocr_engine
+from indexer.screen_text import ScreenTextStats, read_screen_text
 from indexer.probe import choose_video_stream, probe
 from indexer.sampling import FrameSampler, SamplingPolicy
 from indexer.shots import build_shots
-from indexer.text_spans import (ChangeDetector, OcrStats, TextSpan, merge_spans, normalise_text, ocr_frames,
-                                select_frames_for_ocr)
+from indexer.text_spans import ChangeDetector, TextSpan, merge_spans, normalise_text, select_frames_for_ocr
 from scenedex.samples import FONT
 
 SIZE = (960, 540)
@@ -108,14 +108,14 @@ def sample(path: Path) -> Sampled:
 class Read:
     sampled: Sampled
     spans: list[TextSpan]
-    stats: OcrStats
+    stats: ScreenTextStats
 
 
 def read_video(engine: OcrEngine, path: Path, parts: list[Part]) -> Read:
     make_video(path, parts)
     sampled = sample(path)
-    spans, stats = ocr_frames(engine, sampled.frames, sampled.t_s, sampled.frame_shot, interval_s=1.0,
-                              duration_s=sampled.duration_s)
+    spans, stats = read_screen_text(engine, sampled.frames, sampled.t_s, sampled.frame_shot, interval_s=1.0,
+                                    duration_s=sampled.duration_s)
     return Read(sampled, spans, stats)
 
 
@@ -151,17 +151,20 @@ def test_every_caption_is_read_within_one_sampling_interval_of_its_times(caption
         assert span.confidence >= 0.8, span
 
 
-def test_a_caption_shown_for_six_seconds_over_moving_video_is_one_span(captioned: Read) -> None:
+def test_a_caption_shown_for_six_seconds_over_moving_video_is_one_span_recognised_once(captioned: Read) -> None:
     [span] = spans_showing(captioned.spans, "Launch window opens at dawn")
     assert span.frame_count >= 5, span  # the picture moves, so each of its six frames was read ...
     assert span.end_s - span.start_s == pytest.approx(6.0, abs=1.0)  # ... and they made one span
+    assert captioned.stats.lines_recognised <= 5, captioned.stats  # the line was followed, not re-read
 
 
-def test_frames_of_still_shots_are_skipped_and_moving_ones_read(captioned: Read) -> None:
+def test_frames_of_still_shots_are_skipped_and_frames_without_text_only_probed(captioned: Read) -> None:
     stats, t_s = captioned.stats, captioned.sampled.t_s
     assert stats.frames_given == len(t_s) == 24
-    assert stats.frames_read + stats.frames_skipped == stats.frames_given
-    assert 11 <= stats.frames_read <= 16, stats  # 8 moving frames, 2 + 3 for the still shots, some slack
+    assert stats.frames_unchanged + stats.frames_read <= stats.frames_given
+    assert stats.frames_probed <= 8, stats  # a probe finding text is followed by a read of that frame
+    assert stats.frames_read <= 16, stats  # the frames showing a caption, and the one after each
+    assert stats.frames_unchanged >= 6, stats  # the still shots
     assert len(captioned.spans) == 3, captioned.spans  # nothing read in the fractal or the plain backgrounds
 
 
@@ -175,40 +178,64 @@ def test_the_first_frame_after_each_cut_is_read(captioned: Read) -> None:
 
 def test_a_static_video_is_read_once_and_its_caption_spans_all_of_it(static: Read) -> None:
     assert static.stats.frames_given == 20
-    assert static.stats.frames_read <= 2, static.stats
+    assert static.stats.frames_read + static.stats.frames_probed <= 2, static.stats
     [span] = spans_showing(static.spans, "Annual general meeting")
     assert span.start_s == 0.0 and span.end_s == pytest.approx(20.0, abs=0.1)
 
 
-# --- the engine wrapper, around a stand-in for RapidOCR -----------------------------------------------------
+# --- the engine's parts, around stand-ins for RapidOCR's detector and recogniser ----------------------------
 
-class FakeRapidOcr:
-    """Stands in for RapidOCR: remembers what it was given and answers like it does."""
+class FakeDetector:
+    """Stands in for RapidOCR's TextDetector: a probability map with one bright rectangle, its post-processing
+    returning that rectangle in the frame's pixels."""
 
-    def __init__(self, answer: list[list[object]] | None = None, fail: bool = False) -> None:
-        self.answer, self.fail, self.seen = answer, fail, []
+    def __init__(self, points: list[list[float]], fail: bool = False) -> None:
+        self.points, self.fail, self.seen = points, fail, []
 
-    def __call__(self, image: np.ndarray,
-                 **options: object) -> tuple[list[list[object]] | None, list[float] | None]:
+    def infer(self, x: np.ndarray) -> list[np.ndarray]:
         if self.fail:
             raise RuntimeError("onnxruntime exploded")
-        self.seen.append(image)
-        return self.answer, [0.0, 0.0, 0.0]
+        self.seen.append(x)
+        return [np.zeros((1, 1, x.shape[2], x.shape[3]), np.float32)]
+
+    def postprocess_op(self, pred: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, list[float]]:
+        return np.array([self.points], np.float32), [0.9]
 
 
-def test_the_engine_hands_bgr_to_rapidocr_and_drops_low_confidence_and_blank_readings() -> None:
-    points = [[10, 20], [110, 20], [110, 40], [10, 40]]
-    fake = FakeRapidOcr([[points, "Keep me", 0.91], [points, "faint", 0.49], [points, "  ", 0.99]])
-    frame = np.zeros((60, 120, 3), np.uint8)
-    frame[..., 0] = 200  # red
-    boxes = OcrEngine(fake, Path("models"), min_confidence=0.5).read(frame)
-    assert boxes == [TextBox("Keep me", 0.91, ((10.0, 20.0), (110.0, 20.0), (110.0, 40.0), (10.0, 40.0)))]
-    assert fake.seen[0][0, 0].tolist() == [0, 0, 200]  # blue, green, red
-    assert OcrEngine(FakeRapidOcr(None), Path("models"), 0.5).read(frame) == []  # RapidOCR's "nothing found"
+class FakeRecogniser:
+    def __init__(self, answers: list[tuple[str, float]]) -> None:
+        self.answers, self.seen = answers, []
+
+    def __call__(self, crops: list[np.ndarray]) -> tuple[list[tuple[str, float]], float]:
+        self.seen += crops
+        return self.answers[:len(crops)], 0.0
+
+
+def test_the_detector_sees_the_frame_scaled_to_its_width_in_bgr_and_boxes_come_back_in_frame_pixels() -> None:
+    frame = np.zeros((540, 960, 3), np.uint8)
+    frame[..., 0] = 255  # red
+    det = FakeDetector([[10, 20], [110, 20], [110, 40], [10, 40]])
+    engine = OcrEngine(det, FakeRecogniser([]), Path("models"), 0.5)
+    assert engine.detect(frame, 480) == [((10.0, 20.0), (110.0, 20.0), (110.0, 40.0), (10.0, 40.0))]
+    x = det.seen[0]
+    assert x.shape == (1, 3, 256, 480)  # (1, C, H, W): 270 x 480, sides rounded to multiples of 32
+    assert x[0, :, 0, 0].tolist() == [-1.0, -1.0, 1.0]  # blue, green, red in [-1, 1]
+
+
+def test_recognised_lines_that_are_not_text_are_dropped_and_capitals_get_their_spaces() -> None:
+    frame = np.full((60, 200, 3), 90, np.uint8)
+    det = FakeDetector([[10, 20], [110, 20], [110, 40], [10, 40]])
+    rec = FakeRecogniser([("QUARTERLYREVENUE2024", 0.91)])
+    engine = OcrEngine(det, rec, Path("models"), min_confidence=0.5)
+    [line] = engine.read(frame)
+    assert (line.text, line.confidence) == ("QUARTERLY REVENUE 2024", 0.91)
+    assert rec.seen[0].shape == (20, 100, 3)  # the box's crop, straightened
+    for noise in [("福", 0.99), ("M", 0.99), ("BKY", 0.95), ("faint but long words", 0.3)]:
+        assert OcrEngine(det, FakeRecogniser([noise]), Path("models"), 0.5).read(frame) == [], noise
 
 
 def test_an_engine_failure_is_an_ocr_error_that_names_the_frame_size() -> None:
-    engine = OcrEngine(FakeRapidOcr(fail=True), Path("models"), 0.5)
+    engine = OcrEngine(FakeDetector([], fail=True), FakeRecogniser([]), Path("models"), 0.5)
     with pytest.raises(OcrError, match="120x60 frame") as info:
         engine.read(np.zeros((60, 120, 3), np.uint8))
     assert "onnxruntime exploded" in info.value.detail
@@ -315,35 +342,6 @@ def test_a_selected_frame_that_was_not_read_neither_starts_nor_ends_a_span() -> 
     assert (span.start_s, span.end_s, span.frame_count) == (0.0, 8.0, 2)
 
 
-class CountingReader:
-    """A fake engine: reads the caption drawn as a bright bar at the bottom of the frame."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def read(self, frame: np.ndarray) -> list[TextBox]:
-        self.calls += 1
-        return [box("Bar", x=0, y=80)] if frame[-5:].mean() > 250 else []
-
-
-def test_ocr_frames_reads_only_the_selected_frames_and_reports_what_it_skipped() -> None:
-    frames = still_frames(12)
-    frames[4:9, -10:] = 255
-    reader = CountingReader()
-    spans, stats = ocr_frames(reader, frames, np.arange(12.0), np.zeros(12, np.int64),
-                              interval_s=1.0, duration_s=12.0)
-    assert reader.calls == stats.frames_read == 3  # the first frame, the bar coming and the bar going
-    assert (stats.frames_given, stats.frames_skipped, stats.boxes_read) == (12, 9, 1)
-    assert [(s.start_s, s.end_s, s.text) for s in spans] == [(4.0, 9.0, "Bar")]
-
-
-def test_ocr_frames_on_no_frames_reads_nothing() -> None:
-    no_frames = np.zeros((0, 90, 160, 3), np.uint8)
-    spans, stats = ocr_frames(CountingReader(), no_frames, np.zeros(0), np.zeros(0, np.int64), interval_s=1.0,
-                              duration_s=0.0)
-    assert spans == [] and stats.frames_read == 0
-
-
 # --- model files --------------------------------------------------------------------------------------------
 
 def copy_models(tmp_path: Path) -> Path:
@@ -364,13 +362,16 @@ def test_a_model_file_that_differs_from_its_pinned_sha256_is_refused(tmp_path: P
 
 def test_a_missing_model_file_is_refused(tmp_path: Path) -> None:
     models = copy_models(tmp_path)
-    (models / "ch_ppocr_mobile_v2.0_cls_infer.onnx").unlink()
+    (models / "ch_PP-OCRv4_det_infer.onnx").unlink()
     with pytest.raises(ModelFileError, match="missing"):
         load_ocr_engine(model_dir=models)
 
 
 def test_docstring_examples_hold() -> None:
-    for module in (indexer.ocr, indexer.text_spans):
+    import indexer.ocr_filters
+    import indexer.ocr_tracking
+
+    for module in (indexer.ocr, indexer.text_spans, indexer.ocr_filters, indexer.ocr_tracking):
         failed, _ = doctest.testmod(module)
         assert failed == 0, module.__name__
 

