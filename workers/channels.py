@@ -103,9 +103,9 @@ def run_frames(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, min_
 
 def run_ocr(info: MediaInfo, stream: StreamInfo, shots: list[Shot], models: RunModels,
             progress: ProgressFn | None) -> ChannelOutcome:
-    """Read on-screen text on frames where the picture changed (and the first of each shot), batch by batch,
-    so only the frames read are ever held at OCR resolution."""
-    from indexer.text_spans import ChangeDetector, merge_spans
+    """On-screen text, batch by batch (``indexer.screen_text``): a small text detector says where text is,
+    and only lines that are new on screen are recognised, so only a batch is ever held at OCR resolution."""
+    from indexer.screen_text import ScreenTextReader
 
     settings = models.text.ocr
     assert settings is not None
@@ -113,32 +113,15 @@ def run_ocr(info: MediaInfo, stream: StreamInfo, shots: list[Shot], models: RunM
     sampler = FrameSampler(info, stream, SamplingPolicy(fps=settings.fps, size_px=settings.width_px,
                                                         resize_mode="fit_width", batch_frames=16))
     spans_of_shots = [(s.start_s, s.end_s) for s in shots]
-    detector = ChangeDetector()
-    times: list[np.ndarray] = []
-    shot_of_frame: list[np.ndarray] = []
-    selected: list[int] = []
-    read_boxes: dict[int, list] = {}  # type: ignore[type-arg]
-    offset = 0
+    reader = ScreenTextReader(engine)
     for batch in sampler.batches():
-        frame_shots = assign_frames(batch.t_s, spans_of_shots)
-        picked = detector.select(batch.frames, frame_shots)
-        shot_of_frame.append(np.asarray(frame_shots, dtype=np.int64))
-        for i in picked:
-            read_boxes[offset + int(i)] = engine.read(batch.frames[i])
-            selected.append(offset + int(i))
-        times.append(batch.t_s)
-        offset += len(batch.t_s)
+        frame_shot = np.asarray(assign_frames(batch.t_s, spans_of_shots), dtype=np.int64)  # (B,)
+        reader.feed(batch.frames, batch.t_s, frame_shot)
         if progress is not None:
             progress(float(batch.t_s[-1]), info.duration_s)
     producer = getattr(engine, "key", "rapidocr")
-    if not times:
-        return ChannelOutcome(Channel.OCR, ChannelStatus.DONE, producer=producer)
-    t_s = np.concatenate(times)
-    interval_s = 1.0 / sampler.result.fps
-    end_s = max(info.duration_s, float(t_s[-1]) + interval_s)
-    spans = merge_spans(t_s, read_boxes, np.asarray(selected, dtype=np.int64), interval_s, end_s=end_s,
-                        frame_shot=np.concatenate(shot_of_frame))
-    log.info("ocr %s: read %d of %d frames, %d spans", info.path.name, len(selected), len(t_s), len(spans))
+    spans = reader.finish(1.0 / sampler.result.fps, info.duration_s)
+    log.info("ocr %s: %d spans", info.path.name, len(spans))
     items = [TimedText("ocr", s.start_s, s.end_s, s.text, confidence=s.confidence, source=producer,
                        detail={"box": [list(p) for p in s.box], "frames": s.frame_count}) for s in spans]
     return ChannelOutcome(Channel.OCR, ChannelStatus.DONE, producer=producer, items=items)
