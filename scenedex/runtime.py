@@ -82,7 +82,7 @@ def index_setup(settings: Settings) -> IndexSetup:
     ingest = IngestConfig(layout=DataLayout(settings.data_dir), sampling=sampling, min_shot_s=settings.min_shot_s,
                           qa_tower_key=qa_tower.key if qa_tower is not None else None)
     ocr = OcrSettings(fps=settings.ocr_fps, width_px=settings.ocr_width_px,
-                      min_confidence=settings.ocr_min_confidence) if settings.ocr else None
+                      min_confidence=settings.ocr_min_confidence, scripts=settings.ocr_scripts) if settings.ocr else None
     text = TextChannels(subtitles=settings.subtitles, speech=settings.speech, speech_model=settings.speech_model,
                         speech_language=settings.speech_language, speech_device=settings.device, ocr=ocr,
                         text_model=settings.text_model)

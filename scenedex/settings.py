@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     ocr_fps: float = Field(default=1.0, gt=0, le=10)
     ocr_width_px: int = Field(default=960, ge=160, le=3840)
     ocr_min_confidence: float = Field(default=0.5, ge=0, le=1)
+    ocr_scripts: tuple[str, ...] = ("latin",)  # writing systems kept: latin, han (e.g. '["latin","han"]')
     # Sentence-embedding model for text chunks and text queries; empty = the packaged all-MiniLM-L6-v2.
     text_model: str | None = None
 

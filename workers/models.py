@@ -36,6 +36,7 @@ class OcrSettings:
     fps: float = 1.0  # frames per second considered for OCR (change detection picks which are read)
     width_px: int = 960  # frames are scaled to this width, aspect kept
     min_confidence: float = 0.5
+    scripts: tuple[str, ...] = ("latin",)  # writing systems of the on-screen text kept (indexer.ocr_filters)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ class TextChannels:
         return self.subtitles or self.speech or self.ocr is not None
 
     def key(self, text_info: TextEncoderInfo | None) -> str:
-        ocr = f"ocr={self.ocr.fps:g}/{self.ocr.width_px}/{self.ocr.min_confidence:g}" if self.ocr else "ocr=off"
+        ocr = (f"ocr={self.ocr.fps:g}/{self.ocr.width_px}/{self.ocr.min_confidence:g}/{'+'.join(self.ocr.scripts)}"
+               if self.ocr else "ocr=off")
         speech = f"speech={self.speech_model or 'default'}" if self.speech else "speech=off"
         if self.speech and self.speech_language:
             speech += f"@{self.speech_language.lower()}"
@@ -99,7 +101,8 @@ class RunModels:
 
         assert self.text.ocr is not None
         settings = self.text.ocr
-        return self._get("ocr", lambda: load_ocr_engine(min_confidence=settings.min_confidence))
+        return self._get("ocr", lambda: load_ocr_engine(min_confidence=settings.min_confidence,
+                                                        scripts=settings.scripts))
 
     def text_encoder(self) -> TextEncoder:
         return self._get("text", lambda: TextEncoder(self.text.text_model))  # type: ignore[no-any-return]
