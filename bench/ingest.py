@@ -1,10 +1,15 @@
-"""End-to-end ingest throughput on this machine: files per hour through `index_paths`, with a randomly
-initialised ViT-B/16-sized CLIP vision tower (weights do not change the cost), on the embedded Postgres.
+"""End-to-end ingest throughput on this machine, on the embedded Postgres.
 
     .venv/bin/python bench/ingest.py [--files 3] [--duration-s 60] [--size 1280x720]
+    .venv/bin/python bench/ingest.py --real [--seconds 0]
 
-Baselines in the same run: plain `ffmpeg -vf fps=1 -f null -` over the same files, and the same index run with
-no encoder (decode, shots and database only), so the encoder's share is visible.
+Generated footage (default): files per hour through `index_paths`, frames channel only, with a randomly
+initialised ViT-B/16-sized CLIP vision tower (weights do not change the cost). Baselines in the same run: plain
+`ffmpeg -vf fps=1 -f null -` over the same files, and the same index run with no encoder.
+
+Real footage (``--real``, ``bench/ingest_real.py``): the Big Buck Bunny excerpts of ../shared/media with every
+default channel (``scenedex index`` settings, no vision model) against plain ffmpeg on the same files, with a
+stage breakdown and the OCR quality goals checked against the excerpts' ground truth.
 """
 
 from __future__ import annotations
@@ -57,7 +62,14 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=3)
     parser.add_argument("--duration-s", type=int, default=60)
     parser.add_argument("--size", default="1280x720")
+    parser.add_argument("--real", action="store_true", help="the real-footage case (bench/ingest_real.py)")
+    parser.add_argument("--seconds", type=int, default=0, help="--real: cut each excerpt to its first N s (0: all)")
     args = parser.parse_args()
+    if args.real:
+        from bench.ingest_real import run_real
+
+        run_real(args.seconds)
+        return
     clip = make_hd_clip(OUT_DIR / f"clip_{args.size}_{args.duration_s}s.mp4", args.duration_s, args.size)
     work = Path(tempfile.mkdtemp(prefix="scenedex-bench-"))
     try:

@@ -7,10 +7,12 @@ The rules (``keep_reading``), measured on real footage (RULES_MEASURED below):
    mostly Chinese, so on textures it often answers with CJK glyphs ("福", "米", "正童布" on a silent film);
    an English library gets none of them unless ``han`` is configured.
 2. Length: at least ``MIN_CHARS`` letters or digits.
-3. Confidence: at least the engine's ``min_confidence``, and ``MIN_SHORT_CONFIDENCE`` for short readings.
-4. Dictionary plausibility for short readings (under ``SHORT_CHARS`` letters and digits): every word must be a
-   common English word (the ``COMMON_WORDS`` most frequent of wordninja's Wikipedia list) or a number.
-   Longer readings are kept on their confidence: names in credits ("Goedegebure") are in no dictionary.
+3. Confidence: at least the engine's ``min_confidence``, and ``MIN_SHORT_CONFIDENCE`` for readings of fewer
+   than ``SHORT_CHARS`` letters and digits.
+4. Dictionary plausibility for the shortest readings (fewer than ``DICTIONARY_CHARS`` letters and digits):
+   every word must be a common English word (the ``COMMON_WORDS`` most frequent of wordninja's Wikipedia list)
+   or a number. Longer readings are kept on their confidence: names in credits ("Goedegebure", "Arne") and
+   software names ("Gimp") are in no dictionary.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from functools import cache
 LATIN, HAN = "latin", "han"
 SCRIPTS = (LATIN, HAN)
 MIN_CHARS = 3
+DICTIONARY_CHARS = 4
 SHORT_CHARS = 6
 MIN_SHORT_CONFIDENCE = 0.8
 COMMON_WORDS = 20_000
@@ -98,11 +101,10 @@ def keep_reading(text: str, confidence: float, min_confidence: float, scripts: S
     n = alnum_count(text)
     if n < MIN_CHARS and not (HAN in scripts and n >= 1 and any(letter_script(c) == HAN for c in text)):
         return False
-    if n < SHORT_CHARS:
-        if confidence < MIN_SHORT_CONFIDENCE:
-            return False
-        if not any(letter_script(c) == HAN for c in text) and not plausible_short(text):
-            return False
+    if n < SHORT_CHARS and confidence < MIN_SHORT_CONFIDENCE:
+        return False
+    if n < DICTIONARY_CHARS and not any(letter_script(c) == HAN for c in text) and not plausible_short(text):
+        return False
     return True
 
 

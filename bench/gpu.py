@@ -1,0 +1,142 @@
+"""The GPU figures of bench/gpu.sh, one section per call, each printing its figures to stdout:
+
+    .venv/bin/python bench/gpu.py encoders|ocr|whisper|faiss [--cpu-fallback]
+
+* encoders: images/s of randomly initialised CLIP vision towers of ViT-B/16 and ViT-L/14 shape (224 px), bf16
+  on CUDA, batch 64, after warm-up;
+* ocr: frames/s of the OCR engine (detect at 640 px + recognise each line) on generated 960 x 540 frames with
+  text, on onnxruntime's CUDA provider when installed (else its CPU provider, said so);
+* whisper: real-time factor of the packaged faster-whisper tiny.en in float16 on CUDA, on a generated
+  espeak-ng speech track (bench/speech.py's media);
+* faiss: queries/s of exact inner-product search on 1M x 512 float32 vectors on the GPU (faiss GPU build) or
+  the CPU (flat index), 1,000 queries, k=10.
+
+With ``--cpu-fallback`` (what gpu.sh passes when CUDA is absent) each section runs a small CPU version that
+only shows the path works; its figures are not GPU figures and are labelled so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SHAPES = {"ViT-B/16": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                           patch_size=16),
+          "ViT-L/14": dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                           patch_size=14)}
+
+
+def encoders(cpu: bool) -> None:
+    import torch
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    device, dtype, batch, steps = ("cpu", torch.float32, 2, 1) if cpu else ("cuda", torch.bfloat16, 64, 10)
+    torch.manual_seed(0)
+    for name, shape in SHAPES.items():
+        if cpu and name != "ViT-B/16":
+            print(f"encoder {name}: skipped on the CPU fallback")
+            continue
+        model = CLIPVisionModelWithProjection(CLIPVisionConfig(image_size=224, projection_dim=512, **shape))
+        model = model.to(device=device, dtype=dtype).eval()
+        x = torch.randn(batch, 3, 224, 224, device=device, dtype=dtype)  # (B, 3, 224, 224)
+        with torch.inference_mode():
+            model(pixel_values=x)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                model(pixel_values=x)
+            if device == "cuda":
+                torch.cuda.synchronize()
+        rate = batch * steps / (time.perf_counter() - t0)
+        print(f"encoder {name} {str(dtype).removeprefix('torch.')} on {device}, batch {batch}: {rate:.0f} images/s")
+        del model
+
+
+def text_frames(n: int) -> np.ndarray:
+    """(n, 540, 960, 3) uint8 RGB: noise with a few lines of text that move a little each frame."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 120, size=(n, 540, 960, 3), dtype=np.uint8)
+    for i in range(n):
+        for k, line in enumerate(("QUARTERLY REVENUE 2024", "Launch window opens at dawn", f"frame {i}")):
+            cv2.putText(frames[i], line, (60 + 3 * i, 120 + 140 * k), cv2.FONT_HERSHEY_SIMPLEX, 1.4,
+                        (255, 255, 255), 3)
+    return frames
+
+
+def ocr(cpu: bool) -> None:
+    from indexer.ocr import load_ocr_engine
+
+    engine = load_ocr_engine(device="cpu" if cpu else "cuda")
+    frames = text_frames(3 if cpu else 60)
+    engine.read(frames[0])  # warm-up
+    t0 = time.perf_counter()
+    lines = sum(len(engine.read(f)) for f in frames)
+    rate = len(frames) / (time.perf_counter() - t0)
+    print(f"ocr on {engine.provider}: {rate:.1f} frames/s (960x540, detect 640 px + recognise, "
+          f"{lines / len(frames):.1f} lines a frame)")
+
+
+def whisper(cpu: bool) -> None:
+    import tempfile
+
+    from indexer.probe import probe
+    from indexer.speech import SpeechModelSpec, load_speech_recognizer, transcribe_media
+    from scenedex.speech_samples import SpokenLine, write_speech_track
+
+    spec = SpeechModelSpec(device="cpu", compute_type="int8") if cpu else SpeechModelSpec(device="cuda",
+                                                                                          compute_type="float16")
+    recognizer = load_speech_recognizer(spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = [SpokenLine(1.0 + 6.0 * i, f"Line {i}: the harbour lights come on at dusk over the water.")
+                 for i in range(2 if cpu else 10)]
+        path = Path(tmp) / "speech.wav"
+        write_speech_track(path, lines, duration_s=(12.0 if cpu else 60.0))
+        info = probe(path)
+        t0 = time.perf_counter()
+        transcribe_media(recognizer, info)
+        elapsed = time.perf_counter() - t0
+    print(f"whisper tiny.en {spec.compute_type} on {spec.device}: {info.duration_s / elapsed:.1f}x real time "
+          f"(real-time factor {elapsed / info.duration_s:.3f}) on {info.duration_s:.0f} s of speech")
+
+
+def faiss_search(cpu: bool) -> None:
+    import faiss
+
+    n, d, nq, k = (20_000, 512, 100, 10) if cpu else (1_000_000, 512, 1_000, 10)
+    rng = np.random.default_rng(0)
+    xb = rng.standard_normal((n, d), dtype=np.float32)
+    xq = rng.standard_normal((nq, d), dtype=np.float32)
+    index = faiss.IndexFlatIP(d)
+    where = "cpu"
+    if not cpu and hasattr(faiss, "StandardGpuResources"):
+        index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+        where = "cuda"
+    elif not cpu:
+        print("faiss: this faiss build has no GPU support (faiss-cpu); exact search on the CPU instead")
+    index.add(xb)
+    index.search(xq[:10], k)
+    t0 = time.perf_counter()
+    index.search(xq, k)
+    rate = nq / (time.perf_counter() - t0)
+    print(f"faiss exact inner-product search on {where}: {rate:.0f} queries/s over {n:,} x {d}, k={k}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("section", choices=["encoders", "ocr", "whisper", "faiss"])
+    parser.add_argument("--cpu-fallback", action="store_true")
+    args = parser.parse_args()
+    {"encoders": encoders, "ocr": ocr, "whisper": whisper, "faiss": faiss_search}[args.section](args.cpu_fallback)
+
+
+if __name__ == "__main__":
+    main()

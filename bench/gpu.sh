@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Every GPU benchmark of scenedex in one run, figures to stdout, in under 8 minutes on one GPU:
+# vision encoders (ViT-B/16, ViT-L/14 shapes, bf16), OCR frames/s (onnxruntime's CUDA provider when installed),
+# faster-whisper real-time factor (float16), LLaMA-VID 7B-shaped time to first token for one hour of video,
+# FAISS search. Without CUDA it says so and runs each section's small CPU path instead (not GPU figures).
+#
+#   bash bench/gpu.sh            # from the repository root, after `make setup`
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+START=$(date +%s)
+if "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  CUDA=1
+  "$PY" -c 'import torch; print("GPU:", torch.cuda.get_device_name(0), "| torch", torch.__version__)'
+  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  FALLBACK=()
+else
+  CUDA=0
+  echo "CUDA is not available here: running the CPU fallback of each section (these are NOT GPU figures)."
+  FALLBACK=(--cpu-fallback)
+fi
+"$PY" -c 'import onnxruntime as o; print("onnxruntime", o.__version__, "providers", o.get_available_providers())'
+
+FAILED=0
+section() {  # name, time limit in seconds, command...
+  local name=$1 limit=$2
+  shift 2
+  echo
+  echo "== $name (limit ${limit} s) =="
+  local t0=$(date +%s)
+  if ! timeout "$limit" "$@"; then
+    echo "!! $name failed or ran past ${limit} s"
+    FAILED=$((FAILED + 1))
+  fi
+  echo "   ($(( $(date +%s) - t0 )) s)"
+}
+
+section "vision encoders" 90 "$PY" bench/gpu.py encoders "${FALLBACK[@]}"
+section "OCR" 60 "$PY" bench/gpu.py ocr "${FALLBACK[@]}"
+section "speech (faster-whisper)" 60 "$PY" bench/gpu.py whisper "${FALLBACK[@]}"
+if [ "$CUDA" = 1 ]; then
+  section "LLaMA-VID 7B shape, 1 h of video, time to first token" 180 \
+    "$PY" bench/llamavid.py --size 7b --device cuda --dtype bfloat16 --frames 3600 --repeats 1
+else
+  section "LLaMA-VID (tiny, CPU fallback: 60 frames)" 60 \
+    "$PY" bench/llamavid.py --size tiny --device cpu --frames 60 --repeats 1
+fi
+section "FAISS search" 60 "$PY" bench/gpu.py faiss "${FALLBACK[@]}"
+
+echo
+echo "gpu.sh: $(( $(date +%s) - START )) s in all, $FAILED section(s) failed, CUDA=$CUDA"
+exit $(( FAILED > 0 ))

@@ -1,0 +1,146 @@
+"""Real footage through `scenedex index` with every default channel and no vision model, against plain
+`ffmpeg -i F -vf fps=1 -f null -` on the same files in the same run (goal: at most 4x), with a stage breakdown
+(goal: OCR at most 50 % of ingest) and the OCR quality goals of ../shared/media/README.md:
+
+* bbb_opening_720p.mp4: the title card "THE PEACH OPEN MOVIE PROJECT / PRESENTS" (~20.5-25 s) read; at most 3
+  on-screen-text lines outside the title card and the logo (~26-31 s);
+* bbb_credits_720p.mp4: the credit lines the README names read, and each credit line one span (a fragment is a
+  span that starts within 0.5 s of the end of a span with the same text);
+* chaplin_street.mp4: no text at all (read with the same reader, outside the timed run).
+
+    .venv/bin/python bench/ingest.py --real [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import save
+from bench.stages import STAGES, breakdown, stage_timer
+from indexer.text_spans import normalise_text, text_similarity
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+FILES = ("bbb_opening_720p.mp4", "bbb_credits_720p.mp4")
+TITLE = ("THE PEACH OPEN MOVIE PROJECT", "PRESENTS")
+TITLE_S, LOGO_S = (19.5, 26.0), (25.0, 32.0)
+NAMED_CREDITS = ("ORIGINAL STORY AND SCRIPT", "Sacha Goedegebure", "MUSIC AND SOUND DESIGN", "Jan Morgenstern",
+                 "RENDERING PROVIDED BY", "Sun Microsystems", "LOGO AND POSTER DESIGN")
+log = logging.getLogger(__name__)
+
+
+def library_of(work: Path, seconds: int) -> Path:
+    library = work / "library"
+    library.mkdir()
+    for name in FILES:
+        if seconds:
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(MEDIA / name), "-t", str(seconds), "-c", "copy",
+                            str(library / name)], check=True)
+        else:
+            shutil.copy(MEDIA / name, library / name)
+    return library
+
+
+def ffmpeg_s(library: Path) -> float:
+    t0 = time.perf_counter()
+    for f in sorted(library.glob("*.mp4")):
+        subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(f), "-vf", "fps=1", "-f", "null", "-"],
+                       check=True)
+    return time.perf_counter() - t0
+
+
+def index_s(library: Path, data_dir: Path) -> tuple[float, dict[str, float], dict[str, list[Any]]]:
+    from scenedex.runtime import index_setup, open_database
+    from scenedex.settings import Settings
+    from workers.index_run import index_paths
+
+    settings = Settings(data_dir=data_dir, database_url=None)
+    setup = index_setup(settings)
+    with open_database(settings) as db, stage_timer() as (seconds, outcomes):
+        t0 = time.perf_counter()
+        summary = index_paths(db, [library], setup.ingest, setup.extensions, setup.vision, text=setup.text,
+                              qa_tower=setup.qa_tower)
+        elapsed = time.perf_counter() - t0
+    assert len(summary.indexed) == len(FILES), summary
+    return elapsed, dict(seconds), dict(outcomes)
+
+
+def ocr_items(outcomes: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """File name -> its OCR items (TimedText), from the calls of run_ocr the timer kept."""
+    return {args[0].path.name: result.items for args, result in outcomes.get("run_ocr", [])}
+
+
+def overlaps(item: Any, window: tuple[float, float]) -> bool:
+    return bool(item.start_s < window[1] and item.end_s > window[0])
+
+
+def opening_quality(items: list[Any]) -> dict[str, Any]:
+    title = [i for i in items if overlaps(i, TITLE_S) and any(text_similarity(i.text, t) >= 0.8 for t in TITLE)]
+    logo = [i for i in items if overlaps(i, LOGO_S) and i not in title]
+    other = [i for i in items if i not in title and i not in logo]
+    return {"title_read": {t: any(text_similarity(i.text, t) >= 0.8 for i in title) for t in TITLE},
+            "logo_lines": [i.text for i in logo], "other_lines": [(i.start_s, i.text) for i in other]}
+
+
+def credits_quality(items: list[Any]) -> dict[str, Any]:
+    found = {name: any(normalise_text(name) in normalise_text(i.text) for i in items) for name in NAMED_CREDITS}
+    fragments = [b for b in items for a in items
+                 if a is not b and abs(b.start_s - a.end_s) <= 0.5 and text_similarity(a.text, b.text) >= 0.8]
+    return {"named_lines_read": found, "spans": len(items), "distinct_texts": len({normalise_text(i.text)
+                                                                                 for i in items}),
+            "fragments": len(fragments), "one_span_per_line": 1 - len(fragments) / max(1, len(items))}
+
+
+def chaplin_lines() -> list[str]:
+    from indexer.ocr import load_ocr_engine
+    from indexer.probe import choose_video_stream, probe
+    from indexer.sampling import FrameSampler, SamplingPolicy
+    from indexer.screen_text import ScreenTextReader
+
+    info = probe(MEDIA / "chaplin_street.mp4")
+    reader = ScreenTextReader(load_ocr_engine())
+    for batch in FrameSampler(info, choose_video_stream(info),
+                              SamplingPolicy(size_px=960, resize_mode="fit_width")).batches():
+        reader.feed(batch.frames, batch.t_s, np.zeros(len(batch.t_s), np.int64))
+    return [s.text for s in reader.finish(1.0, info.duration_s)]
+
+
+def run_real(seconds: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="scenedex-bench-real-"))
+    try:
+        library = library_of(work, seconds)
+        base_s = ffmpeg_s(library)
+        total_s, raw, outcomes = index_s(library, work / "data")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    stages = breakdown(raw)
+    ocr_s = stages["ocr: decode"] + stages["ocr: probe, detect, recognise"]
+    items = ocr_items(outcomes)
+    opening = opening_quality(items.get(FILES[0], []))
+    credits = credits_quality(items.get(FILES[1], []))
+    chaplin = chaplin_lines()
+    print(f"{' + '.join(FILES)}{f' (first {seconds} s each)' if seconds else ''}, default channels, no vision model\n")
+    print(f"plain ffmpeg -vf fps=1 -f null -   {base_s:7.1f} s")
+    print(f"scenedex index                     {total_s:7.1f} s   {total_s / base_s:5.1f}x ffmpeg (goal <= 4x)")
+    print(f"OCR share of ingest                {ocr_s / total_s:7.0%}            (goal <= 50 %)\n")
+    print(f"{'stage':32} {'wall s':>7} {'share':>6}")
+    for name in STAGES:
+        print(f"{name:32} {stages[name]:7.1f} {stages[name] / total_s:6.0%}")
+    print(f"{'other (probe, planning, vectors)':32} {total_s - sum(stages.values()):7.1f}")
+    print(f"\nopening: title card read {opening['title_read']}, logo lines {opening['logo_lines']}, "
+          f"other lines {len(opening['other_lines'])} (goal <= 3): {opening['other_lines']}")
+    print(f"credits: {credits['spans']} spans, {credits['distinct_texts']} distinct texts, {credits['fragments']} "
+          f"fragments ({credits['one_span_per_line']:.0%} one span per line); named lines read "
+          f"{sum(credits['named_lines_read'].values())}/{len(NAMED_CREDITS)}: {credits['named_lines_read']}")
+    print(f"chaplin_street.mp4: {len(chaplin)} lines (goal 0) {chaplin}")
+    path = save("ingest_real", {"seconds": seconds, "ffmpeg_s": base_s, "index_s": total_s,
+                                "ratio": total_s / base_s, "ocr_share": ocr_s / total_s, "stages": stages,
+                                "opening": opening, "credits": credits, "chaplin_lines": chaplin})
+    print(f"saved {path}")

@@ -1,0 +1,161 @@
+"""On-screen text of real and moving footage: readings that are not text are dropped, text that scrolls or
+slides stays one span per line and is recognised once, and the real Big Buck Bunny and Chaplin excerpts give
+the title card, the credit lines and nothing else."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.ocr import OcrEngine, load_ocr_engine
+from indexer.ocr_filters import HAN, LATIN, keep_reading
+from indexer.probe import choose_video_stream, probe
+from indexer.sampling import FrameSampler, SamplingPolicy
+from indexer.screen_text import ScreenTextReader, ScreenTextStats
+from indexer.text_spans import TextSpan, normalise_text, text_similarity
+from scenedex.samples import FONT
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+
+
+# --- the noise rules --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, confidence", [
+    ("福", 0.98), ("正童布", 0.9), ("BKY福", 0.95),  # another script than the library's
+    ("M", 0.99), ("?", 0.99), ("6", 0.97), ("Y.", 0.99),  # too short
+    ("BKY", 0.95), ("Oxq", 0.92),  # three letters, and not words
+    ("SALE", 0.7),  # short words need more confidence
+    ("Quarterly revenue", 0.4),  # under the engine's minimum
+])
+def test_readings_that_are_not_text_are_dropped(text: str, confidence: float) -> None:
+    assert not keep_reading(text, confidence, 0.5, [LATIN])
+
+
+@pytest.mark.parametrize("text, confidence", [
+    ("THE PEACH OPEN MOVIE PROJECT", 0.95), ("PRESENTS", 0.98), ("Sacha Goedegebure", 0.93),
+    ("THE END", 0.9), ("2024", 0.9), ("Brecht van Lommel", 0.6), ("Gimp", 0.99), ("Arne", 0.99), ("SUN", 0.9),
+])
+def test_real_text_is_kept(text: str, confidence: float) -> None:
+    assert keep_reading(text, confidence, 0.5, [LATIN])
+
+
+def test_cjk_text_is_kept_when_the_library_is_configured_for_it() -> None:
+    assert keep_reading("会议室", 0.9, 0.5, [LATIN, HAN]) and not keep_reading("会议室", 0.9, 0.5, [LATIN])
+
+
+def test_an_unknown_script_is_refused_when_the_engine_is_built() -> None:
+    with pytest.raises(ValueError, match="unknown OCR scripts"):
+        load_ocr_engine(scripts=("klingon",))
+
+
+# --- generated moving text, with the real engine -------------------------------------------------------------
+
+CREDITS = ["DIRECTED BY", "Harriet Quimby", "MUSIC", "Oskar Fischinger", "SOUND DESIGN", "Delia Derbyshire",
+           "EDITING", "Walter Murch"]
+LINE_GAP_PX, SCROLL_PX_S = 60, 55
+
+
+def render(path: Path, duration_s: float, source: str, drawtexts: list[str]) -> Path:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"{source}:size=960x540:rate=10",
+                    "-t", str(duration_s), "-vf", ",".join(drawtexts + ["format=yuv420p"]), "-c:v", "libx264",
+                    "-preset", "veryfast", "-crf", "20", str(path)], check=True)
+    return path
+
+
+def scrolling_credits(path: Path) -> Path:
+    """Credit lines scrolling up from below the frame at SCROLL_PX_S, one every LINE_GAP_PX."""
+    lines = [f"drawtext=fontfile={FONT}:text='{text}':fontsize=26:fontcolor=white:x=(w-text_w)/2:"
+             f"y=h+{20 + k * LINE_GAP_PX}-t*{SCROLL_PX_S}" for k, text in enumerate(CREDITS)]
+    return render(path, 14.0, "color=c=#204060", lines)
+
+
+def sliding_caption(path: Path) -> Path:
+    """A caption sliding right and down over a moving picture, on screen from 1 s to 9 s."""
+    caption = (f"drawtext=fontfile={FONT}:text='Harbor lights at midnight':fontsize=34:fontcolor=white:box=1:"
+               f"boxcolor=black@0.7:boxborderw=8:x=60+t*30:y=120+t*20:enable='between(t,1,9)'")
+    return render(path, 10.0, "testsrc2", [caption])
+
+
+def read_file(engine: OcrEngine, path: Path) -> tuple[list[TextSpan], ScreenTextStats]:
+    info = probe(path)
+    reader = ScreenTextReader(engine)
+    for batch in FrameSampler(info, choose_video_stream(info),
+                              SamplingPolicy(size_px=960, resize_mode="fit_width")).batches():
+        reader.feed(batch.frames, batch.t_s, np.zeros(len(batch.t_s), np.int64))
+    return reader.finish(1.0, info.duration_s), reader.stats
+
+
+def spans_of(spans: list[TextSpan], text: str) -> list[TextSpan]:
+    return [s for s in spans if text_similarity(s.text, text) >= 0.8]
+
+
+def fragments(spans: list[TextSpan]) -> list[tuple[TextSpan, TextSpan]]:
+    """Pairs where a span starts where one with the same text ended: one line read as two spans."""
+    return [(a, b) for a in spans for b in spans
+            if a is not b and abs(b.start_s - a.end_s) <= 0.5 and text_similarity(a.text, b.text) >= 0.8]
+
+
+@pytest.fixture(scope="module")
+def engine() -> OcrEngine:
+    return load_ocr_engine()
+
+
+def test_each_scrolling_credit_line_is_one_span_recognised_about_once(engine: OcrEngine, tmp_path: Path) -> None:
+    spans, stats = read_file(engine, scrolling_credits(tmp_path / "credits.mp4"))
+    for k, line in enumerate(CREDITS):
+        found = spans_of(spans, line)
+        assert len(found) == 1, (line, spans)
+        # whole on screen from when its bottom clears the frame's edge to when its top reaches the top
+        enters_s = (20 + k * LINE_GAP_PX + 30) / SCROLL_PX_S
+        assert enters_s - 1.0 <= found[0].start_s <= enters_s + 2.0, (line, found[0], enters_s)
+        assert found[0].frame_count >= 3, found[0]  # followed over several frames as it moved
+    assert not fragments(spans), fragments(spans)
+    assert stats.lines_recognised <= 2 * len(CREDITS), stats  # followed, not re-read every second
+    assert stats.lines_followed >= 2 * len(CREDITS), stats
+
+
+def test_a_caption_sliding_over_moving_video_is_one_span(engine: OcrEngine, tmp_path: Path) -> None:
+    spans, stats = read_file(engine, sliding_caption(tmp_path / "slide.mp4"))
+    [span] = spans_of(spans, "Harbor lights at midnight")
+    assert span.start_s == pytest.approx(1.0, abs=1.0) and span.end_s == pytest.approx(9.0, abs=1.0), span
+    assert stats.lines_recognised <= 3, stats
+
+
+# --- the real excerpts --------------------------------------------------------------------------------------
+
+def cut(tmp_path: Path, name: str, start_s: float, duration_s: float) -> Path:
+    out = tmp_path / f"{Path(name).stem}_{start_s:g}.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", str(start_s), "-i", str(MEDIA / name), "-t",
+                    str(duration_s), "-c", "copy", str(out)], check=True)
+    return out
+
+
+def test_the_silent_film_has_no_text(engine: OcrEngine) -> None:
+    spans, stats = read_file(engine, MEDIA / "chaplin_street.mp4")
+    assert spans == [], spans
+    assert stats.lines_recognised <= 2, stats  # probes, not reads
+
+
+def test_the_opening_gives_the_title_card_and_the_logo_and_nothing_else(engine: OcrEngine,
+                                                                         tmp_path: Path) -> None:
+    spans, stats = read_file(engine, cut(tmp_path, "bbb_opening_720p.mp4", 16.0, 18.0))
+    title = [s for s in spans if "peachopenmovieproject" in normalise_text(s.text)]
+    assert len(title) == 1 and spans_of(spans, "PRESENTS"), spans
+    t0 = title[0].start_s  # the cut starts at the keyframe before 16 s: compare durations, not times
+    assert 3.0 <= title[0].end_s - t0 <= 5.5, title
+    others = [s for s in spans if s is not title[0] and text_similarity(s.text, "PRESENTS") < 0.8
+              and not s.start_s >= t0 + 4.0]  # the logo follows the title card
+    assert others == [], spans
+    assert stats.frames_probed >= 4, stats  # the animation before the title was probed, not read
+
+
+def test_the_scrolling_credits_are_read_one_span_per_line(engine: OcrEngine, tmp_path: Path) -> None:
+    spans, stats = read_file(engine, cut(tmp_path, "bbb_credits_720p.mp4", 28.0, 9.0))
+    assert len(spans) >= 15, spans
+    assert len(spans_of(spans, "Sun Microsystems")) == 1, spans
+    assert len(spans_of(spans, "RENDERING PROVIDED BY")) == 1, spans
+    assert len(fragments(spans)) <= len(spans) // 10, fragments(spans)
+    assert stats.lines_followed >= stats.lines_recognised, stats
