@@ -143,7 +143,8 @@ def _tqdm_default_disable(cls: Any) -> Any:
 
 @contextmanager
 def _stderr_descriptor_to(log: io.TextIOWrapper | None) -> Iterator[None]:
-    """Point descriptor 2 at the log (or /dev/null) and ``sys.stderr`` at a copy of the original descriptor.
+    """Point descriptor 2 at the log (or /dev/null) and ``sys.stderr`` (and ``sys.__stderr__``) at a copy of the
+    original descriptor.
 
     Only when ``sys.stderr`` is the process's own: when a caller has replaced it (tests capturing output), the
     descriptor is left alone."""
@@ -158,13 +159,13 @@ def _stderr_descriptor_to(log: io.TextIOWrapper | None) -> Iterator[None]:
                     buffering=1, closefd=True)
     os.dup2(sink, 2)
     os.close(sink)
-    sys.stderr = terminal
+    sys.stderr = sys.__stderr__ = terminal  # Celery logs to sys.__stderr__: the worker's console stays the terminal
     try:
         yield
     finally:
         terminal.flush()
         os.dup2(terminal.fileno(), 2)
-        sys.stderr = real
+        sys.stderr = sys.__stderr__ = real
         terminal.close()
 
 

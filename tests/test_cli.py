@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -14,13 +15,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from qa.packaged_llm import is_prepared
+from scenedex.cli import COMMANDS, DEMO_QUESTION
 from scenedex.samples import Segment, make_bad_files, make_clip
 
 SCENEDEX = [sys.executable, "-m", "scenedex.cli"]
 
 
 def run(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([*SCENEDEX, *args], env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([*SCENEDEX, *args], env=env, capture_output=True, text=True, timeout=600)
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
     return result
@@ -44,10 +47,14 @@ def library(tmp_path: Path, generated_media) -> Path:
     return root
 
 
-def test_help_teaches_the_commands() -> None:
+def test_help_teaches_the_commands_in_the_order_a_user_meets_them() -> None:
     out = subprocess.run([*SCENEDEX, "--help"], capture_output=True, text=True, check=True).stdout
-    for word in ("index", "status", "reindex", "demo", "SCENEDEX_DATABASE_URL"):
+    for word in ("SCENEDEX_DATABASE_URL", "-v shows it"):
         assert word in out
+    listing = out[out.index("COMMAND\n"):out.index("\noptions:")]
+    listed = [line.split()[0] for line in listing.splitlines()[1:] if re.match(r"    \S", line)]
+    assert listed[:6] == ["demo", "index", "status", "search", "ask", "transcript"]
+    assert set(listed) == set(COMMANDS) and all(COMMANDS[name][:20] in listing for name in listed)
 
 
 def test_index_prints_a_summary_with_reasons_and_status_shows_them(env, library: Path) -> None:
@@ -126,10 +133,49 @@ def test_killed_run_leaves_a_consistent_library_and_the_next_run_resumes(env, lo
     assert final["visual"]["index_current"] is True
 
 
-def test_demo_runs_on_the_embedded_postgres(tmp_path: Path) -> None:
+# Lines that only libraries print: progress bars (transformers, gguf, tqdm's own marks) and Python warnings.
+LIBRARY_NOISE = ("Loading weights", "de-quantizing GGUF", "Writing model shards", "it/s]", "%|", "Warning:",
+                 "deprecated")
+
+
+def library_noise(*outputs: str) -> list[str]:
+    lines = "\n".join(outputs).replace("\r", "\n").splitlines()
+    return [line for line in lines if any(mark in line for mark in LIBRARY_NOISE)]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], subprocess.CompletedProcess[str]]:
+    """An environment without SCENEDEX_* settings whose cache directory `scenedex prepare` filled, from cold."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCENEDEX_")}
-    env.update({"SCENEDEX_DATA_DIR": str(tmp_path / "demo"), "SCENEDEX_CONFIG": str(tmp_path / "none.toml")})
-    out = run("demo", env=env).stdout
+    env["SCENEDEX_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    return env, run("prepare", env=env)
+
+
+def test_prepare_makes_the_dense_answer_model_once_without_library_noise(prepared) -> None:
+    env, first = prepared
+    assert "answer model ready in" in first.stdout, first.stdout
+    assert library_noise(first.stdout, first.stderr) == []
+    assert is_prepared(Path(env["SCENEDEX_CACHE_DIR"]))
+    again = run("prepare", env=env)
+    assert "answer model ready: " in again.stdout and "preparing" not in again.stdout
+
+
+@pytest.mark.timeout(1200)  # five commands, each starting the embedded Postgres; the answer model on 2 cores
+def test_demo_indexes_searches_and_answers_with_a_cited_time_and_no_library_noise(tmp_path: Path, prepared) -> None:
+    env = {**prepared[0], "SCENEDEX_DATA_DIR": str(tmp_path / "demo"), "SCENEDEX_CONFIG": str(tmp_path / "none.toml")}
+    demo = run("demo", env=env)
+    out = demo.stdout
     assert "4 indexed" in out and "embedded Postgres in" in out and "truncated" in out
+    asked = out[out.index(f'$ scenedex ask "{DEMO_QUESTION}"'):out.index("Next, on your own videos:")]
+    answered = re.search(r"\b1998\b", asked) and re.search(r"interview_1998\.mp4 0:0\d(\.\d)?–0:0\d", asked)
+    assert answered, asked  # the year, and the moment that says it with its time
+    assert 'scenedex index ~/Videos' in out and 'scenedex ask "' in out
+    assert library_noise(demo.stdout, demo.stderr) == []
     again = run("index", str(tmp_path / "demo" / "sample-library"), env=env).stdout
     assert "0 indexed, 4 unchanged" in again
+    search = run("search", "honey bees", "--json", env=env)  # JSON: the full paths (the table shortens them)
+    assert "field_report.mp4" in search.stdout and library_noise(search.stdout, search.stderr) == []
+    log_file = Path(env["SCENEDEX_CACHE_DIR"]) / "logs" / "scenedex.log"
+    assert "deprecated" in log_file.read_text(), "what the libraries said during the demo's answer is kept"
+    verbose = run("-v", "ask", DEMO_QUESTION, env=env)
+    assert library_noise(verbose.stderr), "-v shows what the libraries print"

@@ -33,12 +33,13 @@ CHILD = textwrap.dedent("""
         os.write(2, b"what C++ code writes to stderr\\n")
         logging.getLogger("scenedex.demo").warning("scenedex's own warning")
         print("scenedex's own error line", file=sys.stderr)
+        print("a worker's console line", file=sys.__stderr__)  # where Celery logs
     os.write(2, b"stderr is back after the command\\n")
 """)
 LIBRARY_LINES = ("a library's bar", "an old library call", "a library's warning", "a library's own handler",
                  "what C++ code writes to stderr")
 OWN_LINES = ("scenedex's own bar", "scenedex's own warning", "scenedex's own error line", "a library's error",
-             "stderr is back after the command")
+             "a worker's console line", "stderr is back after the command")
 
 
 def _child(log_file: Path, flag: str) -> subprocess.CompletedProcess[str]:
