@@ -26,9 +26,12 @@ from typing import Any
 import numpy as np
 
 from bench.answer_questions import ACTION_OBJECT, PLACE_HEAD, QUESTIONS, SUBJECT_HEAD
-from bench.answers_library import DEFAULT_HOME, build
-from db.session import Database
+from bench.answers_library import DEFAULT_HOME, BenchLibrary, build, library_url
+from db.session import Database, upgrade
+from qa.answering import EvidenceMoment
+from qa.errors import NoEvidenceError
 from qa.grounding.claims import Verdict
+from qa.grounding.extractive import extract
 from scenedex.ask_service import AskConfig, AskRequest, AskResult, AskService
 from scenedex.search_service import SearchConfig, SearchService
 from workers.layout import DataLayout
@@ -60,14 +63,24 @@ def ask_all(service: AskService, questions: list[dict], root: Path) -> list[dict
     rows = []
     for q in questions:
         t0 = time.perf_counter()
-        result: AskResult = service.ask(AskRequest(q["question"]))
+        try:
+            result: AskResult = service.ask(AskRequest(q["question"]))
+        except NoEvidenceError as exc:  # nothing matched at all: refused before answering, as declining
+            rows.append({**q, "answer": str(exc), "draft": "", "declined": True, "claims": [],
+                         "first_words_after_search_s": time.perf_counter() - t0, "search_s": 0.0,
+                         "wall_s": time.perf_counter() - t0})
+            continue
         by_n = {m.n: m for m in result.moments}
+        evidence = [EvidenceMoment(m.n, m.media_id, m.name, m.start_s, m.end_s, m.lines) for m in result.moments]
+        best = extract(q["question"], evidence, service.embed)[:1]  # how close the best line came (for tuning)
         claims = [{"text": c.text, "verdict": str(c.verdict), "support": c.support, "reason": c.reason,
                    "spans": [{"n": x.n, "media": str(Path(by_n[x.n].path).relative_to(root)), "start_s": x.start_s,
                               "end_s": x.end_s} for x in c.citations if x.n in by_n]}
                   for c in (*result.claims, *result.dropped)]
         rows.append({**q, "answer": result.answer, "draft": result.draft, "declined": result.declined,
-                     "claims": claims, "first_words_after_search_s": result.timing.first_words_s
+                     "claims": claims, "best_line": [{"coverage": e.coverage, "known": e.known_coverage,
+                                                      "semantic": e.semantic, "typed": e.typed} for e in best],
+                     "first_words_after_search_s": result.timing.first_words_s
                      - result.timing.search_s, "search_s": result.timing.search_s,
                      "wall_s": time.perf_counter() - t0})
         log.info("%s → %s", q["question"], result.answer[:160])
@@ -118,6 +131,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="the first N questions only")
     parser.add_argument("--ids", help="comma-separated question ids only")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--split", choices=("tune", "holdout"), help="one half of the questions only")
+    parser.add_argument("--no-build", action="store_true", help="use the library as it is (no indexing)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/scenedex-answers.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -126,11 +141,17 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    library = build(args.home)
+    if args.no_build:
+        library = BenchLibrary(args.home / "media", args.home / "data", library_url())
+        upgrade(library.url)  # the schema of this checkout
+    else:
+        library = build(args.home)
     questions = json.loads(QUESTIONS.read_text())
     if args.ids:
         wanted = {int(x) for x in args.ids.split(",")}
         questions = [q for q in questions if q["id"] in wanted]
+    if args.split:
+        questions = [q for q in questions if q["split"] == args.split]
     questions = questions[: args.limit] if args.limit else questions
     db = Database(library.url)
     search = SearchService(db, DataLayout(library.data_dir), SearchConfig())
@@ -144,7 +165,10 @@ def main() -> None:
 
         model = TextAnswerer(TextModelSpec(dense_checkpoint(args.home / "cache"), "smollm2-135m-instruct:q4_1"))
     service = AskService(search, lambda: model, AskConfig())
-    service.ask(AskRequest(NASA))  # warm: the models load once, outside the figures
+    try:
+        service.ask(AskRequest(NASA))  # warm: the models load once, outside the figures
+    except NoEvidenceError:
+        log.warning("the NASA clip is not indexed yet")
     rows = ask_all(service, questions, library.root)
     library_facts = json.loads((library.root / "library.json").read_text())
     facts = {tuple(x["fact"]) for v in library_facts["videos"] for x in (*v["lines"], *v["scenes"])}

@@ -45,6 +45,10 @@ def _ensure_database(name: str) -> str:
     return f"postgresql+psycopg2://root@127.0.0.1:5432/{name}"
 
 
+def library_url() -> str:
+    return f"postgresql+psycopg2://root@127.0.0.1:5432/{DB_NAME}"
+
+
 def build(home: Path = DEFAULT_HOME) -> BenchLibrary:
     """The library under ``home``, built and indexed where it is not yet (an indexed file is not redone)."""
     root, data_dir = home / "media", home / "data"

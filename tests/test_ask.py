@@ -1,7 +1,9 @@
 """`scenedex ask` end to end on the real NASA clip with the embedded SmolLM2 (real speech, real subtitles, real
-weights): "Where is the Webb telescope being assembled?" is answered with Goddard, from the 8.35–12.47 s moment,
-through the service, the CLI and the streamed API. Bad questions are refused fast with a reason; the frames cache
-of vision-language answers is bounded and decodes the right picture."""
+weights): "Where is the Webb telescope being assembled?" is answered with Goddard, and the answer text itself
+cites the 8.35–12.47 s line, through the service, the CLI and the streamed API; only verified or quoted claims
+are shown; with the model off the line is quoted; a question the clip cannot answer is declined. Bad questions
+are refused fast with a reason; the frames cache of vision-language answers is bounded and decodes the right
+picture."""
 
 from __future__ import annotations
 
@@ -23,11 +25,13 @@ from db.session import Database
 from indexer.sampling import SamplingPolicy
 from qa.errors import EmptyLibraryError, NoEvidenceError, QuestionError
 from qa.frames_cache import FrameKey, FramesCache, decode_frame
+from qa.grounding.claims import Verdict
+from qa.grounding.model_off import ExtractiveOnly
 from qa.packaged_llm import dense_checkpoint
 from qa.prompt import TEMPLATE_RESERVE_TOKENS, user_message
 from qa.text_answerer import TextAnswerer, TextModelSpec
 from scenedex import cli
-from scenedex.ask_service import AskRequest, AskResult, AskService
+from scenedex.ask_service import AskConfig, AskRequest, AskResult, AskService
 from scenedex.search_service import SearchConfig, SearchService
 from search.request import SearchFilters
 from tests.conftest import SHARED_MEDIA, create_database, drop_database
@@ -41,6 +45,10 @@ QUESTION = "Where is the Webb telescope being assembled?"
 ROW = re.compile(r"\s+\[(?P<n>\d+)\] nasa_webb_cleanroom\.mp4 "
                  r"(?P<m0>\d+):(?P<s0>\d\d\.\d)–(?P<m1>\d+):(?P<s1>\d\d\.\d)  (?P<evidence>.*)")
 GODDARD_S = (8.35, 12.47)  # the subtitle cue "at NASA's Goddard Space Flight Center in Greenbelt, Maryland."
+# a time the answer text cites: "… Goddard Space Flight Center [nasa_webb_cleanroom.mp4 0:08.4–0:12.5]."
+CITED_SPAN = re.compile(r"\[nasa_webb_cleanroom\.mp4 (\d+):(\d\d\.\d)–(\d+):(\d\d\.\d)\]")
+UNANSWERABLE = "How many moons does Jupiter have?"
+STEADY = AskConfig(first_words_deadline_s=None)  # no early quote: the same answer however loaded the machine is
 
 
 @dataclass(frozen=True)
@@ -91,21 +99,33 @@ def _overlaps_goddard(start_s: float, end_s: float) -> bool:
 
 
 def _answered_from_goddard(answer: str, cited: list[int], moments: list[dict]) -> None:
-    """The answer names Goddard, and the moment it cites (or the best match, when it cites none) is that line's."""
+    """The answer names Goddard and cites, inside its own text, the time of the Goddard line; the moment it cites
+    is that line's."""
     assert "Goddard" in answer, answer
+    spans = [(60 * int(m0) + float(s0), 60 * int(m1) + float(s1)) for m0, s0, m1, s1 in CITED_SPAN.findall(answer)]
+    assert any(abs(a - GODDARD_S[0]) <= 0.1 and abs(b - GODDARD_S[1]) <= 0.1 for a, b in spans), answer
     by_n = {m["n"]: m for m in moments}
-    source = by_n[cited[0]] if cited else moments[0]
-    assert _overlaps_goddard(source["start_s"], source["end_s"]), (answer, cited, moments)
+    assert cited and _overlaps_goddard(by_n[cited[0]]["start_s"], by_n[cited[0]]["end_s"]), (answer, cited, moments)
+
+
+def _claims_shown_are_checked(claims: list[dict]) -> None:
+    assert claims and all(c["verdict"] in ("verified", "quoted") for c in claims), claims
+    assert all(set(c) >= {"text", "moments", "verdict", "support"} and c["moments"] for c in claims), claims
 
 
 def test_the_service_answers_from_the_goddard_moment(nasa: Library, answerer: TextAnswerer) -> None:
-    service = AskService(nasa.search(), lambda: answerer)
+    service = AskService(nasa.search(), lambda: answerer, STEADY)
     stream = service.prepare(AskRequest(QUESTION))
-    pieces = list(stream.pieces())
+    events = list(stream.events())
     result: AskResult = stream.result()
-    assert len(pieces) > 1 and "".join(pieces).strip() == result.answer
+    drafts = [v for k, v in events if k == "draft"]
+    shown = [v for k, v in events if k == "claim"]
+    assert len(drafts) > 1 and "".join(drafts).strip() == result.draft
+    assert shown == list(result.claims) and result.answer == " ".join(c.render() for c in shown)
+    assert all(c.verdict in (Verdict.VERIFIED, Verdict.QUOTED) for c in shown)
     moments = [{"n": m.n, "start_s": m.start_s, "end_s": m.end_s} for m in result.moments]
     _answered_from_goddard(result.answer, list(result.cited), moments)
+    assert not result.declined and len(result.dropped) >= 0
     assert [m.rank for m in result.moments] == list(range(1, len(result.moments) + 1))
     by_time = sorted(result.moments, key=lambda m: m.start_s)
     assert [m.n for m in by_time] == list(range(1, len(by_time) + 1)), "numbers follow time"
@@ -114,10 +134,27 @@ def test_the_service_answers_from_the_goddard_moment(nasa: Library, answerer: Te
     assert best.start_s <= best.thumbnail_t_s <= best.end_s and best.name == "nasa_webb_cleanroom.mp4"
     assert result.model.kind == "text" and "no vision-language model" in result.model.note
     t = result.timing
-    assert 0 < t.first_token_s <= t.total_s and t.tokens_per_s > 0 and t.generated_tokens <= 128
-    assert 0 < t.prompt_tokens <= answerer.info.context_tokens - 128
+    assert 0 < t.first_token_s <= t.total_s and 0 < t.first_words_s <= t.total_s and t.tokens_per_s > 0
+    assert t.generated_tokens <= 128 and 0 < t.prompt_tokens <= answerer.info.context_tokens - 128
     message_tokens = answerer.count_tokens(user_message(result.question, stream._input.moments))
     assert 0 < t.prompt_tokens - message_tokens <= TEMPLATE_RESERVE_TOKENS, "the budget's reserve covers the template"
+
+
+def test_with_the_model_off_the_answer_quotes_the_goddard_line(nasa: Library) -> None:
+    result = AskService(nasa.search(), ExtractiveOnly, STEADY).ask(AskRequest(QUESTION))
+    (claim,) = result.claims
+    assert claim.verdict == Verdict.QUOTED and "Goddard Space Flight Center" in claim.text and result.draft == ""
+    _answered_from_goddard(result.answer, list(result.cited),
+                           [{"n": m.n, "start_s": m.start_s, "end_s": m.end_s} for m in result.moments])
+    assert result.model.kind == "extractive" and result.timing.generated_tokens == 0
+
+
+def test_a_question_the_clip_cannot_answer_is_declined_not_guessed(nasa: Library, answerer: TextAnswerer) -> None:
+    result = AskService(nasa.search(), lambda: answerer, STEADY).ask(AskRequest(UNANSWERABLE))
+    assert result.declined and result.claims == () and result.draft == "", "the model is not asked for a guess"
+    assert result.answer.startswith("The library does not seem to contain the answer to this question.")
+    assert "The nearest moments: [" in result.answer and "nasa_webb_cleanroom.mp4" in result.answer
+    assert 1 <= len(result.grounded.nearest) <= 3
 
 
 def _cli(nasa: Library, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, str, str]:
@@ -137,15 +174,24 @@ def test_cli_streams_the_answer_and_lists_its_moments(nasa: Library, cache_dir: 
     assert code == 0, err
     data = json.loads(out)
     _answered_from_goddard(data["answer"], data["cited"], data["moments"])
+    _claims_shown_are_checked(data["claims"])
+    assert isinstance(data["dropped"], int) and data["dropped"] == len(data["dropped_claims"])
+    assert data["declined"] is False
     assert data["model"]["key"] == "smollm2-135m-instruct:q4_1" and data["timing"]["tokens_per_s"] > 0
     code, out, err = _cli(nasa, cache_dir, monkeypatch, "ask", *QUESTION.split(), "--max-moments", "2")
     assert code == 0, err
-    answer, listing = out.split("\n\n", 1)
-    assert "Goddard" in answer and "Model: smollm2-135m-instruct:q4_1 — answered from transcript" in listing
+    answer, listing = out.split("\n", 1)
+    _answered_from_goddard(answer, [1], [{"n": 1, "start_s": 0.0, "end_s": 17.0}])
+    assert "Model: smollm2-135m-instruct:q4_1 — answered from transcript" in listing
     rows = [ROW.match(line) for line in listing.splitlines() if line.strip().startswith("[")]
     assert 1 <= len(rows) <= 2 and all(rows), listing
     spans = [(60 * int(r["m0"]) + float(r["s0"]), 60 * int(r["m1"]) + float(r["s1"])) for r in rows if r]
     assert any("Goddard" in r["evidence"] and _overlaps_goddard(*span) for r, span in zip(rows, spans)), listing
+    code, out, err = _cli(nasa, cache_dir, monkeypatch, "ask", "--extractive", QUESTION)
+    assert code == 0 and out.startswith("“") and "Goddard" in out.splitlines()[0], (out, err)
+    assert "Model: extractive — the answer model is off" in out
+    code, out, err = _cli(nasa, cache_dir, monkeypatch, "ask", "--extractive", UNANSWERABLE)
+    assert code == 0 and "does not seem to contain the answer" in out and "Nearest moments" in out, out
 
 
 def _events(body: str) -> list[tuple[str, dict]]:
@@ -159,7 +205,7 @@ def _events(body: str) -> list[tuple[str, dict]]:
 @pytest.fixture(scope="module")
 def api(nasa: Library, answerer: TextAnswerer) -> TestClient:
     search = nasa.search()
-    return TestClient(create_app(search, ask=AskService(search, lambda: answerer)))
+    return TestClient(create_app(search, ask=AskService(search, lambda: answerer, STEADY)))
 
 
 def test_api_streams_moments_then_tokens_then_done(api: TestClient) -> None:
@@ -167,15 +213,25 @@ def test_api_streams_moments_then_tokens_then_done(api: TestClient) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     events = _events(r.text)
     names = [name for name, _ in events]
-    assert names[0] == "moments" and names[-1] == "done" and set(names[1:-1]) == {"token"}, names
+    assert names[0] == "moments" and names[-1] == "done" and set(names[1:-1]) == {"token", "claim"}, names
     moments = events[0][1]["moments"]
     assert all(set(m) == {"n", "media_id", "name", "start_s", "end_s", "thumbnail_t_s", "evidence"} for m in moments)
     assert all(set(e) == {"channel", "start_s", "end_s", "text"} for m in moments for e in m["evidence"])
     done = events[-1][1]
-    assert set(done) == {"answer", "cited", "model", "timing"}
-    assert set(done["model"]) == {"key", "kind", "note"} and set(done["timing"]) == {"first_token_s", "tokens_per_s"}
-    assert "".join(data["text"] for name, data in events if name == "token").strip() == done["answer"]
+    assert set(done) == {"answer", "claims", "cited", "dropped", "dropped_claims", "declined", "nearest", "draft",
+                         "model", "timing"}
+    assert set(done["model"]) == {"key", "kind", "note"}
+    assert set(done["timing"]) == {"first_token_s", "first_words_s", "tokens_per_s"}
+    assert "".join(data["text"] for name, data in events if name == "token").strip() == done["draft"]
+    assert [data for name, data in events if name == "claim"] == done["claims"]
+    assert " ".join(c["rendered"] for c in done["claims"]) == done["answer"]
+    _claims_shown_are_checked(done["claims"])
     _answered_from_goddard(done["answer"], done["cited"], moments)
+    declined = _events(api.get("/api/ask", params={"q": UNANSWERABLE}).text)
+    assert [n for n, _ in declined] == ["moments", "done"] and declined[-1][1]["declined"] is True
+    assert declined[-1][1]["claims"] == [] and declined[-1][1]["nearest"]
+    spec = api.get("/openapi.json").json()["paths"]["/api/ask"]["get"]["responses"]["200"]["description"]
+    assert "`claim`" in spec and "dropped" in spec
     r = api.post("/api/ask", json={"question": QUESTION, "max_moments": 1})
     events = _events(r.text)
     assert r.status_code == 200 and len(events[0][1]["moments"]) == 1 and events[-1][0] == "done"

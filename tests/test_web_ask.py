@@ -81,7 +81,14 @@ def test_an_answer_streams_in_and_its_first_chip_plays_from_the_moment_start(ask
     assert text, "the streamed answer is shown"  # (the model runs twice here: its two answers need not match)
     note = tab.locator("#answer-note")
     assert note.is_visible() and note.inner_text() == done["model"]["note"] and "vision-language" in note.inner_text()
-    assert re.fullmatch(r"first words after \d+\.\d s · \d+\.\d tokens/s", tab.locator("#answer-state").inner_text())
+    assert re.fullmatch(r"first words after \d+\.\d s( · \d+\.\d tokens/s)?", tab.locator("#answer-state").inner_text())
+    claims = tab.locator("#answer-text .claim")
+    if done["declined"]:
+        assert claims.count() == 0 and "does not seem to contain" in text
+    else:  # each claim shown with a time chip per cited span; never the unchecked draft
+        assert claims.count() == len(done["claims"]) >= 1 and done["draft"] not in text
+        spans = [sp for c in done["claims"] for sp in c["spans"]]
+        assert tab.locator("#answer-text .claim .time-chip").count() == len(spans)
 
     chips = tab.locator("#answer-chips .chip")
     assert chips.count() == len(moments) >= 1
@@ -102,6 +109,13 @@ def test_an_answer_streams_in_and_its_first_chip_plays_from_the_moment_start(ask
     assert tab.locator("#player .player-title").inner_text() == best["name"]
     tab.evaluate("document.querySelector('#player video').pause()")
     screenshot(tab, "ask-chip-played")
+    time_chips = tab.locator("#answer-text .time-chip")
+    if time_chips.count():  # a claim's time chip plays the span it cites
+        spans = [sp for c in done["claims"] for sp in c["spans"]] or done["nearest"]
+        time_chips.first.click()
+        current_s = _wait_for_playback_position(tab)
+        assert min(abs(current_s - sp["start_s"]) for sp in spans) < 1.0, (current_s, spans)
+        tab.evaluate("document.querySelector('#player video').pause()")
     assert watch.dialogs == []
 
 
@@ -118,7 +132,8 @@ def test_a_question_that_is_html_is_shown_as_text(ask_site: str, page: Any) -> N
     assert shown, "an answer is shown"
     if MARKUP in shown:  # greedy SmolLM2 echoes this question's markup: then it must be on the page as plain text
         assert tab.locator("#answer-text script").count() == 0
-    assert tab.evaluate("[...document.querySelector('#answer-text').children].every(c => c.matches('button.cite'))")
+    assert tab.evaluate("[...document.querySelector('#answer-text').children]"
+                        ".every(c => c.matches('span.claim, span.declined, button.time-chip'))")
     assert tab.evaluate("document.querySelectorAll('script:not([src])').length") == 0
     assert tab.input_value("#question") == HTML_QUESTION
     tab.wait_for_timeout(300)  # a dialog would be opened by now
