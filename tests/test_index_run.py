@@ -210,7 +210,8 @@ def test_real_clips_are_indexed_next_to_generated_ones(db: Database, tmp_path: P
                                                        tiny_siglip_dir) -> None:
     vision = vision_for(tiny_siglip_dir)
     config = config_for(tmp_path / "data", vision)
-    summary = index_paths(db, [shared_media], config, EXTENSIONS, vision, text=TextChannels())
+    clips = [shared_media / "chaplin_street.mp4", shared_media / "nasa_webb_cleanroom.mp4"]  # not the 720p excerpts
+    summary = index_paths(db, clips, config, EXTENSIONS, vision, text=TextChannels())
     assert sorted(Path(p).name for p in summary.indexed) == ["chaplin_street.mp4", "nasa_webb_cleanroom.mp4"]
     with db.session() as session:
         nasa_id = library_repo.get_media_by_path(session, str(shared_media / "nasa_webb_cleanroom.mp4")).id
