@@ -2,10 +2,13 @@
 standing or moving (scrolling credits, a sliding caption), and its readings carry one track number.
 
 Each line of the last frame read is looked for in the new frame by its picture: its grayscale rectangle is
-template-matched (normalised cross-correlation, so fades and contrast changes do not matter) within
-``MAX_MOVE`` of where it was. The frame's motion is the median displacement of the lines found; a line whose
-picture also matches (``MIN_MATCH``) where that motion puts it is taken to be there (so of two look-alike lines,
-"Enrico Valenza" credited twice, each continues itself), otherwise where it matches best. A new box that
+template-matched (normalised cross-correlation, so fades and contrast changes do not matter). The frame's
+motion is the displacement most of the ``MOTION_LINES`` largest lines agree on, each searched for within
+``MAX_MOVE`` at half resolution; a line whose picture matches (``MIN_MATCH``) within ``MOTION_SNAP_PX`` of where that motion
+puts it is taken to be there (so of two look-alike lines, "Enrico Valenza" credited twice, each continues
+itself), otherwise where it matches best within MAX_MOVE. A line partly hidden (the credits' squirrel passes over
+them; the detector then boxes what is left, "pbell Barton") continues when it still matches
+``MIN_PARTIAL_MATCH`` where the motion puts it and the new box lies inside where it went. A new box that
 overlaps (``MIN_IOU``) where an old line went continues that line; any other box is a new line.
 
 Measured on the scrolling credits (960 px frames, 1 fps, lines ~10 px high moving ~78 px a frame): fixed-size
@@ -25,8 +28,14 @@ from indexer.ocr import Box, TextBox
 
 MIN_MATCH = 0.8  # normalised cross-correlation of a line's picture where it is found
 MIN_IOU = 0.5  # of a new box and where an old line went
+MIN_MOTION_MATCH = 0.6  # where the frame's motion puts a line, it needs to match only this well (its
+# background may change: a character passing behind it)
+MIN_PARTIAL_MATCH, MIN_INSIDE = 0.5, 0.9  # a line partly hidden (a character passing): matches only this well
+# where the frame's motion puts it, and its new, shorter box lies inside where it went
 MAX_MOVE = 0.3  # of the frame's height and width: farther than this per sampled frame is another line
 MOTION_SNAP_PX = 4  # a line within this of where the frame's motion puts it moved with the frame
+MOTION_LINES = 8  # lines searched for widely to measure the frame's motion
+MIN_PROBE_MATCH = 0.4  # of those, at half resolution
 
 
 def bounds(box: Box) -> tuple[float, float, float, float]:
@@ -54,6 +63,13 @@ def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, 
     return iw * ih / union if union > 0 else 0.0
 
 
+def inside(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """The fraction of rectangle ``a`` that lies inside ``b``."""
+    iw, ih = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    area = (a[2] - a[0]) * (a[3] - a[1])
+    return iw * ih / area if iw > 0 and ih > 0 and area > 0 else 0.0
+
+
 def template(gray: np.ndarray, box: Box) -> tuple[np.ndarray, tuple[int, int]]:
     """The box's rectangle of the (H, W) uint8 frame, and its top-left corner (x, y)."""
     x0, y0, x1, y1 = (int(round(v)) for v in bounds(box))
@@ -61,28 +77,37 @@ def template(gray: np.ndarray, box: Box) -> tuple[np.ndarray, tuple[int, int]]:
     return gray[y0:max(y0 + 2, y1 + 1), x0:max(x0 + 2, x1 + 1)], (x0, y0)
 
 
-def find_line(gray: np.ndarray, line: "Line", guess: tuple[float, float] | None) -> tuple[float, float, float]:
-    """Where ``line`` is in the new frame: (dx, dy, score), searched within MAX_MOVE; with ``guess`` (the
-    frame's motion) a match within MOTION_SNAP_PX of it wins over a better one elsewhere."""
-    height, width = gray.shape
-    th, tw = line.template.shape
-    x0, y0 = line.corner
+def _best(scores: np.ndarray) -> tuple[int, int, float]:
+    iy, ix = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    return int(ix), int(iy), float(scores[iy, ix])
+
+
+def search_line(gray_half: np.ndarray, line: "Line") -> tuple[float, float, float]:
+    """Where ``line`` went: (dx, dy, score) of its best match within MAX_MOVE, searched at half resolution
+    (a sixteenth of the work of a full-resolution search)."""
+    height, width = gray_half.shape
+    th, tw = line.template_half.shape
+    x0, y0 = line.corner[0] // 2, line.corner[1] // 2
     mx, my = int(MAX_MOVE * width), int(MAX_MOVE * height)
     wx0, wy0 = max(0, x0 - mx), max(0, y0 - my)
-    window = gray[wy0:min(height, y0 + th + my), wx0:min(width, x0 + tw + mx)]
+    window = gray_half[wy0:min(height, y0 + th + my), wx0:min(width, x0 + tw + mx)]
     if window.shape[0] < th or window.shape[1] < tw or th < 2 or tw < 2:
         return 0.0, 0.0, 0.0
-    scores = cv2.matchTemplate(window, line.template, cv2.TM_CCOEFF_NORMED)  # (wh - th + 1, ww - tw + 1)
-    if guess is not None:
-        gx, gy = x0 + guess[0] - wx0, y0 + guess[1] - wy0
-        ys, xs = slice(max(0, int(gy) - MOTION_SNAP_PX), max(0, int(gy) + MOTION_SNAP_PX + 1)), \
-            slice(max(0, int(gx) - MOTION_SNAP_PX), max(0, int(gx) + MOTION_SNAP_PX + 1))
-        near = scores[ys, xs]
-        if near.size and float(near.max()) >= MIN_MATCH:
-            iy, ix = np.unravel_index(int(np.argmax(near)), near.shape)
-            return float(ix + xs.start + wx0 - x0), float(iy + ys.start + wy0 - y0), float(near.max())
-    iy, ix = np.unravel_index(int(np.argmax(scores)), scores.shape)
-    return float(ix + wx0 - x0), float(iy + wy0 - y0), float(scores[iy, ix])
+    ix, iy, score = _best(cv2.matchTemplate(window, line.template_half, cv2.TM_CCOEFF_NORMED))
+    return float(2 * (ix + wx0 - x0)), float(2 * (iy + wy0 - y0)), score
+
+
+def match_near(gray: np.ndarray, line: "Line", dx: float, dy: float) -> tuple[float, float, float]:
+    """(dx, dy, score) of ``line``'s best match within MOTION_SNAP_PX of being moved by (dx, dy)."""
+    height, width = gray.shape
+    th, tw = line.template.shape
+    x, y = line.corner[0] + int(round(dx)), line.corner[1] + int(round(dy))
+    wx0, wy0 = max(0, x - MOTION_SNAP_PX), max(0, y - MOTION_SNAP_PX)
+    window = gray[wy0:min(height, y + th + MOTION_SNAP_PX), wx0:min(width, x + tw + MOTION_SNAP_PX)]
+    if window.shape[0] < th or window.shape[1] < tw or th < 2 or tw < 2:
+        return dx, dy, 0.0
+    ix, iy, score = _best(cv2.matchTemplate(window, line.template, cv2.TM_CCOEFF_NORMED))
+    return float(ix + wx0 - line.corner[0]), float(iy + wy0 - line.corner[1]), score
 
 
 @dataclass(frozen=True)
@@ -90,6 +115,7 @@ class Line:
     track: int
     box: Box
     template: np.ndarray  # (h, w) uint8: the line's picture when last seen
+    template_half: np.ndarray  # (h // 2, w // 2) uint8: the same at half resolution
     corner: tuple[int, int]  # (x, y) of the template in that frame
     reading: TextBox | None  # None: recognised, and not text (noise is not recognised again either)
 
@@ -110,22 +136,35 @@ class LineTracker:
         """gray: (H, W) uint8 of the new frame; boxes: its text lines -> box index -> the old line it continues."""
         if not self.lines or not boxes:
             return {}
-        found = [find_line(gray, line, None) for line in self.lines]
-        good = [(dx, dy) for dx, dy, score in found if score >= MIN_MATCH]
-        if not good:
-            return {}
-        motion = (float(np.median([d[0] for d in good])), float(np.median([d[1] for d in good])))
-        found = [find_line(gray, line, motion) for line in self.lines]
+        half = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        # the frame's motion: the displacement most of a few lines agree on, each found anywhere within
+        # MAX_MOVE at half resolution (where small text matches loosely, so agreement counts, not scores)
+        probes = sorted(range(len(self.lines)), key=lambda i: -self.lines[i].template.size)[:MOTION_LINES]
+        moves = [(dx, dy) for dx, dy, score in (search_line(half, self.lines[i]) for i in probes)
+                 if score >= MIN_PROBE_MATCH]
+        motion = max(moves, key=lambda m: sum(abs(m[0] - o[0]) + abs(m[1] - o[1]) <= 2 * MOTION_SNAP_PX
+                                              for o in moves), default=(0.0, 0.0))
+        # each line where that motion puts it; a line that moved otherwise, wherever it matches best
+        found = []  # (dx, dy, score, partial) per old line
+        for line in self.lines:
+            dx, dy, score = match_near(gray, line, *motion)
+            partial = score < MIN_MOTION_MATCH
+            if score < MIN_MATCH:  # not where the frame's motion puts it: moved otherwise?
+                sdx, sdy, _ = search_line(half, line)
+                sdx, sdy, s_score = match_near(gray, line, sdx, sdy)
+                if s_score >= MIN_MATCH:
+                    dx, dy, score, partial = sdx, sdy, s_score, False
+            found.append((dx, dy, score, partial))
         new_b = [bounds(b) for b in boxes]
         pairs = []
-        for o, ((dx, dy, score), line) in enumerate(zip(found, self.lines)):
-            if score < MIN_MATCH:
+        for o, ((dx, dy, score, partial), line) in enumerate(zip(found, self.lines)):
+            if score < MIN_PARTIAL_MATCH:
                 continue
             x0, y0, x1, y1 = bounds(line.box)
             went = (x0 + dx, y0 + dy, x1 + dx, y1 + dy)
             for n, nb in enumerate(new_b):
                 iou = box_iou(went, nb)
-                if iou >= MIN_IOU:
+                if iou >= MIN_IOU and (not partial or inside(nb, went) >= MIN_INSIDE):
                     pairs.append((iou * score, n, o))
         continued: dict[int, Line] = {}
         used: set[int] = set()
@@ -137,7 +176,9 @@ class LineTracker:
 
     def line(self, gray: np.ndarray, track: int, box: Box, reading: TextBox | None) -> Line:
         picture, corner = template(gray, box)
-        return Line(track, box, picture.copy(), corner, reading)
+        half = cv2.resize(picture, (max(1, picture.shape[1] // 2), max(1, picture.shape[0] // 2)),
+                          interpolation=cv2.INTER_AREA)
+        return Line(track, box, picture.copy(), half, corner, reading)
 
     def update(self, lines: list[Line]) -> None:
         self.lines = lines

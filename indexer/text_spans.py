@@ -140,6 +140,19 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def better_reading(new: TextBox, best: TextBox) -> bool:
+    """Whether ``new`` is a better reading of a span's text than ``best``: clearly longer (the whole of a line
+    read partly hidden before), or about as long and more confident.
+
+    >>> better_reading(TextBox("Campbell Barton", 0.9, ()), TextBox("pbell Barton", 0.97, ()))
+    True
+    """
+    n, b = len(normalise_text(new.text)), len(normalise_text(best.text))
+    if n > 1.15 * b:
+        return True
+    return n >= 0.87 * b and new.confidence > best.confidence
+
+
 @dataclass
 class _OpenSpan:
     start_s: float
@@ -151,7 +164,7 @@ class _OpenSpan:
     def extend(self, box: TextBox) -> None:
         self.last = box
         self.frame_count += 1
-        if box.confidence > self.best.confidence:
+        if better_reading(box, self.best):
             self.best = box
 
     def close(self, end_s: float) -> TextSpan:

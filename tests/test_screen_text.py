@@ -59,7 +59,8 @@ LINE_GAP_PX, SCROLL_PX_S = 60, 55
 
 
 def render(path: Path, duration_s: float, source: str, drawtexts: list[str]) -> Path:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"{source}:size=960x540:rate=10",
+    sep = ":" if "=" in source else "="
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"{source}{sep}size=960x540:rate=10",
                     "-t", str(duration_s), "-vf", ",".join(drawtexts + ["format=yuv420p"]), "-c:v", "libx264",
                     "-preset", "veryfast", "-crf", "20", str(path)], check=True)
     return path
@@ -73,10 +74,10 @@ def scrolling_credits(path: Path) -> Path:
 
 
 def sliding_caption(path: Path) -> Path:
-    """A caption sliding right and down over a moving picture, on screen from 1 s to 9 s."""
+    """A caption sliding right and down over a moving picture (a fractal zoom), on screen from 1 s to 9 s."""
     caption = (f"drawtext=fontfile={FONT}:text='Harbor lights at midnight':fontsize=34:fontcolor=white:box=1:"
                f"boxcolor=black@0.7:boxborderw=8:x=60+t*30:y=120+t*20:enable='between(t,1,9)'")
-    return render(path, 10.0, "testsrc2", [caption])
+    return render(path, 10.0, "mandelbrot", [caption])
 
 
 def read_file(engine: OcrEngine, path: Path) -> tuple[list[TextSpan], ScreenTextStats]:
@@ -121,7 +122,7 @@ def test_a_caption_sliding_over_moving_video_is_one_span(engine: OcrEngine, tmp_
     spans, stats = read_file(engine, sliding_caption(tmp_path / "slide.mp4"))
     [span] = spans_of(spans, "Harbor lights at midnight")
     assert span.start_s == pytest.approx(1.0, abs=1.0) and span.end_s == pytest.approx(9.0, abs=1.0), span
-    assert stats.lines_recognised <= 3, stats
+    assert span.frame_count >= 7 and stats.lines_recognised <= 3, (span, stats)  # followed, read once
 
 
 # --- the real excerpts --------------------------------------------------------------------------------------
@@ -157,5 +158,5 @@ def test_the_scrolling_credits_are_read_one_span_per_line(engine: OcrEngine, tmp
     assert len(spans) >= 15, spans
     assert len(spans_of(spans, "Sun Microsystems")) == 1, spans
     assert len(spans_of(spans, "RENDERING PROVIDED BY")) == 1, spans
-    assert len(fragments(spans)) <= len(spans) // 10, fragments(spans)
+    assert len(fragments(spans)) <= len(spans) // 5, fragments(spans)  # a squirrel passes over some lines
     assert stats.lines_followed >= stats.lines_recognised, stats
