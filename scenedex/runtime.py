@@ -153,7 +153,12 @@ def ask_service(settings: Settings, db: Database) -> AskService:
     frames = FramesCache(settings.cache_dir / "frames", settings.ask_frames_cache_mb * 1024 * 1024)
 
     def load() -> AnswerModel:
-        with step("loading the answer model"):
+        from qa.packaged_llm import is_prepared
+
+        action = "loading the answer model"
+        if settings.ask_model is None and settings.llamavid_model is None and not is_prepared(settings.cache_dir):
+            action = "making the packaged answer model's dense copy, once (`scenedex prepare` does it ahead)"
+        with step(action):
             return load_answer_model(settings)
 
     return AskService(search, load, ask_config(settings), frames)
