@@ -81,6 +81,8 @@ class MediaFile(Base):
     path: Mapped[str] = mapped_column(Text, unique=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    ctime_ns: Mapped[int | None] = mapped_column(BigInteger)  # None: indexed before scenedex recorded it
+    inode: Mapped[int | None] = mapped_column(BigInteger)  # modulo 2**63 (Postgres has no unsigned 64-bit)
     fingerprint: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[MediaStatus] = mapped_column(
         Enum(MediaStatus, name="media_status", values_callable=lambda e: [m.value for m in e]),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -65,6 +67,31 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def exclusive(self, name: str, on_wait: Callable[[], None] | None = None,
+                  poll_s: float = 1.0) -> Iterator[None]:
+        """Hold the Postgres advisory lock ``name`` for the block, on a connection of its own: one holder per
+        database at a time, across processes and machines. While another holds it, ``on_wait()`` is called once
+        and this polls (so Ctrl-C still works). A holder that dies loses the lock with its connection."""
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        with self.engine.connect() as conn:
+            waited = False
+            while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                conn.commit()
+                if not waited and on_wait is not None:
+                    on_wait()
+                waited = True
+                time.sleep(poll_s)
+            conn.commit()  # the lock is the session's, not the transaction's: keep no transaction open
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+                except Exception:  # noqa: BLE001 - a dropped connection has released the lock already
+                    conn.invalidate()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -31,8 +31,9 @@ def summary_text(summary: IndexSummary) -> str:
     lines = []
     head = "Interrupted — what finished is saved; run the same command again to resume." if summary.interrupted \
         else "Done."
+    deferred = f"{len(summary.deferred)} deferred (changed while indexed), " if summary.deferred else ""
     lines.append(f"{head} {len(summary.indexed)} indexed, {summary.unchanged} unchanged, "
-                 f"{len(summary.failed)} failed, {len(summary.problems) - len(summary.failed)} skipped, "
+                 f"{len(summary.failed)} failed, {len(summary.skipped)} skipped, {deferred}"
                  f"{len(summary.removed)} removed.")
     for path in summary.removed:
         lines.append(f"  - removed (file is gone): {path}")

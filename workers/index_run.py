@@ -61,11 +61,15 @@ class Problem:
     hint: str
 
 
+DEFERRED = "deferred"  # Problem.status of a file that changed while it was indexed
+UNREADABLE_FOLDER = "unreadable folder"  # Problem.status of a folder that cannot be listed
+
+
 @dataclass
 class IndexSummary:
     indexed: list[str] = field(default_factory=list)
     unchanged: int = 0
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # failed, skipped, deferred files; unreadable folders
     removed: list[str] = field(default_factory=list)
     interrupted: bool = False
     interrupted_reason: str | None = None  # why the run stopped early (Ctrl-C, a signal, the database gone)
@@ -76,6 +80,14 @@ class IndexSummary:
     @property
     def failed(self) -> list[Problem]:
         return [p for p in self.problems if p.status == MediaStatus.FAILED]
+
+    @property
+    def skipped(self) -> list[Problem]:
+        return [p for p in self.problems if p.status == MediaStatus.SKIPPED]
+
+    @property
+    def deferred(self) -> list[Problem]:
+        return [p for p in self.problems if p.status == DEFERRED]
 
 
 @dataclass(frozen=True)
@@ -112,13 +124,39 @@ def _index_with_retries(db: Database, media_id: int, config: IngestConfig, model
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _scan(db: Database, paths: Sequence[Path], extensions: Sequence[str]) -> tuple[list[int], list[int]]:
-    """Rows for every media file found (created when new), and rows under the given folders whose file is gone."""
+@dataclass(frozen=True)
+class Scan:
+    seen: list[int]  # rows of every media file found (created when new)
+    gone: list[int]  # rows under the given folders whose file no longer exists
+    unreadable: list[Problem]  # folders that could not be listed (their indexed files are kept)
+
+
+def _really_gone(path: str) -> bool:
+    """The name no longer exists. A file that cannot be reached (a folder without permission, a mount that went
+    away mid-check) is not gone: its indexed content is kept until it is readable again or really deleted."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _unreadable_folder(exc: OSError) -> Problem:
+    folder = exc.filename or "?"
+    return Problem(str(folder), UNREADABLE_FOLDER, f"cannot list the folder: {exc.strerror}",
+                   "give the indexing user read and search permission (chmod o+rx) or fix the mount; files indexed "
+                   "from it before are kept until it can be read again")
+
+
+def _scan(db: Database, paths: Sequence[Path], extensions: Sequence[str]) -> Scan:
     seen: list[int] = []
     gone: list[int] = []
+    unreadable: list[Problem] = []
     with db.session() as session:
         roots: dict[Path, int] = {}
-        for root, path in discover(paths, extensions):
+        for root, path in discover(paths, extensions, lambda exc: unreadable.append(_unreadable_folder(exc))):
             if root not in roots:
                 roots[root] = library_repo.get_or_create_root(session, str(root)).id
             media = library_repo.get_media_by_path(session, str(path))
@@ -133,9 +171,11 @@ def _scan(db: Database, paths: Sequence[Path], extensions: Sequence[str]) -> tup
                 continue
             for media in library_repo.list_media(session):
                 inside = media.path.startswith(str(folder).rstrip("/") + "/")
-                if inside and media.id not in seen_set and not os.path.lexists(media.path):
+                if inside and media.id not in seen_set and _really_gone(media.path):
                     gone.append(media.id)
-    return seen, gone
+    for problem in unreadable:
+        log.warning("cannot list %s: %s", problem.path, problem.reason)
+    return Scan(seen, gone, unreadable)
 
 
 def model_ids(db: Database, models: RunModels) -> ModelIds:
@@ -159,13 +199,15 @@ class IndexPlan:
     seen: list[int]  # media rows of every file found
     todo: list[int]  # those to (re)index
     removed: list[str]  # paths of files gone from indexed folders (their rows and feature files are deleted)
+    unreadable: list[Problem] = field(default_factory=list)  # folders that could not be listed
 
 
 def plan_index(db: Database, paths: Sequence[Path], config: IngestConfig, extensions: Sequence[str],
                models: RunModels, ids: ModelIds, retry_failed: bool = False, force: bool = False) -> IndexPlan:
     """Scan ``paths``, drop what is gone, and list the files whose index is missing or out of date."""
     channels_key = models.text.key(models.text_info)
-    seen, gone = _scan(db, paths, extensions)
+    scan = _scan(db, paths, extensions)
+    seen, gone = scan.seen, scan.gone
     removed: list[str] = []
     if gone:
         with db.session() as session:
@@ -182,7 +224,7 @@ def plan_index(db: Database, paths: Sequence[Path], config: IngestConfig, extens
                 todo.append(media_id)
     if not force and not retry_failed:
         todo = [m for m in todo if not touch_if_same_content(db, m, config, ids, channels_key)]
-    return IndexPlan(seen, todo, removed)
+    return IndexPlan(seen, todo, removed, scan.unreadable)
 
 
 def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, extensions: Sequence[str],
@@ -193,8 +235,31 @@ def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exten
 
     ``text`` says which text channels run (default: subtitles, speech and OCR with the packaged models). A file
     whose database writes or data disk fail transiently is retried (``retry``); if that keeps failing the run
-    stops as interrupted, with the reason, and the file is left as it was (never marked failed).
+    stops as interrupted, with the reason, and the file is left as it was (never marked failed). A file that
+    changes while it is indexed is tried once more at the end of the run, then deferred to the next run.
+
+    One run at a time per database: a second ``index_paths`` waits for the first (a Postgres advisory lock, so
+    this holds across processes and machines), then finds the files the first one did as unchanged.
     """
+    with db.exclusive(INDEX_LOCK, on_wait=lambda: _say_waiting(db)):
+        return _index_paths(db, paths, config, extensions, vision, events, retry_failed, force, text, qa_tower,
+                            retry)
+
+
+INDEX_LOCK = "scenedex index run"
+
+
+def _say_waiting(db: Database) -> None:
+    with db.session() as session:
+        other = runs_repo.last_runs(session, 1)
+    who = f" (run {other[0].id}, started {other[0].started_at:%H:%M:%S})" if other else ""
+    log.warning("another `scenedex index` is running on this library%s; waiting for it to finish "
+                "(Ctrl-C to stop waiting)", who)
+
+
+def _index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, extensions: Sequence[str],
+                 vision: VisionChannel | None, events: IndexEvents | None, retry_failed: bool, force: bool,
+                 text: TextChannels | None, qa_tower: QaTowerChannel | None, retry: RetryPolicy) -> IndexSummary:
     events = events or SilentEvents()
     summary = IndexSummary()
     models = RunModels(vision, text if text is not None else TextChannels(), qa_tower)
@@ -206,16 +271,13 @@ def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exten
     summary.removed = plan.removed
     events.planned(len(seen), len(todo))
     status = "done"
+    outcomes: dict[int, Outcome] = {}  # the last outcome of each file tried
     try:
-        for media_id in todo:
-            with db.session() as session:
-                media = library_repo.get_media(session, media_id)
-                path = media.path if media is not None else "?"
-            events.file_started(path)
-            outcome = _index_with_retries(db, media_id, config, models, ids, events, retry)
-            events.file_done(path, outcome)
-            if outcome == Outcome.INDEXED:
-                summary.indexed.append(path)
+        _index_each(db, todo, config, models, ids, events, retry, summary, outcomes)
+        changed = [m for m, o in outcomes.items() if o == Outcome.DEFERRED and _still_there(db, m)]
+        if changed:
+            log.info("%d files changed while they were indexed; trying them once more", len(changed))
+            _index_each(db, changed, config, models, ids, events, retry, summary, outcomes)
     except KeyboardInterrupt as exc:
         summary.interrupted, summary.interrupted_reason = True, str(exc) or "interrupted by the user"
         status = "interrupted"
@@ -225,7 +287,9 @@ def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exten
         log.warning("index run interrupted: %s; no file was marked failed: run the same command again to go on", exc)
     finally:
         try:
-            _finish(db, config, ids, models, summary, seen, todo, run_id, status)
+            deferred = [m for m, o in outcomes.items() if o == Outcome.DEFERRED]
+            _finish(db, config, ids, models, summary, seen, todo, run_id, status, deferred)
+            summary.problems.extend(plan.unreadable)
         except Exception as exc:
             if not is_transient(exc):
                 raise
@@ -234,8 +298,29 @@ def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exten
     return summary
 
 
+def _still_there(db: Database, media_id: int) -> bool:
+    with db.session() as session:
+        media = library_repo.get_media(session, media_id)
+    return media is not None and not _really_gone(media.path)
+
+
+def _index_each(db: Database, media_ids: list[int], config: IngestConfig, models: RunModels, ids: ModelIds,
+                events: IndexEvents, retry: RetryPolicy, summary: IndexSummary, outcomes: dict[int, Outcome]) -> None:
+    """Index each file, noting its outcome in ``outcomes`` (as it goes, so an interruption keeps what was done)."""
+    for media_id in media_ids:
+        with db.session() as session:
+            media = library_repo.get_media(session, media_id)
+            path = media.path if media is not None else "?"
+        events.file_started(path)
+        outcome = _index_with_retries(db, media_id, config, models, ids, events, retry)
+        events.file_done(path, outcome)
+        if outcome == Outcome.INDEXED:
+            summary.indexed.append(path)
+        outcomes[media_id] = outcome
+
+
 def _finish(db: Database, config: IngestConfig, ids: ModelIds, models: RunModels, summary: IndexSummary,
-            seen: list[int], todo: list[int], run_id: int, status: str) -> None:
+            seen: list[int], todo: list[int], run_id: int, status: str, deferred: list[int]) -> None:
     """Bring the vector indexes up to date and record the run, whatever happened to the files."""
     if ids.vision is not None:
         summary.vectors = sync_vector_index(db, config.layout, ids.vision).manifest
@@ -247,7 +332,9 @@ def _finish(db: Database, config: IngestConfig, ids: ModelIds, models: RunModels
         summary.unchanged = sum(1 for mid in seen if mid not in todo_set and (m := library_repo.get_media(
             session, mid)) is not None and m.status == MediaStatus.INDEXED)
         summary.problems = [Problem(m.path, str(m.status), m.error_reason or "", m.error_hint or "")
-                            for mid in seen if (m := library_repo.get_media(session, mid)) is not None
-                            and m.status in (MediaStatus.FAILED, MediaStatus.SKIPPED)]
+                            for mid in seen if mid not in deferred and (m := library_repo.get_media(session, mid))
+                            is not None and m.status in (MediaStatus.FAILED, MediaStatus.SKIPPED)]
+        summary.problems += [Problem(m.path, DEFERRED, m.error_reason or "", m.error_hint or "")
+                             for mid in deferred if (m := library_repo.get_media(session, mid)) is not None]
         runs_repo.finish_run(session, run_id, status, indexed=len(summary.indexed), unchanged=summary.unchanged,
                              failed=len(summary.failed), removed=len(summary.removed))

@@ -27,7 +27,7 @@ from indexer.encoders.base import EncodedFrames
 from indexer.errors import EncoderError, IndexerError, UnsupportedMediaError
 from indexer.model_files import ModelFileError
 from indexer.features import write_feature_file
-from indexer.files import fingerprint
+from indexer.files import FileSignature, fingerprint
 from indexer.probe import MediaInfo, StreamInfo, check_readable, choose_video_stream, probe
 from indexer.sampling import SamplingPolicy
 from indexer.text_chunks import make_chunks
@@ -77,6 +77,10 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"
     FAILED = "failed"
     SKIPPED = "skipped"
+    DEFERRED = "deferred"  # the file changed (or vanished) while it was indexed: nothing written, next run does it
+
+
+INODE_MODULO = 2 ** 63  # inodes are unsigned 64-bit; Postgres' bigint is signed
 
 
 def _stat(path: Path) -> tuple[int, int]:
@@ -97,18 +101,45 @@ def _configured_as(media: MediaFile, config: IngestConfig, ids: ModelIds, channe
             and media.channels_key == channels_key)
 
 
+def _same_file(media: MediaFile) -> bool:
+    """The file is as the row recorded it: size and mtime (a file that cannot be stat'ed: as recorded then), and
+    ctime and inode where the row has them (a same-size, same-mtime replacement moves those)."""
+    try:
+        now = FileSignature.of(Path(media.path))
+    except OSError:
+        return (media.size_bytes, media.mtime_ns) == (-1, 0)
+    if (now.size_bytes, now.mtime_ns) != (media.size_bytes, media.mtime_ns):
+        return False
+    return media.ctime_ns is None or (now.ctime_ns, now.inode % INODE_MODULO) == (media.ctime_ns, media.inode)
+
+
+def _record_signature(media: MediaFile, signature: FileSignature | None) -> None:
+    if signature is None:
+        media.size_bytes, media.mtime_ns, media.ctime_ns, media.inode = -1, 0, None, None
+    else:
+        media.size_bytes, media.mtime_ns = signature.size_bytes, signature.mtime_ns
+        media.ctime_ns, media.inode = signature.ctime_ns, signature.inode % INODE_MODULO
+
+
+def _signature_or_none(path: Path) -> FileSignature | None:
+    try:
+        return FileSignature.of(path)
+    except OSError:
+        return None
+
+
 def is_current(media: MediaFile, config: IngestConfig, ids: ModelIds, channels_key: str, retry_failed: bool) -> bool:
-    """True when the row already reflects this file under this configuration (size and mtime unchanged)."""
-    signature = file_signature(Path(media.path))
+    """True when the row already reflects this file under this configuration (the same file, unchanged)."""
     if media.status in (MediaStatus.FAILED, MediaStatus.SKIPPED):
-        return not retry_failed and signature == (media.size_bytes, media.mtime_ns)
-    if media.status != MediaStatus.INDEXED or signature != (media.size_bytes, media.mtime_ns):
+        return not retry_failed and _same_file(media)
+    if media.status != MediaStatus.INDEXED or not _same_file(media):
         return False
     return _configured_as(media, config, ids, channels_key)
 
 
 def touch_if_same_content(db: Database, media_id: int, config: IngestConfig, ids: ModelIds, channels_key: str) -> bool:
-    """A file whose mtime changed but whose content fingerprint did not is updated in place, not re-indexed."""
+    """A file whose mtime, ctime or inode changed but whose content fingerprint did not is updated in place, not
+    re-indexed."""
     with db.session() as session:
         media = library_repo.get_media(session, media_id)
         if media is None or media.status != MediaStatus.INDEXED or media.fingerprint is None:
@@ -116,12 +147,13 @@ def touch_if_same_content(db: Database, media_id: int, config: IngestConfig, ids
         if not _configured_as(media, config, ids, channels_key):
             return False
         try:
-            size, mtime = _stat(Path(media.path))
-            same = size == media.size_bytes and fingerprint(Path(media.path), size) == media.fingerprint
+            now = FileSignature.of(Path(media.path))
+            same = now.size_bytes == media.size_bytes and fingerprint(Path(media.path), now.size_bytes) == \
+                media.fingerprint
         except OSError:
             return False
         if same:
-            media.mtime_ns = mtime
+            _record_signature(media, now)
         return same
 
 
@@ -137,7 +169,7 @@ def _record_file_problem(db: Database, media_id: int, exc: BaseException) -> Out
     with db.session() as session:
         media = library_repo.get_media(session, media_id)
         if media is not None:
-            media.size_bytes, media.mtime_ns = file_signature(Path(media.path))
+            _record_signature(media, _signature_or_none(Path(media.path)))
             library_repo.mark_problem(session, media, status, reason, hint, detail)
     log.info("%s: %s (%s)", media_id, reason, hint)
     return Outcome.FAILED
@@ -183,6 +215,7 @@ class Probed:
 
     path: Path
     fingerprint: str
+    signature: FileSignature  # taken before the file was read: the result is kept only if it still holds
     info: MediaInfo
     stream: StreamInfo | None  # the video stream chosen, None for audio-only files
 
@@ -196,8 +229,9 @@ def probe_stage(db: Database, media_id: int) -> Probed | Outcome:
             return Outcome.UNCHANGED
         path = Path(media.path)
     try:
-        size = check_readable(path)
-        digest = fingerprint(path, size)
+        check_readable(path)
+        signature = FileSignature.of(path)
+        digest = fingerprint(path, signature.size_bytes)
         info = probe(path)
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -209,7 +243,7 @@ def probe_stage(db: Database, media_id: int) -> Probed | Outcome:
         stream: StreamInfo | None = choose_video_stream(info)
     except UnsupportedMediaError:
         stream = None
-    return Probed(path, digest, info, stream)
+    return Probed(path, digest, signature, info, stream)
 
 
 def frames_stage(probed: Probed, config: IngestConfig, models: RunModels,
@@ -263,6 +297,9 @@ def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[Cha
                  models: RunModels, ids: ModelIds, guard: CommitGuard | None = None) -> Outcome:
     """Write the result of every channel (``outcomes[0]`` is frames) in one transaction: all of it or nothing.
     Every span is first brought inside the media's duration (workers.bounds)."""
+    change = _change_since_probe(probed)
+    if change is not None:
+        return _defer(db, media_id, probed.path, change, guard)
     outcomes = clip_outcomes(outcomes, probed.info.duration_s)
     frames = outcomes[0]
     text_items = [item for o in outcomes[1:] for item in o.items]
@@ -279,7 +316,7 @@ def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[Cha
         media = library_repo.get_media(session, media_id)
         if media is None:
             return Outcome.UNCHANGED
-        media.size_bytes, media.mtime_ns = _stat(path)
+        _record_signature(media, probed.signature)
         library_repo.set_probe(
             session, media, fingerprint=probed.fingerprint, duration_s=info.duration_s, container=info.container,
             streams=[s.as_dict() for s in info.streams], video_stream_index=stream.index if stream else None,
@@ -322,6 +359,32 @@ def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[Cha
             stale.unlink(missing_ok=True)
     log.info("%s %s: %s", status, path, ", ".join(f"{o.channel} {o.status} ({o.item_count})" for o in outcomes))
     return Outcome.INDEXED if status == MediaStatus.INDEXED else Outcome(str(status))
+
+
+def _change_since_probe(probed: Probed) -> str | None:
+    """How the file changed since the probe stage stat'ed it, or None when it is the same file."""
+    try:
+        return FileSignature.of(probed.path).change_from(probed.signature)
+    except FileNotFoundError:
+        return "it was removed"
+    except OSError as exc:
+        return f"it can no longer be read ({exc.strerror})"
+
+
+def _defer(db: Database, media_id: int, path: Path, change: str, guard: CommitGuard | None) -> Outcome:
+    """Keep nothing of this pass: what is indexed of the file stays as it was, and its row (whose recorded size
+    and times are those of the last complete pass) sends it to the next run."""
+    with db.session() as session:
+        if guard is not None and not guard(session):
+            return Outcome.UNCHANGED
+        media = library_repo.get_media(session, media_id)
+        if media is None:
+            return Outcome.UNCHANGED
+        library_repo.note_deferred(session, media, f"changed while it was being indexed: {change}",
+                                   "nothing to do: the next `scenedex index` indexes it (a file that is still "
+                                   "being written is indexed once it stops changing)")
+    log.warning("%s changed while it was being indexed (%s); deferred to the next run", path, change)
+    return Outcome.DEFERRED
 
 
 def index_media(db: Database, media_id: int, config: IngestConfig, models: RunModels, ids: ModelIds,

@@ -7,17 +7,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from db.models import LibraryRoot, MediaFile, MediaStatus
 
 
 def get_or_create_root(session: Session, path: str) -> LibraryRoot:
+    """The root row of ``path``, created if new; safe when several processes add the same root at once."""
     root = session.scalar(select(LibraryRoot).where(LibraryRoot.path == path))
     if root is None:
-        root = LibraryRoot(path=path)
-        session.add(root)
-        session.flush()
+        session.execute(pg_insert(LibraryRoot).values(path=path).on_conflict_do_nothing(index_elements=["path"]))
+        root = session.scalar(select(LibraryRoot).where(LibraryRoot.path == path))
+        assert root is not None, f"library root {path!r} neither inserted nor found"
     return root
 
 
@@ -48,9 +50,12 @@ def list_media(session: Session, root_id: int | None = None) -> list[MediaFile]:
 
 
 def add_media(session: Session, root_id: int, path: str, size_bytes: int, mtime_ns: int) -> MediaFile:
-    media = MediaFile(root_id=root_id, path=path, size_bytes=size_bytes, mtime_ns=mtime_ns, status=MediaStatus.PENDING)
-    session.add(media)
-    session.flush()
+    """A new PENDING row for ``path`` (or the row another process added for it a moment ago)."""
+    session.execute(pg_insert(MediaFile).values(root_id=root_id, path=path, size_bytes=size_bytes, mtime_ns=mtime_ns,
+                                                status=MediaStatus.PENDING)
+                    .on_conflict_do_nothing(index_elements=["path"]))
+    media = session.scalar(select(MediaFile).where(MediaFile.path == path))
+    assert media is not None, f"media row {path!r} neither inserted nor found"
     return media
 
 
@@ -84,6 +89,13 @@ def mark_problem(session: Session, media: MediaFile, status: MediaStatus, reason
     media.error_reason, media.error_hint, media.error_detail = reason, hint or None, detail[-8000:] or None
     media.embedding_model_id = None
     media.indexed_at = datetime.now(UTC)
+    session.flush()
+
+
+def note_deferred(session: Session, media: MediaFile, reason: str, hint: str) -> None:
+    """Say why a file's latest pass was not kept (it changed under the indexer); its status, content and recorded
+    size and times stay those of the last pass that was kept, so the next run takes it up again."""
+    media.error_reason, media.error_hint = reason, hint
     session.flush()
 
 

@@ -1,0 +1,213 @@
+"""A library that changes while it is indexed: files that vanish, grow or are replaced mid-run, same-size
+replacements, folders that cannot be listed, and two runs started at once. Real Postgres, real ffmpeg files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from db.models import MediaStatus
+from db.repositories import frames as frames_repo
+from db.repositories import library as library_repo
+from db.session import Database
+from scenedex.report import summary_text
+from scenedex.samples import Segment, make_clip
+from tests.test_index_run import config_for
+from workers.index_run import DEFERRED, UNREADABLE_FOLDER, IndexSummary, SilentEvents, TextChannels, index_paths
+
+EXTENSIONS = (".mp4", ".ts")
+FRAMES_ONLY = TextChannels(speech=False, ocr=None, subtitles=False)  # these tests are about files, not channels
+
+
+class OnFirstProgress(SilentEvents):
+    """Calls ``action`` once, the first time the file whose name is ``name`` reports progress (mid-decode)."""
+
+    def __init__(self, name: str, action) -> None:
+        self.name, self.action, self.current, self.done = name, action, "", False
+
+    def file_started(self, path: str) -> None:
+        self.current = path
+
+    def file_progress(self, t_s: float, duration_s: float) -> None:
+        if not self.done and Path(self.current).name == self.name:
+            self.done = True
+            self.action()
+
+
+def _clip(path: Path, source: str = "bars", seconds: float = 3.0, caption: str = "") -> Path:
+    make_clip(path, [Segment(source, seconds, caption)], size=(96, 64), fps=10)
+    return path
+
+
+def _media(db: Database, path: Path):
+    with db.session() as session:
+        media = library_repo.get_media_by_path(session, str(path))
+        assert media is not None
+        return media
+
+
+def _index(db: Database, root: Path, data: Path, events=None) -> IndexSummary:
+    return index_paths(db, [root], config_for(data, None), EXTENSIONS, None, events, text=FRAMES_ONLY)
+
+
+def test_a_file_deleted_while_it_is_indexed_is_deferred_and_the_run_goes_on(db: Database, tmp_path: Path) -> None:
+    root = tmp_path / "library"
+    root.mkdir()
+    for name in ("a.mp4", "d1.mp4", "z.mp4"):
+        _clip(root / name)
+    events = OnFirstProgress("d1.mp4", lambda: (root / "d1.mp4").unlink())
+    summary = _index(db, root, tmp_path / "data", events)
+    assert sorted(Path(p).name for p in summary.indexed) == ["a.mp4", "z.mp4"]
+    assert [(Path(p.path).name, p.status) for p in summary.problems] == [("d1.mp4", DEFERRED)]
+    assert summary.problems[0].reason == "changed while it was being indexed: it was removed"
+    assert "1 deferred (changed while indexed)" in summary_text(summary)
+    again = _index(db, root, tmp_path / "data")
+    assert [Path(p).name for p in again.removed] == ["d1.mp4"] and again.indexed == [] and again.unchanged == 2
+
+
+def _ts_segment(path: Path, source: str, seconds: float, offset_s: float = 0.0) -> Path:
+    """MPEG-TS as a recorder writes it: appending a segment whose clock goes on continues the recording."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"{source}=size=96x64:rate=10:duration={seconds}", "-c:v", "libx264", "-g", "10",
+                    "-pix_fmt", "yuv420p", "-output_ts_offset", str(offset_s), "-f", "mpegts", str(path)],
+                   check=True)
+    return path
+
+
+def test_a_recording_that_grows_while_it_is_indexed_is_indexed_whole_once_it_is_stable(db: Database,
+                                                                                      tmp_path: Path) -> None:
+    root = tmp_path / "library"
+    root.mkdir()
+    first = _ts_segment(tmp_path / "first.ts", "testsrc2", 10.0)
+    second = _ts_segment(tmp_path / "second.ts", "smptebars", 10.0, offset_s=10.0)
+    shutil.copy(first, root / "rec.ts")
+
+    def append() -> None:
+        with open(root / "rec.ts", "ab") as out:
+            out.write(second.read_bytes())
+
+    summary = _index(db, root, tmp_path / "data", OnFirstProgress("rec.ts", append))
+    # Tried once more at the end of the run, when it no longer changes: indexed with all of its 20 s.
+    assert [Path(p).name for p in summary.indexed] == ["rec.ts"] and summary.problems == []
+    media = _media(db, root / "rec.ts")
+    assert media.duration_s == pytest.approx(20.0, abs=0.3)
+    assert (media.size_bytes, media.mtime_ns) == (os.stat(root / "rec.ts").st_size,
+                                                  os.stat(root / "rec.ts").st_mtime_ns)
+    with db.session() as session:
+        t_s = [f.t_s for f in frames_repo.frames_of_media(session, media.id)]
+    assert max(t_s) >= 19.0
+    assert _index(db, root, tmp_path / "data").unchanged == 1  # and then no work
+
+
+def test_a_file_that_keeps_changing_is_deferred_to_the_next_run(db: Database, tmp_path: Path) -> None:
+    root = tmp_path / "library"
+    root.mkdir()
+    _clip(root / "live.mp4")
+
+    class GrowsWhileRead(SilentEvents):  # every pass over the file sees it grow, the retry at the end too
+        def file_progress(self, t_s: float, duration_s: float) -> None:
+            with open(root / "live.mp4", "ab") as out:
+                out.write(b"\0" * 1024)
+
+    summary = _index(db, root, tmp_path / "data", GrowsWhileRead())
+    assert summary.indexed == [] and [p.status for p in summary.problems] == [DEFERRED]
+    assert summary.problems[0].reason.startswith("changed while it was being indexed: it grew from")
+    assert "the next `scenedex index` indexes it" in summary.problems[0].hint
+    assert _media(db, root / "live.mp4").status == MediaStatus.PENDING  # nothing of the moving file was kept
+    assert [Path(p).name for p in _index(db, root, tmp_path / "data").indexed] == ["live.mp4"]  # now still
+
+
+def _same_size(a: Path, b: Path) -> None:
+    """Pad the smaller of two MP4 files with zeros at the end (after its index: players ignore it)."""
+    small, big = sorted((a, b), key=lambda p: p.stat().st_size)
+    with open(small, "ab") as out:
+        out.write(b"\0" * (big.stat().st_size - small.stat().st_size))
+
+
+def test_a_same_size_same_mtime_replacement_is_noticed_and_reindexed(db: Database, tmp_path: Path) -> None:
+    root = tmp_path / "library"
+    root.mkdir()
+    original = _clip(root / "clip.mp4", "red", 3.0)
+    other = _clip(tmp_path / "other.mp4", "blue", 4.0)
+    _same_size(original, other)
+    assert _index(db, root, tmp_path / "data").indexed
+    before = _media(db, original)
+    st = original.stat()
+    shutil.copyfile(other, original)  # new content, same size; then the old modification time back
+    os.utime(original, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (original.stat().st_size, original.stat().st_mtime_ns) == (before.size_bytes, before.mtime_ns)
+    again = _index(db, root, tmp_path / "data")
+    assert [Path(p).name for p in again.indexed] == ["clip.mp4"]
+    assert _media(db, original).duration_s == pytest.approx(4.0, abs=0.1)
+    touched = original.stat()
+    os.utime(original, ns=(touched.st_atime_ns, touched.st_mtime_ns))  # ctime moves, content does not
+    third = _index(db, root, tmp_path / "data")
+    assert third.indexed == [] and third.unchanged == 1  # the fingerprint says it is the same: no work
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_and_its_indexed_files_are_kept(
+        db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As root, permissions do not bite; the OS's answers for a folder without permission are injected where
+    scenedex asks them (listing the folder, and lstat of a file inside it)."""
+    root = tmp_path / "library"
+    (root / "locked").mkdir(parents=True)
+    _clip(root / "open.mp4")
+    _clip(root / "locked" / "kept.mp4")
+    assert len(_index(db, root, tmp_path / "data").indexed) == 2
+    locked = str(root / "locked")
+    real_walk, real_lstat = os.walk, os.lstat
+
+    def walk(top, onerror=None, followlinks=False):
+        for folder, dirs, files in real_walk(top, onerror=onerror, followlinks=followlinks):
+            if folder == locked:
+                onerror(PermissionError(13, "Permission denied", folder))
+                continue
+            yield folder, dirs, files
+
+    def lstat(path, *args, **kwargs):
+        if str(path).startswith(locked + "/"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr("indexer.files.os.walk", walk)
+    monkeypatch.setattr("workers.index_run.os.lstat", lstat)
+    summary = _index(db, root, tmp_path / "data")
+    assert summary.removed == []
+    assert [(p.path, p.status) for p in summary.problems] == [(locked, UNREADABLE_FOLDER)]
+    assert "Permission denied" in summary.problems[0].reason and "kept" in summary.problems[0].hint
+    assert _media(db, root / "locked" / "kept.mp4").status == MediaStatus.INDEXED
+
+
+def test_two_runs_at_once_on_a_new_database_index_each_file_once(db_url: str, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    root = tmp_path / "library"
+    root.mkdir()
+    for i in range(3):
+        _clip(root / f"c{i}.mp4")
+    summaries: list[IndexSummary] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        database = Database(db_url)
+        try:
+            summaries.append(_index(database, root, tmp_path / "data"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            database.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert errors == [] and len(summaries) == 2
+    assert sorted(len(s.indexed) for s in summaries) == [0, 3]  # one run did the work,
+    assert sorted(s.unchanged for s in summaries) == [0, 3]  # the other waited for it and found it done
+    assert "another `scenedex index` is running on this library" in caplog.text
+
