@@ -11,7 +11,7 @@ Without ``-v`` a command runs inside ``libraries_quiet``:
   tokenizers, a crash's last words) lands there too, while Python's ``sys.stderr`` (scenedex's messages, tracebacks,
   argparse, uvicorn's errors) still reaches the terminal through a duplicate of the original descriptor.
 
-``-v`` changes none of this: libraries print as they like and scenedex logs at INFO. Everything is undone on exit,
+With ``-v`` none of this happens: libraries print as they like and scenedex logs at INFO. Everything is undone on exit,
 so calling ``cli.main`` in-process twice (tests) behaves the same both times.
 """
 
