@@ -8,7 +8,10 @@ motion is the displacement most of the ``MOTION_LINES`` largest lines agree on, 
 puts it is taken to be there (so of two look-alike lines, "Enrico Valenza" credited twice, each continues
 itself), otherwise where it matches best within MAX_MOVE. A line partly hidden (the credits' squirrel passes over
 them; the detector then boxes what is left, "pbell Barton") continues when it still matches
-``MIN_PARTIAL_MATCH`` where the motion puts it and the new box lies inside where it went. A new box that
+``MIN_PARTIAL_MATCH`` where the motion puts it and the new box lies inside where it went. Only a line that
+matches ``MIN_MATCH`` with a box of the same width keeps its reading unread; one that matches loosely is read
+again (a new caption in the place of the old one looks much like it) and stays the same line only if it reads
+about the same (``indexer.screen_text``). A new box that
 overlaps (``MIN_IOU``) where an old line went continues that line; any other box is a new line.
 
 Measured on the scrolling credits (960 px frames, 1 fps, lines ~10 px high moving ~78 px a frame): fixed-size
@@ -30,6 +33,7 @@ MIN_MATCH = 0.8  # normalised cross-correlation of a line's picture where it is 
 MIN_IOU = 0.5  # of a new box and where an old line went
 MIN_MOTION_MATCH = 0.6  # where the frame's motion puts a line, it needs to match only this well (its
 # background may change: a character passing behind it)
+MAX_WIDTH_CHANGE = 0.1  # a followed line whose box changed width more than this is read again
 MIN_PARTIAL_MATCH, MIN_INSIDE = 0.5, 0.9  # a line partly hidden (a character passing): matches only this well
 # where the frame's motion puts it, and its new, shorter box lies inside where it went
 MAX_MOVE = 0.3  # of the frame's height and width: farther than this per sampled frame is another line
@@ -120,6 +124,13 @@ class Line:
     reading: TextBox | None  # None: recognised, and not text (noise is not recognised again either)
 
 
+@dataclass(frozen=True)
+class Followed:
+    line: Line  # the line of the last frame read that a new box continues
+    reread: bool  # it matched only loosely or changed width: recognise it again (a new caption in the same
+    # place looks much like the old one); it stays the same line if it reads about the same
+
+
 class LineTracker:
     """The lines of the last frame read; ``follow`` matches a new frame's boxes to them, ``update`` replaces
     them with the new frame's lines."""
@@ -132,8 +143,9 @@ class LineTracker:
         self._next_track += 1
         return self._next_track - 1
 
-    def follow(self, gray: np.ndarray, boxes: Sequence[Box]) -> dict[int, Line]:
-        """gray: (H, W) uint8 of the new frame; boxes: its text lines -> box index -> the old line it continues."""
+    def follow(self, gray: np.ndarray, boxes: Sequence[Box]) -> dict[int, Followed]:
+        """gray: (H, W) uint8 of the new frame; boxes: its text lines -> box index -> the old line it continues,
+        and whether it must be read again (it only roughly looks the same: partly hidden, or changed)."""
         if not self.lines or not boxes:
             return {}
         half = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
@@ -165,12 +177,13 @@ class LineTracker:
             for n, nb in enumerate(new_b):
                 iou = box_iou(went, nb)
                 if iou >= MIN_IOU and (not partial or inside(nb, went) >= MIN_INSIDE):
-                    pairs.append((iou * score, n, o))
-        continued: dict[int, Line] = {}
+                    same = score >= MIN_MATCH and abs((nb[2] - nb[0]) - (x1 - x0)) <= MAX_WIDTH_CHANGE * (x1 - x0)
+                    pairs.append((iou * score, n, o, not same))
+        continued: dict[int, Followed] = {}
         used: set[int] = set()
-        for _, n, o in sorted(pairs, reverse=True):
+        for _, n, o, reread in sorted(pairs, reverse=True):
             if n not in continued and o not in used:
-                continued[n] = self.lines[o]
+                continued[n] = Followed(self.lines[o], reread)
                 used.add(o)
         return continued
 

@@ -6,7 +6,7 @@ Each sampled frame goes down the first of these paths that applies:
 1. unchanged: the picture did not change since the last frame looked at (same shot, ``picture_change`` under
    the threshold, no frame waiting for a probe): it shows what that frame showed; nothing runs.
 2. read: text was showing at the last frame read: detect at ``read_width_px``, follow each line from the last
-   frame read (``indexer.ocr_tracking``), recognise only the lines that are new or changed, in one batch.
+   frame read (``indexer.ocr_tracking``), recognise only the lines that are new or look changed, in one batch.
    While text shows every sampled frame is read, so a span ends within one sampling interval.
 3. probe: no text showing, and this is every ``probe_every``-th changed frame (or the first of a shot): the
    detector alone at ``probe_width_px`` says whether there is text. If there is, the changed frame skipped
@@ -28,12 +28,14 @@ import numpy as np
 
 from indexer.ocr import OcrEngine, TextBox
 from indexer.ocr_tracking import Line, LineTracker, moved, touches_edge
-from indexer.text_spans import DEFAULT_CHANGE_THRESHOLD, TextSpan, merge_spans, picture_change, thumbnail
+from indexer.text_spans import (DEFAULT_CHANGE_THRESHOLD, MIN_TEXT_SIMILARITY, TextSpan, merge_spans, picture_change,
+                                text_similarity, thumbnail)
 
 log = logging.getLogger(__name__)
 
 PROBE_WIDTH_PX = 480  # finds about half the 14 px credit lines of 720p footage: enough to say "text here"
 PROBE_EVERY = 2
+SAME_LINE_TEXT = MIN_TEXT_SIMILARITY  # a line read again continues its span when it reads this alike
 
 
 @dataclass
@@ -131,21 +133,25 @@ class ScreenTextReader:
         self.stats.detect_s += time.perf_counter() - t0
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)  # (H, W) uint8
         continued = self._tracker.follow(gray, boxes)
-        fresh = [i for i in range(len(boxes)) if i not in continued]
+        fresh = [i for i in range(len(boxes)) if i not in continued or continued[i].reread]
         t0 = time.perf_counter()
         readings = self.engine.recognise_boxes(frame, [boxes[i] for i in fresh])
         self.stats.recognise_s += time.perf_counter() - t0
         self.stats.lines_recognised += len(fresh)
-        self.stats.lines_followed += len(continued)
+        self.stats.lines_followed += len(boxes) - len(fresh)
         by_box = dict(zip(fresh, readings))
         lines: list[Line] = []
         for i, b in enumerate(boxes):
-            if i in continued:
-                old = continued[i]
-                track, reading = old.track, moved(old.reading, b) if old.reading is not None else None
-            else:
-                track, r = self._tracker.new_track(), by_box[i]
+            old = continued[i].line if i in continued else None
+            if i in by_box:
+                r = by_box[i]
+                same = old is not None and (r is None) == (old.reading is None) and (
+                    r is None or old.reading is None or text_similarity(r.text, old.reading.text) >= SAME_LINE_TEXT)
+                track = old.track if same and old is not None else self._tracker.new_track()
                 reading = TextBox(r.text, r.confidence, b, track) if r is not None else None
+            else:
+                assert old is not None
+                track, reading = old.track, moved(old.reading, b) if old.reading is not None else None
             lines.append(self._tracker.line(gray, track, b, reading))
         self._tracker.update(lines)
         self._read[index] = [line.reading for line in lines if line.reading is not None]
