@@ -289,7 +289,15 @@ def _list_in_order(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
         action.help = COMMANDS.get(action.dest, action.help)
 
 
+def _print_any_file_name() -> None:
+    """File names that are not UTF-8 (kept as lone surrogates, see db.types) print as \\udcNN instead of crashing."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _print_any_file_name()
     args = build_parser().parse_args(argv)
     stop_on_signals()  # SIGTERM and SIGHUP unwind like Ctrl-C: the embedded Postgres is stopped
     try:

@@ -15,6 +15,7 @@ from db.repositories import models as models_repo
 from db.repositories import runs as runs_repo
 from db.repositories import text as text_repo
 from db.session import Database, safe_url
+from db.types import shown
 from indexer.text_embedding import describe_text_model
 from scenedex.runtime import IndexSetup
 from search.errors import SearchError
@@ -36,9 +37,9 @@ def summary_text(summary: IndexSummary) -> str:
                  f"{len(summary.failed)} failed, {len(summary.skipped)} skipped, {deferred}"
                  f"{len(summary.removed)} removed.")
     for path in summary.removed:
-        lines.append(f"  - removed (file is gone): {path}")
+        lines.append(f"  - removed (file is gone): {shown(path)}")
     for p in summary.problems:
-        lines.append(f"  ✗ {p.status}: {p.path}\n      why: {p.reason}" + (f"\n      what to do: {p.hint}" if p.hint else ""))
+        lines.append(f"  ✗ {p.status}: {shown(p.path)}\n      why: {p.reason}" + (f"\n      what to do: {p.hint}" if p.hint else ""))
     if summary.vectors is not None:
         m = summary.vectors
         lines.append(f"Vector index: {m.count} vectors ({m.kind}, {m.dim}-d, model {m.model_key}).")
@@ -112,7 +113,7 @@ def files_text(files: list[dict[str, Any]]) -> str:
     for f in files:
         spans = ", ".join(f"{hms(a)}–{hms(b)}" for a, b in f["shots"])
         text = " · ".join(f"{n} {name} lines" for name, n in sorted(f.get("text", {}).items()))
-        lines.append(f"  {f['path']}\n      {hms(f['duration_s'] or 0)} · {f['video']} · {f['frames']} frames · "
+        lines.append(f"  {shown(f['path'])}\n      {hms(f['duration_s'] or 0)} · {f['video']} · {f['frames']} frames · "
                      f"{len(f['shots'])} shots" + (f": {spans}" if spans else "") + (f"\n      {text}" if text else ""))
     return "\n".join(lines)
 
@@ -123,7 +124,7 @@ def status_text(data: dict[str, Any], show_problems: bool = True) -> str:
     parts = [f"{files.get(k, {}).get('files', 0)} {k}" for k in ("failed", "skipped", "pending")]
     lines = [
         f"database  {data['database']}",
-        f"library   {', '.join(data['roots']) or '(empty: run `scenedex index PATH`)'}",
+        f"library   {', '.join(map(shown, data['roots'])) or '(empty: run `scenedex index PATH`)'}",
         f"files     {indexed['files']} indexed ({hms(indexed['duration_s'])} of video) · {' · '.join(parts)}",
         f"frames    {data['frames']} sampled frames in {data['shots']} shots",
     ]
@@ -155,18 +156,18 @@ def status_text(data: dict[str, Any], show_problems: bool = True) -> str:
     if data.get("channel_problems") and show_problems:
         lines.append("channel problems (the file's other channels are indexed)")
         for p in data["channel_problems"]:
-            lines.append(f"  ✗ {p['channel']}: {p['path']}\n      why: {p['reason']}"
+            lines.append(f"  ✗ {p['channel']}: {shown(p['path'])}\n      why: {p['reason']}"
                          + (f"\n      what to do: {p['hint']}" if p["hint"] else ""))
     if data.get("channel_notes") and show_problems:
         lines.append("channel notes (indexed; what was left out or chosen)")
         for n in data["channel_notes"]:
-            lines.append(f"  ! {n['channel']}: {n['path']}\n      {n['note']}")
+            lines.append(f"  ! {n['channel']}: {shown(n['path'])}\n      {n['note']}")
     if data["problems"] and not show_problems:
         lines.append(f"problems  {len(data['problems'])} files (listed above; `scenedex status` shows them too)")
     elif data["problems"]:
         lines.append("problems")
         for p in data["problems"]:
-            lines.append(f"  ✗ {p['status']}: {p['path']}\n      why: {p['reason']}"
+            lines.append(f"  ✗ {p['status']}: {shown(p['path'])}\n      why: {p['reason']}"
                          + (f"\n      what to do: {p['hint']}" if p["hint"] else ""))
     return "\n".join(lines)
 

@@ -3,9 +3,11 @@ replacements, folders that cannot be listed, and two runs started at once. Real 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from db.models import MediaStatus
 from db.repositories import frames as frames_repo
 from db.repositories import library as library_repo
 from db.session import Database
+from db.types import from_stored, shown, to_stored
 from scenedex.report import summary_text
 from scenedex.samples import Segment, make_clip
 from tests.test_index_run import config_for
@@ -211,3 +214,31 @@ def test_two_runs_at_once_on_a_new_database_index_each_file_once(db_url: str, tm
     assert sorted(s.unchanged for s in summaries) == [0, 3]  # the other waited for it and found it done
     assert "another `scenedex index` is running on this library" in caplog.text
 
+
+
+def test_a_file_name_that_is_not_utf8_is_indexed_shown_and_found_again(db_url: str, tmp_path: Path) -> None:
+    root = tmp_path / "library"
+    root.mkdir()
+    latin1 = os.path.join(os.fsencode(root), b"caf\xe9.mp4")  # what a Latin-1 system names "café.mp4"
+    _clip(Path(os.fsdecode(latin1)))
+    env = {**os.environ, "SCENEDEX_DATA_DIR": str(tmp_path / "data"), "SCENEDEX_DATABASE_URL": db_url,
+           "SCENEDEX_CONFIG": str(tmp_path / "none.toml"), "SCENEDEX_OCR": "false", "SCENEDEX_SPEECH": "false"}
+
+    def scenedex(*args: str | bytes) -> subprocess.CompletedProcess[bytes]:
+        proc = subprocess.run([sys.executable, "-m", "scenedex.cli", *args], env=env, capture_output=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        return proc
+
+    first = scenedex("index", str(root))
+    assert b"1 indexed" in first.stdout
+    assert rb"caf\xe9.mp4" in scenedex("status", "--files").stdout  # shown readably, the name kept as it is
+    transcript = json.loads(scenedex("transcript", latin1, "--json").stdout)
+    assert transcript["channels"] and os.fsencode(transcript["file"]) == latin1
+    assert b"0 indexed, 1 unchanged" in scenedex("index", str(root)).stdout
+
+
+def test_stored_paths_round_trip_every_byte() -> None:
+    every_byte = os.fsdecode(bytes(range(1, 256)).replace(b"/", b""))
+    assert from_stored(to_stored(every_byte)) == every_byte
+    assert "\udc80" not in to_stored(every_byte) and shown("a\udcffb") == "a\\xffb"
