@@ -117,6 +117,7 @@ def test_a_nul_character_in_any_text_is_refused(api: TestClient, method: str, ur
 def test_a_lone_surrogate_in_json_is_refused(api: TestClient, url: str, body: str) -> None:
     r = api.post(url, content=body, headers={"Content-Type": "application/json"})
     _refused(r, 422, "bad_text", "lone UTF-16 surrogate")
+    _refused(api.post(url, content=body), 422, "bad_text", "lone UTF-16 surrogate")  # no Content-Type: JSON too
     paired = api.post("/api/search", content='{"q": "harbor \\ud83d\\ude00"}',
                       headers={"Content-Type": "application/json"})
     assert paired.status_code == 200, paired.text  # a surrogate pair is an emoji, and fine

@@ -209,6 +209,12 @@ def _searched(tab: Any) -> Any:
     return info.value
 
 
+def _untick(tab: Any, channel: str) -> None:
+    """Click the channel's toggle as a person does (the box itself sits under its styled label)."""
+    tab.click(f"label.toggle:has(input[name=channel][value={channel}])")
+    assert not tab.is_checked(f"input[name=channel][value={channel}]")
+
+
 def _card_channels(tab: Any) -> set[str]:
     return set(tab.evaluate("[...document.querySelectorAll('#results .moment .dot')].map(d => d.title)"))
 
@@ -218,7 +224,7 @@ def test_unticking_a_channel_searches_the_other_three(site: str, page: Any, chan
     tab, _ = page
     tab.goto(site + "/?q=harvest+season")
     tab.wait_for_selector("#results .moment")
-    tab.uncheck(f"input[name=channel][value={channel}]")
+    _untick(tab, channel)
     response = _searched(tab)
     others = [c for c in CHANNELS if c != channel]
     assert response.status == 200, response.text()
@@ -238,21 +244,21 @@ def test_filters_combine_pages_turn_and_a_result_opens_on_its_own_page(site: str
     tab, _ = page
     tab.goto(site + "/?q=briefing+questions+harvest+colony&page_size=2")
     tab.wait_for_selector("#results .moment")
-    for channel in ("visual", "speech"):
-        tab.uncheck(f"input[name=channel][value={channel}]")
+    for channel in ("visual", "subtitles"):
+        _untick(tab, channel)
     tab.click("#filters summary")
     tab.fill("#filter-path", "*.mp4")
     tab.fill("#filter-min_duration_s", "15")  # launch_briefing.mp4 lasts 16 s, field_report.mp4 14 s
     tab.fill("#filter-max_duration_s", "20")
     response = _searched(tab)
     params = parse_qs(urlsplit(response.url).query)
-    assert response.status == 200 and params["channels"] == ["subtitles,ocr"] and params["path"] == ["*.mp4"]
+    assert response.status == 200 and params["channels"] == ["speech,ocr"] and params["path"] == ["*.mp4"]
     assert params["min_duration_s"] == ["15"] and params["max_duration_s"] == ["20"] and params["page_size"] == ["2"]
     body = response.json()
     assert body["total"] >= 3 and body["pages"] >= 2, body["total"]
     first_page = [_moment_of(card) for card in tab.locator("#results .moment").all()]
     assert len(first_page) == 2 and {name for name, _, _ in first_page} == {"launch_briefing.mp4"}
-    assert _card_channels(tab) <= {"subtitles", "ocr"}
+    assert _card_channels(tab) <= {"speech", "ocr"}
     assert f"page 1 of {body['pages']}" in tab.inner_text("#pager")
 
     with tab.expect_response(lambda r: "/api/search?" in r.url) as info:
@@ -266,13 +272,14 @@ def test_filters_combine_pages_turn_and_a_result_opens_on_its_own_page(site: str
     tab.go_back()
     tab.wait_for_function("() => document.querySelector('#pager').textContent.includes('page 1 of')")
     assert [_moment_of(card) for card in tab.locator("#results .moment").all()] == first_page
-    assert tab.input_value("#filter-min_duration_s") == "15" and not tab.is_checked("input[value=speech]")
+    assert tab.input_value("#filter-min_duration_s") == "15" and not tab.is_checked("input[value=subtitles]")
 
     first = tab.locator("#results .moment").first
     name, start_s, _ = _moment_of(first)
     first.click()
     tab.locator("#player .player-link").click()
     tab.wait_for_url("**/watch/*")
+    tab.wait_for_function("() => document.querySelector('#player .player-title').textContent !== ''")
     assert tab.locator("#player .player-title").inner_text() == name
     assert abs(_wait_for_playback_position(tab) - start_s) < 1.0
     assert "launch_briefing.mp4" in tab.inner_text("#media-facts")

@@ -151,8 +151,9 @@ def _refusal(request: Request, config: GuardConfig) -> Response | None:
 
 async def _body_problem(request: Request) -> Response | None:
     """A JSON body with a string that holds NUL or a lone surrogate (only escapes can write them in JSON)."""
-    if request.method not in ("POST", "PUT", "PATCH") or "json" not in request.headers.get("content-type", ""):
-        return None
+    content_type = request.headers.get("content-type", "")
+    if request.method not in ("POST", "PUT", "PATCH") or (content_type and "json" not in content_type):
+        return None  # FastAPI reads a body without a Content-Type as JSON too
     body = await request.body()
     if b"\\u" not in body:
         return None
