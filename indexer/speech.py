@@ -239,7 +239,7 @@ def transcribe_media(recognizer: SpeechRecognizer, info: MediaInfo, video_stream
     log.info("%s: %.0f s of audio (stream #%d) → %d speech segments in %.1f s (%.1f× real time)", info.path,
              duration_s, stream.index, len(segments), wall_s, duration_s / wall_s if wall_s else math.inf)
     return Transcript(language if segments else None, language_probability if segments else 0.0,
-                      tuple(segments), stream.index, duration_s)
+                      tuple(segments), stream.index, duration_s, decoder.decode_error_lines)
 
 
 def _segment(raw: WhisperSegment, offset_s: float, onsets_s: Sequence[float]) -> SpeechSegment | None:

@@ -49,6 +49,7 @@ class Transcript:
     segments: tuple[SpeechSegment, ...]
     audio_stream_index: int | None  # None: the file has no audio stream
     duration_s: float  # audio decoded
+    concealed_errors: int = 0  # decode errors ffmpeg concealed (damaged packets): the transcript may have gaps
 
     @property
     def words(self) -> tuple[Word, ...]:

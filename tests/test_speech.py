@@ -391,6 +391,7 @@ def test_lightly_damaged_audio_is_transcribed_with_a_warning(recognizer: SpeechR
     damaged = damage_audio_packets(speech_media.mp4, tmp_path / "damaged.mp4", fraction=0.1)
     transcript = transcribe(recognizer, damaged)
     assert "decode errors" in caplog.text
+    assert transcript.concealed_errors > 0 and transcribe(recognizer, speech_media.mp4).concealed_errors == 0
     assert line_start_s(transcript, SPOKEN[-1], speech_media.onsets_s[-1]) == pytest.approx(
         speech_media.onsets_s[-1], abs=0.5)
 

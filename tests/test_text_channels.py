@@ -4,6 +4,7 @@ channel failing without the others, full-text search, the text index, and frame 
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 from collections.abc import Iterator
 from contextlib import redirect_stdout
@@ -73,6 +74,7 @@ def talk_library(tmp_path_factory: pytest.TempPathFactory) -> TalkLibrary:
                     "-map", "0", "-map", "1", "-c", "copy", "-c:s", "srt", "-metadata:s:s:0", "language=eng",
                     str(root / "talk.mkv")], check=True)
     damage_audio_packets(with_audio, root / "broken_audio.mp4", fraction=1.0)
+    damage_audio_packets(with_audio, root / "damaged_audio.mp4", fraction=0.1)
     make_clip(root / "badsubs.mp4", [Segment("red", 3.0, "")], fps=25)
     (root / "badsubs.srt").write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
     make_clip(root / "partsubs.mp4", [Segment("red", 3.0, "")], fps=25)
@@ -88,8 +90,8 @@ def indexed(template_db: str, talk_library: TalkLibrary, tmp_path_factory: pytes
     db = Database(url)
     config = IngestConfig(layout=DataLayout(tmp_path_factory.mktemp("data")), sampling=SamplingPolicy(size_px=64))
     summary = index_paths(db, [talk_library.root], config, (".mp4", ".mkv"), None, text=TextChannels())
-    assert sorted(Path(p).name for p in summary.indexed) == ["badsubs.mp4", "broken_audio.mp4", "partsubs.mp4",
-                                                             "talk.mkv"]
+    assert sorted(Path(p).name for p in summary.indexed) == ["badsubs.mp4", "broken_audio.mp4",
+                                                             "damaged_audio.mp4", "partsubs.mp4", "talk.mkv"]
     yield db, config, url
     db.dispose()
     drop_database(name)
@@ -171,6 +173,14 @@ def test_a_partly_broken_sidecar_keeps_its_good_cues_and_status_says_what_was_sk
                          "channel_notes": [{"path": p, "channel": str(c.channel), "note": c.error_reason}
                                            for p, c in notes]})
     assert "1 cue skipped (line 6: the cue ends before it starts)" in shown and "partsubs.mp4" in shown
+
+
+def test_concealed_audio_decode_errors_are_counted_in_the_speech_channel(indexed, talk_library: TalkLibrary
+                                                                        ) -> None:
+    db, _, _ = indexed
+    status, note = _channels(db, _media_id(db, talk_library.root / "damaged_audio.mp4"))["speech"]
+    assert status == "done" and note is not None
+    assert re.fullmatch(r"\d+ audio decode errors concealed \(damaged packets\): the transcript may have gaps", note)
 
 
 def test_full_text_search_finds_words_in_every_channel(indexed) -> None:

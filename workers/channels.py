@@ -163,8 +163,12 @@ def run_speech(info: MediaInfo, video_stream_index: int | None, models: RunModel
                        source=producer, confidence=float(np.exp(s.avg_logprob)),
                        detail={"words": [[round(w.start_s, 3), round(w.end_s, 3), w.text] for w in s.words]})
              for s in transcript.segments if s.text.strip()]
+    notes = [_audio_track_note(info, transcript.audio_stream_index)]
+    if transcript.concealed_errors:
+        notes.append(f"{transcript.concealed_errors} audio decode errors concealed (damaged packets): the "
+                     "transcript may have gaps")
     return ChannelOutcome(Channel.SPEECH, ChannelStatus.DONE, producer=producer, items=items,
-                          reason=_audio_track_note(info, transcript.audio_stream_index))
+                          reason="; ".join(n for n in notes if n) or None)
 
 
 def _audio_track_note(info: MediaInfo, chosen: int | None) -> str | None:
