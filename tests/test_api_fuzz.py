@@ -1,7 +1,7 @@
 """Schemathesis over the API's own OpenAPI document, against a real library: generated clips (one with a sidecar
-subtitle file) indexed into a real Postgres, and answers from the packaged SmolLM2. For every operation, requests the schema
-allows (positive) and requests it forbids (negative) are generated with a fixed seed; no answer may be a 5xx, and
-every answer's status, content type and body must be the ones the document promises (errors included).
+subtitle file) indexed into a real Postgres, and answers from the packaged SmolLM2. For every operation, requests
+the schema allows (positive) and requests it forbids (negative) are generated with a fixed seed; no answer may be a
+5xx, and every answer's status, content type and body must be the ones the document promises (errors included).
 Bounded: a fixed number of examples per operation, the whole file well under 3 minutes on 2 cores."""
 
 from __future__ import annotations
