@@ -20,16 +20,8 @@ from db.repositories import text as text_repo
 from db.session import Database
 from indexer.files import discover
 from search.vector_index import Manifest
-from workers.ingest import (
-    IngestConfig,
-    ModelIds,
-    Outcome,
-    file_signature,
-    index_media,
-    is_current,
-    remove_media,
-    touch_if_same_content,
-)
+from workers.file_state import file_signature, is_current, touch_if_same_content
+from workers.ingest import IngestConfig, ModelIds, Outcome, index_media, remove_media
 from workers.models import QaTowerChannel, RunModels, TextChannels, VisionChannel
 from workers.transient import describe, is_transient
 from workers.vectors import sync_text_index, sync_vector_index

@@ -8,7 +8,6 @@ old state or the new. A failing channel is recorded with its reason and does not
 from __future__ import annotations
 
 import logging
-import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from db.models import Channel, ChannelStatus, MediaFile, MediaStatus
+from db.models import Channel, ChannelStatus, MediaStatus
 from db.repositories import frames as frames_repo
 from db.repositories import library as library_repo
 from db.repositories import text as text_repo
@@ -43,6 +42,7 @@ from workers.channels import (
     skipped,
 )
 from workers.bounds import clip_outcomes
+from workers.file_state import change_since_probe, record_signature, signature_or_none
 from workers.layout import DataLayout
 from workers.models import RunModels
 from workers.transient import is_transient
@@ -80,83 +80,6 @@ class Outcome(StrEnum):
     DEFERRED = "deferred"  # the file changed (or vanished) while it was indexed: nothing written, next run does it
 
 
-INODE_MODULO = 2 ** 63  # inodes are unsigned 64-bit; Postgres' bigint is signed
-
-
-def _stat(path: Path) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_size, st.st_mtime_ns
-
-
-def file_signature(path: Path) -> tuple[int, int]:
-    """(size in bytes, mtime in ns), or (-1, 0) for a file that cannot be stat'ed (dangling link, gone)."""
-    try:
-        return _stat(path)
-    except OSError:
-        return -1, 0
-
-
-def _configured_as(media: MediaFile, config: IngestConfig, ids: ModelIds, channels_key: str) -> bool:
-    return (media.sampling_key == config.sampling_key() and media.embedding_model_id == ids.vision
-            and media.channels_key == channels_key)
-
-
-def _same_file(media: MediaFile) -> bool:
-    """The file is as the row recorded it: size and mtime (a file that cannot be stat'ed: as recorded then), and
-    ctime and inode where the row has them (a same-size, same-mtime replacement moves those)."""
-    try:
-        now = FileSignature.of(Path(media.path))
-    except OSError:
-        return (media.size_bytes, media.mtime_ns) == (-1, 0)
-    if (now.size_bytes, now.mtime_ns) != (media.size_bytes, media.mtime_ns):
-        return False
-    return media.ctime_ns is None or (now.ctime_ns, now.inode % INODE_MODULO) == (media.ctime_ns, media.inode)
-
-
-def _record_signature(media: MediaFile, signature: FileSignature | None) -> None:
-    if signature is None:
-        media.size_bytes, media.mtime_ns, media.ctime_ns, media.inode = -1, 0, None, None
-    else:
-        media.size_bytes, media.mtime_ns = signature.size_bytes, signature.mtime_ns
-        media.ctime_ns, media.inode = signature.ctime_ns, signature.inode % INODE_MODULO
-
-
-def _signature_or_none(path: Path) -> FileSignature | None:
-    try:
-        return FileSignature.of(path)
-    except OSError:
-        return None
-
-
-def is_current(media: MediaFile, config: IngestConfig, ids: ModelIds, channels_key: str, retry_failed: bool) -> bool:
-    """True when the row already reflects this file under this configuration (the same file, unchanged)."""
-    if media.status in (MediaStatus.FAILED, MediaStatus.SKIPPED):
-        return not retry_failed and _same_file(media)
-    if media.status != MediaStatus.INDEXED or not _same_file(media):
-        return False
-    return _configured_as(media, config, ids, channels_key)
-
-
-def touch_if_same_content(db: Database, media_id: int, config: IngestConfig, ids: ModelIds, channels_key: str) -> bool:
-    """A file whose mtime, ctime or inode changed but whose content fingerprint did not is updated in place, not
-    re-indexed."""
-    with db.session() as session:
-        media = library_repo.get_media(session, media_id)
-        if media is None or media.status != MediaStatus.INDEXED or media.fingerprint is None:
-            return False
-        if not _configured_as(media, config, ids, channels_key):
-            return False
-        try:
-            now = FileSignature.of(Path(media.path))
-            same = now.size_bytes == media.size_bytes and fingerprint(Path(media.path), now.size_bytes) == \
-                media.fingerprint
-        except OSError:
-            return False
-        if same:
-            _record_signature(media, now)
-        return same
-
-
 def _record_file_problem(db: Database, media_id: int, exc: BaseException) -> Outcome:
     """The whole file could not be read (probe failed): record why, and what to do."""
     if isinstance(exc, IndexerError):
@@ -169,7 +92,7 @@ def _record_file_problem(db: Database, media_id: int, exc: BaseException) -> Out
     with db.session() as session:
         media = library_repo.get_media(session, media_id)
         if media is not None:
-            _record_signature(media, _signature_or_none(Path(media.path)))
+            record_signature(media, signature_or_none(Path(media.path)))
             library_repo.mark_problem(session, media, status, reason, hint, detail)
     log.info("%s: %s (%s)", media_id, reason, hint)
     return Outcome.FAILED
@@ -297,7 +220,7 @@ def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[Cha
                  models: RunModels, ids: ModelIds, guard: CommitGuard | None = None) -> Outcome:
     """Write the result of every channel (``outcomes[0]`` is frames) in one transaction: all of it or nothing.
     Every span is first brought inside the media's duration (workers.bounds)."""
-    change = _change_since_probe(probed)
+    change = change_since_probe(probed)
     if change is not None:
         return _defer(db, media_id, probed.path, change, guard)
     outcomes = clip_outcomes(outcomes, probed.info.duration_s)
@@ -316,7 +239,7 @@ def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[Cha
         media = library_repo.get_media(session, media_id)
         if media is None:
             return Outcome.UNCHANGED
-        _record_signature(media, probed.signature)
+        record_signature(media, probed.signature)
         library_repo.set_probe(
             session, media, fingerprint=probed.fingerprint, duration_s=info.duration_s, container=info.container,
             streams=[s.as_dict() for s in info.streams], video_stream_index=stream.index if stream else None,
@@ -359,16 +282,6 @@ def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[Cha
             stale.unlink(missing_ok=True)
     log.info("%s %s: %s", status, path, ", ".join(f"{o.channel} {o.status} ({o.item_count})" for o in outcomes))
     return Outcome.INDEXED if status == MediaStatus.INDEXED else Outcome(str(status))
-
-
-def _change_since_probe(probed: Probed) -> str | None:
-    """How the file changed since the probe stage stat'ed it, or None when it is the same file."""
-    try:
-        return FileSignature.of(probed.path).change_from(probed.signature)
-    except FileNotFoundError:
-        return "it was removed"
-    except OSError as exc:
-        return f"it can no longer be read ({exc.strerror})"
 
 
 def _defer(db: Database, media_id: int, path: Path, change: str, guard: CommitGuard | None) -> Outcome:
