@@ -59,7 +59,8 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> bool:
     return min(a1, b1) - max(a0, b0) > 0
 
 
-def ask_all(service: AskService, questions: list[dict], root: Path) -> list[dict]:
+def ask_all(service: AskService, questions: list[dict], root: Path, partial: Path | None = None) -> list[dict]:
+    """Every question asked; each row is also appended to ``partial`` (JSON lines) as soon as it is known."""
     rows = []
     for q in questions:
         t0 = time.perf_counter()
@@ -78,12 +79,19 @@ def ask_all(service: AskService, questions: list[dict], root: Path) -> list[dict
                               "end_s": x.end_s} for x in c.citations if x.n in by_n]}
                   for c in (*result.claims, *result.dropped)]
         rows.append({**q, "answer": result.answer, "draft": result.draft, "declined": result.declined,
-                     "claims": claims, "best_line": [{"coverage": e.coverage, "known": e.known_coverage,
+                     "claims": claims, "evidence": [{"n": m.n, "media_id": m.media_id, "name": m.name,
+                                                     "start_s": m.start_s, "end_s": m.end_s,
+                                                     "lines": [[x.channel, x.start_s, x.end_s, x.text]
+                                                               for x in m.lines]} for m in result.moments],
+                     "best_line": [{"coverage": e.coverage, "known": e.known_coverage,
                                                       "semantic": e.semantic, "typed": e.typed} for e in best],
                      "first_words_after_search_s": result.timing.first_words_s
                      - result.timing.search_s, "search_s": result.timing.search_s,
                      "wall_s": time.perf_counter() - t0})
         log.info("%s → %s", q["question"], result.answer[:160])
+        if partial is not None:
+            with partial.open("a") as f:
+                f.write(json.dumps(rows[-1], ensure_ascii=False) + "\n")
     return rows
 
 
@@ -113,7 +121,7 @@ def metrics(rows: list[dict], facts: set[tuple[int, int, int]], labels: dict[str
     precision = tp / max(1, sum(a for a, _ in judged))
     recall = tp / max(1, sum(t for _, t in judged))
     words = np.asarray([r["first_words_after_search_s"] for r in rows])
-    pct = lambda part, whole: round(100 * len(part) / max(1, len(whole)), 1)  # noqa: E731
+    pct = lambda part, whole: round(100 * len(part) / max(1, len(whole)), 1)
     return {"questions": len(rows), "correct_pct": pct(correct, answerable),
             "cited_overlap_pct": pct(overlap, spanned), "verified_wrong": len(verified_wrong),
             "verified_wrong_examples": verified_wrong[:5], "judged_claims": len(judged),
@@ -133,6 +141,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--split", choices=("tune", "holdout"), help="one half of the questions only")
     parser.add_argument("--no-build", action="store_true", help="use the library as it is (no indexing)")
+    parser.add_argument("--report", type=Path, help="only print the figures of the rows of this JSON-lines file")
     parser.add_argument("--out", type=Path, default=Path("/tmp/scenedex-answers.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -141,6 +150,10 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.report:
+        rows = [json.loads(line) for line in args.report.read_text().splitlines() if line.strip()]
+        print(json.dumps(report_of(rows, args.home, args.extractive), indent=1, ensure_ascii=False))
+        return
     if args.no_build:
         library = BenchLibrary(args.home / "media", args.home / "data", library_url())
         upgrade(library.url)  # the schema of this checkout
@@ -152,6 +165,12 @@ def main() -> None:
         questions = [q for q in questions if q["id"] in wanted]
     if args.split:
         questions = [q for q in questions if q["split"] == args.split]
+    groups: dict[str, int] = {}
+    order = []
+    for q in questions:  # round robin over question types, so that a partial run covers every kind
+        groups[q["type"]] = groups.get(q["type"], 0) + 1
+        order.append((groups[q["type"]], q["id"]))
+    questions = [q for _, q in sorted(zip(order, questions), key=lambda x: x[0])]
     questions = questions[: args.limit] if args.limit else questions
     db = Database(library.url)
     search = SearchService(db, DataLayout(library.data_dir), SearchConfig())
@@ -169,18 +188,26 @@ def main() -> None:
         service.ask(AskRequest(NASA))  # warm: the models load once, outside the figures
     except NoEvidenceError:
         log.warning("the NASA clip is not indexed yet")
-    rows = ask_all(service, questions, library.root)
-    library_facts = json.loads((library.root / "library.json").read_text())
+    partial = args.out.with_suffix(".jsonl")
+    partial.unlink(missing_ok=True)
+    rows = ask_all(service, questions, library.root, partial)
+    report = report_of(rows, args.home, args.extractive)
+    args.out.write_text(json.dumps({"report": report, "rows": rows}, indent=1, ensure_ascii=False))
+    print(json.dumps(report, indent=1, ensure_ascii=False))
+
+
+def report_of(rows: list[dict], home: Path, extractive: bool) -> dict[str, Any]:
+    library_facts = json.loads((home / "media" / "library.json").read_text())
     facts = {tuple(x["fact"]) for v in library_facts["videos"] for x in (*v["lines"], *v["scenes"])}
-    labels = {x["text"]: x["true"] for x in json.loads(LABELS.read_text())} if LABELS.is_file() else {}
-    report = {"model": "extractive" if args.extractive else "smollm2-135m-instruct:q4_1",
-              "all": metrics(rows, facts, labels)}
+    labels = {x["text"]: x["true"] for x in json.loads(LABELS.read_text()) if x["true"] is not None} \
+        if LABELS.is_file() else {}
+    report: dict[str, Any] = {"model": "extractive" if extractive else "smollm2-135m-instruct:q4_1",
+                              "all": metrics(rows, facts, labels)}
     for split in ("tune", "holdout"):
         report[split] = metrics([r for r in rows if r["split"] == split], facts, labels)
     nasa = [r for r in rows if r["question"] == NASA]
     report["nasa_first_words_after_search_s"] = round(nasa[0]["first_words_after_search_s"], 2) if nasa else None
-    args.out.write_text(json.dumps({"report": report, "rows": rows}, indent=1, ensure_ascii=False))
-    print(json.dumps(report, indent=1, ensure_ascii=False))
+    return report
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Literal
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -43,7 +43,6 @@ from qa.grounding.answer import GroundedSession, GroundingConfig
 from qa.grounding.claims import Claim, GroundedAnswer
 from qa.prompt import (
     TEMPLATE_RESERVE_TOKENS,
-    cited_numbers,
     drop_repeated_lines,
     line_text,
     moment_header,
@@ -355,7 +354,7 @@ class AskService:
         path = Path(media.path)
 
         def pixels(t_s: float) -> np.ndarray:
-            decode = lambda: decode_frame(path, t_s, size, media.video_stream_index)  # noqa: E731
+            decode = lambda: decode_frame(path, t_s, size, media.video_stream_index)
             if self.frames is None or not media.fingerprint:
                 return decode()
             return self.frames.get_or_decode(FrameKey(media.fingerprint, t_s, size), decode)

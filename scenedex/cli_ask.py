@@ -46,7 +46,8 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p.add_argument("--root", type=Path, help="only files under this indexed library root")
     p.add_argument("--path", help="only files whose path matches this pattern (* and ?), e.g. '*/2019/*'")
     p.add_argument("--extractive", action="store_true",
-                   help="do not run the answer model: quote the evidence line that answers (as SCENEDEX_ASK_MODEL=none)")
+                   help="do not run the answer model: quote the evidence line that answers "
+                        "(as SCENEDEX_ASK_MODEL=none)")
     p.add_argument("--show-dropped", action="store_true",
                    help="also list the model's sentences the evidence did not support, and why")
     p.set_defaults(func=cmd_ask)

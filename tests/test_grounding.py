@@ -76,6 +76,7 @@ def test_a_claim_citing_the_wrong_moment_is_shown_with_the_moment_that_holds_it(
     ("Why did the ferry stay?", "The ferry left because of the storm.", [3], ""),
     ("Who caught a big fish near the lighthouse?", "The chef caught a big fish near the lighthouse.", [3], "chef"),
     ("What did the chef do?", "The chef caught a big fish at the hotel.", [3], ""),
+    ("Where did the chef catch a big fish?", "The chef caught a big fish near the lighthouse.", [3], "word chef"),
     ("Why did the airport close?", "The airport closed because of the volcano on the island of S.S.L.", [], ""),
     (WHERE, "The Webb telescope is being assembled.", [1], "nothing"),
 ])
@@ -150,12 +151,12 @@ def test_the_model_off_still_answers_by_quoting(embed) -> None:
 
 
 def test_a_vision_model_claim_about_the_picture_is_marked_unchecked(embed) -> None:
-    shown, answer = _answer(embed, "What is in the harbour?", "A red boat is moored by the pier [3].",
-                            visual=True)
+    question, seen = "What did the pilot catch near the lighthouse?", "A red boat is moored by the pier [3]."
+    _, answer = _answer(embed, question, seen, visual=True)
     frames = [c for c in answer.claims if c.verdict == Verdict.FRAMES]
     assert frames and "[from the frames of [3] harbour.mp4 0:10.0–0:22.0, not checked against the transcript]" \
         in answer.text()
-    _, text_only = _answer(embed, "What is in the harbour?", "A red boat is moored by the pier [3].")
+    _, text_only = _answer(embed, question, seen)
     assert not any(c.verdict == Verdict.FRAMES for c in text_only.claims)
     _, mutated = _answer(embed, "How heavy is the lens?", "The old lens weighs almost five tons [2].", visual=True)
     assert not any(c.verdict in (Verdict.FRAMES, Verdict.VERIFIED) for c in mutated.claims), "a number is checked"

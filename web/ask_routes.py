@@ -35,7 +35,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from qa.answering import AnswerModelInfo
-from qa.errors import AnswerModelError, CheckpointError, EmptyLibraryError, NoEvidenceError, QaError, QuestionError
+from qa.errors import (
+    AnswerModelError,
+    CheckpointError,
+    EmptyLibraryError,
+    NoEvidenceError,
+    QaError,
+    QuestionError,
+)
 from qa.grounding.claims import Citation, Claim
 from scenedex.ask_service import AnswerStream, AskedMoment, AskRequest, AskResult, AskService
 from search.errors import QueryError

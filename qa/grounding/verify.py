@@ -48,7 +48,7 @@ class VerifierThresholds:
 class WindowCheck:
     window: Window
     quantities_ok: bool
-    names_ok: bool
+    names_ok: bool  # every name of the claim, and every question word the evidence knows, is in the window
     polarity_ok: bool
     new_words: int  # content words and quantities of the claim the question does not give
     new_coverage: float
@@ -65,9 +65,14 @@ class WindowCheck:
 
 
 def check_window(claim: str, question: str, window: Window,
-                 synonym: Callable[[str, set[str]], bool] = lambda _w, _e: False) -> WindowCheck:
+                 synonym: Callable[[str, set[str]], bool] = lambda _w, _e: False,
+                 known: frozenset[str] = frozenset()) -> WindowCheck:
     """The rule-based checks of ``claim`` against one window (the semantic score is filled in later).
-    ``synonym(word, evidence_words)``: whether a content word the evidence lacks has a near-synonym in it."""
+    ``synonym(word, evidence_words)``: whether a content word the evidence lacks has a near-synonym in it.
+    ``known``: stems found anywhere in the evidence. A word the claim takes from the question must be in the
+    window too when the evidence knows it elsewhere: "the priest climbed the cliff at the hotel" is not held by
+    "the young farmer climbed the cliff at the hotel" when the priest is mentioned in another line; a question
+    word no line uses ("assembled") is only the question's wording."""
     evidence_words = all_lower_words(window.text)
     evidence_stems = {stem(w) for w in evidence_words}
     by_stem = {stem(t): t.lower() for t in tokens(claim)}
@@ -77,13 +82,16 @@ def check_window(claim: str, question: str, window: Window,
     missing_names = sorted(n for n in names(claim) if n not in evidence_words and stem(n) not in evidence_stems)
     claim_stems = content_stems(without_quantities(claim))
     new = claim_stems - content_stems(question)
+    premise_missing = sorted((claim_stems - new) & known - evidence_stems)
     new_quantities = quantities(claim) - quantities(question)
     new_cov = len(new & evidence_stems) / len(new) if new else 1.0
     cov = len(claim_stems & evidence_stems) / len(claim_stems) if claim_stems else 0.0
     missing = tuple([f"number {q.removeprefix('t:')}" for q in missing_q] + [f"name {n}" for n in missing_names]
-                    + [f"word {w}" for w in sorted(new - evidence_stems)])
-    return WindowCheck(window, not missing_q, not missing_names, negated(claim) == negated(window.text),
-                       len(new) + len(new_quantities), new_cov, cov, missing=missing)
+                    + [f"word {w}" for w in sorted(new - evidence_stems)]
+                    + [f"word {w}" for w in premise_missing])
+    return WindowCheck(window, not missing_q, not missing_names and not premise_missing,
+                       negated(claim) == negated(window.text), len(new) + len(new_quantities), new_cov, cov,
+                       missing=missing)
 
 
 class Verifier:
@@ -93,6 +101,7 @@ class Verifier:
         self.embed = embed
         self.thresholds = thresholds
         self._vectors: dict[str, np.ndarray] = {}
+        self._all: list[Window] = []  # every window of the moments being checked
 
     def _vector(self, texts: Sequence[str]) -> list[np.ndarray]:
         todo = [t for t in dict.fromkeys(texts) if t not in self._vectors]
@@ -121,7 +130,8 @@ class Verifier:
         """The window that supports ``claim`` best: lexical checks first, the sentence model on the top few."""
         if not candidates:
             return None
-        checks = sorted((check_window(claim, question, w, self.synonym) for w in candidates),
+        known = frozenset(stem(t) for w in self._all for t in tokens(w.text))
+        checks = sorted((check_window(claim, question, w, self.synonym, known) for w in candidates),
                         key=lambda c: -c.lexical_score())
         top = checks[:6]
         scores = self.semantic(claim, [c.window.text for c in top])
@@ -140,6 +150,7 @@ class Verifier:
         line with a word changed), with no number or name the lines contradict, is about what was seen: it is
         marked as such, never verified."""
         windows = all_windows(moments)
+        self._all = windows
         cited_windows = [w for w in windows if w.n in cited]
         best = self.best(claim, question, cited_windows)
         reason = ""
