@@ -64,11 +64,12 @@ def main() -> None:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--real", action="store_true", help="the real-footage case (bench/ingest_real.py)")
     parser.add_argument("--seconds", type=int, default=0, help="--real: cut each excerpt to its first N s (0: all)")
+    parser.add_argument("--only", action="append", default=None, help="--real: this excerpt alone (repeatable)")
     args = parser.parse_args()
     if args.real:
-        from bench.ingest_real import run_real
+        from bench.ingest_real import FILES, run_real
 
-        run_real(args.seconds)
+        run_real(args.seconds, tuple(args.only) if args.only else FILES)
         return
     clip = make_hd_clip(OUT_DIR / f"clip_{args.size}_{args.duration_s}s.mp4", args.duration_s, args.size)
     work = Path(tempfile.mkdtemp(prefix="scenedex-bench-"))

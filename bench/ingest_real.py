@@ -36,10 +36,10 @@ NAMED_CREDITS = ("ORIGINAL STORY AND SCRIPT", "Sacha Goedegebure", "MUSIC AND SO
 log = logging.getLogger(__name__)
 
 
-def library_of(work: Path, seconds: int) -> Path:
+def library_of(work: Path, seconds: int, files: tuple[str, ...]) -> Path:
     library = work / "library"
     library.mkdir()
-    for name in FILES:
+    for name in files:
         if seconds:
             subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(MEDIA / name), "-t", str(seconds), "-c", "copy",
                             str(library / name)], check=True)
@@ -56,7 +56,7 @@ def ffmpeg_s(library: Path) -> float:
     return time.perf_counter() - t0
 
 
-def index_s(library: Path, data_dir: Path) -> tuple[float, dict[str, float], dict[str, list[Any]]]:
+def index_s(library: Path, data_dir: Path, n_files: int) -> tuple[float, dict[str, float], dict[str, list[Any]]]:
     from scenedex.runtime import index_setup, open_database
     from scenedex.settings import Settings
     from workers.index_run import index_paths
@@ -68,7 +68,7 @@ def index_s(library: Path, data_dir: Path) -> tuple[float, dict[str, float], dic
         summary = index_paths(db, [library], setup.ingest, setup.extensions, setup.vision, text=setup.text,
                               qa_tower=setup.qa_tower)
         elapsed = time.perf_counter() - t0
-    assert len(summary.indexed) == len(FILES), summary
+    assert len(summary.indexed) == n_files, summary
     return elapsed, dict(seconds), dict(outcomes)
 
 
@@ -112,12 +112,12 @@ def chaplin_lines() -> list[str]:
     return [s.text for s in reader.finish(1.0, info.duration_s)]
 
 
-def run_real(seconds: int) -> None:
+def run_real(seconds: int, files: tuple[str, ...] = FILES) -> None:
     work = Path(tempfile.mkdtemp(prefix="scenedex-bench-real-"))
     try:
-        library = library_of(work, seconds)
+        library = library_of(work, seconds, files)
         base_s = ffmpeg_s(library)
-        total_s, raw, outcomes = index_s(library, work / "data")
+        total_s, raw, outcomes = index_s(library, work / "data", len(files))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     stages = breakdown(raw)
@@ -126,7 +126,7 @@ def run_real(seconds: int) -> None:
     opening = opening_quality(items.get(FILES[0], []))
     credits = credits_quality(items.get(FILES[1], []))
     chaplin = chaplin_lines()
-    print(f"{' + '.join(FILES)}{f' (first {seconds} s each)' if seconds else ''}, default channels, no vision model\n")
+    print(f"{' + '.join(files)}{f' (first {seconds} s each)' if seconds else ''}, default channels, no vision model\n")
     print(f"plain ffmpeg -vf fps=1 -f null -   {base_s:7.1f} s")
     print(f"scenedex index                     {total_s:7.1f} s   {total_s / base_s:5.1f}x ffmpeg (goal <= 4x)")
     print(f"OCR share of ingest                {ocr_s / total_s:7.0%}            (goal <= 50 %)\n")
@@ -140,7 +140,7 @@ def run_real(seconds: int) -> None:
           f"fragments ({credits['one_span_per_line']:.0%} one span per line); named lines read "
           f"{sum(credits['named_lines_read'].values())}/{len(NAMED_CREDITS)}: {credits['named_lines_read']}")
     print(f"chaplin_street.mp4: {len(chaplin)} lines (goal 0) {chaplin}")
-    path = save("ingest_real", {"seconds": seconds, "ffmpeg_s": base_s, "index_s": total_s,
+    path = save("ingest_real", {"seconds": seconds, "files": list(files), "ffmpeg_s": base_s, "index_s": total_s,
                                 "ratio": total_s / base_s, "ocr_share": ocr_s / total_s, "stages": stages,
                                 "opening": opening, "credits": credits, "chaplin_lines": chaplin})
     print(f"saved {path}")
