@@ -94,6 +94,46 @@ def crop_box(frame: np.ndarray, box: Box) -> np.ndarray:
     return np.rot90(crop) if h >= 1.5 * w else crop
 
 
+WORD_GAP = 1.0  # of the line height: boxes closer than this on one line are one line (a space, not a column)
+
+
+def _rect(box: Box) -> tuple[float, float, float, float]:
+    xs, ys = [p[0] for p in box], [p[1] for p in box]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def join_words(boxes: list[Box]) -> list[Box]:
+    """Boxes of one line of text joined into one: on a busy background the detector splits a caption at its
+    spaces in some frames and not in others ("Science fair" + "report 129"), which would read as other lines.
+    Two boxes join when they overlap vertically by 60 % of the lower one, their heights differ by under 30 %,
+    and the gap between them is under WORD_GAP line heights (credit columns are further apart).
+
+    >>> join_words([((0, 0), (50, 0), (50, 20), (0, 20)), ((58, 1), (90, 1), (90, 21), (58, 21))])
+    [((0.0, 0.0), (90.0, 0.0), (90.0, 21.0), (0.0, 21.0))]
+    """
+    rects = [_rect(b) for b in boxes]
+    joined = True
+    while joined:
+        joined = False
+        for i in range(len(rects)):
+            for j in range(i + 1, len(rects)):
+                a, b = rects[i], rects[j]
+                ha, hb = a[3] - a[1], b[3] - b[1]
+                overlap = min(a[3], b[3]) - max(a[1], b[1])
+                gap = max(a[0], b[0]) - min(a[2], b[2])
+                if (overlap >= 0.6 * min(ha, hb) and abs(ha - hb) < 0.3 * max(ha, hb)
+                        and gap < WORD_GAP * min(ha, hb)):
+                    rects[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                    del rects[j]
+                    joined = True
+                    break
+            if joined:
+                break
+    kept = {_rect(b): b for b in boxes}  # a box that joined nothing keeps its exact corners
+    return [kept.get(r) or tuple((float(x), float(y)) for x, y in
+                                 ((r[0], r[1]), (r[2], r[1]), (r[2], r[3]), (r[0], r[3]))) for r in rects]
+
+
 class OcrEngine:
     """The loaded detector and recogniser. Build it with ``load_ocr_engine``."""
 
@@ -136,7 +176,7 @@ class OcrEngine:
             p[:, 0], p[:, 1] = np.clip(p[:, 0], 0, w - 1), np.clip(p[:, 1], 0, h - 1)
             if min(np.linalg.norm(p[0] - p[1]), np.linalg.norm(p[0] - p[3])) > 3:
                 boxes.append(box_of(np.round(p)))
-        return sorted(boxes, key=lambda b: (b[0][1], b[0][0]))
+        return sorted(join_words(boxes), key=lambda b: (b[0][1], b[0][0]))
 
     def recognise(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         """crops: (h, w, 3) uint8 RGB text lines -> (text, score 0..1) each, batched; text as read, unfiltered."""
