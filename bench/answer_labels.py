@@ -46,7 +46,9 @@ def _mutations(text: str, rng: random.Random) -> list[str]:
 
 
 def propose(run: Path) -> list[dict]:
-    rows = json.loads(run.read_text())["rows"]
+    text = run.read_text()
+    rows = ([json.loads(line) for line in text.splitlines() if line.strip()] if run.suffix == ".jsonl"
+            else json.loads(text)["rows"])
     library = json.loads((DEFAULT_HOME / "media" / "library.json").read_text())
     facts_known = {tuple(x["fact"]) for v in library["videos"] for x in (*v["lines"], *v["scenes"])}
     rng = random.Random(5)

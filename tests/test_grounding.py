@@ -77,6 +77,7 @@ def test_a_claim_citing_the_wrong_moment_is_shown_with_the_moment_that_holds_it(
     ("Who caught a big fish near the lighthouse?", "The chef caught a big fish near the lighthouse.", [3], "chef"),
     ("What did the chef do?", "The chef caught a big fish at the hotel.", [3], ""),
     ("Where did the chef catch a big fish?", "The chef caught a big fish near the lighthouse.", [3], "word chef"),
+    ("Who caught a big fish near the lighthouse?", "The chef was it.", [3], "word"),
     ("Why did the airport close?", "The airport closed because of the volcano on the island of S.S.L.", [], ""),
     (WHERE, "The Webb telescope is being assembled.", [1], "nothing"),
 ])

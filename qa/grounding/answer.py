@@ -6,7 +6,7 @@ answers it, so the model is not even asked for a fluent guess."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qa.answering import EvidenceMoment
 from qa.grounding.claims import Citation, Claim, GroundedAnswer, Verdict
@@ -68,7 +68,7 @@ class GroundedSession:
             return [], GroundedAnswer((), tuple(self.dropped), True, self.nearest())
         best = self.best
         assert best is not None
-        quote = best.claim(self.question).citations[0]
+        quote = rehome(best.claim(self.question), self.moments).citations[0]
         if not any(_overlaps(c, quote) for claim in self.shown for c in claim.citations) and not self._quoted:
             new += self._quote()  # nothing survived, or what did does not cite the line that answers
         return new, GroundedAnswer(tuple(self.shown), tuple(self.dropped), False, (), self._quoted)
@@ -82,7 +82,7 @@ class GroundedSession:
                 continue
             if any(c.text == text for c in self.shown):
                 continue  # a repeated sentence
-            claim = self.verifier.check(text, self.question, self.moments, cited, self.visual)
+            claim = rehome(self.verifier.check(text, self.question, self.moments, cited, self.visual), self.moments)
             if claim.verdict == Verdict.UNSUPPORTED:
                 self.dropped.append(claim)
             else:
@@ -92,7 +92,7 @@ class GroundedSession:
 
     def _quote(self) -> list[Claim]:
         assert self.best is not None
-        claim = self.best.claim(self.question)
+        claim = rehome(self.best.claim(self.question), self.moments)
         self._quoted = True
         self.shown.append(claim)
         return [claim]
@@ -106,6 +106,18 @@ class GroundedSession:
             if len(out) == MAX_NEAREST:
                 break
         return tuple(out)
+
+
+def rehome(claim: Claim, moments: Sequence[EvidenceMoment]) -> Claim:
+    """The claim citing, for each span, the moment whose own span holds it (a moment's lines reach a few seconds
+    around it, so a line can be another moment's context): the user plays the moment the line is in."""
+    out = []
+    for c in claim.citations:
+        own = [m for m in moments if m.media_name == c.media_name]
+        overlap = {m.n: min(c.end_s, m.end_s) - max(c.start_s, m.start_s) for m in own}
+        best = max(overlap, key=lambda n: overlap[n], default=c.n)
+        out.append(replace(c, n=best) if overlap.get(best, 0) > max(0.0, overlap.get(c.n, 0)) else c)
+    return replace(claim, citations=tuple(out))
 
 
 def _overlaps(a: Citation, b: Citation) -> bool:

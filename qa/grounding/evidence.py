@@ -24,6 +24,13 @@ class Window:
     end_s: float
     text: str
     lines: tuple[TimedLine, ...] = ()
+    moment_span_s: tuple[float, float] = (0.0, 0.0)  # the moment's own span (its lines reach a little around it)
+
+    @property
+    def inside(self) -> bool:
+        """Whether the window overlaps its moment's own span (not only the context lines around it): between two
+        moments that both hold a line, the one the line is in is cited."""
+        return min(self.end_s, self.moment_span_s[1]) - max(self.start_s, self.moment_span_s[0]) > 0
 
     def citation(self) -> Citation:
         return Citation(self.n, self.media_name, self.start_s, self.end_s)
@@ -68,9 +75,19 @@ def windows(moment: EvidenceMoment, max_lines: int = MAX_WINDOW_LINES) -> list[W
                 run.append(line)
                 text = " ".join(" ".join(x.text.split()) for x in run)
                 out.append(Window(moment.n, moment.media_name, channel, run[0].start_s, run[-1].end_s, text,
-                                  tuple(run)))
+                                  tuple(run), (moment.start_s, moment.end_s)))
     return out
 
 
 def all_windows(moments: Sequence[EvidenceMoment]) -> list[Window]:
     return [w for m in moments for w in windows(m)]
+
+
+def at_home(window: Window, candidates: Sequence[Window]) -> Window:
+    """The same lines as seen from the moment whose own span they fall in, when another moment only has them as
+    context: the citation then names the moment the user will see them in."""
+    if window.inside:
+        return window
+    same = [w for w in candidates if w.inside and (w.channel, w.start_s, w.end_s) == (window.channel,
+                                                                                      window.start_s, window.end_s)]
+    return same[0] if same else window
