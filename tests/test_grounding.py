@@ -136,7 +136,7 @@ def test_verified_claims_stream_as_they_complete_with_their_times(embed) -> None
 
 def test_a_question_no_moment_answers_is_declined_with_the_nearest_moments(embed) -> None:
     for question in ("How many moons does Jupiter have?", "Who caught a big fish at the hotel?",
-                     "Where did the chef catch a big fish?"):
+                     "Where did the chef catch a big fish?", "When will the Webb telescope launch?"):
         shown, answer = _answer(embed, question, "Jupiter has 79 moons [1]. The chef caught a fish.")
         assert answer.declined and shown == [] and answer.claims == () and len(answer.dropped) == 2, question
         assert answer.text().startswith("The library does not seem to contain the answer to this question.")

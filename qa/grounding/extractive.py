@@ -77,7 +77,9 @@ def names_kind(text: str, kind: AnswerType | None) -> bool:
         return True
     if kind == AnswerType.PLACE:
         return holds_answer(text, kind) or PLACE_PHRASE.search(text) is not None
-    if kind in (AnswerType.NUMBER, AnswerType.TIME):
+    if kind == AnswerType.TIME:  # a date, a year, a day or a clock time; "one of the largest" is no time
+        return holds_answer(text, kind) or any(q.startswith("t:") for q in quantities(text))
+    if kind == AnswerType.NUMBER:
         return holds_answer(text, kind) or bool(quantities(text))
     return holds_answer(text, kind) or len(tokens(text)) > 2
 
