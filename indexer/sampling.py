@@ -13,11 +13,13 @@ that passed, so timestamps are the source frame's own, not ``k / fps``.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import re
 import shutil
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -157,6 +159,39 @@ class _StderrReader(threading.Thread):
                 self._result.cut_t_s.append(t_s)
 
 
+STALL_TIMEOUT_S = 300.0
+
+
+class _StallWatchdog(threading.Thread):
+    """Kills ``proc`` when one wait on it (inside ``waiting()``) lasts longer than ``stall_s``."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], stall_s: float, poll_s: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.proc, self.stall_s, self.poll_s = proc, stall_s, min(poll_s, stall_s / 4)
+        self.fired = False
+        self._since: float | None = None
+        self._stop = threading.Event()
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        self._since = time.monotonic()
+        try:
+            yield
+        finally:
+            self._since = None
+
+    def run(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            since = self._since
+            if since is not None and time.monotonic() - since > self.stall_s:
+                self.fired = True
+                self.proc.kill()
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class FrameSampler:
     """Iterate over batches of sampled frames of one video stream.
 
@@ -171,8 +206,9 @@ class FrameSampler:
         self.stream = stream
         self.policy = policy
         self.result = SampleResult(fps=effective_fps(policy, info.duration_s))
-        # A decode slower than 1/4 real time (or 10 min for short files) is treated as a hang.
-        self.timeout_s = timeout_s if timeout_s is not None else max(600.0, 4.0 * info.duration_s)
+        # ffmpeg producing no frame for this long is a hang (a stalled mount, a decoder loop). Only the time spent
+        # waiting on ffmpeg counts: a slow consumer of the batches (an encoder, OCR) never trips it.
+        self.timeout_s = timeout_s if timeout_s is not None else STALL_TIMEOUT_S
 
     def batches(self) -> Iterator[FrameBatch]:
         p = self.policy
@@ -183,13 +219,14 @@ class FrameSampler:
         assert proc.stdout is not None and proc.stderr is not None
         reader = _StderrReader(proc.stderr, self.result)
         reader.start()
-        watchdog = threading.Timer(self.timeout_s, proc.kill)
+        watchdog = _StallWatchdog(proc, self.timeout_s)
         watchdog.start()
         frames: list[np.ndarray] = []
         times: list[float] = []
         try:
             while True:
-                buf = proc.stdout.read(frame_bytes)
+                with watchdog.waiting():
+                    buf = proc.stdout.read(frame_bytes)
                 if not buf:
                     break
                 if len(buf) < frame_bytes:
@@ -207,15 +244,15 @@ class FrameSampler:
                 yield self._batch(frames, times)
             returncode = proc.wait()
             reader.join(timeout=10.0)
-            if not watchdog.is_alive() and returncode != 0:
-                raise DecodeError(self.info.path, f"decoding took longer than {self.timeout_s:.0f} s and was stopped",
-                                  "the file may be damaged or on a stalled mount", self._tail(reader))
+            if watchdog.fired and returncode != 0:
+                raise DecodeError(self.info.path, f"ffmpeg produced no frame for {self.timeout_s:.0f} s and was "
+                                  "stopped", "the file may be damaged or on a stalled mount", self._tail(reader))
             if returncode != 0:
                 raise DecodeError(self.info.path, f"ffmpeg failed while decoding (exit code {returncode})",
                                   "the file is probably damaged; run `ffmpeg -v error -i PATH -f null -` to see where",
                                   self._tail(reader))
         finally:
-            watchdog.cancel()
+            watchdog.stop()
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()

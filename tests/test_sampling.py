@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from indexer.errors import DecodeError
 from indexer.probe import choose_video_stream, probe
 from indexer.sampling import FrameSampler, SamplingPolicy, effective_fps
-from scenedex.samples import read_frame_code
+from scenedex.samples import Segment, make_clip, read_frame_code
 
 
 def sample(path: Path, **policy: object) -> tuple[np.ndarray, np.ndarray, list[float], FrameSampler]:
@@ -118,3 +119,28 @@ def test_times_start_at_zero_in_a_transport_stream_whose_clock_does_not(generate
     frames, t_s, _, _ = sample(ts, size_px=224)
     assert np.allclose(t_s, np.arange(len(t_s)), atol=1e-3), t_s
     assert [read_frame_code(f) for f in frames] == [round(t * 25) for t in t_s]
+
+
+def test_a_slow_consumer_does_not_trip_the_hang_watchdog_but_a_silent_ffmpeg_does(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    """Only time spent waiting on ffmpeg counts: OCR or an encoder may take as long as they need per batch."""
+    import time as _time
+
+    import indexer.sampling as sampling
+
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, [Segment("bars", 2.0)], size=(64, 48), fps=10)
+    info = probe(clip)
+    policy = SamplingPolicy(fps=2.0, size_px=32, batch_frames=1)
+    sampler = FrameSampler(info, info.video_streams[0], policy, timeout_s=0.6)
+    batches = 0
+    for _ in sampler.batches():
+        batches += 1
+        _time.sleep(0.4)  # the consumer is slow: more than the timeout in total
+    assert batches == 4
+    monkeypatch.setattr(sampling, "build_command", lambda *a, **k: ["sleep", "30"])
+    silent = FrameSampler(info, info.video_streams[0], policy, timeout_s=0.6)
+    started = _time.perf_counter()
+    with pytest.raises(DecodeError, match="produced no frame for 1 s"):
+        list(silent.batches())
+    assert _time.perf_counter() - started < 5

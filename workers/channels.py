@@ -110,11 +110,8 @@ def run_ocr(info: MediaInfo, stream: StreamInfo, shots: list[Shot], models: RunM
     settings = models.text.ocr
     assert settings is not None
     engine = models.ocr_engine()
-    # The sampler's hang watchdog times the whole read, recognition included (ffmpeg waits on the pipe while
-    # a batch is read): on scrolling credits on a busy CPU that passes its 4x-duration default, so allow more.
     sampler = FrameSampler(info, stream, SamplingPolicy(fps=settings.fps, size_px=settings.width_px,
-                                                        resize_mode="fit_width", batch_frames=16),
-                           timeout_s=max(1800.0, 30.0 * info.duration_s))
+                                                        resize_mode="fit_width", batch_frames=16))
     spans_of_shots = [(s.start_s, s.end_s) for s in shots]
     reader = ScreenTextReader(engine)
     for batch in sampler.batches():
