@@ -77,7 +77,7 @@ def test_a_claim_citing_the_wrong_moment_is_shown_with_the_moment_that_holds_it(
     ("Who caught a big fish near the lighthouse?", "The chef caught a big fish near the lighthouse.", [3], "chef"),
     ("What did the chef do?", "The chef caught a big fish at the hotel.", [3], ""),
     ("Where did the chef catch a big fish?", "The chef caught a big fish near the lighthouse.", [3], "word chef"),
-    ("Who caught a big fish near the lighthouse?", "The chef was it.", [3], "word"),
+    ("Who caught a big fish near the lighthouse?", "The chef was it.", [3], ""),
     ("Why did the airport close?", "The airport closed because of the volcano on the island of S.S.L.", [], ""),
     (WHERE, "The Webb telescope is being assembled.", [1], "nothing"),
 ])
@@ -119,7 +119,7 @@ def test_a_wrong_answer_is_replaced_by_the_quoted_evidence_line(embed) -> None:
 
 def test_verified_claims_stream_as_they_complete_with_their_times(embed) -> None:
     draft = ("The Webb telescope is being assembled at NASA's Goddard Space Flight Center [1]. "
-             "It is in Greenbelt, Maryland. [1] It was built in Houston.")
+             "The Webb telescope is in Greenbelt, Maryland. [1] It was built in Houston.")
     session = GroundedSession(WHERE, MOMENTS, embed)
     end = draft.index("[1].") + 4
     first = session.feed(draft[:end])
@@ -130,7 +130,7 @@ def test_verified_claims_stream_as_they_complete_with_their_times(embed) -> None
     new, answer = session.finish()
     assert [c.verdict for c in answer.claims] == [Verdict.VERIFIED, Verdict.VERIFIED] and len(answer.dropped) == 1
     assert first + rest + new == list(answer.claims)
-    assert "Flight Center [nasa_webb_cleanroom.mp4 0:08.4–0:12.5]. It is in Greenbelt" in answer.text()
+    assert "Flight Center [nasa_webb_cleanroom.mp4 0:08.4–0:12.5]. The Webb telescope is in Greenbelt" in answer.text()
     assert "Houston" not in answer.text() and not answer.extractive
 
 
