@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,68 @@ def test_stored_paths_round_trip_every_byte() -> None:
     every_byte = os.fsdecode(bytes(range(1, 256)).replace(b"/", b""))
     assert from_stored(to_stored(every_byte)) == every_byte
     assert "\udc80" not in to_stored(every_byte) and shown("a\udcffb") == "a\\xffb"
+
+
+def test_a_real_run_with_files_deleted_grown_and_replaced_mid_run_ends_true_and_the_next_completes_it(
+        db_url: str, tmp_path: Path) -> None:
+    """`scenedex index` as a user runs it; the test changes files at the moment each one is between being read and
+    being written (workers/faults.py: the run waits there for the test), from outside the process."""
+    root, pause = tmp_path / "library", tmp_path / "pause"
+    root.mkdir()
+    pause.mkdir()
+    _clip(root / "a.mp4")
+    _clip(root / "d1.mp4")
+    shutil.copy(_ts_segment(tmp_path / "first.ts", "testsrc2", 6.0), root / "g.ts")
+    growth = [_ts_segment(tmp_path / f"more{k}.ts", "smptebars", 6.0, offset_s=6.0 * k) for k in (1, 2)]
+    replaced = _clip(root / "r.mp4", "red", 3.0)
+    other = _clip(tmp_path / "other.mp4", "blue", 4.0)
+    _same_size(replaced, other)
+    env = {**os.environ, "SCENEDEX_DATA_DIR": str(tmp_path / "data"), "SCENEDEX_DATABASE_URL": db_url,
+           "SCENEDEX_CONFIG": str(tmp_path / "none.toml"), "SCENEDEX_OCR": "false", "SCENEDEX_SPEECH": "false"}
+
+    def change(name: str, k: int) -> None:
+        if name == "d1.mp4":
+            (root / name).unlink()
+        elif name == "g.ts" and k <= 2:  # it grows while read, twice: still growing when the run ends
+            with open(root / name, "ab") as out:
+                out.write(growth[k - 1].read_bytes())
+        elif name == "r.mp4" and k == 1:  # new content, same size, same modification time
+            st = replaced.stat()
+            shutil.copyfile(other, replaced)
+            os.utime(replaced, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    run = subprocess.Popen([sys.executable, "-m", "scenedex.cli", "index", str(root)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True,
+                           env={**env, "SDX_FAULT_PAUSE_GLOB": "*/d1.mp4;*/g.ts;*/r.mp4",
+                                "SDX_FAULT_PAUSE_DIR": str(pause)})
+    handled: set[str] = set()
+    while run.poll() is None:
+        for marker in sorted(pause.glob("*.paused")):
+            if marker.name not in handled:
+                name, k = marker.name.rsplit(".", 2)[0], int(marker.name.rsplit(".", 2)[1])
+                change(name, k)
+                handled.add(marker.name)
+                (pause / marker.name.replace(".paused", ".go")).touch()
+        time.sleep(0.05)
+    out, err = run.communicate()
+    assert run.returncode == 0, err
+    assert sorted(handled) == ["d1.mp4.1.paused", "g.ts.1.paused", "g.ts.2.paused", "r.mp4.1.paused",
+                               "r.mp4.2.paused"]
+    assert "2 indexed, 0 unchanged, 0 failed, 0 skipped, 2 deferred (changed while indexed), 0 removed." in out
+    assert "d1.mp4\n      why: changed while it was being indexed: it was removed" in out
+    assert "g.ts\n      why: changed while it was being indexed: it grew from" in out
+
+    def scenedex_index() -> str:
+        proc = subprocess.run([sys.executable, "-m", "scenedex.cli", "index", str(root)], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    second = scenedex_index()
+    assert "1 indexed, 2 unchanged, 0 failed, 0 skipped, 1 removed." in second  # g.ts whole; d1 gone
+    assert "0 indexed, 3 unchanged, 0 failed, 0 skipped, 0 removed." in scenedex_index()  # then no work
+    with Database(db_url).session() as session:
+        grown = library_repo.get_media_by_path(session, str(root / "g.ts"))
+        new = library_repo.get_media_by_path(session, str(replaced))
+        assert grown is not None and grown.duration_s == pytest.approx(18.0, abs=0.3)
+        assert new is not None and new.duration_s == pytest.approx(4.0, abs=0.1)  # the replacement's content

@@ -41,6 +41,7 @@ from workers.channels import (
     run_subtitles,
     skipped,
 )
+from workers import faults
 from workers.bounds import clip_outcomes
 from workers.file_state import change_since_probe, record_signature, signature_or_none
 from workers.layout import DataLayout
@@ -314,6 +315,7 @@ def index_media(db: Database, media_id: int, config: IngestConfig, models: RunMo
     frames = frames_stage(probed, config, models, stages.stage() if has_frames else None)
     rest = stages.span(parts - 1) if has_frames else stages.span(parts)
     outcomes = [frames, *text_stage(probed, frames, models, rest)]
+    faults.maybe_pause(str(probed.path))
     return commit_media(db, media_id, probed, outcomes, config, models, ids)
 
 
