@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from db.models import Channel, ChannelStatus, MediaStatus
+from db.models import Channel, ChannelStatus, MediaFile, MediaStatus
 from db.repositories import frames as frames_repo
 from db.repositories import library as library_repo
 from db.repositories import text as text_repo
@@ -235,9 +235,7 @@ def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[Cha
     kept: Path | None = None
     qa_kept: Path | None = None
     with db.session() as session:
-        if guard is not None and not guard(session):
-            return Outcome.UNCHANGED
-        media = library_repo.get_media(session, media_id)
+        media = _guarded_media(session, media_id, guard)
         if media is None:
             return Outcome.UNCHANGED
         record_signature(media, probed.signature)
@@ -285,13 +283,18 @@ def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[Cha
     return Outcome.INDEXED if status == MediaStatus.INDEXED else Outcome(str(status))
 
 
+def _guarded_media(session: Session, media_id: int, guard: CommitGuard | None) -> MediaFile | None:
+    """The row to write, inside the write's transaction; None when the guard says no or the row is gone."""
+    if guard is not None and not guard(session):
+        return None
+    return library_repo.get_media(session, media_id)
+
+
 def _defer(db: Database, media_id: int, path: Path, change: str, guard: CommitGuard | None) -> Outcome:
     """Keep nothing of this pass: what is indexed of the file stays as it was, and its row (whose recorded size
     and times are those of the last complete pass) sends it to the next run."""
     with db.session() as session:
-        if guard is not None and not guard(session):
-            return Outcome.UNCHANGED
-        media = library_repo.get_media(session, media_id)
+        media = _guarded_media(session, media_id, guard)
         if media is None:
             return Outcome.UNCHANGED
         library_repo.note_deferred(session, media, f"changed while it was being indexed: {change}",
