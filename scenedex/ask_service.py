@@ -36,7 +36,7 @@ from qa.answering import (
     EvidenceMoment,
     TimedLine,
 )
-from qa.budget import BudgetLimits, MomentCost, plan
+from qa.budget import BudgetLimits, plan
 from qa.errors import EmptyLibraryError, NoEvidenceError, QuestionError
 from qa.frames_cache import FrameKey, FramesCache, decode_frame
 from qa.grounding.answer import GroundedSession, GroundingConfig
@@ -44,11 +44,10 @@ from qa.grounding.claims import Claim, GroundedAnswer
 from qa.prompt import (
     TEMPLATE_RESERVE_TOKENS,
     drop_repeated_lines,
-    line_text,
-    moment_header,
     number_in_time_order,
     user_message,
 )
+from scenedex.ask_evidence import evidence_lines, moment_cost, mostly_same, prompt_token_count
 from scenedex.search_service import SearchService
 from search.moments import Moment
 from search.request import MAX_QUERY_CHARS, TEXT_CHANNELS, SearchFilters, SearchRequest
@@ -267,7 +266,7 @@ class AskService:
             moments.append(AskedMoment(
                 n=final.n, rank=rank, media_id=moment.media_id, name=candidate.media_name,
                 path=media[moment.media_id].path, start_s=moment.start_s, end_s=moment.end_s,
-                thumbnail_t_s=moment.thumbnail_t_s, evidence=_evidence_lines(moment), lines=final.lines,
+                thumbnail_t_s=moment.thumbnail_t_s, evidence=evidence_lines(moment), lines=final.lines,
                 frames_t_s=tuple(f.t_s for f in final.frames)))
         if info.visual_tokens_per_frame > 0:
             numbered = tuple(self._with_pixels(m, media[m.media_id]) for m in numbered)
@@ -296,7 +295,7 @@ class AskService:
         assert response.moments is not None
         distinct: list[Moment] = []
         for moment in response.moments.items:  # the question-focus step can add a moment search also found
-            if not any(_mostly_same(moment, other) for other in distinct):
+            if not any(mostly_same(moment, other) for other in distinct):
                 distinct.append(moment)
         if not distinct:
             raise NoEvidenceError("no moment of the library matches the question",
@@ -333,14 +332,14 @@ class AskService:
         limits = BudgetLimits(context_tokens=info.context_tokens, max_new_tokens=self.config.max_new_tokens,
                               fixed_tokens=model.count_tokens(user_message(question, ())) + TEMPLATE_RESERVE_TOKENS,
                               kv_bytes_per_token=info.kv_cache_bytes_per_token, memory_bytes=self.config.memory_bytes)
-        costs = [_cost(model, c, ranked[i]) for i, c in enumerate(candidates)]
+        costs = [moment_cost(model, c, ranked[i]) for i, c in enumerate(candidates)]
         chosen = plan(limits, costs)
         kept = []
         for p in chosen.moments:
             c = candidates[p.candidate]
             kept.append((ranked[p.candidate], replace(c, lines=tuple(c.lines[i] for i in p.lines),
                                                       frames=tuple(c.frames[i] for i in p.frames))))
-        while kept and _prompt_tokens(model, question, [c for _, c in kept]) > limits.total_tokens - \
+        while kept and prompt_token_count(model, question, [c for _, c in kept]) > limits.total_tokens - \
                 limits.max_new_tokens - TEMPLATE_RESERVE_TOKENS:
             kept.pop()  # the pieces were counted one by one; the whole text is the judge
         if not kept:
@@ -360,47 +359,3 @@ class AskService:
             return self.frames.get_or_decode(FrameKey(media.fingerprint, t_s, size), decode)
 
         return replace(moment, frames=tuple(EvidenceFrame(f.t_s, pixels(f.t_s)) for f in moment.frames))
-
-
-def _cost(model: AnswerModel, moment: EvidenceMoment, ranked: Moment) -> MomentCost:
-    line_tokens = np.asarray([model.count_tokens(line_text(line)) + 1 for line in moment.lines], dtype=np.int64)
-    priority = np.asarray(_line_priority(moment.lines, ranked), dtype=np.int64)
-    return MomentCost(header_tokens=model.count_tokens(moment_header(moment)) + 2, line_tokens=line_tokens,
-                      frames=len(moment.frames), tokens_per_frame=model.info.visual_tokens_per_frame,
-                      line_priority=priority if len(priority) else None)
-
-
-def _line_priority(lines: tuple[TimedLine, ...], moment: Moment) -> list[int]:
-    """Line indices, most useful first: the lines search matched, the lines inside the moment, then the context
-    around it, nearest first."""
-    matched = {(e.channel.value, round(e.start_s, 3)) for e in moment.evidence if e.text}
-
-    def key(i: int) -> tuple[int, float]:
-        line = lines[i]
-        if (line.channel, round(line.start_s, 3)) in matched:
-            return 0, line.start_s
-        if _mostly_inside(line.start_s, line.end_s, moment.start_s, moment.end_s):
-            return 1, line.start_s
-        return 2, max(moment.start_s - line.end_s, line.start_s - moment.end_s)
-
-    return sorted(range(len(lines)), key=key)
-
-
-def _prompt_tokens(model: AnswerModel, question: str, moments: list[EvidenceMoment]) -> int:
-    numbered = number_in_time_order(moments)
-    visual = sum(len(m.frames) for m in numbered) * model.info.visual_tokens_per_frame
-    return model.count_tokens(user_message(question, numbered)) + visual
-
-
-def _evidence_lines(moment: Moment) -> tuple[TimedLine, ...]:
-    return tuple(TimedLine(e.channel.value, e.start_s, e.end_s, e.text) for e in moment.evidence if e.text)
-
-
-def _mostly_inside(start_s: float, end_s: float, span_start_s: float, span_end_s: float) -> bool:
-    overlap_s = min(end_s, span_end_s) - max(start_s, span_start_s)
-    return overlap_s > 0 and overlap_s >= 0.5 * max(end_s - start_s, 1e-6)
-
-
-def _mostly_same(a: Moment, b: Moment) -> bool:
-    overlap_s = min(a.end_s, b.end_s) - max(a.start_s, b.start_s)
-    return a.media_id == b.media_id and overlap_s >= 0.5 * min(a.duration_s, b.duration_s)

@@ -23,6 +23,8 @@ from indexer.encoders.base import EncodedFrames
 from indexer.sampling import SamplingPolicy
 from indexer.shots import Shot
 from indexer.text_chunks import TimedText
+from indexer.subtitle_formats import Cue
+from scenedex.export import to_srt
 from scenedex.samples import Segment, make_clip
 from workers.bounds import clip_outcome, clip_span, frames_kept
 from workers.channels import ChannelOutcome, FramesOutcome
@@ -115,11 +117,7 @@ def _vfr_clip(path: Path, work: Path) -> None:
 
 
 def _srt(cues: list[tuple[float, float, str]]) -> str:
-    def ts(t: float) -> str:
-        ms = round(t * 1000)
-        return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
-
-    return "\n".join(f"{i}\n{ts(a)} --> {ts(b)}\n{t}\n" for i, (a, b, t) in enumerate(cues, 1))
+    return to_srt([Cue(a, b, t, None, "test") for a, b, t in cues])
 
 
 @pytest.fixture(scope="module")
