@@ -158,6 +158,7 @@ class IndexRun(Base):
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     removed: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(Text)  # why it stopped early (interrupted or crashed); null when done
 
 
 class Channel(enum.StrEnum):

@@ -69,7 +69,8 @@ def status_data(db: Database, setup: IndexSetup, database_label: str) -> dict[st
         counts = library_repo.status_counts(session)
         totals = frames_repo.totals(session)
         runs = [{"id": r.id, "command": r.command, "status": r.status, "started_at": r.started_at.isoformat(),
-                 "indexed": r.indexed, "unchanged": r.unchanged, "failed": r.failed, "removed": r.removed}
+                 "indexed": r.indexed, "unchanged": r.unchanged, "failed": r.failed, "removed": r.removed,
+                 "reason": r.reason}
                 for r in runs_repo.last_runs(session, 3)]
         problems = [{"path": m.path, "status": str(m.status), "reason": m.error_reason, "hint": m.error_hint}
                     for m in library_repo.problems(session)]
@@ -153,6 +154,8 @@ def status_text(data: dict[str, Any], show_problems: bool = True) -> str:
         lines.append(f"last run  {run['started_at'][:16].replace('T', ' ')} {run['command']}: {run['status']}, "
                      f"{run['indexed']} indexed, {run['unchanged']} unchanged, {run['failed']} failed, "
                      f"{run['removed']} removed")
+        if run.get("reason"):
+            lines.append(f"          stopped early: {run['reason']}")
     if data.get("channel_problems") and show_problems:
         lines.append("channel problems (the file's other channels are indexed)")
         for p in data["channel_problems"]:

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -168,11 +169,18 @@ def _finish(draft: _Draft, timeline: MediaTimeline | None, weights: FusionWeight
         if only_frames:
             start_s, end_s = _grow_to_shot(start_s, end_s, timeline, policy.max_moment_s)
         start_s, end_s = _snap(start_s, end_s, timeline.shot_starts_s, policy.snap_tolerance_s)
-        end_s = min(end_s + policy.pad_after_s, timeline.duration_s)
-    else:
-        end_s += policy.pad_after_s
+    end_s += policy.pad_after_s
     start_s = max(0.0, start_s - policy.pad_before_s)
-    return _moment(draft.media_id, start_s, max(end_s, start_s), draft.hits, weights, policy)
+    start_s, end_s = _inside_media(start_s, end_s, timeline)
+    return _moment(draft.media_id, start_s, end_s, draft.hits, weights, policy)
+
+
+def _inside_media(start_s: float, end_s: float, timeline: MediaTimeline | None) -> tuple[float, float]:
+    """The span clipped to [0, duration] (a player cannot seek past the end); an unknown duration (0) clips nothing."""
+    if timeline is not None and timeline.duration_s > 0:
+        last_ms_s = math.floor(timeline.duration_s * 1000) / 1000  # moments are rounded to the millisecond
+        start_s, end_s = min(start_s, last_ms_s), min(end_s, last_ms_s)
+    return start_s, max(end_s, start_s)
 
 
 def _moment(media_id: int, start_s: float, end_s: float, hits: Sequence[Hit], weights: FusionWeights,

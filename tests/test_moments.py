@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from search.answer_focus import AnswerType, Line, answer_type, continuation, focus, holds_answer
 from search.errors import QueryError
@@ -150,3 +152,23 @@ def test_a_narrated_line_inside_a_long_caption_is_a_moment_of_its_own() -> None:
     spans = sorted((m.start_s, m.end_s, frozenset(m.channels)) for m in moments)
     # the subtitle and the narration of one sentence are one moment; the caption around them is another
     assert spans == [(13.0, 23.0, frozenset({OCR})), (15.5, 18.9, frozenset({SPEECH, SUBS}))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 200), st.floats(0, 30), st.sampled_from([SPEECH, OCR, SUBS, VISUAL])),
+                min_size=1, max_size=12),
+       st.floats(0.2, 120), st.lists(st.floats(0, 120), max_size=6))
+def test_moments_never_leave_the_media(spans: list[tuple[float, float, SearchChannel]], duration: float,
+                                       cuts: list[float]) -> None:
+    """Padding, snapping and growing to a shot never put a moment (or its thumbnail) past the file's end."""
+    hits = [hit(1, start, start + length, channel, Retriever.VISUAL if channel == VISUAL else Retriever.SEMANTIC,
+                rank=i + 1, text=None if channel == VISUAL else "line", frame=i if channel == VISUAL else None)
+            for i, (start, length, channel) in enumerate(spans)]
+    starts = tuple(sorted({0.0, *(c for c in cuts if c < duration)}))
+    for m in build_moments(hits, {1: timeline(duration, starts)}, W, MomentPolicy()):
+        assert 0.0 <= m.start_s <= m.end_s <= duration
+
+
+def test_an_unknown_duration_still_pads_the_end() -> None:
+    moment = build_moments([hit(1, 10, 14)], {1: timeline(0.0)}, W, MomentPolicy(pad_before_s=0.5, pad_after_s=0.25))[0]
+    assert (moment.start_s, moment.end_s) == (9.5, 14.25)

@@ -21,6 +21,7 @@ from db.repositories import runs as runs_repo
 from db.repositories import text as text_repo
 from db.session import Database, terminate_own_connection
 from indexer.errors import DecodeError, UnreadableMediaError
+from indexer.sampling import FrameSampler
 from tests.test_index_run import NO_OCR, config_for, vision_for
 from tests.test_jobs import RecordingQueue, _job, _setup
 from workers import faults
@@ -30,6 +31,8 @@ from workers.jobs import JobRunner, StageResult, StageTask
 from workers.transient import is_transient
 
 pytestmark = pytest.mark.integration
+CPU_OOM = ("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: "
+           "you tried to allocate 1073741824 bytes.")
 
 
 def _dropped_connection_error(db: Database) -> BaseException:
@@ -50,6 +53,7 @@ def test_infrastructure_errors_are_transient_and_media_errors_are_not(db: Databa
     assert is_transient(BrokerError("broker unreachable"))
     assert is_transient(redis.exceptions.ConnectionError("Connection refused"))
     assert is_transient(ConnectionResetError())
+    assert is_transient(MemoryError()) and is_transient(RuntimeError(CPU_OOM))  # the machine's memory, not the file
     wrapped = DecodeError(tmp_path / "a.mp4", "could not write a frame")
     wrapped.__cause__ = OSError(errno.ENOSPC, "No space left on device")
     assert is_transient(wrapped), "a media error raised from a full disk is the disk's"
@@ -58,6 +62,7 @@ def test_infrastructure_errors_are_transient_and_media_errors_are_not(db: Databa
         UnreadableMediaError(tmp_path / "a.mp4", "cannot read the file: Permission denied", "chmod"),
         DecodeError(tmp_path / "a.mp4", "moov atom not found"),
         ValueError("a bug"),
+        RuntimeError("shape '[2, 3]' is invalid for input of size 7"),
         PermissionError(errno.EACCES, "Permission denied"),
         FileNotFoundError(errno.ENOENT, "gone"),
         OSError(errno.ELOOP, "Too many levels of symbolic links"),
@@ -168,7 +173,44 @@ def test_the_in_process_run_gives_up_as_interrupted_without_blaming_the_file(db,
     with db.session() as session:
         assert {str(m.status) for m in library_repo.list_media(session)} == {MediaStatus.PENDING}
         assert not any(text_repo.has_failed_channel(session, m.id) for m in library_repo.list_media(session))
-        assert runs_repo.last_runs(session, 1)[0].status == "interrupted"
+        run = runs_repo.last_runs(session, 1)[0]
+        assert run.status == "interrupted" and "OperationalError" in (run.reason or "")  # kept for `status`
+
+
+def test_out_of_memory_inside_a_channel_is_retried_and_never_fails_the_file(db, tmp_path, library_two_clips,
+                                                                            tiny_clip_dir, monkeypatch) -> None:
+    real = FrameSampler.batches
+    raised: list[str] = []
+
+    def batches_after_one_oom(self):  # type: ignore[no-untyped-def]
+        if not raised:
+            raised.append(str(self))
+            raise RuntimeError(CPU_OOM)  # what torch says when the encoder's batch does not fit
+        return real(self)
+
+    monkeypatch.setattr(FrameSampler, "batches", batches_after_one_oom)
+    waits: list[float] = []
+    vision = vision_for(tiny_clip_dir)
+    summary = index_paths(db, [library_two_clips], config_for(tmp_path / "data", vision), (".mp4",), vision,
+                          text=NO_OCR, retry=RetryPolicy(sleep=waits.append))
+    assert raised and waits == [1.0]  # retried once after a pause
+    assert sorted(Path(p).name for p in summary.indexed) == ["a.mp4", "b.mp4"] and summary.problems == []
+    with db.session() as session:
+        assert not any(text_repo.has_failed_channel(session, m.id) for m in library_repo.list_media(session))
+
+
+def test_a_run_whose_process_died_is_recorded_as_crashed_with_what_to_do(db) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a real pid that no longer runs: a `scenedex index` killed with -9
+    with db.session() as session:
+        stale = runs_repo.start_run(session, "index")
+        stale.pid = dead.pid
+        session.commit()
+        runs_repo.start_run(session, "index")  # the next run finds it
+        session.commit()
+        crashed = next(r for r in runs_repo.last_runs(session, 5) if r.id == stale.id)
+    assert crashed.status == "crashed"
+    assert str(dead.pid) in (crashed.reason or "") and "run the same command again" in (crashed.reason or "")
 
 
 @pytest.fixture

@@ -329,4 +329,5 @@ def _finish(db: Database, config: IngestConfig, ids: ModelIds, models: RunModels
         summary.problems += [Problem(m.path, DEFERRED, m.error_reason or "", m.error_hint or "")
                              for mid in deferred if (m := library_repo.get_media(session, mid)) is not None]
         runs_repo.finish_run(session, run_id, status, indexed=len(summary.indexed), unchanged=summary.unchanged,
-                             failed=len(summary.failed), removed=len(summary.removed))
+                             failed=len(summary.failed), removed=len(summary.removed),
+                             reason=summary.interrupted_reason if summary.interrupted else None)

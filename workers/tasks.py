@@ -25,7 +25,7 @@ from scenedex.settings import Settings
 from workers.celery_app import TASK_FRAMES, TASK_PROBE, TASK_SYNC, TASK_TEXT, make_app
 from workers.jobs import JobLimits, JobRunner, StageResult, StageTask
 from workers.queueing import CeleryQueue
-from workers.transient import describe, is_transient
+from workers.transient import describe, is_out_of_memory, is_transient
 
 log = logging.getLogger(__name__)
 _settings = Settings()
@@ -60,14 +60,15 @@ def _run(task: Task, job_id: int, media_id: int, stage: FileStage, batch_size: i
     try:
         result = work.run_stage(step)
     except Exception as exc:
-        oom = isinstance(exc, torch.cuda.OutOfMemoryError)
         # Whatever happens next, the file must not stay claimed by this attempt; a fault of the infrastructure
-        # (or of the GPU's memory) does not count against the file.
-        _release(work, step, refund_attempt=oom or is_transient(exc))
-        if oom:
-            smaller = max(1, (batch_size or work.prepare({}).setup.ingest.sampling.batch_frames) // 2)
-            log.warning("out of GPU memory on media %d; retrying with batch %d", media_id, smaller)
-            torch.cuda.empty_cache()
+        # (or of the machine's memory) does not count against the file.
+        _release(work, step, refund_attempt=is_transient(exc))
+        current = batch_size or work.prepare({}).setup.ingest.sampling.batch_frames
+        if is_out_of_memory(exc) and current > 1:
+            smaller = max(1, current // 2)
+            log.warning("out of memory on media %d; retrying with batch %d", media_id, smaller)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
             raise task.retry(exc=exc, countdown=1, kwargs={"batch_size": smaller}) from exc
         if not is_transient(exc):
             raise

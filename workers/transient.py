@@ -1,9 +1,9 @@
 """Which errors are the infrastructure's, not the media's: one answer for every worker path.
 
 A transient error (the database dropped the connection, a serialization failure or deadlock, a lock or statement
-timeout, the broker unreachable, the data disk full, read-only or failing) says nothing about the file being
-indexed: the work is retried with backoff and, if it must give up, the job or run is recorded as interrupted,
-never the file as failed. Everything else raised while reading a file is the file's problem (or a bug).
+timeout, the broker unreachable, the data disk full, read-only or failing, memory exhausted) says nothing about
+the file being indexed: the work is retried with backoff and, if it must give up, the job or run is recorded as
+interrupted, never the file as failed. Everything else raised while reading a file is the file's problem (or a bug).
 """
 
 from __future__ import annotations
@@ -54,10 +54,23 @@ def _driver_types() -> tuple[type[BaseException], ...]:
 _DRIVER_TYPES = _driver_types()
 
 
+# What PyTorch's allocators say when memory runs out (CPU: "DefaultCPUAllocator: not enough memory: you tried to
+# allocate …", older "can't allocate memory"; CUDA: torch.cuda.OutOfMemoryError, "CUDA out of memory"), and
+# onnxruntime's "Failed to allocate memory": named by text so this module does not import torch.
+_OUT_OF_MEMORY_TEXT = ("not enough memory", "can't allocate memory", "out of memory", "failed to allocate memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """The machine ran out of memory: the other work on it, or a batch too big for it, not the file."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(exc, RuntimeError) and any(t in str(exc).lower() for t in _OUT_OF_MEMORY_TEXT)
+
+
 def _is_transient_one(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(exc, _TRANSIENT_TYPES + _DRIVER_TYPES):
+    if isinstance(exc, _TRANSIENT_TYPES + _DRIVER_TYPES) or is_out_of_memory(exc):
         return True
     return isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS
 

@@ -28,6 +28,8 @@ def start_run(session: Session, command: str) -> IndexRun:
     for stale in session.scalars(select(IndexRun).where(IndexRun.status == "running", IndexRun.host == host)):
         if not _alive(stale.pid):
             stale.status = "crashed"
+            stale.reason = f"process {stale.pid} on {host} ended without finishing the run (killed, or the machine " \
+                           "stopped); run the same command again to go on"
     run = IndexRun(command=command, status="running", host=host, pid=os.getpid(), indexed=0, unchanged=0, failed=0,
                    removed=0)
     session.add(run)
@@ -36,10 +38,10 @@ def start_run(session: Session, command: str) -> IndexRun:
 
 
 def finish_run(session: Session, run_id: int, status: str, *, indexed: int, unchanged: int, failed: int,
-               removed: int) -> None:
+               removed: int, reason: str | None = None) -> None:
     session.execute(update(IndexRun).where(IndexRun.id == run_id).values(
         status=status, finished_at=datetime.now(UTC), indexed=indexed, unchanged=unchanged, failed=failed,
-        removed=removed))
+        removed=removed, reason=reason))
 
 
 def last_runs(session: Session, limit: int = 5) -> list[IndexRun]:
