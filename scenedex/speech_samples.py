@@ -25,9 +25,9 @@ class SpokenLine:
     text: str
 
 
-def synthesize(text: str, path: Path) -> tuple[np.ndarray, int]:
-    """espeak-ng speech as ((n,) int16 mono, sample rate)."""
-    subprocess.run(["espeak-ng", "-w", str(path), text], check=True)
+def synthesize(text: str, path: Path, voice_args: Sequence[str] = ()) -> tuple[np.ndarray, int]:
+    """espeak-ng speech as ((n,) int16 mono, sample rate); ``voice_args`` e.g. ("-v", "en-gb", "-s", "160")."""
+    subprocess.run(["espeak-ng", *voice_args, "-w", str(path), text], check=True)
     with wave.open(str(path)) as wav:
         assert wav.getnchannels() == 1 and wav.getsampwidth() == 2
         return np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16), wav.getframerate()

@@ -1,0 +1,117 @@
+"""The frozen search library (bench/frozen_library): its plan is what the issue asks for (paraphrases, many that
+share no content word with what is said or shown, several voices, busy footage, music and noise, real clips), and
+the builder's pieces do what they claim: speech placed inside its scene, music and noise mixed at the stated SNR,
+a reel built with ffmpeg and espeak-ng whose file and spans agree."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.frozen_library.build import build_reel, mix_under, music_bed, place_lines, speech_power, voice_args
+from bench.frozen_library.plan import (
+    BUSY_SOURCES,
+    Bed,
+    Plan,
+    PlanError,
+    Reel,
+    ReelQuery,
+    Scene,
+    content_words,
+    load_plan,
+    share_a_word,
+)
+from scenedex.speech_samples import synthesize
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    return load_plan()
+
+
+def test_plan_has_enough_paraphrases_and_thirty_that_share_no_content_word(plan: Plan) -> None:
+    queries = [(reel, q) for reel in plan.reels for q in reel.queries]
+    assert len(queries) >= 80
+    none_shared = [(reel, q) for reel, q in queries if reel.disjoint(q)]
+    assert len(none_shared) >= 30, len(none_shared)
+    for reel, q in none_shared:  # by word sets after stop-word removal, against every text of the scene
+        for text in reel.scenes[q.scene].texts():
+            assert not content_words(q.text) & content_words(text), (q.text, text)
+    for reel, q in queries:  # a paraphrase is never the target's own wording
+        assert content_words(q.text) != content_words(reel.target_text(q)), q.text
+
+
+def test_word_rule_counts_stems_and_prefixes_as_shared() -> None:
+    assert share_a_word("the roasting tin", "Roast it")
+    assert share_a_word("couch by the door", "through the doorway")
+    assert not share_a_word("peaks glowing at first light", "At dawn the mountains turned pink.")
+    assert content_words("It is the one with them") == frozenset()
+
+
+def test_plan_varies_voices_speeds_footage_and_mix(plan: Plan) -> None:
+    assert len({r.voice for r in plan.reels}) >= 4
+    speeds = [r.speed_wpm for r in plan.reels]
+    assert min(speeds) <= 145 and max(speeds) >= 185
+    assert {s.source for r in plan.reels for s in r.scenes} == BUSY_SOURCES
+    assert len({r.bed for r in plan.reels}) >= 3 and all(10 <= r.music_snr_db <= 25 for r in plan.reels)
+    assert 10 <= len(plan.reels) <= 14
+    assert sum(len(c.queries) for c in plan.real) >= 6
+    assert {c.media for c in plan.real} == {"nasa_webb_cleanroom.mp4", "bbb_opening_720p.mp4",
+                                            "bbb_credits_720p.mp4"}
+
+
+def test_a_target_that_does_not_exist_is_a_plan_error(tmp_path: Path, plan: Plan) -> None:
+    text = Path("bench/frozen_library/plan.toml").read_text().replace('target = "6.caption"', 'target = "60.caption"',
+                                                                       1)
+    bad = tmp_path / "plan.toml"
+    bad.write_text(text)
+    with pytest.raises(PlanError, match="does not exist"):
+        load_plan(bad)
+
+
+def test_lines_are_placed_inside_their_scene_in_order() -> None:
+    scene = Scene("bars", 12, "Caption", ("one", "two"))
+    for seed in range(20):
+        starts = place_lines(scene, 30.0, [3.0, 4.0], random.Random(seed))
+        assert 30.8 <= starts[0] and starts[0] + 3.0 + 1.2 <= starts[1] + 1e-9 and starts[1] + 4.0 <= 42.0 - 0.8 + 1e-9
+    with pytest.raises(PlanError, match="need"):
+        place_lines(scene, 0.0, [6.0, 6.0], random.Random(0))
+
+
+def test_music_and_noise_are_mixed_at_the_stated_snr() -> None:
+    rate = 16000
+    rng = np.random.default_rng(3)
+    speech = np.zeros(rate * 4, dtype=np.int16)
+    speech[rate:2 * rate] = (8000 * np.sin(np.arange(rate) * 0.05)).astype(np.int16)  # (n,) a loud tone as speech
+    bed = music_bed(Bed(((220.0, 330.0),), 2.0, 1.0), len(speech), rate)
+    noise = rng.normal(size=len(speech))
+    mixed = mix_under(speech, bed, np.zeros_like(noise), 12.0, 200.0).astype(np.float64)
+    music_part = mixed - speech
+    snr_db = 10 * np.log10(speech_power(speech) / np.mean(music_part**2))
+    assert abs(snr_db - 12.0) < 0.2
+    noisy = mix_under(speech, np.zeros_like(bed), noise, 200.0, 20.0).astype(np.float64) - speech
+    assert abs(10 * np.log10(speech_power(speech) / np.mean(noisy**2)) - 20.0) < 0.2
+
+
+@pytest.mark.e2e
+def test_one_reel_is_built_with_its_voice_and_spans_inside_its_scenes(tmp_path: Path) -> None:
+    reel = Reel("x/one.mp4", "en-gb-scotland", 170, "b", 15.0, 25.0,
+                (Scene("mandelbrot", 4, "First caption", ("The kettle is boiling.",)),
+                 Scene("life", 5, "Second caption", ("Pour the water slowly.",))), (ReelQuery("tea", 0, 0),))
+    plan = Plan(1, (320, 180), 25, {"b": Bed(((220.0, 277.0),), 1.0, 2.0)}, (reel,), ())
+    speech = {line: synthesize(line, tmp_path / f"{i}.wav", voice_args(reel))
+              for i, line in enumerate(("The kettle is boiling.", "Pour the water slowly."))}
+    default_voice, _ = synthesize("The kettle is boiling.", tmp_path / "default.wav")
+    assert len(default_voice) != len(speech["The kettle is boiling."][0])  # the voice and speed were used
+    record = build_reel(tmp_path, plan, 0, speech)
+    assert [(s["start_s"], s["end_s"]) for s in record["scenes"]] == [(0.0, 4.0), (4.0, 9.0)]
+    for line in record["lines"]:
+        scene = record["scenes"][line["scene"]]
+        assert scene["start_s"] + 0.8 <= line["start_s"] < line["end_s"] <= scene["end_s"] - 0.8
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0",
+                            str(tmp_path / "x/one.mp4")], capture_output=True, text=True, check=True)
+    assert sorted(probe.stdout.split()) == ["audio", "video"]
