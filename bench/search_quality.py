@@ -1,0 +1,224 @@
+"""Search quality on the library search was tuned on and on the frozen one it never saw, side by side.
+
+    .venv/bin/python bench/search_quality.py [--only tuned|frozen] [--text-model DIR] [--label NAME]
+
+- tuned: ``scenedex.search_samples`` (20 reels, 80 needle queries; the wording and fusion were chosen on it),
+  built in bench/out/quality_library_20 and indexed into the database ``scenedex_bench`` (shared with
+  bench/search_api.py, so one index serves both);
+- frozen: ``bench/frozen_library`` (12 reels in other voices with music and noise, 84 paraphrases, 8 queries on
+  the real clips), built in bench/out/frozen_library and indexed into ``scenedex_sq_frozen``.
+
+Both are built and indexed once (default channels: subtitles, speech, on-screen text, the packaged models) and
+reused; later runs only search. Every query goes through ``SearchService.search`` as the CLI and the API call it.
+A text model other than the default gets its own copies of the databases, re-embedded from the stored text
+(``workers.reembed``): speech and OCR are not run again.
+
+Reported per library and group: top-1 IoU >= 0.5, R@5 IoU >= 0.5, mAP (QVHighlights, ``search.library_eval``);
+and, when moments carry a confidence label: top-10 pairs in one file overlapping by IoU > 0.5, the share of
+correct moments (IoU >= 0.5, in the top 10) kept above the cut-off, the median number of moments above the
+cut-off. Results go to bench/out/search_quality[_LABEL].json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import OUT_DIR, save  # noqa: E402
+
+TOP_K = 10
+SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+DEFAULT_DATABASES = {"tuned": "scenedex_bench", "frozen": "scenedex_sq_frozen"}
+DATA_DIRS = {"tuned": OUT_DIR / "quality_data_20", "frozen": OUT_DIR / "frozen_data"}
+
+
+def _admin(sql: str, *params: str) -> list[tuple]:
+    import psycopg2
+
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall() if cur.description else []
+    conn.close()
+    return rows
+
+
+def _exists(name: str) -> bool:
+    return bool(_admin("SELECT 1 FROM pg_database WHERE datname = %s", name))
+
+
+def build(library: str) -> tuple[Path, list[dict[str, Any]]]:
+    """The library's folder and its queries as dicts (query, media, start_s, end_s, group keys)."""
+    if library == "tuned":
+        from scenedex.search_samples import build_search_library
+
+        root = OUT_DIR / "quality_library_20"
+        queries = build_search_library(root, n_videos=20, seed=7, progress=print)
+        return root, [{"query": q.query, "media": q.media, "start_s": q.start_s, "end_s": q.end_s,
+                       "channel": q.channel, "kind": q.kind} for q in queries]
+    from bench.frozen_library.build import build_frozen_library
+
+    root = OUT_DIR / "frozen_library"
+    return root, build_frozen_library(root, progress=print)
+
+
+def index_default(library: str, root: Path) -> str:
+    """Index ``root`` with the default channels and models into the library's database; its URL."""
+    from db.session import Database, upgrade
+    from indexer.sampling import SamplingPolicy
+    from workers.index_run import TextChannels, index_paths
+    from workers.ingest import IngestConfig
+    from workers.layout import DataLayout
+
+    name = DEFAULT_DATABASES[library]
+    if not _exists(name):
+        _admin(f'CREATE DATABASE "{name}"')
+    url = f"{SERVER}/{name}"
+    upgrade(url)
+    db = Database(url)
+    t0 = time.perf_counter()
+    config = IngestConfig(layout=DataLayout(DATA_DIRS[library]), sampling=SamplingPolicy(size_px=32))
+    summary = index_paths(db, [root], config, (".mp4",), None, text=TextChannels())
+    print(f"{library}: {len(summary.indexed)} indexed, {summary.unchanged} unchanged in "
+          f"{time.perf_counter() - t0:.0f} s; problems: {summary.problems or 'none'}")
+    db.dispose()
+    return url
+
+
+def with_text_model(library: str, text_model: str, label: str) -> tuple[str, Path]:
+    """A copy of the library's default database and data folder re-embedded with ``text_model`` (once)."""
+    from db.session import Database
+    from workers.layout import DataLayout
+    from workers.reembed import reembed_text
+
+    name = f"{DEFAULT_DATABASES[library]}_{label}"
+    data_dir = DATA_DIRS[library].with_name(f"{DATA_DIRS[library].name}_{label}")
+    if not _exists(name):
+        _admin(f'CREATE DATABASE "{name}" TEMPLATE "{DEFAULT_DATABASES[library]}"')
+        subprocess.run(["rm", "-rf", str(data_dir)], check=True)
+        subprocess.run(["cp", "-a", str(DATA_DIRS[library]), str(data_dir)], check=True)
+    url = f"{SERVER}/{name}"
+    db = Database(url)
+    t0 = time.perf_counter()
+    done = reembed_text(db, DataLayout(data_dir), text_model)
+    print(f"{library}: re-embedded {done.media} files, {done.chunks} chunks with {text_model} "
+          f"in {time.perf_counter() - t0:.0f} s")
+    db.dispose()
+    return url, data_dir
+
+
+def _iou(a: tuple[float, float], b: tuple[float, float]) -> float:
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / union if union > 0 else 0.0
+
+
+def run_queries(url: str, data_dir: Path, root: Path, queries: list[dict[str, Any]],
+                text_model: str | None) -> dict[str, Any]:
+    from db.session import Database
+    from scenedex.search_service import SearchConfig, SearchService
+    from search.library_eval import EvalQuery, Predicted, evaluate
+    from search.request import SearchRequest
+    from workers.layout import DataLayout
+
+    db = Database(url)
+    service = SearchService(db, DataLayout(data_dir), SearchConfig(text_model=text_model))
+    has_show_all = "show_all" in {f.name for f in dataclasses.fields(SearchRequest)}
+    eval_queries, predictions, rows = [], [], []
+    overlaps, kept, correct, shown_counts, took = 0, 0, 0, [], []
+    labelled = False
+    for q in queries:
+        extra = {k: v for k, v in q.items() if k not in ("query", "media", "start_s", "end_s")}
+        request = SearchRequest(text=q["query"], page_size=TOP_K, **({"show_all": True} if has_show_all else {}))
+        t0 = time.perf_counter()
+        response = service.search(request)
+        took.append((time.perf_counter() - t0) * 1000)
+        assert response.moments is not None
+        items = response.moments.items
+        paths = [str(Path(response.media[m.media_id].path).relative_to(root)) for m in items]
+        eval_queries.append(EvalQuery(q["query"], q["media"], q["start_s"], q["end_s"], extra))
+        predictions.append([Predicted(p, m.start_s, m.end_s, m.score) for p, m in zip(paths, items)])
+        truth = (q["start_s"], q["end_s"])
+        ious = [_iou((m.start_s, m.end_s), truth) if p == q["media"] else 0.0 for p, m in zip(paths, items)]
+        overlaps += sum(1 for i in range(len(items)) for j in range(i + 1, len(items))
+                        if items[i].media_id == items[j].media_id
+                        and _iou((items[i].start_s, items[i].end_s), (items[j].start_s, items[j].end_s)) > 0.5)
+        labels = [getattr(m, "confidence", None) for m in items]
+        if any(label is not None for label in labels):
+            labelled = True
+            good = [i for i, iou in enumerate(ious) if iou >= 0.5]
+            correct += bool(good)
+            kept += any(str(labels[i]) in ("high", "medium") for i in good)
+            if has_show_all:
+                shown = service.search(SearchRequest(text=q["query"], page_size=1)).moments
+                shown_counts.append(shown.total if shown is not None else 0)
+        rows.append({**q, "top1_iou": round(ious[0], 3) if ious else 0.0,
+                     "top1": {"media": paths[0], "start_s": items[0].start_s, "end_s": items[0].end_s}
+                     if items else None, "first_correct_rank": next((i + 1 for i, x in enumerate(ious) if x >= 0.5),
+                                                                   None),
+                     "labels": [str(x) for x in labels] if labelled else None})
+    report = evaluate(eval_queries, predictions)
+    db.dispose()
+    out: dict[str, Any] = {"metrics": report.metrics, "by_group": report.by_group,
+                           "top10_same_file_pairs_iou_over_0.5": overlaps,
+                           "search_ms_p50": round(statistics.median(took), 1), "queries": rows}
+    if labelled:
+        out["cutoff_keeps_correct"] = round(kept / correct, 3) if correct else None
+        out["median_moments_above_cutoff"] = statistics.median(shown_counts) if shown_counts else None
+    return out
+
+
+def _line(name: str, m: dict[str, Any]) -> str:
+    return f"  {name:<28}{m['queries']:>5}{m['R1@0.5']:>9.1f}{m['R5@0.5']:>9.1f}{m['mAP']:>8.1f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=("tuned", "frozen"))
+    parser.add_argument("--text-model", default=None, help="a sentence-transformers directory (default: packaged)")
+    parser.add_argument("--label", default=None, help="names the output and the re-embedded databases")
+    args = parser.parse_args()
+    if args.text_model and not args.label:
+        parser.error("--text-model needs --label (it names the re-embedded copies)")
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    results: dict[str, Any] = {"commit": commit, "text_model": args.text_model or "default",
+                               "load_before": load}
+    for library in ("tuned", "frozen"):
+        if args.only and args.only != library:
+            continue
+        root, queries = build(library)
+        url, data_dir = index_default(library, root), DATA_DIRS[library]
+        if args.text_model:
+            url, data_dir = with_text_model(library, args.text_model, args.label)
+        results[library] = run_queries(url, data_dir, root, queries, args.text_model)
+    results["load_after"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    print(f"\ncommit {commit}, text model {results['text_model']}; load: {load}")
+    print(f"  {'library / group':<28}{'n':>5}{'top1':>9}{'R@5':>9}{'mAP':>8}   (IoU >= 0.5, %)")
+    for library in ("tuned", "frozen"):
+        if library not in results:
+            continue
+        r = results[library]
+        print(_line(library, r["metrics"]))
+        for group, m in r["by_group"].items():
+            print(_line("  " + group, m))
+        extra = f"  top-10 same-file pairs IoU>0.5: {r['top10_same_file_pairs_iou_over_0.5']}"
+        if "cutoff_keeps_correct" in r:
+            extra += (f"; cut-off keeps {r['cutoff_keeps_correct']} of correct; median above cut-off "
+                      f"{r['median_moments_above_cutoff']}")
+        print(extra + f"; search p50 {r['search_ms_p50']} ms")
+    print(f"saved {save('search_quality' + (f'_{args.label}' if args.label else ''), results)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
