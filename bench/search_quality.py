@@ -1,6 +1,6 @@
 """Search quality on the library search was tuned on and on the frozen one it never saw, side by side.
 
-    .venv/bin/python bench/search_quality.py [--only tuned|frozen] [--text-model DIR] [--label NAME]
+    .venv/bin/python bench/search_quality.py [--only tuned|frozen] [--text-model NAME] [--label NAME] [--set F=V]
 
 - tuned: ``scenedex.search_samples`` (20 reels, 80 needle queries; the wording and fusion were chosen on it),
   built in bench/out/quality_library_20 and indexed into the database ``scenedex_bench`` (shared with
@@ -122,16 +122,37 @@ def _iou(a: tuple[float, float], b: tuple[float, float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def run_queries(url: str, data_dir: Path, root: Path, queries: list[dict[str, Any]],
-                text_model: str | None) -> dict[str, Any]:
+def search_config(text_model: str | None, settings: list[str]) -> Any:
+    """The default SearchConfig with ``text_model`` and each ``field=value`` of ``settings`` (``weights.k=20``
+    for a fusion weight); values are read as JSON (true, 0.5), else kept as text."""
+    import json
+
+    from scenedex.search_service import SearchConfig
+
+    config = SearchConfig(text_model=text_model)
+    for item in settings:
+        name, _, raw = item.partition("=")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        if "." in name:
+            outer, inner = name.split(".", 1)
+            value = dataclasses.replace(getattr(config, outer), **{inner: value})
+            name = outer
+        config = dataclasses.replace(config, **{name: value})
+    return config
+
+
+def run_queries(url: str, data_dir: Path, root: Path, queries: list[dict[str, Any]], config: Any) -> dict[str, Any]:
     from db.session import Database
-    from scenedex.search_service import SearchConfig, SearchService
+    from scenedex.search_service import SearchService
     from search.library_eval import EvalQuery, Predicted, evaluate
     from search.request import SearchRequest
     from workers.layout import DataLayout
 
     db = Database(url)
-    service = SearchService(db, DataLayout(data_dir), SearchConfig(text_model=text_model))
+    service = SearchService(db, DataLayout(data_dir), config)
     has_show_all = "show_all" in {f.name for f in dataclasses.fields(SearchRequest)}
     eval_queries, predictions, rows = [], [], []
     overlaps, kept, correct, shown_counts, took = 0, 0, 0, [], []
@@ -186,12 +207,17 @@ def main() -> int:
     parser.add_argument("--only", choices=("tuned", "frozen"))
     parser.add_argument("--text-model", default=None, help="a sentence-transformers directory (default: packaged)")
     parser.add_argument("--label", default=None, help="names the output and the re-embedded databases")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a SearchConfig field for this run, e.g. lexical_rare_words=true or weights.k=20")
+    parser.add_argument("--reembed-label", default=None, help="the label of the re-embedded copies to use "
+                        "(default: --label)")
     args = parser.parse_args()
     if args.text_model and not args.label:
         parser.error("--text-model needs --label (it names the re-embedded copies)")
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    results: dict[str, Any] = {"commit": commit, "text_model": args.text_model or "default",
+    config = search_config(args.text_model, args.set)
+    results: dict[str, Any] = {"commit": commit, "text_model": args.text_model or "default", "settings": args.set,
                                "load_before": load}
     for library in ("tuned", "frozen"):
         if args.only and args.only != library:
@@ -199,10 +225,10 @@ def main() -> int:
         root, queries = build(library)
         url, data_dir = index_default(library, root), DATA_DIRS[library]
         if args.text_model:
-            url, data_dir = with_text_model(library, args.text_model, args.label)
-        results[library] = run_queries(url, data_dir, root, queries, args.text_model)
+            url, data_dir = with_text_model(library, args.text_model, args.reembed_label or args.label)
+        results[library] = run_queries(url, data_dir, root, queries, config)
     results["load_after"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    print(f"\ncommit {commit}, text model {results['text_model']}; load: {load}")
+    print(f"\ncommit {commit}, text model {results['text_model']}, settings {args.set or 'default'}; load: {load}")
     print(f"  {'library / group':<28}{'n':>5}{'top1':>9}{'R@5':>9}{'mAP':>8}   (IoU >= 0.5, %)")
     for library in ("tuned", "frozen"):
         if library not in results:

@@ -63,6 +63,7 @@ class SearchConfig:
     policy: MomentPolicy = MomentPolicy()
     candidates_per_list: int = 100  # hits taken from each retriever before fusion
     max_moments: int = 1000  # ranked moments kept for paging
+    lexical_rare_words: bool = False  # full-text words weighted by their rarity in the library (issue 15)
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,8 @@ class SearchService:
         channels = [c for c in TEXT_CHANNELS if c in request.channels]
         k = self.config.candidates_per_list
         with self.db.session() as session:
-            lexical = search_repo.lexical_matches(session, request.text, [c.value for c in channels], k, allowed_media)
+            lexical = search_repo.lexical_matches(session, request.text, [c.value for c in channels], k, allowed_media,
+                                                  rare_words=self.config.lexical_rare_words)
         hits = _ranked([(r.media_id, r.start_s, r.end_s, SearchChannel(r.channel), r.score, r.text, None)
                         for r in lexical], Retriever.LEXICAL)
         searched.extend(channels)
