@@ -2,15 +2,20 @@
 
 1. Each hit is worth what its rank in its list is worth (``search.fusion``). Hits are taken strongest first:
    a hit joins an existing moment of the same file when it lies mostly inside it (a line of another channel:
-   when the two spans mostly coincide, IoU >= 0.5), or when it is close and its
-   similarity is at least ``stretch_ratio`` of the best one its retriever found in the moment (consecutive
-   frames of a matching scene, consecutive lines of a matching answer); then it stretches the span. Otherwise
-   it starts a moment of its own: a weak match next door neither blurs a span nor hides in it.
+   when the two spans mostly coincide, IoU >= 0.5, or when it is the same sentence subtitled and said,
+   ``search.same_line``), or when it is close and its similarity is at least ``stretch_ratio`` of the best one
+   its retriever found in the moment (consecutive frames of a matching scene, consecutive lines of a matching
+   answer; never two captions: a caption's span is its time on screen); then it stretches the span. Otherwise
+   it starts a moment of its own: a weak match next door neither blurs a span nor hides in it, and a short
+   narrated line inside a long caption keeps its own tight span.
 2. A moment's score is the fusion of the best rank each list gave it: agreement between channels (the caption
    and the narration both say it) ranks a moment higher.
-3. Spans are snapped to shot cuts close by, a moment found by frames alone grows to its shot (a shot is what a
-   viewer calls a moment), spans are padded so playback starts just before the event, and moments that then
-   overlap are merged.
+3. Edges follow the evidence that matched: a sentence-embedding chunk of several short lines gives way to the
+   line of it whose words matched. Spans are snapped to shot cuts close by, a moment found by frames alone grows
+   to its shot (a shot is what a viewer calls a moment), and spans are padded so playback starts just before
+   the event.
+4. One moment, one result: a moment that overlaps a stronger one of its file by IoU > 0.5 is not listed again;
+   its evidence and channels join the stronger one, which keeps its span (``one_per_span``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ import numpy as np
 
 from search.fusion import FusionWeights, ListKey, Retriever, fuse
 from search.request import Combine, SearchChannel
+from search.same_line import same_sentence
+
+MAX_IOU = 0.5  # two moments of a file that overlap more than this are one result
+SAID = frozenset({SearchChannel.SPEECH, SearchChannel.SUBTITLES})  # channels of what is said
 
 
 @dataclass(frozen=True)
@@ -59,14 +68,31 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class MatchSignals:
+    """How well a moment's best evidence matched, in each retriever's own units (what confidence is judged on)."""
+
+    semantic: float = 0.0  # best sentence-embedding cosine of its text chunks (0: none)
+    lexical: float = 0.0  # best share of the query's words in one of its lines, 0..1 (0: none)
+    visual: float = 0.0  # best image-text (or image-image) cosine of its frames (0: none)
+
+    def with_(self, other: MatchSignals) -> MatchSignals:
+        return MatchSignals(max(self.semantic, other.semantic), max(self.lexical, other.lexical),
+                            max(self.visual, other.visual))
+
+
+@dataclass(frozen=True)
 class Moment:
     media_id: int
     start_s: float
     end_s: float
-    score: float
+    score: float  # fused rank score (``search.fusion``): orders one query's moments
     thumbnail_t_s: float
     channels: frozenset[SearchChannel]
     evidence: tuple[Evidence, ...]
+    signals: MatchSignals = MatchSignals()
+    calibrated_score: float | None = None  # 0..1, set by ``search.confidence.assess``
+    confidence: str | None = None  # "high", "medium" or "low", set with it
+    below_cutoff: bool = False  # below the confidence cut-off (listed only when asked for)
 
     @property
     def duration_s(self) -> float:
@@ -114,7 +140,7 @@ def build_moments(hits: Iterable[Hit], timelines: Mapping[int, MediaTimeline], w
     """Ranked moments, best first. ``combine=AND`` keeps moments with evidence from every channel in ``channels``."""
     drafts = _group(hits, weights, policy)
     moments = [_finish(d, timelines.get(d.media_id), weights, policy) for d in drafts]
-    moments = _merge_overlapping(moments, weights, policy)
+    moments = one_per_span(moments, weights, policy.evidence_per_channel)
     if combine == Combine.AND:
         moments = [m for m in moments if channels <= m.channels]
     return sorted(moments, key=lambda m: (-m.score, m.media_id, m.start_s))
@@ -150,20 +176,48 @@ def _joins(draft: _Draft, hit: Hit, policy: MomentPolicy) -> bool:
         return False
     overlap_s = min(draft.end_s, hit.end_s) - max(draft.start_s, hit.start_s)
     if not draft.has_channel(hit.channel) and hit.frame_id is None:
-        # Another channel's line joins only a moment of about its own span (the subtitle and the narration of
-        # one sentence); a narrated line inside a long caption is a moment of its own.
+        # Another channel's line joins only a moment of about its own span, or the line it subtitles or says;
+        # a narrated line inside a long caption is a moment of its own.
         union_s = max(draft.end_s, hit.end_s) - min(draft.start_s, hit.start_s)
-        return overlap_s >= 0.5 * max(union_s, 1e-6)
+        return overlap_s >= 0.5 * max(union_s, 1e-6) or _says_the_same(draft, hit)
     if overlap_s >= 0.5 * max(hit.end_s - hit.start_s, 1e-6):
         return True
+    if hit.channel == SearchChannel.OCR:
+        return False  # a caption's span is its time on screen: the next scene's caption is another moment
     stretched_s = max(draft.end_s, hit.end_s) - min(draft.start_s, hit.start_s)
     best = draft.best_similarity.get(hit.retriever)
     return best is not None and best > 0 and hit.similarity >= policy.stretch_ratio * best \
         and stretched_s <= policy.max_moment_s
 
 
+def _says_the_same(draft: _Draft, hit: Hit) -> bool:
+    """Whether ``hit`` is the subtitle of a line the moment has as speech, or the other way round."""
+    if hit.channel not in SAID or not hit.text:
+        return False
+    return any(h.channel in SAID and h.channel != hit.channel and h.text
+               and same_sentence(h.text, (h.start_s, h.end_s), hit.text, (hit.start_s, hit.end_s))
+               for h in draft.hits)
+
+
+def _evidence_span(draft: _Draft) -> tuple[float, float]:
+    """The draft's span, without the part of a sentence-embedding chunk of several lines that lies outside the
+    line of it whose words matched (the chunk "LAUNCH BRIEFING Telemetry Questions" gives way to "Questions")."""
+    eps = 1e-3
+    lines = [h for h in draft.hits if h.retriever == Retriever.LEXICAL]
+
+    def wider_than_its_line(h: Hit) -> bool:
+        return h.retriever == Retriever.SEMANTIC and any(
+            line.channel == h.channel and line.start_s >= h.start_s - eps and line.end_s <= h.end_s + eps
+            and line.end_s - line.start_s < h.end_s - h.start_s - eps for line in lines)
+
+    kept = [h for h in draft.hits if not wider_than_its_line(h)]
+    if len(kept) == len(draft.hits):
+        return draft.start_s, draft.end_s
+    return max(draft.start_s, min(h.start_s for h in kept)), min(draft.end_s, max(h.end_s for h in kept))
+
+
 def _finish(draft: _Draft, timeline: MediaTimeline | None, weights: FusionWeights, policy: MomentPolicy) -> Moment:
-    start_s, end_s = draft.start_s, draft.end_s
+    start_s, end_s = _evidence_span(draft)
     only_frames = all(h.retriever in (Retriever.VISUAL, Retriever.EXAMPLE) for h in draft.hits)
     if timeline is not None:
         if only_frames:
@@ -196,7 +250,17 @@ def _moment(media_id: int, start_s: float, end_s: float, hits: Sequence[Hit], we
         thumbnail_t_s = (seed.start_s + seed.end_s) / 2
     return Moment(media_id=media_id, start_s=round(start_s, 3), end_s=round(end_s, 3), score=fuse(best, weights),
                   thumbnail_t_s=round(min(max(thumbnail_t_s, start_s), end_s), 3),
-                  channels=frozenset(h.channel for h in hits), evidence=_evidence(hits, weights, policy))
+                  channels=frozenset(h.channel for h in hits), evidence=_evidence(hits, weights, policy),
+                  signals=_signals(hits))
+
+
+def _signals(hits: Sequence[Hit]) -> MatchSignals:
+    def best(retrievers: tuple[str, ...]) -> float:
+        return max((float(h.similarity) for h in hits if h.retriever in retrievers), default=0.0)
+
+    return MatchSignals(semantic=max(0.0, best((Retriever.SEMANTIC,))),
+                        lexical=min(1.0, max(0.0, best((Retriever.LEXICAL,)))),
+                        visual=max(0.0, best((Retriever.VISUAL, Retriever.EXAMPLE))))
 
 
 def _evidence(hits: Sequence[Hit], weights: FusionWeights, policy: MomentPolicy) -> tuple[Evidence, ...]:
@@ -256,36 +320,53 @@ def _snap(start_s: float, end_s: float, cuts_s: np.ndarray, tolerance_s: float) 
     return start_s, end_s
 
 
-def _merge_overlapping(moments: list[Moment], weights: FusionWeights, policy: MomentPolicy) -> list[Moment]:
-    """Two moments of a file that cover about the same span (IoU >= 0.5, after snapping to shots) are shown as
-    one; a short moment inside a long one, or two that overlap only by their padding, stay apart."""
-    out: list[Moment] = []
-    by_media: dict[int, list[Moment]] = {}
-    for m in moments:
-        by_media.setdefault(m.media_id, []).append(m)
-    for media_moments in by_media.values():
-        media_moments.sort(key=lambda m: m.start_s)
-        current = media_moments[0]
-        for m in media_moments[1:]:
-            overlap_s = min(m.end_s, current.end_s) - m.start_s
-            union_s = max(m.end_s, current.end_s) - current.start_s
-            if overlap_s >= 0.5 * union_s and union_s <= policy.max_moment_s:
-                current = _union(current, m, weights)
-            else:
-                out.append(current)
-                current = m
-        out.append(current)
-    return out
+def span_iou(a: Moment, b: Moment) -> float:
+    """Temporal IoU of two moments' spans (0 for moments of different files)."""
+    if a.media_id != b.media_id:
+        return 0.0
+    inter_s = min(a.end_s, b.end_s) - max(a.start_s, b.start_s)
+    union_s = max(a.end_s, b.end_s) - min(a.start_s, b.start_s)
+    return max(0.0, inter_s) / union_s if union_s > 0 else float(inter_s >= 0)
 
 
-def _union(a: Moment, b: Moment, weights: FusionWeights) -> Moment:
-    evidence = a.evidence + b.evidence
+def one_per_span(moments: Sequence[Moment], weights: FusionWeights, evidence_per_channel: int = 3,
+                 max_iou: float = MAX_IOU) -> list[Moment]:
+    """Moments taken strongest first; one that overlaps a kept moment of its file by IoU > ``max_iou`` is not
+    kept: its evidence, channels and signals join the kept one, whose span does not change (so no two kept
+    moments ever overlap by more). Best first."""
+    kept: list[Moment] = []
+    by_media: dict[int, list[int]] = {}
+    for m in sorted(moments, key=lambda m: (-m.score, m.media_id, m.start_s, m.end_s)):
+        home = next((i for i in by_media.get(m.media_id, []) if span_iou(kept[i], m) > max_iou), None)
+        if home is None:
+            by_media.setdefault(m.media_id, []).append(len(kept))
+            kept.append(m)
+        else:
+            kept[home] = _absorb(kept[home], m, weights, evidence_per_channel)
+    return sorted(kept, key=lambda m: (-m.score, m.media_id, m.start_s))
+
+
+def _absorb(lead: Moment, other: Moment, weights: FusionWeights, evidence_per_channel: int) -> Moment:
+    """``lead`` with ``other``'s evidence added after its own: agreement between them counts in the fused score."""
+    def key(e: Evidence) -> tuple[object, ...]:
+        return (e.channel, e.frame_id) if e.frame_id is not None else (e.channel, e.start_s, e.end_s, e.text)
+
+    listed = list(lead.evidence)
+    seen = {key(e) for e in listed}
+    per_channel: dict[SearchChannel, int] = {}
+    for e in listed:
+        per_channel[e.channel] = per_channel.get(e.channel, 0) + 1
+    for e in other.evidence:
+        if key(e) not in seen and per_channel.get(e.channel, 0) < evidence_per_channel:
+            seen.add(key(e))
+            per_channel[e.channel] = per_channel.get(e.channel, 0) + 1
+            listed.append(e)
     best: dict[ListKey, int] = {}
-    for e in evidence:
+    for e in lead.evidence + other.evidence:
         for r in e.retrievers:
-            key = (e.channel, r)
-            best[key] = min(best.get(key, e.rank), e.rank)
-    lead = a if a.score >= b.score else b
-    return Moment(media_id=a.media_id, start_s=min(a.start_s, b.start_s), end_s=max(a.end_s, b.end_s),
-                  score=fuse(best, weights), thumbnail_t_s=lead.thumbnail_t_s, channels=a.channels | b.channels,
-                  evidence=tuple(sorted(evidence, key=lambda e: (e.rank, e.start_s))))
+            if e.rank >= 1:  # an answering line added by answer focus has no rank of its own
+                best[(e.channel, r)] = min(best.get((e.channel, r), e.rank), e.rank)
+    return Moment(media_id=lead.media_id, start_s=lead.start_s, end_s=lead.end_s,
+                  score=max(lead.score, fuse(best, weights) if best else 0.0), thumbnail_t_s=lead.thumbnail_t_s,
+                  channels=lead.channels | other.channels, evidence=tuple(listed),
+                  signals=lead.signals.with_(other.signals))
