@@ -110,3 +110,56 @@ def test_missing_or_altered_mpnet_parts_are_refused_with_what_to_install(monkeyp
     with pytest.raises(ModelFileError, match="differs from the pinned"):
         packaged_mpnet.prepare_mpnet(tmp_path)
     assert not packaged_mpnet.is_prepared(tmp_path)
+
+
+def _save_tiny_sentence_model(path) -> None:
+    """A randomly initialised 2-layer BERT with mean pooling, saved as a sentence-transformers folder."""
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel
+
+    from tests.tiny_models import save_word_tokenizer
+
+    raw = path.parent / "tiny-bert"
+    vocab = save_word_tokenizer(raw)
+    BertModel(BertConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=64)).save_pretrained(raw)
+    word = models.Transformer(str(raw), max_seq_length=32)
+    SentenceTransformer(modules=[word, models.Pooling(32)]).save(str(path))
+
+
+@pytest.mark.e2e
+def test_an_index_run_with_a_new_sentence_model_re_embeds_without_re_reading(db: Database, tmp_path,
+                                                                              shared_media) -> None:
+    import shutil
+
+    from indexer.sampling import SamplingPolicy
+    from indexer.text_embedding import describe_text_model
+    from workers.index_run import TextChannels, index_paths
+    from workers.ingest import IngestConfig
+
+    library = tmp_path / "lib"
+    library.mkdir()
+    shutil.copyfile(shared_media / "nasa_webb_cleanroom.mp4", library / "nasa.mp4")
+    config = IngestConfig(layout=DataLayout(tmp_path / "data"), sampling=SamplingPolicy(size_px=32))
+    first = index_paths(db, [library], config, (".mp4",), None, text=TextChannels(speech=False, ocr=None))
+    assert len(first.indexed) == 1
+    with db.session() as session:
+        (media,) = library_repo.list_media(session)
+        old_model, segments = media.text_model_id, search_repo.text_segment_count(session)
+        old_ids = text_repo.chunk_ids(session, old_model)
+    tiny = tmp_path / "tiny-sentence"
+    _save_tiny_sentence_model(tiny)
+    channels = TextChannels(speech=False, ocr=None, text_model=str(tiny))
+    second = index_paths(db, [library], config, (".mp4",), None, text=channels)
+    assert second.indexed == [] and second.unchanged == 1  # speech, OCR, subtitles were not read again
+    new_key = describe_text_model(str(tiny)).key
+    with db.session() as session:
+        (media,) = library_repo.list_media(session)
+        assert media.channels_key.endswith(new_key) and media.text_model_id != old_model
+        assert list(text_repo.chunk_ids(session, media.text_model_id)) == list(old_ids) and old_ids.size >= 4
+        assert search_repo.text_segment_count(session) == segments
+        new_model = media.text_model_id
+    manifest = json.loads((DataLayout(tmp_path / "data").index_dir(new_model) / "manifest.json").read_text())
+    assert manifest["count"] == old_ids.size
+    third = index_paths(db, [library], config, (".mp4",), None, text=channels)
+    assert third.indexed == [] and third.unchanged == 1

@@ -23,6 +23,7 @@ from search.vector_index import Manifest
 from workers.file_state import file_signature, is_current, touch_if_same_content
 from workers.ingest import IngestConfig, ModelIds, Outcome, index_media, remove_media
 from workers.models import QaTowerChannel, RunModels, TextChannels, VisionChannel
+from workers.reembed import only_text_model_changed, reembed_text
 from workers.transient import describe, is_transient
 from workers.vectors import sync_text_index, sync_vector_index
 
@@ -258,6 +259,11 @@ def _index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exte
     with db.session() as session:
         run_id = runs_repo.start_run(session, "index").id
     ids = model_ids(db, models)
+    if models.text_info is not None and not force:  # a new sentence model: new vectors of the stored text only
+        stale = only_text_model_changed(db, config, ids.vision, models.text.key(models.text_info))
+        if stale:
+            reembed_text(db, config.layout, models.text.text_model, models.text_encoder(), media_ids=stale,
+                         channels_key=models.text.key(models.text_info))
     plan = plan_index(db, paths, config, extensions, models, ids, retry_failed, force)
     seen, todo = plan.seen, plan.todo
     summary.removed = plan.removed

@@ -12,11 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from db.models import MediaStatus
 from db.repositories import library as library_repo
 from db.repositories import models as models_repo
 from db.repositories import text as text_repo
 from db.session import Database
 from indexer.text_embedding import TextEncoderInfo, describe_text_model
+from workers.file_state import same_file
+from workers.ingest import IngestConfig
 from workers.layout import DataLayout
 from workers.vectors import sync_text_index
 
@@ -50,30 +53,45 @@ def model_id_for(db: Database, info: TextEncoderInfo) -> int:
 
 
 def reembed_text(db: Database, layout: DataLayout, text_model: str | None, encoder: Any = None,
-                 on_file: Callable[[int, int], None] = lambda done, total: None) -> Reembedded:
-    """Embed every chunk not already embedded by ``text_model`` (None: the packaged default) with it; the
-    caller may pass a loaded ``TextEncoder`` of that model."""
+                 on_file: Callable[[int, int], None] = lambda done, total: None,
+                 media_ids: list[int] | None = None, channels_key: str | None = None) -> Reembedded:
+    """Embed the chunks of ``media_ids`` (default: every file with chunks of another model) with ``text_model``
+    (None: the packaged default) and record it on each file (``channels_key``: the whole new key; default: the
+    old one with its text part replaced). The caller may pass a loaded ``TextEncoder`` of that model."""
     info = describe_text_model(text_model)
     model_id = model_id_for(db, info)
-    with db.session() as session:
-        todo = text_repo.media_with_chunks_not_of(session, model_id)
+    if media_ids is None:
+        with db.session() as session:
+            media_ids = text_repo.media_with_chunks_not_of(session, model_id)
     chunks = 0
-    if todo and encoder is None:
-        from indexer.text_embedding import TextEncoder
-
-        encoder = TextEncoder(text_model)
-    for done, media_id in enumerate(todo, 1):
+    for done, media_id in enumerate(media_ids, 1):
         with db.session() as session:
             ids, texts = text_repo.chunk_texts(session, media_id)
-        vectors = encoder.encode(texts)  # (n, dim) float32
+        if texts and encoder is None:
+            from indexer.text_embedding import TextEncoder
+
+            encoder = TextEncoder(text_model)
+        vectors = encoder.encode(texts) if texts else None  # (n, dim) float32
         with db.session() as session:
-            text_repo.set_chunk_embeddings(session, ids, model_id, vectors)
+            if vectors is not None:
+                text_repo.set_chunk_embeddings(session, ids, model_id, vectors)
             media = library_repo.get_media(session, media_id)
             if media is not None:
-                media.text_model_id = model_id
-                media.channels_key = with_text_key(media.channels_key, info.key)
+                media.text_model_id = model_id if len(ids) else None
+                media.channels_key = channels_key or with_text_key(media.channels_key, info.key)
         chunks += len(ids)
-        on_file(done, len(todo))
+        on_file(done, len(media_ids))
     sync_text_index(db, layout, model_id)
-    log.info("re-embedded %d chunks of %d files with %s", chunks, len(todo), info.key)
-    return Reembedded(model_id, len(todo), chunks)
+    log.info("re-embedded %d chunks of %d files with %s", chunks, len(media_ids), info.key)
+    return Reembedded(model_id, len(media_ids), chunks)
+
+
+def only_text_model_changed(db: Database, config: IngestConfig, vision_id: int | None, channels_key: str) -> list[int]:
+    """Indexed, unchanged files whose settings differ from ``channels_key`` in the sentence model alone: what a
+    model change needs for them is new vectors of their stored text, not speech and OCR again."""
+    head = channels_key.rpartition(";")[0]
+    with db.session() as session:
+        return [m.id for m in library_repo.list_media(session)
+                if m.status == MediaStatus.INDEXED and m.channels_key is not None and m.channels_key != channels_key
+                and m.channels_key.rpartition(";")[0] == head and m.sampling_key == config.sampling_key()
+                and m.embedding_model_id == vision_id and same_file(m)]
