@@ -13,7 +13,8 @@ which frames get which part):
   640 px 145 ms, 960 px 360-390 ms (the RapidOCR default scaled the short side up to 736 px: 1308 x 736 for
   a 960 x 540 frame). 320 px finds the title card and the logo but none of the ~14 px credit lines; 480 px
   finds about half of them (enough to say "text here"); 640 px finds as many lines as 960 px (19-26 a frame).
-* ``recognise(crops)``: the CRNN recogniser, batched (crops sorted by aspect, ``REC_BATCH`` at a time).
+* ``recognise(crops)``: the CRNN recogniser on each crop at its own width (one crop a call on the CPU, where
+  batches padded to a common width cost more than they save; batches of like widths on CUDA).
   No orientation classifier: video text is upright; a box taller than wide by 1.5 is turned a quarter.
 * ``read(frame)``: both, then ``indexer.ocr_filters.keep_reading`` (scripts, length, confidence, dictionary;
   its rules and the figures they were measured on are stated there).
@@ -47,7 +48,13 @@ MODEL_SHA256 = {
 }
 READ_WIDTH_PX = 640  # detection width for reading: finds every credit line 960 px finds, at 40 % of the cost
 REC_HEIGHT_PX = 48  # the recogniser's input height (PP-OCRv4: 3 x 48 x W)
-REC_BATCH = 6  # crops padded to the widest of a batch: 6 cost 44-61 ms CPU a line on credits, 16 61-84, 32 129-193
+REC_WIDTH_STEP_PX = 8  # the recogniser's stride: its output has one column per 8 px of input
+# CPU cost of the recogniser grows with the input's width, about linearly to 1280 px (1 thread, loaded machine:
+# 160 px 18 ms, 320 px 45, 640 px 83, 1280 px 149, 2560 px 440). Batches cost more than single crops on the
+# CPU: 50 lines of three credit frames, 1 thread, 84 ms a line one at a time; 6 a batch (padded to the
+# widest, RapidOCR's way) 151 ms; 8 of widths within 15 % 175 ms; 16 a batch 623 ms. On CUDA batches pay.
+REC_BATCH_CPU, REC_BATCH_CUDA = 1, 16
+REC_GROUP_WIDTH = 1.15  # a batch holds crops whose widths are within this factor of its narrowest
 DB_THRESH, DB_BOX_THRESH, DB_UNCLIP = 0.3, 0.5, 1.6  # the detector's post-processing, RapidOCR's defaults
 
 Box = tuple[tuple[float, float], ...]  # 4 corner points (x, y) in pixels, clockwise from top-left
@@ -134,20 +141,63 @@ def join_words(boxes: list[Box]) -> list[Box]:
                                  ((r[0], r[1]), (r[2], r[1]), (r[2], r[3]), (r[0], r[3]))) for r in rects]
 
 
+def rec_input(crop: np.ndarray) -> np.ndarray:
+    """(h, w, 3) uint8 RGB line -> (3, REC_HEIGHT_PX, W) float32 in [-1, 1], BGR as the model was trained,
+    W the scaled width rounded up to REC_WIDTH_STEP_PX (the rounding is zero padding)."""
+    h, w = crop.shape[:2]
+    scaled = max(1, int(np.ceil(REC_HEIGHT_PX * w / max(h, 1))))
+    width = max(2 * REC_WIDTH_STEP_PX, -(-scaled // REC_WIDTH_STEP_PX) * REC_WIDTH_STEP_PX)
+    x = np.zeros((3, REC_HEIGHT_PX, width), np.float32)
+    resized = cv2.resize(np.ascontiguousarray(crop[..., ::-1]), (scaled, REC_HEIGHT_PX))  # (48, scaled, 3) BGR
+    x[:, :, :scaled] = resized.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
+    return x
+
+
+def width_groups(widths: Sequence[int], batch: int) -> list[list[int]]:
+    """Positions of ascending ``widths`` cut into batches of at most ``batch`` whose widest is within
+    REC_GROUP_WIDTH of the narrowest.
+
+    >>> width_groups([64, 64, 70, 200, 210], 4), width_groups([64, 64, 70], 1)
+    ([[0, 1, 2], [3, 4]], [[0], [1], [2]])
+    """
+    groups: list[list[int]] = []
+    for i, w in enumerate(widths):
+        if groups and len(groups[-1]) < batch and w <= REC_GROUP_WIDTH * widths[groups[-1][0]]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+class LineRecogniser:
+    """The recogniser's onnxruntime session and RapidOCR's CTC decoding, on batches already scaled."""
+
+    def __init__(self, rapid_recogniser: Any) -> None:
+        self._session = rapid_recogniser.session.session  # onnxruntime.InferenceSession inside RapidOCR's wrapper
+        self._input = self._session.get_inputs()[0].name
+        self._decode = rapid_recogniser.postprocess_op  # CTCLabelDecode: (B, T, classes) -> [(text, score)]
+
+    def __call__(self, x: np.ndarray) -> list[tuple[str, float]]:
+        """x: (B, 3, 48, W) float32 in [-1, 1], BGR -> (text, score) per row."""
+        probs = self._session.run(None, {self._input: x})[0]  # (B, W / 8, classes)
+        return [(str(t), float(p)) for t, p in self._decode(probs)]
+
+
 class OcrEngine:
     """The loaded detector and recogniser. Build it with ``load_ocr_engine``."""
 
     def __init__(self, detector: Any, recogniser: Any, model_dir: Path, min_confidence: float,
                  scripts: Sequence[str] = (LATIN,), provider: str = "CPUExecutionProvider") -> None:
         self._det = detector  # rapidocr's TextDetector: .infer(x) and .postprocess_op(pred, shape)
-        self._rec = recogniser  # rapidocr's TextRecognizer: (crops BGR) -> [(text, score)]
+        self._rec = recogniser  # LineRecogniser: (B, 3, 48, W) float32 -> [(text, score)] * B
         self.model_dir = model_dir
         self.min_confidence = min_confidence
         self.scripts = tuple(scripts)
         self.provider = provider
+        self.rec_batch = REC_BATCH_CUDA if provider == "CUDAExecutionProvider" else REC_BATCH_CPU
         # Names what produced the text, so stored text can be invalidated when the models or the rules change.
         self.key = (f"rapidocr:PP-OCRv4@{MODEL_SHA256[DET_MODEL][:8]}{MODEL_SHA256[REC_MODEL][:8]}"
-                    f"/det{READ_WIDTH_PX}/{'+'.join(self.scripts)}")
+                    f"/det{READ_WIDTH_PX}/rec{REC_WIDTH_STEP_PX}/{'+'.join(self.scripts)}")
 
     def _fail(self, frame: np.ndarray, exc: Exception) -> OcrError:
         return OcrError(self.model_dir, f"OCR failed on a {frame.shape[1]}x{frame.shape[0]} frame",
@@ -179,15 +229,28 @@ class OcrEngine:
         return sorted(join_words(boxes), key=lambda b: (b[0][1], b[0][0]))
 
     def recognise(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
-        """crops: (h, w, 3) uint8 RGB text lines -> (text, score 0..1) each, batched; text as read, unfiltered."""
+        """crops: (h, w, 3) uint8 RGB text lines -> (text, score 0..1) each; text as read, unfiltered.
+
+        Each crop is scaled to REC_HEIGHT_PX high, its width rounded up to REC_WIDTH_STEP_PX (not padded to
+        RapidOCR's 320 px minimum); on the CPU one crop a call (``rec_batch``), see REC_BATCH_CPU.
+        """
         if not crops:
             return []
-        bgr = [np.ascontiguousarray(c[..., ::-1]) for c in crops]
+        inputs = [rec_input(c) for c in crops]  # (3, 48, w) float32 each
+        order = sorted(range(len(inputs)), key=lambda i: inputs[i].shape[2])
+        out: list[tuple[str, float]] = [("", 0.0)] * len(inputs)
         try:
-            result, _elapsed = self._rec(bgr)
+            for group in width_groups([inputs[i].shape[2] for i in order], self.rec_batch):
+                idx = [order[g] for g in group]
+                width = max(inputs[i].shape[2] for i in idx)
+                x = np.zeros((len(idx), 3, REC_HEIGHT_PX, width), np.float32)  # (B, 3, 48, W), zero = mid grey
+                for row, i in enumerate(idx):
+                    x[row, :, :, :inputs[i].shape[2]] = inputs[i]
+                for i, (text, score) in zip(idx, self._rec(x)):
+                    out[i] = (str(text), float(score))
         except Exception as exc:
             raise self._fail(crops[0], exc) from exc
-        return [(str(text), float(score)) for text, score in result]
+        return out
 
     def recognise_boxes(self, frame: np.ndarray, boxes: Sequence[Box]) -> list[TextBox | None]:
         """Recognise the given boxes of ``frame``, one batch: a TextBox where the reading is text
@@ -245,11 +308,11 @@ def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0, model_dir: Pa
                                  "box_thresh": DB_BOX_THRESH, "max_candidates": 1000, "unclip_ratio": DB_UNCLIP,
                                  "use_dilation": True, "score_mode": "fast"})
         recogniser = TextRecognizer({**common, "model_path": str(directory / REC_MODEL),
-                                     "rec_img_shape": [3, REC_HEIGHT_PX, 320], "rec_batch_num": REC_BATCH})
+                                     "rec_img_shape": [3, REC_HEIGHT_PX, 320], "rec_batch_num": REC_BATCH_CPU})
     except Exception as exc:  # onnxruntime's load errors have no common base class
         raise OcrError(directory, "the OCR models could not be loaded",
                        "reinstall rapidocr-onnxruntime and onnxruntime (`make setup`)",
                        detail=repr(exc)) from exc
     log.info("OCR engine loaded from %s (min confidence %.2f, threads %s, %s, scripts %s)", directory,
              min_confidence, threads or "auto", provider, "+".join(scripts))
-    return OcrEngine(detector, recogniser, directory, min_confidence, scripts, provider)
+    return OcrEngine(detector, LineRecogniser(recogniser), directory, min_confidence, scripts, provider)

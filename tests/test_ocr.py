@@ -203,12 +203,14 @@ class FakeDetector:
 
 
 class FakeRecogniser:
+    """Stands in for LineRecogniser: (B, 3, 48, W) batches -> (text, score) per row."""
+
     def __init__(self, answers: list[tuple[str, float]]) -> None:
         self.answers, self.seen = answers, []
 
-    def __call__(self, crops: list[np.ndarray]) -> tuple[list[tuple[str, float]], float]:
-        self.seen += crops
-        return self.answers[:len(crops)], 0.0
+    def __call__(self, x: np.ndarray) -> list[tuple[str, float]]:
+        self.seen.append(x)
+        return self.answers[:len(x)]
 
 
 def test_the_detector_sees_the_frame_scaled_to_its_width_in_bgr_and_boxes_come_back_in_frame_pixels() -> None:
@@ -229,7 +231,8 @@ def test_recognised_lines_that_are_not_text_are_dropped_and_capitals_get_their_s
     engine = OcrEngine(det, rec, Path("models"), min_confidence=0.5)
     [line] = engine.read(frame)
     assert (line.text, line.confidence) == ("QUARTERLY REVENUE 2024", 0.91)
-    assert rec.seen[0].shape == (20, 100, 3)  # the box's crop, straightened
+    assert rec.seen[0].shape == (1, 3, 48, 240)  # the box's 20 x 100 crop, scaled to the recogniser's 48 px
+    assert rec.seen[0][0, :, 0, 0].tolist() == pytest.approx([90 / 127.5 - 1] * 3)  # grey in [-1, 1]
     for noise in [("福", 0.99), ("M", 0.99), ("BKY", 0.95), ("faint but long words", 0.3)]:
         assert OcrEngine(det, FakeRecogniser([noise]), Path("models"), 0.5).read(frame) == [], noise
 
