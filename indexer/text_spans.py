@@ -182,8 +182,11 @@ def _match(open_spans: Sequence[_OpenSpan], boxes: Sequence[TextBox], min_simila
             if box.track >= 0 and box.track == span.last.track:  # followed on screen: the same line
                 pairs.append((3.0, b, s))
                 continue
-            sim, iou = text_similarity(span.last.text, box.text), box_iou(span.last.box, box.box)
-            if sim >= min_similarity and iou >= min_iou:
+            iou = box_iou(span.last.box, box.box)
+            if iou < min_iou:  # first the cheap test: difflib on every pair was 14 % of OCR on dense credits
+                continue
+            sim = text_similarity(span.last.text, box.text)
+            if sim >= min_similarity:
                 pairs.append((sim + iou, b, s))
     matched: dict[int, int] = {}
     used_spans: set[int] = set()
