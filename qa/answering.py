@@ -53,6 +53,7 @@ class AnswerModelInfo:
     visual_tokens_per_frame: int = 0  # 0 for text-only models, 2 for LLaMA-VID video mode
     note: str = ""  # said to the user with every answer, e.g. "answered from text evidence only"
     kv_cache_bytes_per_token: int = 0  # what one prompt token costs in the KV cache (0: not bounded by memory)
+    frame_px: int = 0  # vision-language models: the square its frames are resized and cropped to (0: the default)
 
 
 @dataclass(frozen=True)

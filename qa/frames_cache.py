@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -20,9 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from indexer.sampling import ResizeMode, ffmpeg_binary, square_resize_filter
+from qa.clip_image import resize_and_crop
 from qa.errors import QaError
 
 log = logging.getLogger(__name__)
+PPM_HEADER = re.compile(rb"P6\s+(?P<w>\d+)\s+(?P<h>\d+)\s+255\s")  # binary RGB, one byte a channel
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class FrameKey:
 
     @property
     def file_name(self) -> str:
-        return f"{self.fingerprint[:40]}-{round(self.t_s * 1000):010d}ms-{self.size_px}px.npy"
+        return f"{self.fingerprint[:40]}-{round(self.t_s * 1000):010d}ms-{self.size_px}px-clip.npy"
 
 
 class FramesCache:
@@ -118,3 +121,29 @@ def decode_frame(path: Path, t_s: float, size_px: int, stream_index: int | None 
                       f"{done.stderr.decode(errors='replace').strip()[-300:] or 'nothing decoded'}",
                       "check the file still plays; re-index it with `scenedex index` if it changed")
     return np.frombuffer(done.stdout[:expected], dtype=np.uint8).reshape(size_px, size_px, 3).copy()
+
+
+def decode_frame_clip(path: Path, t_s: float, size_px: int, stream_index: int | None = None) -> np.ndarray:
+    """(size_px, size_px, 3) uint8 RGB as CLIP's image processor crops it: the picture at ``t_s`` decoded at its
+    own resolution (as the reference's video reader gives it), then resized by PIL (``qa.clip_image``)."""
+    return resize_and_crop(decode_native_frame(path, t_s, stream_index), size_px)
+
+
+def decode_native_frame(path: Path, t_s: float, stream_index: int | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB: the picture shown at ``t_s`` at the stream's stored size (a PPM image on the pipe says
+    its size)."""
+    stream = f"0:{stream_index}" if stream_index is not None else "0:V:0?"
+    command = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-ss", f"{max(0.0, t_s):.3f}", "-i", str(path),
+               "-map", stream, "-frames:v", "1", "-pix_fmt", "rgb24", "-f", "image2pipe", "-c:v", "ppm", "pipe:1"]
+    done = subprocess.run(command, capture_output=True, timeout=60, check=False)
+    header = PPM_HEADER.match(done.stdout)
+    if done.returncode != 0 or header is None:
+        raise QaError(f"no picture at {t_s:.2f} s in {path.name}: "
+                      f"{done.stderr.decode(errors='replace').strip()[-300:] or 'nothing decoded'}",
+                      "check the file still plays; re-index it with `scenedex index` if it changed")
+    width, height = int(header["w"]), int(header["h"])
+    body = done.stdout[header.end():header.end() + width * height * 3]
+    if len(body) < width * height * 3:
+        raise QaError(f"a truncated picture at {t_s:.2f} s in {path.name}",
+                      "check the file still plays; re-index it with `scenedex index` if it changed")
+    return np.frombuffer(body, dtype=np.uint8).reshape(height, width, 3).copy()

@@ -79,13 +79,13 @@ def _frame_files(cache_dir: Path) -> dict[str, int]:
 def test_llamavid_answers_from_the_moments_frames_and_text(library: Library, llamavid_dir: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     decoded: list[float] = []
-    real_decode = ask_module.decode_frame
+    real_decode = ask_module.decode_frame_clip
 
     def counted_decode(path: Path, t_s: float, *args: object) -> np.ndarray:
         decoded.append(t_s)
         return real_decode(path, t_s, *args)
 
-    monkeypatch.setattr(ask_module, "decode_frame", counted_decode)  # the real decoder, counted
+    monkeypatch.setattr(ask_module, "decode_frame_clip", counted_decode)  # the real decoder, counted
     settings = _settings(library, tmp_path / "cache", llamavid_dir)
     service = runtime.ask_service(settings, library.db)
 
@@ -125,12 +125,14 @@ def test_llamavid_answers_from_the_moments_frames_and_text(library: Library, lla
     assert stats.visual_tokens == 2 * shown and stats.extra["frames"] == shown
     assert stats.prompt_tokens <= result.model.context_tokens - settings.ask_max_new_tokens
     checked = 0
+    size = model.info.frame_px  # the tower's own square (the tiny tower: 32 px), as CLIP's processor crops
+    assert size == model.model.config.vision.image_px
     for m in stream._input.moments:  # the pixels are the picture at their time, not any picture
         for f in m.frames:
-            assert f.pixels is not None and f.pixels.shape == (224, 224, 3) and f.pixels.dtype == np.uint8
+            assert f.pixels is not None and f.pixels.shape == (size, size, 3) and f.pixels.dtype == np.uint8
             scene = _scene(f.t_s)
             if scene is not None:
-                top = np.median(f.pixels[:112].reshape(-1, 3), axis=0)  # above the caption
+                top = np.median(f.pixels[:size // 2].reshape(-1, 3), axis=0)  # above the caption
                 assert np.abs(top - STILLS[scene]).max() < 40, (f.t_s, scene, top)
                 checked += 1
     assert checked >= 1, "a frame of a still scene was checked"

@@ -65,7 +65,7 @@ class LlamaVidAnswerer:
                                     context_tokens=llm.context_tokens,
                                     visual_tokens_per_frame=config.tokens_per_frame,
                                     note="answered by LLaMA-VID from the moments' frames and text",
-                                    kv_cache_bytes_per_token=kv_bytes)
+                                    kv_cache_bytes_per_token=kv_bytes, frame_px=config.vision.image_px)
 
     @classmethod
     def from_directory(cls, directory: Path, options: LoadOptions = LoadOptions()) -> LlamaVidAnswerer:

@@ -31,6 +31,7 @@ from qa.llamavid.config import LlamaVidConfig, Mode, VisionTowerConfig
 from qa.llamavid.config_json import (OWN_CONFIG, config_from_dict, config_from_released, config_to_dict,
                                      released_config_json)
 from qa.llamavid.model import LlamaVidModel, LlamaVidTokenizers
+from qa.llamavid.position import fit_positions
 from qa.llamavid.vision import VisionTower
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,8 @@ def load_weights(model: LlamaVidModel, directory: Path, eva_file: Path | None,
     if mapped.unused:
         log.info("EVA tower: %d weights of blocks past the %d used are not loaded", len(mapped.unused),
                  model.config.vision.layers_used)
-    for key, tensor in mapped.tensors.items():
+    tower_state = fit_positions(mapped.tensors, model.config.vision.patches_per_side)  # 224-px file, 336-px tower
+    for key, tensor in tower_state.items():
         filler.put("vision_tower." + key, tensor, f"{key} ({eva_source})")
     filler.raise_unexpected()
     missing = sorted(set(filler.targets) - filler.filled)
@@ -187,16 +189,17 @@ def load_vision_tower(eva_file: Path, config: VisionTowerConfig = VisionTowerCon
         tower = VisionTower(config)
     tower = tower.to(dtype=dtype).eval()
     mapped = eva_to_tower(load_tensor_file(Path(eva_file)), config.layers_used)
+    tensors = fit_positions(mapped.tensors, config.patches_per_side)
     targets = tower.state_dict(keep_vars=True)
     problems = [f"unexpected {name}" for name in mapped.unexpected]
-    problems += [f"missing {key}" for key in sorted(set(targets) - set(mapped.tensors))]
+    problems += [f"missing {key}" for key in sorted(set(targets) - set(tensors))]
     problems += [f"{key}: expected shape {tuple(targets[key].shape)}, found {tuple(t.shape)}"
-                 for key, t in mapped.tensors.items() if key in targets and targets[key].shape != t.shape]
+                 for key, t in tensors.items() if key in targets and targets[key].shape != t.shape]
     if problems:
         raise CheckpointError(f"{eva_file} does not fit the vision tower: {_names(problems)}",
                               hint="use the EVA ViT-g file of LAVIS (eva_vit_g.pth) with the tower's sizes")
     with torch.no_grad():
-        for key, tensor in mapped.tensors.items():
+        for key, tensor in tensors.items():
             targets[key].copy_(tensor)
     return tower
 

@@ -90,6 +90,29 @@ def _linear_rope_factor(rope_scaling: dict[str, Any] | None) -> float | None:
     return float(rope_scaling["factor"])
 
 
+def released_image_px(data: dict[str, Any]) -> int:
+    """The image size the checkpoint runs its tower at, from the image processor it names (``image_processor``:
+    ``./llamavid/processor/clip-patch14-336`` for the 336-px image models, ``…-224`` or the CLIP ViT-L/14
+    processor, 224 px, for the others; the reference sizes the tower by the processor's shortest edge).
+
+    >>> released_image_px({"image_processor": "./llamavid/processor/clip-patch14-336"})
+    336
+    >>> released_image_px({"image_processor": "./model_zoo/OpenAI/clip-vit-large-patch14"})
+    224
+    >>> released_image_px({})
+    224
+    """
+    processor = str(data.get("image_processor") or "")
+    size = re.search(r"patch14-(\d+)/?$", processor)
+    if size is None:
+        return 224
+    px = int(size[1])
+    if not 1 <= px <= 4096:
+        raise CheckpointError(f"image_processor {processor!r} in config.json names a {px}-px image size",
+                              hint="LLaMA-VID runs EVA ViT-g/14 at 224 or 336 px")
+    return px
+
+
 def config_from_released(data: dict[str, Any]) -> LlamaVidConfig:
     """A released ``config.json`` → config with the released EVA-g and BERT-base sizes and the LLM it
     describes."""
@@ -108,7 +131,7 @@ def config_from_released(data: dict[str, Any]) -> LlamaVidConfig:
     except KeyError as exc:
         raise CheckpointError(f"config.json lacks {exc.args[0]}",
                               hint="the directory must hold the LLaMA-VID model's own config.json") from exc
-    vision = VisionTowerConfig(width=int(data.get("mm_hidden_size", 1408)))
+    vision = VisionTowerConfig(width=int(data.get("mm_hidden_size", 1408)), image_px=released_image_px(data))
     qformer = QFormerConfig(queries=int(data.get("num_query", 32)))
     mode = released_mode(data.get("compress_type"), long_video=llm.rope_linear_factor is not None)
     return LlamaVidConfig(vision=vision, qformer=qformer, llm=llm, mode=mode)
@@ -136,6 +159,7 @@ def released_config_json(config: LlamaVidConfig) -> dict[str, Any]:
             "compress_type": compress_type, "bert_type": "qformer_pretrain",
             "mm_projector_type": "mlp2x_gelu",
             "mm_vision_tower": "eva_vit_g.pth", "mm_vision_select_feature": "patch",
+            "image_processor": f"./llamavid/processor/clip-patch14-{config.vision.image_px}",
             "mm_use_im_start_end": False, "mm_use_im_patch_token": False,
             **({"rope_scaling": {"type": "linear", "factor": llm.rope_linear_factor}}
                if llm.rope_linear_factor else {})}

@@ -12,30 +12,21 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from qa.clip_image import clip_pixels
 from qa.llamavid.config import VisionTowerConfig
 
 
 def preprocess_frames(frames: Sequence[np.ndarray], config: VisionTowerConfig) -> torch.Tensor:
-    """RGB uint8 frames, each (H, W, 3), of any size → (N, 3, S, S) float32 as BLIP and LLaMA-VID feed EVA:
-    bicubic resize of the short side to S px (antialiased), centre crop, scale to [0, 1], CLIP mean/std."""
-    size = config.image_px
-    mean = torch.tensor(config.image_mean).view(3, 1, 1)
-    std = torch.tensor(config.image_std).view(3, 1, 1)
-    out = torch.empty((len(frames), 3, size, size), dtype=torch.float32)
+    """RGB uint8 frames, each (H, W, 3), of any size → (N, 3, S, S) float32 as LLaMA-VID's reference feeds EVA
+    through CLIP's image processor: PIL bicubic resize of the shortest side to S px, centre crop, scale to [0, 1],
+    CLIP mean/std (``qa.clip_image``; equal to the processor's ``pixel_values``)."""
+    out = torch.empty((len(frames), 3, config.image_px, config.image_px), dtype=torch.float32)
     for i, frame in enumerate(frames):
         assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8, (
             f"frame {i}: want (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
-        image = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float()  # (1, 3, H, W)
-        h, w = frame.shape[:2]
-        scale = size / min(h, w)
-        new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
-        image = F.interpolate(image, size=(new_h, new_w), mode="bicubic", align_corners=False, antialias=True)
-        top, left = (new_h - size) // 2, (new_w - size) // 2
-        image = image[0, :, top:top + size, left:left + size].clamp(0, 255) / 255.0  # (3, S, S)
-        out[i] = (image - mean) / std
+        out[i] = torch.from_numpy(clip_pixels(frame, config.image_px, config.image_mean, config.image_std))
     return out
 
 
