@@ -36,9 +36,10 @@ from qa.answering import (
     EvidenceMoment,
     TimedLine,
 )
+from qa.background import BackgroundStream
 from qa.budget import BudgetLimits, plan
 from qa.errors import EmptyLibraryError, NoEvidenceError, QuestionError
-from qa.frames_cache import FrameKey, FramesCache, decode_frame
+from qa.frames_cache import FrameKey, FramesCache, decode_frame_clip
 from qa.grounding.answer import GroundedSession, GroundingConfig
 from qa.grounding.claims import Claim, GroundedAnswer
 from qa.prompt import (
@@ -64,10 +65,11 @@ class AskConfig:
     context_s: float = 4.0  # lines this close before or after a moment go with it (a sentence spans cues)
     frames_per_s: float = 1.0  # vision-language models: frames offered per second of a moment ...
     max_frames_per_moment: int = 16  # ... and at most this many
-    frame_size_px: int = 224
+    frame_size_px: int = 224  # the frames' square when the model does not say (AnswerModelInfo.frame_px)
     memory_bytes: int | None = None  # vision-language models: memory free for the KV cache (None: not bounded)
-    # The evidence line is quoted when no verified claim has come this long after the search (None: never early)
-    first_words_deadline_s: float | None = 3.0
+    # The evidence line is quoted when no verified claim has come this long after the search (None: never early);
+    # below the 3 s goal, leaving room for a busy machine to wake the reader
+    first_words_deadline_s: float | None = 2.5
     grounding: GroundingConfig = GroundingConfig()
 
 
@@ -151,6 +153,7 @@ class AnswerStream:
     _text: list[str] = field(default_factory=list)
     _first_piece_s: float = 0.0
     _first_words_s: float = 0.0
+    _deadline_passed: bool = False
     _grounded: GroundedAnswer | None = None
 
     @property
@@ -159,22 +162,38 @@ class AnswerStream:
         return self._session.declined
 
     def events(self) -> Iterator[StreamEvent]:
-        """The model's draft pieces as they come and, interleaved, each claim as soon as it is shown."""
+        """The model's draft pieces as they come and, interleaved, each claim as soon as it is shown. The model
+        generates on a worker thread; this thread keeps the first-words deadline: when no claim is shown
+        ``first_words_deadline_s`` after the search, the answering line is quoted then, whatever the model is
+        doing (reading a long prompt, or writing a sentence the verifier drops), and its checked claims follow."""
         assert not self._text and self._grounded is None, "an answer stream is read once"
         session = self._session
         if not session.declined:
-            for piece in self._model.stream(self._input, self._stats):
+            yield from self._generated(session)
+        new, self._grounded = session.finish()
+        yield from self._shown(new)
+        if not self._first_words_s:  # a refusal, or an answer with nothing to show: its words come now
+            self._first_words_s = time.perf_counter() - self._t0
+
+    def _generated(self, session: GroundedSession) -> Iterator[StreamEvent]:
+        generation: BackgroundStream[str] = BackgroundStream(lambda: self._model.stream(self._input, self._stats))
+        try:
+            while True:
+                outcome, piece = generation.get(self._wait_s())
+                if outcome == "end":
+                    return
+                if outcome == "timeout":
+                    self._deadline_passed = True
+                    yield from self._shown(session.quote_now())
+                    continue
+                assert piece is not None
                 if not self._first_piece_s:
                     self._first_piece_s = time.perf_counter() - self._t0
                 self._text.append(piece)
                 yield "draft", piece
                 yield from self._shown(session.feed(piece))
-                if self._late():
-                    yield from self._shown(session.quote_now())
-        new, self._grounded = session.finish()
-        yield from self._shown(new)
-        if not self._first_words_s:  # a refusal, or an answer with nothing to show: its words come now
-            self._first_words_s = time.perf_counter() - self._t0
+        finally:
+            generation.close()  # the reader stopped early (a client went away): the model stops too
 
     def pieces(self) -> Iterator[str]:
         """The draft alone (the claims are in ``result()``)."""
@@ -183,9 +202,11 @@ class AnswerStream:
                 assert isinstance(value, str)
                 yield value
 
-    def _late(self) -> bool:
-        return (self._deadline_s is not None and not self._first_words_s
-                and time.perf_counter() - self._t0 - self._search_s > self._deadline_s)
+    def _wait_s(self) -> float | None:
+        """How long the next piece may take before the quote is due (None: no deadline is pending)."""
+        if self._deadline_s is None or self._first_words_s or self._deadline_passed:
+            return None
+        return self._t0 + self._search_s + self._deadline_s - time.perf_counter()
 
     def _shown(self, claims: list[Claim]) -> Iterator[StreamEvent]:
         for claim in claims:
@@ -269,7 +290,8 @@ class AskService:
                 thumbnail_t_s=moment.thumbnail_t_s, evidence=evidence_lines(moment), lines=final.lines,
                 frames_t_s=tuple(f.t_s for f in final.frames)))
         if info.visual_tokens_per_frame > 0:
-            numbered = tuple(self._with_pixels(m, media[m.media_id]) for m in numbered)
+            size = info.frame_px or self.config.frame_size_px
+            numbered = tuple(self._with_pixels(m, media[m.media_id], size) for m in numbered)
         answer_input = AnswerInput(question=question, moments=numbered, max_new_tokens=self.config.max_new_tokens)
         session = GroundedSession(question, numbered, self.embed, visual=info.visual_tokens_per_frame > 0,
                                   config=self.config.grounding)
@@ -348,12 +370,12 @@ class AskService:
                                   "ask a shorter question")
         return kept
 
-    def _with_pixels(self, moment: EvidenceMoment, media: MediaFile) -> EvidenceMoment:
-        size = self.config.frame_size_px
+    def _with_pixels(self, moment: EvidenceMoment, media: MediaFile, size: int) -> EvidenceMoment:
+        """The moment's frames decoded at their own size and cropped to ``size`` as CLIP's processor does."""
         path = Path(media.path)
 
         def pixels(t_s: float) -> np.ndarray:
-            decode = lambda: decode_frame(path, t_s, size, media.video_stream_index)
+            decode = lambda: decode_frame_clip(path, t_s, size, media.video_stream_index)
             if self.frames is None or not media.fingerprint:
                 return decode()
             return self.frames.get_or_decode(FrameKey(media.fingerprint, t_s, size), decode)

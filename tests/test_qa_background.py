@@ -1,0 +1,69 @@
+"""The worker thread an answer model generates on: the reader hears of its deadline while the model is busy,
+gets every piece in order, gets the model's error in its own thread, and stops the model by closing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from qa.background import BackgroundStream
+from qa.errors import AnswerModelError
+
+
+def _slow_then_fast(first_delay_s: float, pieces: list[str], log: list[str]) -> Iterator[str]:
+    try:
+        time.sleep(first_delay_s)  # a long prompt being read
+        for piece in pieces:
+            log.append(piece)
+            yield piece
+            time.sleep(0.01)
+    finally:
+        log.append("closed")
+
+
+def test_the_reader_hears_the_timeout_while_the_model_is_still_busy() -> None:
+    log: list[str] = []
+    stream = BackgroundStream(lambda: _slow_then_fast(1.0, ["a", "b", "c"], log))
+    t0 = time.perf_counter()
+    assert stream.get(0.2) == ("timeout", None)
+    assert 0.15 < time.perf_counter() - t0 < 0.6, "the timeout is kept, not the model's pace"
+    got = []
+    while (outcome := stream.get(5.0))[0] == "piece":
+        got.append(outcome[1])
+    assert got == ["a", "b", "c"] and outcome == ("end", None) and stream.get(0.0) == ("end", None)
+    assert stream.join(2.0) and log[-1] == "closed"
+
+
+def test_a_model_error_is_raised_in_the_reader() -> None:
+    def failing() -> Iterator[str]:
+        yield "first"
+        raise AnswerModelError("out of memory", "try fewer moments")
+
+    stream = BackgroundStream(failing)
+    assert stream.get(5.0) == ("piece", "first")
+    with pytest.raises(AnswerModelError, match="out of memory"):
+        stream.get(5.0)
+    assert stream.get(0.0) == ("end", None)
+
+
+def test_closing_stops_the_model_after_its_current_piece() -> None:
+    log: list[str] = []
+
+    def endless() -> Iterator[str]:
+        try:
+            n = 0
+            while True:
+                n += 1
+                log.append(str(n))
+                yield str(n)
+                time.sleep(0.02)
+        finally:
+            log.append("closed")
+
+    stream = BackgroundStream(endless)
+    assert stream.get(5.0) == ("piece", "1")
+    stream.close()
+    assert stream.join(2.0), "the worker ended"
+    assert log[-1] == "closed" and len(log) <= 4, log
