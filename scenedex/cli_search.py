@@ -16,13 +16,16 @@ from scenedex.search_format import eval_text, hms, results_text
 from scenedex.search_service import SearchResponse, SearchService
 from scenedex.settings import Settings
 from search.errors import QueryError
+from search.cutoff_eval import ListedMoment, cutoff_report
 from search.library_eval import Predicted, evaluate, read_eval_queries
 from search.request import SearchFilters, SearchRequest, make_request, parse_channels
 from workers.layout import DataLayout
 
 SEARCH_HELP = """\
 Find moments: words that are said (speech), subtitled or shown on screen (OCR), or what is seen (visual, with a
-vision-language model configured). Each result is a span of a file with its score and the evidence that matched.
+vision-language model configured). Each result is a span of a file with the evidence that matched and its
+confidence: high, medium or low, from a score calibrated to be about the share of such moments that are right.
+Low-confidence moments are below the cut-off and are only counted, unless --all lists them too.
 
 examples:
   scenedex search "ferry captain rescues swimmers"
@@ -32,6 +35,7 @@ examples:
   scenedex search --like-frame 1234                              moments that look like frame 1234
   scenedex search "harbor storm" --json | jq '.moments[0]'
   scenedex search "harbor storm" --open 1                        play the first moment
+  scenedex search "harbor storm" --all                           also the low-confidence moments below the cut-off
 
 Quote words ("exact phrase") or use -word to exclude a word in the full-text part of the search.
 """
@@ -57,7 +61,7 @@ def request_from_args(args: argparse.Namespace) -> SearchRequest:
     return make_request(text=" ".join(args.query) if args.query else None, channels=args.channels,
                         combine="and" if args.all_channels else "or", group_by=args.group_by, filters=filters,
                         page=args.page, page_size=args.page_size, min_similarity=args.min_similarity,
-                        like_frame=args.like_frame, like_image=like_image)
+                        like_frame=args.like_frame, like_image=like_image, show_all=args.show_all)
 
 
 def _service(db: object, settings: Settings) -> SearchService:
@@ -107,6 +111,7 @@ def open_in_player(response: SearchResponse, number: int) -> int:
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     queries = read_eval_queries(args.queries)
     predictions: list[list[Predicted]] = []
+    listed: list[list[ListedMoment]] = []  # every moment, marked above or below the confidence cut-off
     with open_database(settings) as db:
         with db.session() as session:
             roots = [Path(args.root).resolve()] if args.root else [Path(r.path) for r in library_repo.list_roots(session)]
@@ -121,16 +126,21 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         channels = parse_channels(args.channels)
         by_path = {p: m for m, p in resolved.items()}
         for q in queries:
-            response = service.search(SearchRequest(text=q.query, channels=channels, page_size=10))
+            response = service.search(SearchRequest(text=q.query, channels=channels, page_size=100, show_all=True))
             assert response.moments is not None
-            predictions.append([Predicted(by_path.get(response.media[m.media_id].path, response.media[m.media_id].path),
-                                          m.start_s, m.end_s, m.score) for m in response.moments.items])
+            names = [by_path.get(response.media[m.media_id].path, response.media[m.media_id].path)
+                     for m in response.moments.items]
+            predictions.append([Predicted(name, m.start_s, m.end_s, m.score)
+                                for name, m in zip(names[:10], response.moments.items[:10])])
+            listed.append([ListedMoment(name, m.start_s, m.end_s, m.below_cutoff)
+                           for name, m in zip(names, response.moments.items)])
     report = evaluate(queries, predictions)
+    cutoff = cutoff_report(queries, listed)
     if args.json:
         print(json.dumps({"queries": report.queries, "metrics": report.metrics, "by_group": report.by_group,
-                          "top1_iou": report.top1_iou}, indent=2))
+                          "top1_iou": report.top1_iou, "cutoff": cutoff.as_dict()}, indent=2))
     else:
-        print(eval_text(report, queries))
+        print(eval_text(report, queries, cutoff))
     return 0
 
 
@@ -186,6 +196,8 @@ def _search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--like-frame", type=int, metavar="FRAME_ID", help="find moments that look like this frame")
     p.add_argument("--like-image", type=Path, metavar="IMAGE", help="find moments that look like this picture")
     p.add_argument("--open", type=int, metavar="N", help="play result N in mpv, vlc or ffplay from its start")
+    p.add_argument("--all", dest="show_all", action="store_true",
+                   help="also list the moments below the confidence cut-off (low confidence), after the others")
 
 
 def _other_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]

@@ -36,7 +36,8 @@ from search.errors import (
     QueryError,
 )
 from search.fusion import FusionWeights, Retriever
-from search.moments import Hit, MediaTimeline, Moment, MomentPolicy, build_moments
+from search.confidence import assess
+from search.moments import Hit, MediaTimeline, Moment, MomentPolicy, build_moments, one_per_span
 from search.request import (
     TEXT_CHANNELS,
     ExampleFrame,
@@ -85,6 +86,7 @@ class SearchResponse:
     searched: tuple[SearchChannel, ...]
     skipped: dict[SearchChannel, str]  # channels asked for but not searchable, and why
     took_ms: float
+    below_cutoff: int = 0  # moments below the confidence cut-off (listed only with request.show_all)
 
 
 @dataclass
@@ -325,6 +327,7 @@ class SearchService:
         kind = answer_type(request.text) if request.text else None
         if kind is not None:
             moments = self._focus_answers(moments, kind, [c for c in TEXT_CHANNELS if c in channels])
+            moments = one_per_span(moments, self.config.weights, self.config.policy.evidence_per_channel)
         return moments[: self.config.max_moments]
 
     def _focus_answers(self, moments: list[Moment], kind: AnswerType, channels: list[SearchChannel]) -> list[Moment]:
@@ -347,6 +350,8 @@ class SearchService:
                  skipped: dict[SearchChannel, str], t0: float) -> SearchResponse:
         moment_page: Page[Moment] | None = None
         video_page: Page[VideoHit] | None = None
+        assessed = assess(moments)  # search.confidence: scores, labels, the cut-off
+        moments = assessed.moments if request.show_all else assessed.moments[: assessed.shown]
         if request.group_by == GroupBy.VIDEO:
             video_page = paginate(group_by_video(moments), request.page, request.page_size)
             media_ids = [v.media_id for v in video_page.items]
@@ -355,7 +360,7 @@ class SearchService:
             media_ids = [m.media_id for m in moment_page.items]
         return SearchResponse(request=request, moments=moment_page, videos=video_page,
                               media=self.media_summaries(media_ids), searched=searched, skipped=skipped,
-                              took_ms=round((time.perf_counter() - t0) * 1000, 2))
+                              took_ms=round((time.perf_counter() - t0) * 1000, 2), below_cutoff=assessed.below_cutoff)
 
     # -- media --------------------------------------------------------------------------------------------
     def media_summaries(self, media_ids: list[int]) -> dict[int, MediaSummary]:

@@ -80,6 +80,7 @@ class SearchRequest:
     page: int = 1  # 1-based
     page_size: int = 10
     min_similarity: float | None = None  # drop semantic and visual hits below this cosine similarity
+    show_all: bool = False  # also the moments below the confidence cut-off (after the others, marked)
 
     @property
     def wants_text_channels(self) -> bool:
@@ -89,7 +90,7 @@ class SearchRequest:
 def make_request(*, text: str | None, channels: str | list[str], combine: str = "or", group_by: str = "moment",
                  filters: SearchFilters = SearchFilters(), page: int = 1, page_size: int = 10,
                  min_similarity: float | None = None, like_frame: int | None = None,
-                 like_image: bytes | None = None) -> SearchRequest:
+                 like_image: bytes | None = None, show_all: bool = False) -> SearchRequest:
     """A request from the plain values an interface reads (the CLI's arguments, the API's parameters).
 
     >>> make_request(text="harbor", channels="speech,ocr", combine="and", like_frame=None).combine
@@ -102,7 +103,7 @@ def make_request(*, text: str | None, channels: str | list[str], combine: str = 
         example = ExampleImage(like_image)
     return SearchRequest(text=text, example=example, channels=parse_channels(channels), combine=Combine(combine),
                          group_by=GroupBy(group_by), filters=filters, page=page, page_size=page_size,
-                         min_similarity=min_similarity)
+                         min_similarity=min_similarity, show_all=show_all)
 
 
 def parse_channels(spec: str | list[str] | tuple[str, ...]) -> frozenset[SearchChannel]:

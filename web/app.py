@@ -17,7 +17,7 @@ from typing import Any, Literal
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, StrictBool, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scenedex.ask_service import AskService
@@ -36,8 +36,11 @@ from web.schemas import ErrorOut, SearchOut, error_responses, search_out
 
 log = logging.getLogger(__name__)
 SEARCH_PARAMS = {"q", "channels", "combine", "group_by", "page", "page_size", "min_similarity", "root", "path",
-                 "min_duration_s", "max_duration_s", "indexed_after", "indexed_before", "media_id", "like_frame"}
+                 "min_duration_s", "max_duration_s", "indexed_after", "indexed_before", "media_id", "like_frame",
+                 "show_all"}
 MAX_CHANNEL_ITEMS = 8
+SHOW_ALL_HELP = ("also list the moments below the confidence cut-off (confidence 'low'), after the others and "
+                 "marked below_cutoff; by default they are left out and only counted in below_cutoff")
 CHANNELS_HELP = ("visual, speech, subtitles, ocr or all: a comma-separated list (channels=speech,ocr), the parameter "
                  "repeated (channels=speech&channels=ocr), or both")
 
@@ -74,6 +77,7 @@ class SearchBody(BaseModel):
     media_ids: list[StrictId] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
     like_frame: StrictId | None = Field(None, description="query by example: a frame id from earlier results")
     like_image_base64: str | None = Field(None, description="query by example: an image file, base64-encoded")
+    show_all: StrictBool = Field(False, description=SHOW_ALL_HELP)
 
     model_config = {"extra": "forbid", "allow_inf_nan": False}
 
@@ -136,7 +140,8 @@ def create_app(service: SearchService, config: ApiConfig = ApiConfig(),
                    max_duration_s: Finite | None = None, indexed_after: datetime | None = None,
                    indexed_before: datetime | None = None,
                    media_id: list[Id] = Query(default_factory=list, description="only these files (repeat it)"),
-                   like_frame: Id | None = None) -> SearchOut:
+                   like_frame: Id | None = None,
+                   show_all: bool = Query(False, description=SHOW_ALL_HELP)) -> SearchOut:
         for name, items in (("channels", channels), ("media_id", media_id)):
             limit = MAX_CHANNEL_ITEMS if name == "channels" else MAX_LIST_ITEMS
             if len(items) > limit:
@@ -146,7 +151,7 @@ def create_app(service: SearchService, config: ApiConfig = ApiConfig(),
                               page_size=page_size, min_similarity=min_similarity, root=root, path=path,
                               min_duration_s=min_duration_s, max_duration_s=max_duration_s,
                               indexed_after=indexed_after, indexed_before=indexed_before, media_ids=media_id,
-                              like_frame=like_frame)
+                              like_frame=like_frame, show_all=show_all)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from exc
         return search_out(service.search(_request(body)))
@@ -201,4 +206,5 @@ def _request(body: SearchBody) -> SearchRequest:
                             indexed_before=_utc(body.indexed_before), media_ids=tuple(body.media_ids))
     return make_request(text=body.q, channels=body.channels, combine=body.combine, group_by=body.group_by,
                         filters=filters, page=body.page, page_size=body.page_size,
-                        min_similarity=body.min_similarity, like_frame=body.like_frame, like_image=like_image)
+                        min_similarity=body.min_similarity, like_frame=body.like_frame, like_image=like_image,
+                        show_all=body.show_all)

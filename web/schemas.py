@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -37,7 +38,15 @@ class MomentOut(BaseModel):
     media_id: int
     start_s: float
     end_s: float
-    score: float = Field(description="fused reciprocal-rank score; higher is better, comparable within one query")
+    score: float = Field(ge=0.0, le=1.0, description="calibrated confidence that this is a moment asked for, "
+                         "0 to 1 (about the share of moments with this score that are right); comparable "
+                         "across queries")
+    confidence: Literal["high", "medium", "low"] = Field(description="the score as a label: high, medium, or low "
+                                                          "(below the cut-off)")
+    below_cutoff: bool = Field(description="below the confidence cut-off: listed only with show_all=true, "
+                               "after the moments above it")
+    rank_score: float = Field(description="fused reciprocal-rank score the list is ordered by; comparable within "
+                              "one query only")
     thumbnail_t_s: float
     thumbnail_url: str
     play_url: str = Field(description="the media URL with a #t=start,end fragment a browser player honours")
@@ -48,7 +57,7 @@ class MomentOut(BaseModel):
 class VideoOut(BaseModel):
     rank: int
     media_id: int
-    score: float
+    score: float = Field(description="its best moment's calibrated score")
     moments: list[MomentOut]
 
 
@@ -58,6 +67,9 @@ class SearchOut(BaseModel):
     page: int
     page_size: int
     total: int = Field(description="results on all pages")
+    below_cutoff: int = Field(description="moments below the confidence cut-off: not listed unless show_all=true "
+                              "(then listed after the others and counted in total)")
+    show_all: bool = Field(description="whether moments below the cut-off are listed")
     pages: int
     moments: list[MomentOut] | None = None
     videos: list[VideoOut] | None = None
@@ -79,7 +91,9 @@ def _evidence(e: Evidence) -> EvidenceOut:
 
 def moment_out(m: Moment, rank: int) -> MomentOut:
     base = f"/api/media/{m.media_id}"
-    return MomentOut(rank=rank, media_id=m.media_id, start_s=m.start_s, end_s=m.end_s, score=round(m.score, 6),
+    calibrated = m.calibrated_score if m.calibrated_score is not None else 0.0
+    return MomentOut(rank=rank, media_id=m.media_id, start_s=m.start_s, end_s=m.end_s, score=calibrated,
+                     confidence=(m.confidence or "low"), below_cutoff=m.below_cutoff, rank_score=round(m.score, 6),
                      thumbnail_t_s=m.thumbnail_t_s, thumbnail_url=f"{base}/thumbnail?t_s={m.thumbnail_t_s}",
                      play_url=f"{base}/file#t={m.start_s},{m.end_s}",
                      channels=sorted(c.value for c in m.channels), evidence=[_evidence(e) for e in m.evidence])
@@ -94,11 +108,12 @@ def search_out(response: SearchResponse) -> SearchOut:
     if response.moments is not None:
         moments = [moment_out(m, first_rank + i) for i, m in enumerate(response.moments.items)]
     if response.videos is not None:
-        videos = [VideoOut(rank=first_rank + i, media_id=v.media_id, score=round(v.score, 6),
+        videos = [VideoOut(rank=first_rank + i, media_id=v.media_id, score=v.moments[0].calibrated_score or 0.0,
                            moments=[moment_out(m, j + 1) for j, m in enumerate(v.moments)])
                   for i, v in enumerate(response.videos.items)]
     return SearchOut(query=request.text, group_by=request.group_by.value, page=page.page, page_size=page.page_size,
-                     total=page.total, pages=page.pages, moments=moments, videos=videos,
+                     total=page.total, below_cutoff=response.below_cutoff, show_all=request.show_all,
+                     pages=page.pages, moments=moments, videos=videos,
                      media={str(k): media_out(v) for k, v in response.media.items()},
                      searched=[c.value for c in response.searched],
                      skipped={c.value: why for c, why in response.skipped.items()}, took_ms=response.took_ms)

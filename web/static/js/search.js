@@ -23,20 +23,22 @@ let cards = [];
 let selected = -1;
 let words = [];
 
-/** The search the URL describes: {q, channels: [..], root, path, min_duration_s, max_duration_s, page, page_size}.
+/** The search the URL describes: {q, channels: [..], root, path, min_duration_s, max_duration_s, page, page_size,
+ * show_all}.
  * Channels may be a comma list or repeated (channels=speech&channels=ocr), as the API takes them. */
 function stateFromUrl() {
   const params = new URLSearchParams(location.search);
   const channels = params.getAll("channels").flatMap((v) => v.split(",")).filter((c) => CHANNELS.includes(c));
   const pageSize = parseInt(params.get("page_size") || "", 10) || PAGE_SIZE;
   const state = { q: params.get("q") || "", channels: channels.length ? channels : CHANNELS,
-    page: Math.max(1, parseInt(params.get("page") || "1", 10) || 1), page_size: Math.min(100, Math.max(1, pageSize)) };
+    page: Math.max(1, parseInt(params.get("page") || "1", 10) || 1), page_size: Math.min(100, Math.max(1, pageSize)),
+    show_all: params.get("show_all") === "true" };
   for (const name of FILTERS) state[name] = params.get(name) || "";
   return state;
 }
 
 function stateFromForm(page = 1) {
-  const state = { q: input.value.trim(), page, page_size: stateFromUrl().page_size,
+  const state = { q: input.value.trim(), page, page_size: stateFromUrl().page_size, show_all: false,
     channels: CHANNELS.filter((c) => form.querySelector(`input[name=channel][value=${c}]`).checked) };
   for (const name of FILTERS) state[name] = byId(`filter-${name}`).value.trim();
   return state;
@@ -54,6 +56,7 @@ function queryString(state, forApi) {
   if (state.q) params.set("q", state.q);
   if (state.channels.length && state.channels.length < CHANNELS.length) params.set("channels", state.channels.join(","));
   for (const name of FILTERS) if (state[name]) params.set(name, state[name]);
+  if (state.show_all) params.set("show_all", "true");
   if (state.page > 1) params.set("page", String(state.page));
   if (forApi || state.page_size !== PAGE_SIZE) params.set("page_size", String(state.page_size));
   return params.toString();
@@ -90,9 +93,10 @@ async function search(state) {
 function render(state, data) {
   const moments = data.moments || [];
   const skipped = Object.entries(data.skipped || {}).map(([channel, why]) => `${channel} not searched: ${why}`);
-  const found = data.total === 0 ? "No moments found for " : `${data.total} moment${data.total === 1 ? "" : "s"} for `;
+  const found = data.total === 0 ? (data.below_cutoff ? "No confident moment for " : "No moments found for ")
+    : `${data.total} moment${data.total === 1 ? "" : "s"} for `;
   clear(status).append(found, h("q", { class: "query-echo" }, state.q), ` · ${Math.round(data.took_ms)} ms`,
-    ...skipped.map((line) => h("span", { class: "skipped" }, line)));
+    cutoffNote(state, data), ...skipped.map((line) => h("span", { class: "skipped" }, line)));
   cards = moments.map((m) => card(m, data.media[String(m.media_id)]));
   clear(results).append(...cards);
   selected = -1;
@@ -106,12 +110,28 @@ function render(state, data) {
   }
 }
 
+/** "N more below the cut-off — show them", or, when they are shown, where the cut-off lies and how to hide them. */
+function cutoffNote(state, data) {
+  if (!data.below_cutoff) return null;
+  const n = data.below_cutoff;
+  const more = `${n} more below the confidence cut-off`;
+  if (data.show_all) {
+    return h("span", { class: "cutoff-note" }, `including ${n} below the confidence cut-off (marked low) — `,
+      h("button", { type: "button", class: "link-button", id: "hide-below-cutoff",
+        onclick: () => navigate({ ...state, show_all: false, page: 1 }) }, "hide them"));
+  }
+  return h("span", { class: "cutoff-note" }, `${more} — `,
+    h("button", { type: "button", class: "link-button", id: "show-below-cutoff",
+      onclick: () => navigate({ ...state, show_all: true, page: 1 }) }, "show them"));
+}
+
 function card(moment, media) {
   const name = media ? media.name : `media ${moment.media_id}`;
   const item = { ...moment, name, path: media && media.path, duration_s: media && media.duration_s };
-  const el = h("li", { class: "moment", tabindex: "0", role: "button",
-    "aria-label": `${name}, ${span(moment.start_s, moment.end_s)}`,
-    dataset: { rank: moment.rank, mediaId: moment.media_id, startS: moment.start_s, endS: moment.end_s } },
+  const el = h("li", { class: moment.below_cutoff ? "moment below-cutoff" : "moment", tabindex: "0", role: "button",
+    "aria-label": `${name}, ${span(moment.start_s, moment.end_s)}, ${moment.confidence} confidence`,
+    dataset: { rank: moment.rank, mediaId: moment.media_id, startS: moment.start_s, endS: moment.end_s,
+      confidence: moment.confidence } },
   h("div", { class: "thumb" },
     h("img", { src: withToken(`/api/media/${moment.media_id}/thumbnail?t_s=${moment.thumbnail_t_s}&width=320`),
       alt: "", loading: "lazy", decoding: "async" }),
@@ -120,6 +140,9 @@ function card(moment, media) {
   h("div", { class: "moment-body" },
     h("div", { class: "moment-head" },
       h("span", { class: "name", title: item.path || name }, name),
+      h("span", { class: `confidence conf-${moment.confidence}`,
+        title: `confidence score ${moment.score.toFixed(2)}${moment.below_cutoff ? " (below the cut-off)" : ""}` },
+      moment.confidence),
       h("span", { class: "channel-dots" }, moment.channels.map((c) => h("span", { class: `dot ch-${c}`, title: c })))),
     evidenceList(moment.evidence.slice(0, 3), words)));
   el.addEventListener("click", () => play(cards.indexOf(el), item));

@@ -1,0 +1,87 @@
+"""Confidence: the calibrated score, its labels and the cut-off, on hand-made moments; the cut-off figures of an
+evaluation; and the option to show the rest through the CLI, the API and its OpenAPI document."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from search.confidence import DEFAULT_CALIBRATION, FEATURES, Calibration, Confidence, assess, features
+from search.cutoff_eval import ListedMoment, cutoff_report
+from search.fusion import FusionWeights, Retriever
+from search.library_eval import EvalQuery
+from search.moments import Hit, MomentPolicy, build_moments
+from search.request import SearchChannel
+
+W = FusionWeights()
+SPEECH, OCR, VISUAL = SearchChannel.SPEECH, SearchChannel.OCR, SearchChannel.VISUAL
+
+
+def hit(media: int, start: float, retriever: str, rank: int, sim: float, channel: SearchChannel = SPEECH,
+        frame: int | None = None) -> Hit:
+    return Hit(media, start, start + 3.0, channel, retriever, rank, sim, None if frame else f"line {media} {start}",
+               frame)
+
+
+def ranked(hits: list[Hit]):  # noqa: ANN201
+    return build_moments(hits, {}, W, MomentPolicy())
+
+
+def test_a_line_that_says_it_is_high_and_one_sharing_a_common_word_is_cut_off() -> None:
+    """"where do supplies come from": the line about supplies matches in words and meaning; the next ones share
+    only "come" (half of the query's words) and mean something else."""
+    moments = ranked([hit(1, 10, Retriever.LEXICAL, 1, 1.0), hit(1, 10, Retriever.SEMANTIC, 1, 0.62),
+                      hit(2, 40, Retriever.LEXICAL, 2, 0.5), hit(2, 40, Retriever.SEMANTIC, 6, 0.12),
+                      hit(3, 20, Retriever.LEXICAL, 3, 0.5), hit(3, 20, Retriever.SEMANTIC, 9, 0.08)])
+    assessed = assess(moments)
+    labels = [(m.media_id, m.confidence) for m in assessed.moments]
+    assert labels[0] == (1, "high"), labels
+    assert [c for _, c in labels[1:]] == ["low", "low"], [(m.media_id, m.calibrated_score) for m in assessed.moments]
+    assert assessed.shown == 1 and assessed.below_cutoff == 2
+    assert all(m.below_cutoff == (m.confidence == "low") for m in assessed.moments)
+
+
+def test_a_paraphrase_that_only_the_meaning_matches_is_kept() -> None:
+    moments = ranked([hit(1, 10, Retriever.SEMANTIC, 1, 0.55), hit(2, 30, Retriever.SEMANTIC, 2, 0.21),
+                      hit(3, 50, Retriever.SEMANTIC, 3, 0.19)])
+    assessed = assess(moments)
+    assert assessed.moments[0].media_id == 1 and not assessed.moments[0].below_cutoff
+    assert assessed.shown <= 2, [(m.media_id, m.calibrated_score) for m in assessed.moments]
+
+
+def test_scores_rise_with_the_evidence_and_labels_follow_the_thresholds() -> None:
+    c = DEFAULT_CALIBRATION
+    weak, strong = np.zeros((1, len(FEATURES))), np.zeros((1, len(FEATURES)))
+    weak[0, FEATURES.index("semantic")], strong[0, FEATURES.index("semantic")] = 0.2, 0.7
+    assert 0.0 <= c.scores(weak)[0] < c.scores(strong)[0] <= 1.0
+    assert c.label(c.high_from) == Confidence.HIGH and c.label(c.cutoff) == Confidence.MEDIUM
+    assert c.label(c.cutoff - 1e-6) == Confidence.LOW
+    with pytest.raises(AssertionError, match="cut-off"):
+        Calibration(0.0, (0.0,) * len(FEATURES), high_from=0.2, cutoff=0.5, fitted_for="x")
+
+
+def test_features_compare_each_moment_with_the_query_best() -> None:
+    moments = ranked([hit(1, 10, Retriever.SEMANTIC, 1, 0.6), hit(2, 30, Retriever.LEXICAL, 1, 0.5)])
+    x = features(moments)  # (2, F)
+    assert x.shape == (2, len(FEATURES))
+    gap = x[:, FEATURES.index("semantic_gap")]
+    assert sorted(gap.round(3).tolist()) == [0.0, 0.6]
+    assert x[:, FEATURES.index("relative")].max() == 1.0
+
+
+def test_moments_seen_in_frames_only_are_at_most_medium_and_cut_under_half_the_best() -> None:
+    moments = ranked([hit(1, 10, Retriever.VISUAL, 1, 0.3, VISUAL, frame=1),
+                      hit(2, 30, Retriever.VISUAL, 2, 0.29, VISUAL, frame=2),
+                      hit(3, 50, Retriever.VISUAL, 40, 0.1, VISUAL, frame=3)])
+    assessed = assess(moments)
+    assert [m.confidence for m in assessed.moments] == ["medium", "medium", "low"]
+
+
+def test_cutoff_report_counts_right_moments_kept_and_moments_returned() -> None:
+    queries = [EvalQuery("a", "x.mp4", 10.0, 14.0), EvalQuery("b", "y.mp4", 0.0, 5.0)]
+    listed = [[ListedMoment("x.mp4", 10.0, 14.5, False), ListedMoment("z.mp4", 10.0, 14.0, False),
+               ListedMoment("x.mp4", 30.0, 34.0, True)],
+              [ListedMoment("y.mp4", 40.0, 44.0, False), ListedMoment("y.mp4", 0.5, 5.0, True)]]
+    report = cutoff_report(queries, listed)
+    assert (report.right, report.right_kept, report.queries_with_right, report.queries_kept) == (2, 1, 2, 1)
+    assert report.returned_median == 1.5 and report.kept_share == 0.5
