@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import time
 from pathlib import Path
@@ -87,7 +88,7 @@ def ask_all(service: AskService, questions: list[dict], root: Path, partial: Pat
                                                       "semantic": e.semantic, "typed": e.typed} for e in best],
                      "first_words_after_search_s": result.timing.first_words_s
                      - result.timing.search_s, "search_s": result.timing.search_s,
-                     "wall_s": time.perf_counter() - t0})
+                     "wall_s": time.perf_counter() - t0, "load_1min": os.getloadavg()[0]})
         log.info("%s → %s", q["question"], result.answer[:160])
         if partial is not None:
             with partial.open("a") as f:
@@ -203,6 +204,10 @@ def report_of(rows: list[dict], home: Path, extractive: bool) -> dict[str, Any]:
         if LABELS.is_file() else {}
     report: dict[str, Any] = {"model": "extractive" if extractive else "smollm2-135m-instruct:q4_1",
                               "all": metrics(rows, facts, labels)}
+    loads = [r["load_1min"] for r in rows if "load_1min" in r]
+    if loads:  # the machine's 1-minute load average while the questions were asked (2 cores here)
+        report["load_1min_min_median_max"] = [round(min(loads), 1), round(float(np.median(loads)), 1),
+                                              round(max(loads), 1)]
     for split in ("tune", "holdout"):
         report[split] = metrics([r for r in rows if r["split"] == split], facts, labels)
     nasa = [r for r in rows if r["question"] == NASA]

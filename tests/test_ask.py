@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 
 from db.session import Database
 from indexer.sampling import SamplingPolicy
+from qa.answering import AnswerInput, AnswerStats
 from qa.errors import EmptyLibraryError, NoEvidenceError, QuestionError
 from qa.frames_cache import FrameKey, FramesCache, decode_frame
 from qa.grounding.claims import Verdict
@@ -138,6 +139,54 @@ def test_the_service_answers_from_the_goddard_moment(nasa: Library, answerer: Te
     assert t.generated_tokens <= 128 and 0 < t.prompt_tokens <= answerer.info.context_tokens - 128
     message_tokens = answerer.count_tokens(user_message(result.question, stream._input.moments))
     assert 0 < t.prompt_tokens - message_tokens <= TEMPLATE_RESERVE_TOKENS, "the budget's reserve covers the template"
+
+
+class SlowToStart:
+    """The packaged model behind a prompt that takes ``delay_s`` to read (as a 2,000-token prompt does on a busy
+    machine): the same answers, later."""
+
+    def __init__(self, model: TextAnswerer, delay_s: float) -> None:
+        self.model, self.delay_s, self.info = model, delay_s, model.info
+
+    def count_tokens(self, text: str) -> int:
+        return self.model.count_tokens(text)
+
+    def stream(self, question: AnswerInput, stats: AnswerStats | None = None) -> Iterator[str]:
+        time.sleep(self.delay_s)
+        yield from self.model.stream(question, stats)
+
+
+def test_a_slow_model_gets_the_answering_line_quoted_by_the_deadline(nasa: Library, answerer: TextAnswerer) -> None:
+    """The deadline is kept while the model is still reading its prompt (not only between its pieces): the quote
+    comes first, on time, and the model's checked claims follow it."""
+    deadline_s = 0.5
+    service = AskService(nasa.search(), lambda: SlowToStart(answerer, 4.0),
+                         AskConfig(first_words_deadline_s=deadline_s))
+    stream = service.prepare(AskRequest(QUESTION))
+    t_prepared = time.perf_counter()
+    seen: list[tuple[str, object, float]] = [(kind, value, time.perf_counter() - t_prepared)
+                                             for kind, value in stream.events()]
+    result = stream.result()
+    claims = [(value, t) for kind, value, t in seen if kind == "claim"]
+    first, first_t = claims[0]
+    assert first.verdict == Verdict.QUOTED and "Goddard" in first.text, claims
+    assert first_t < deadline_s + 1.0, seen[:3]  # from the end of prepare: the deadline (0.5 s) has already run
+    drafts = [t for kind, _, t in seen if kind == "draft"]
+    assert drafts and min(drafts) >= 3.5, "the model's first piece came after its slow start, after the quote"
+    assert all(c.verdict in (Verdict.VERIFIED, Verdict.QUOTED) for c, _ in claims)
+    assert result.timing.first_token_s > result.timing.first_words_s
+    _answered_from_goddard(result.answer, list(result.cited),
+                           [{"n": m.n, "start_s": m.start_s, "end_s": m.end_s} for m in result.moments])
+
+
+def test_a_reader_that_stops_early_stops_the_model(nasa: Library, answerer: TextAnswerer) -> None:
+    stream = AskService(nasa.search(), lambda: answerer, STEADY).prepare(AskRequest(QUESTION))
+    events = stream.events()
+    assert next(events)[0] == "draft"
+    generated = stream._stats.generated_tokens
+    events.close()  # a client went away
+    time.sleep(1.0)
+    assert stream._stats.generated_tokens <= generated + 2, "the worker stopped after the piece it was making"
 
 
 def test_with_the_model_off_the_answer_quotes_the_goddard_line(nasa: Library) -> None:

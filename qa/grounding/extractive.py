@@ -27,6 +27,7 @@ from qa.grounding.verify import Embed
 from qa.grounding.words import content_stems, stem, tokens
 from search.answer_focus import AnswerType, answer_type, holds_answer
 
+NEAREST_POOL = 12  # windows that cannot answer but are read by the sentence model, to rank the nearest
 PLACE_PHRASE = re.compile(r"\b(?:at|in|near|beside|by|on|inside|outside|along|from)\s+(?:the\s+)?[A-Za-z]", re.I)
 
 
@@ -86,24 +87,37 @@ def names_kind(text: str, kind: AnswerType | None) -> bool:
 
 def extract(question: str, moments: Sequence[EvidenceMoment], embed: Embed,
             thresholds: ExtractThresholds = ExtractThresholds()) -> list[Extract]:
-    """Every window of the moments scored as an answer to ``question``, best first."""
+    """Every window of the moments scored as an answer to ``question``, best first.
+
+    The word checks come first and are cheap; the sentence model reads only the windows that pass them (only they
+    can answer) and the ``NEAREST_POOL`` best of the rest (the nearest moments of a refusal): a fraction of the
+    windows, so the quote is ready soon after the search. A window it does not read scores 0 semantically."""
     windows = all_windows(moments)
     if not windows:
         return []
     wanted = content_stems(question)
     kind = answer_type(question)
     known = wanted & {s for w in windows for s in {stem(x) for x in tokens(w.text)} | _name_stems(w.media_name)}
-    vectors = embed([question, *(w.text for w in windows)])  # (1 + W, d)
-    semantic = vectors[1:] @ vectors[0]  # (W,)
-    out = []
-    for w, sem in zip(windows, np.asarray(semantic, dtype=np.float64)):
+    lexical = []
+    for w in windows:
         found = {stem(x) for x in tokens(w.text)} | _name_stems(w.media_name)  # a file's name says its subject
         coverage = len(wanted & found) / len(wanted) if wanted else 0.0
         known_coverage = len(known & found) / len(known) if known else 0.0
         typed = names_kind(w.text, kind)
-        answers = bool(known_coverage >= thresholds.min_known_coverage and coverage >= thresholds.min_coverage
-                   and sem >= thresholds.min_semantic and typed)
-        out.append(Extract(w, round(coverage, 3), round(known_coverage, 3), round(float(sem), 3), typed, answers))
+        passes = (known_coverage >= thresholds.min_known_coverage and coverage >= thresholds.min_coverage
+                  and typed)
+        lexical.append((coverage, known_coverage, typed, passes))
+    passing = [i for i, x in enumerate(lexical) if x[3]]
+    others = sorted((i for i, x in enumerate(lexical) if not x[3]),
+                    key=lambda i: -(lexical[i][0] + lexical[i][1] + 0.25 * lexical[i][2]))[:NEAREST_POOL]
+    read = passing + others
+    vectors = embed([question, *(windows[i].text for i in read)])  # (1 + R, d)
+    semantic = dict(zip(read, np.asarray(vectors[1:] @ vectors[0], dtype=np.float64)))  # window index → cosine
+    out = []
+    for i, (w, (coverage, known_coverage, typed, passes)) in enumerate(zip(windows, lexical)):
+        sem = float(semantic.get(i, 0.0))
+        answers = bool(passes and sem >= thresholds.min_semantic)
+        out.append(Extract(w, round(coverage, 3), round(known_coverage, 3), round(sem, 3), typed, answers))
     # the best answer; among equals the shorter window (the line itself rather than the line and its neighbours)
     ranked = sorted(out, key=lambda e: (-e.answers, -round(e.score, 6), -e.window.inside,
                                         e.window.end_s - e.window.start_s))
