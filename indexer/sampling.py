@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, TypeVar
 
 import numpy as np
 
@@ -267,3 +267,64 @@ class FrameSampler:
     @staticmethod
     def _tail(reader: _StderrReader) -> str:
         return "\n".join(reader.tail)
+
+
+T = TypeVar("T")
+PREFETCH_BATCHES = 2  # decoded batches waiting for the consumer: ffmpeg works ahead by this much, no more
+
+
+class _Prefetcher(threading.Thread):
+    """Runs an iterator in its own thread, its items on a bounded queue; then a sentinel, or its exception."""
+
+    END = object()
+
+    def __init__(self, items: Iterator[T], depth: int) -> None:
+        super().__init__(daemon=True, name="scenedex-decode")
+        self.items = items
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        try:
+            for item in self.items:
+                if not self._put(item):
+                    return
+            self._put(self.END)
+        except BaseException as exc:  # noqa: BLE001 - handed over to the consumer's thread, raised there
+            self._put(exc)
+        finally:
+            close = getattr(self.items, "close", None)
+            if close is not None:
+                close()  # a sampler's generator kills its ffmpeg
+
+    def _put(self, item: object) -> bool:
+        while not self.halt.is_set():
+            try:
+                self.queue.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+
+def prefetch(items: Iterator[T], depth: int = PREFETCH_BATCHES) -> Iterator[T]:
+    """``items`` produced in a thread of their own, at most ``depth`` ahead of the consumer: decoding overlaps
+    what the consumer does with each batch (encoding, OCR), and stops when the consumer is behind. An exception
+    of the producer is raised in the consumer; a consumer that stops early stops the producer.
+
+    >>> list(prefetch(iter(range(5))))
+    [0, 1, 2, 3, 4]
+    """
+    worker = _Prefetcher(items, depth)
+    worker.start()
+    try:
+        while True:
+            item = worker.queue.get()
+            if item is _Prefetcher.END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        worker.halt.set()
+        worker.join(timeout=30.0)

@@ -157,11 +157,15 @@ class ScreenTextReader:
         self._read[index] = [line.reading for line in lines if line.reading is not None]
         self._showing = bool(self._read[index])
 
-    def finish(self, interval_s: float, duration_s: float) -> list[TextSpan]:
+    def finish(self, interval_s: float, duration_s: float, frame_shot: np.ndarray | None = None) -> list[TextSpan]:
         """The spans of everything fed; text still showing at the last frame ends at ``duration_s`` (or one
-        interval after the last frame, whichever is later)."""
+        interval after the last frame, whichever is later). ``frame_shot`` (N,): the shot of every frame fed,
+        when the shots known while feeding were provisional (a decode shared with shot detection)."""
         if not self._t_s:
             return []
+        if frame_shot is not None:
+            assert frame_shot.shape == (len(self._t_s),), f"frame_shot {frame_shot.shape} for {len(self._t_s)} frames"
+            self._shot = [int(v) for v in frame_shot]
         t_s = np.asarray(self._t_s)
         selected = np.asarray(sorted(self._read), dtype=np.int64)
         end_s = duration_s if duration_s > float(t_s[-1]) else float(t_s[-1]) + interval_s

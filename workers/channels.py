@@ -7,6 +7,7 @@ import logging
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from db.models import Channel, ChannelStatus
 from indexer.encoders.base import EncodedFrames
 from indexer.errors import IndexerError
 from indexer.probe import MediaInfo, StreamInfo
-from indexer.sampling import FrameSampler, SamplingPolicy
+from indexer.sampling import FrameSampler, SamplingPolicy, prefetch
 from indexer.shots import Shot, assign_frames, build_shots
 from indexer.text_chunks import TimedText
 from workers.models import RunModels
@@ -64,41 +65,69 @@ def skipped(channel: Channel, reason: str) -> ChannelOutcome:
     return ChannelOutcome(channel, ChannelStatus.SKIPPED, reason=reason)
 
 
+class FramesConsumer:
+    """What the frames channel does with each batch of encoder-sized frames (visual vectors, the answer model's
+    pooled features), and the outcome once the decode is over. ``run_frames`` feeds it from its own decode,
+    ``workers.file_pass`` from the decode it shares with OCR."""
+
+    def __init__(self, models: RunModels) -> None:
+        self.models = models
+        self.encoder = models.vision_encoder() if models.vision is not None else None
+        self.qa_tower = models.qa_tower_model() if models.qa_tower is not None else None
+        self._times: list[np.ndarray] = []
+        self._embeds: list[np.ndarray] = []
+        self._pooled: list[np.ndarray] = []
+        self._grids: list[np.ndarray] = []
+        self._qa: list[np.ndarray] = []
+
+    @property
+    def needs_pixels(self) -> bool:
+        return self.encoder is not None or self.qa_tower is not None
+
+    def feed(self, frames: np.ndarray | None, t_s: np.ndarray) -> None:
+        """frames: (B, S, S, 3) uint8 RGB at the encoder's size (None when ``needs_pixels`` is False); t_s: (B,)."""
+        self._times.append(t_s)
+        if self.qa_tower is not None:
+            assert frames is not None
+            self._qa.append(self.qa_tower.pooled_features(list(frames)))  # (B, D)
+        if self.encoder is not None:
+            assert frames is not None
+            out = self.encoder.encode(frames)
+            self._embeds.append(out.embeddings)
+            self._pooled.append(out.pooled)
+            if out.grid is not None:
+                self._grids.append(out.grid)
+
+    def outcome(self, cut_t_s: list[float], duration_s: float, min_shot_s: float, fps: float) -> FramesOutcome:
+        models, encoder = self.models, self.encoder
+        t_s = np.concatenate(self._times) if self._times else np.zeros(0)
+        encoded = None
+        if encoder is not None:
+            if self._embeds:
+                encoded = EncodedFrames(np.concatenate(self._embeds), np.concatenate(self._pooled),
+                                        np.concatenate(self._grids) if self._grids else None)
+            else:
+                size = encoder.info.image_size
+                encoded = encoder.encode(np.zeros((0, size, size, 3), np.uint8))
+        shots, frame_shot = build_shots(t_s, cut_t_s, duration_s, min_shot_s)
+        producer = models.vision.info.key if models.vision is not None else "ffmpeg"
+        qa = None
+        if models.qa_tower is not None:
+            qa = np.concatenate(self._qa) if self._qa else np.zeros((0, models.qa_tower.feature_dim), np.float32)
+        return FramesOutcome(Channel.FRAMES, ChannelStatus.DONE, producer=producer, t_s=t_s, encoded=encoded,
+                             shots=shots, frame_shot=frame_shot, fps=fps, qa_pooled=qa)
+
+
 def run_frames(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, min_shot_s: float, models: RunModels,
                progress: ProgressFn | None) -> FramesOutcome:
     """Sample frames, find shots, and encode the frames when a vision model is configured."""
-    encoder = models.vision_encoder() if models.vision is not None else None
-    qa_tower = models.qa_tower_model() if models.qa_tower is not None else None
+    consumer = FramesConsumer(models)
     sampler = FrameSampler(info, stream, policy)
-    times, embeds, pooled, grids, qa_pooled = [], [], [], [], []
-    for batch in sampler.batches():
-        times.append(batch.t_s)
-        if qa_tower is not None:
-            qa_pooled.append(qa_tower.pooled_features(list(batch.frames)))  # (B, D)
-        if encoder is not None:
-            out = encoder.encode(batch.frames)
-            embeds.append(out.embeddings)
-            pooled.append(out.pooled)
-            if out.grid is not None:
-                grids.append(out.grid)
+    for batch in prefetch(sampler.batches()):  # decoding overlaps the encoder
+        consumer.feed(batch.frames, batch.t_s)
         if progress is not None:
             progress(float(batch.t_s[-1]), info.duration_s)
-    t_s = np.concatenate(times) if times else np.zeros(0)
-    encoded = None
-    if encoder is not None:
-        if embeds:
-            encoded = EncodedFrames(np.concatenate(embeds), np.concatenate(pooled),
-                                    np.concatenate(grids) if grids else None)
-        else:
-            size = encoder.info.image_size
-            encoded = encoder.encode(np.zeros((0, size, size, 3), np.uint8))
-    shots, frame_shot = build_shots(t_s, sampler.result.cut_t_s, info.duration_s, min_shot_s)
-    producer = models.vision.info.key if models.vision is not None else "ffmpeg"
-    qa = None
-    if models.qa_tower is not None:
-        qa = np.concatenate(qa_pooled) if qa_pooled else np.zeros((0, models.qa_tower.feature_dim), np.float32)
-    return FramesOutcome(Channel.FRAMES, ChannelStatus.DONE, producer=producer, t_s=t_s, encoded=encoded,
-                         shots=shots, frame_shot=frame_shot, fps=sampler.result.fps, qa_pooled=qa)
+    return consumer.outcome(sampler.result.cut_t_s, info.duration_s, min_shot_s, sampler.result.fps)
 
 
 def run_ocr(info: MediaInfo, stream: StreamInfo, shots: list[Shot], models: RunModels,
@@ -119,8 +148,14 @@ def run_ocr(info: MediaInfo, stream: StreamInfo, shots: list[Shot], models: RunM
         reader.feed(batch.frames, batch.t_s, frame_shot)
         if progress is not None:
             progress(float(batch.t_s[-1]), info.duration_s)
-    producer = getattr(engine, "key", "rapidocr")
-    spans = reader.finish(1.0 / sampler.result.fps, info.duration_s)
+    return ocr_outcome(reader, getattr(engine, "key", "rapidocr"), info, sampler.result.fps)
+
+
+def ocr_outcome(reader: Any, producer: str, info: MediaInfo, fps: float,
+                frame_shot: np.ndarray | None = None) -> ChannelOutcome:
+    """The OCR channel's outcome from a ``ScreenTextReader`` that has been fed every frame of the file;
+    ``frame_shot`` (N,), when given, replaces the shots the frames were fed with (the final ones)."""
+    spans = reader.finish(1.0 / fps, info.duration_s, frame_shot=frame_shot)
     log.info("ocr %s: %d spans", info.path.name, len(spans))
     items = [TimedText("ocr", s.start_s, s.end_s, s.text, confidence=s.confidence, source=producer,
                        detail={"box": [list(p) for p in s.box], "frames": s.frame_count}) for s in spans]

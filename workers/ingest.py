@@ -42,6 +42,7 @@ from workers.channels import (
     skipped,
 )
 from workers import faults
+from workers.file_pass import one_pass_possible, run_file_pass
 from workers.bounds import clip_outcomes
 from workers.file_state import change_since_probe, record_signature, signature_or_none
 from workers.layout import DataLayout
@@ -312,6 +313,11 @@ def index_media(db: Database, media_id: int, config: IngestConfig, models: RunMo
     if not isinstance(probed, Probed):
         return probed
     has_frames = probed.stream is not None
+    if probed.stream is not None and one_pass_possible(probed.info, probed.stream, config.sampling, models):
+        outcomes = run_file_pass(probed.info, probed.stream, config.sampling, config.min_shot_s, models,
+                                 progress, _channel)  # one decode for every channel, speech alongside
+        faults.maybe_pause(str(probed.path))
+        return commit_media(db, media_id, probed, outcomes, config, models, ids)
     text = models.text
     parts = (2 if has_frames else 0) + (1 if text.speech else 0)
     stages = _Stages(progress, parts, probed.info.duration_s)

@@ -1,0 +1,154 @@
+"""Every channel of one file from one decode, the stages overlapping (``scenedex index`` in one process).
+
+* One ffmpeg decodes the video once at the OCR's size (``OcrSettings.width_px`` wide) with the shot-cut branch;
+  the frames channel takes its encoder squares from those frames (``encoder_squares``: a resize of a frame
+  already in memory, ~1 ms) instead of decoding the file a second time.
+* Decoding runs in its own thread and hands batches over a bounded queue (``indexer.sampling.prefetch``): ffmpeg decodes
+  the next batches while the encoder and OCR work on this one, and stops (blocked on the queue) when they are
+  behind, so memory stays at a few batches.
+* Speech (audio decode, VAD, whisper) and subtitles run in a thread of their own from the start; CTranslate2,
+  onnxruntime, OpenCV and the pipes release the GIL.
+* OCR is fed the shots known so far (cuts arrive with the frames); its spans are merged with the final shots.
+
+Used when the frames channel and OCR sample at the same rate (the defaults); otherwise each channel decodes on
+its own (``workers.ingest.frames_stage`` / ``text_stage``). A channel that fails is recorded by ``guard`` (the
+caller's classification of errors) and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import cv2
+import numpy as np
+
+from db.models import Channel, ChannelStatus
+from indexer.probe import MediaInfo, StreamInfo
+from indexer.sampling import FrameSampler, SamplingPolicy, effective_fps, prefetch
+from indexer.shots import assign_frames, shot_spans
+from workers.channels import (ChannelOutcome, FramesConsumer, ProgressFn, ocr_outcome, run_speech, run_subtitles,
+                              skipped)
+from workers.models import OcrSettings, RunModels
+
+log = logging.getLogger(__name__)
+Guard = Callable[[Channel, Callable[[], ChannelOutcome]], ChannelOutcome]  # runs a channel, classifies its errors
+OCR_BATCH_FRAMES = 16  # 960 px frames: 25 MB a batch
+_PASSED = ChannelOutcome(Channel.FRAMES, ChannelStatus.DONE)  # placeholder: the guarded step did not fail
+
+
+def ocr_policy(policy: SamplingPolicy, ocr: OcrSettings) -> SamplingPolicy:
+    """The sampling of the shared decode: the frames channel's rate and cuts, at the OCR's size."""
+    return SamplingPolicy(fps=ocr.fps, mode="uniform", max_frames=policy.max_frames,
+                          shot_threshold=policy.shot_threshold, size_px=ocr.width_px, resize_mode="fit_width",
+                          batch_frames=OCR_BATCH_FRAMES)
+
+
+def one_pass_possible(info: MediaInfo, stream: StreamInfo | None, policy: SamplingPolicy, models: RunModels) -> bool:
+    """Whether the frames channel and OCR want the same pictures (same times, uniform sampling)."""
+    ocr = models.text.ocr
+    if stream is None or ocr is None or policy.mode != "uniform":
+        return False
+    return effective_fps(policy, info.duration_s) == effective_fps(ocr_policy(policy, ocr), info.duration_s)
+
+
+def encoder_squares(frames: np.ndarray, size_px: int, mode: str) -> np.ndarray:
+    """(B, H, W, 3) uint8 -> (B, size_px, size_px, 3): area-scaled like ``indexer.sampling``'s ffmpeg filters
+    (``center_crop``: short side to size_px, then the centre; ``squash``: both sides to size_px)."""
+    out = np.empty((len(frames), size_px, size_px, 3), np.uint8)
+    for i, frame in enumerate(frames):
+        h, w = frame.shape[:2]
+        if mode == "center_crop":
+            scale = size_px / min(h, w)
+            sw, sh = max(size_px, round(w * scale)), max(size_px, round(h * scale))
+            scaled = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA)
+            x0, y0 = (sw - size_px) // 2, (sh - size_px) // 2
+            out[i] = scaled[y0:y0 + size_px, x0:x0 + size_px]
+        else:
+            out[i] = cv2.resize(frame, (size_px, size_px), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def _attempt(guard: Guard, channel: Channel, step: Callable[[], Any]) -> ChannelOutcome | None:
+    """Run one step of a channel under ``guard``: None when it passed, the channel's failed outcome if not."""
+    outcome = guard(channel, lambda: (step(), _PASSED)[1])
+    return None if outcome is _PASSED else outcome
+
+
+def _raise(exc: BaseException) -> ChannelOutcome:
+    raise exc
+
+
+def run_file_pass(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, min_shot_s: float, models: RunModels,
+                  progress: ProgressFn | None, guard: Guard) -> list[ChannelOutcome]:
+    """[frames, ocr, subtitles, speech] of one file, from one decode (``one_pass_possible`` must hold)."""
+    text = models.text
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scenedex-speech")
+    speech: Future[list[ChannelOutcome]] = pool.submit(_subtitles_and_speech, info, stream.index, models, guard)
+    try:
+        frames, ocr = _frames_and_ocr(info, stream, policy, min_shot_s, models, progress, guard)
+        subtitles, speech_outcome = speech.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    if text.ocr is None:
+        ocr = skipped(Channel.OCR, "switched off")
+    return [frames, ocr, subtitles, speech_outcome]
+
+
+def _subtitles_and_speech(info: MediaInfo, stream_index: int, models: RunModels,
+                          guard: Guard) -> list[ChannelOutcome]:
+    text = models.text
+    subtitles = guard(Channel.SUBTITLES, lambda: run_subtitles(info)) if text.subtitles \
+        else skipped(Channel.SUBTITLES, "switched off")
+    speech = guard(Channel.SPEECH, lambda: run_speech(info, stream_index, models, None)) if text.speech \
+        else skipped(Channel.SPEECH, "switched off")
+    return [subtitles, speech]
+
+
+def _frames_and_ocr(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, min_shot_s: float,
+                    models: RunModels, progress: ProgressFn | None,
+                    guard: Guard) -> tuple[ChannelOutcome, ChannelOutcome]:
+    from indexer.screen_text import ScreenTextReader
+
+    assert models.text.ocr is not None
+    box: dict[str, Any] = {}
+    frames_failed = _attempt(guard, Channel.FRAMES, lambda: box.setdefault("frames", FramesConsumer(models)))
+    ocr_failed = _attempt(guard, Channel.OCR, lambda: box.setdefault("engine", models.ocr_engine()))
+    consumer: FramesConsumer | None = box.get("frames")
+    reader = ScreenTextReader(box["engine"]) if ocr_failed is None else None
+    sampler = FrameSampler(info, stream, ocr_policy(policy, models.text.ocr))
+    batches = prefetch(sampler.batches())
+    try:
+        for batch in batches:
+            if frames_failed is None and consumer is not None:
+                squares = encoder_squares(batch.frames, policy.size_px, policy.resize_mode) \
+                    if consumer.needs_pixels else None
+                frames_failed = _attempt(guard, Channel.FRAMES, lambda: consumer.feed(squares, batch.t_s))
+            if ocr_failed is None and reader is not None:
+                spans = shot_spans(sorted(sampler.result.cut_t_s), info.duration_s, min_shot_s)  # cuts so far
+                frame_shot = np.asarray(assign_frames(batch.t_s, spans), dtype=np.int64)  # (B,)
+                ocr_failed = _attempt(guard, Channel.OCR, lambda: reader.feed(batch.frames, batch.t_s, frame_shot))
+            if frames_failed is not None and ocr_failed is not None:
+                break
+            if progress is not None:
+                progress(float(batch.t_s[-1]), info.duration_s)
+    except Exception as exc:  # noqa: BLE001 - the decode failed: both channels fail with its reason
+        frames_failed = frames_failed or guard(Channel.FRAMES, lambda: _raise(exc))
+        ocr_failed = ocr_failed or guard(Channel.OCR, lambda: _raise(exc))
+    finally:
+        batches.close()  # stops the decode thread (and ffmpeg) when the loop ended early
+    if frames_failed is None and consumer is not None:
+        frames = guard(Channel.FRAMES, lambda: consumer.outcome(sampler.result.cut_t_s, info.duration_s,
+                                                                 min_shot_s, sampler.result.fps))
+    else:
+        frames = frames_failed or guard(Channel.FRAMES, lambda: _raise(RuntimeError("frames consumer missing")))
+    if ocr_failed is None and reader is not None:
+        frame_shot = getattr(frames, "frame_shot", None)
+        final = frame_shot if frame_shot is not None and len(frame_shot) == reader.stats.frames_given else None
+        producer = getattr(box["engine"], "key", "rapidocr")
+        ocr = guard(Channel.OCR, lambda: ocr_outcome(reader, producer, info, sampler.result.fps, frame_shot=final))
+    else:
+        ocr = ocr_failed or guard(Channel.OCR, lambda: _raise(RuntimeError("OCR reader missing")))
+    return frames, ocr
