@@ -144,3 +144,30 @@ def test_a_slow_consumer_does_not_trip_the_hang_watchdog_but_a_silent_ffmpeg_doe
     with pytest.raises(DecodeError, match="produced no frame for 1 s"):
         list(silent.batches())
     assert _time.perf_counter() - started < 5
+
+
+def test_prefetch_keeps_order_raises_the_producers_error_and_stays_a_bounded_distance_ahead() -> None:
+    import threading
+
+    from indexer.sampling import prefetch
+
+    produced: list[int] = []
+
+    def items(n: int, fail_at: int | None = None):  # type: ignore[no-untyped-def]
+        for i in range(n):
+            if i == fail_at:
+                raise DecodeError(Path("x.mp4"), "ffmpeg stopped in the middle of a frame")
+            produced.append(i)
+            yield i
+
+    assert list(prefetch(items(6))) == list(range(6))
+    with pytest.raises(DecodeError, match="middle of a frame"):
+        list(prefetch(items(6, fail_at=3)))
+    produced.clear()
+    consumer = prefetch(items(100), depth=2)
+    assert next(consumer) == 0
+    threading.Event().wait(0.5)  # the producer runs ahead while the consumer is slow...
+    assert len(produced) <= 1 + 2 + 1, produced  # ...by the queue's depth (and the one item it holds), no more
+    consumer.close()  # a consumer that stops early stops the producer
+    assert not [t for t in threading.enumerate() if t.name == "scenedex-decode"]
+    assert len(produced) <= 5, produced
