@@ -51,6 +51,9 @@ def main() -> int:
     parser.add_argument("--database-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/scenedex_bench")
     parser.add_argument("--videos", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--text-model", default=None, help="sentence model (default: packaged); e.g. all-mpnet-base-v2")
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: bench/out/quality_data_VIDEOS")
+    parser.add_argument("--label", default="", help="suffix of the saved result's name")
     args = parser.parse_args()
 
     from fastapi.testclient import TestClient
@@ -67,7 +70,7 @@ def main() -> int:
     from workers.layout import DataLayout
 
     library = OUT_DIR / f"quality_library_{args.videos}"
-    data_dir = OUT_DIR / f"quality_data_{args.videos}"
+    data_dir = args.data_dir or OUT_DIR / f"quality_data_{args.videos}"
     print(f"library: {library} (generated once)")
     queries = build_search_library(library, n_videos=args.videos, seed=7, progress=print)
     _ensure_database(args.database_url)
@@ -75,10 +78,10 @@ def main() -> int:
     db = Database(args.database_url)
     t0 = time.perf_counter()
     config = IngestConfig(layout=DataLayout(data_dir), sampling=SamplingPolicy(size_px=32))
-    summary = index_paths(db, [library], config, (".mp4",), None, text=TextChannels())
+    summary = index_paths(db, [library], config, (".mp4",), None, text=TextChannels(text_model=args.text_model))
     print(f"indexed: {len(summary.indexed)} new, {summary.unchanged} unchanged in {time.perf_counter() - t0:.0f} s")
 
-    service = SearchService(db, DataLayout(data_dir), SearchConfig())
+    service = SearchService(db, DataLayout(data_dir), SearchConfig(text_model=args.text_model))
     client = TestClient(create_app(service))
     texts = [q.query for q in queries]
     for text in texts:  # warm-up: models and indexes load, caches fill
@@ -122,7 +125,8 @@ def main() -> int:
         print(f"{name:<18}{result[name]['p50_ms']:>10.2f}{result[name]['p99_ms']:>10.2f}")  # type: ignore[index]
     print(f"\nAPI / service at p50: {result['api_over_service_p50']}x "
           f"({len(texts)} queries x {args.repeats}, {index.count} text vectors)")
-    print(f"saved {save('search_api', result)}")
+    result["text_model"] = args.text_model or "default"
+    print(f"saved {save('search_api' + (f'_{args.label}' if args.label else ''), result)}")
     db.dispose()
     return 0
 

