@@ -5,6 +5,8 @@ label ``true`` (the library supports it) or ``false``.
 
     python -m bench.answer_labels propose /tmp/scenedex-answers.json   # writes the file; labels proposed by the
         # plan's ground truth (bench.answers.claim_truth), null where a person must decide; then checked by hand
+    python -m bench.answer_labels add /tmp/scenedex-answers.jsonl --round 2   # appends the run's new sentences,
+        # unlabelled (true: null), for a person to judge against the gold and the evidence, with a short reason
     python -m bench.answer_labels score                                # the verifier against the labels
 
 ``score`` re-runs the current verifier on each labelled claim against its stored evidence, so thresholds can be
@@ -67,11 +69,41 @@ def propose(run: Path) -> list[dict]:
     return labels
 
 
+def add(run: Path, labels: list[dict], round_no: int) -> list[dict]:
+    """``labels`` and, appended, the model's sentences of ``run`` not labelled yet (quotes are not the model's),
+    unlabelled (``true``: null, ``reason``: empty) for a person to judge against the gold answer and the
+    evidence."""
+    text = run.read_text()
+    rows = ([json.loads(line) for line in text.splitlines() if line.strip()] if run.suffix == ".jsonl"
+            else json.loads(text)["rows"])
+    seen = {x["text"] for x in labels}
+    out = list(labels)
+    for r in rows:
+        for c in r["claims"]:
+            if c["verdict"] == "quoted" or c["text"] in seen:
+                continue
+            seen.add(c["text"])
+            out.append({"id": r["id"], "question": r["question"], "text": c["text"], "source": "model",
+                        "verdict_then": c["verdict"], "true": None, "reason": "", "round": round_no,
+                        "gold": r["gold"], "evidence": r["evidence"]})
+    return out
+
+
 def score(labels: list[dict]) -> dict:
+    """The verifier against every label, and against each labelling round alone (``round``: 1 for the first
+    labels, which the thresholds were tuned with; 2 for claims labelled afterwards, unseen by the tuning)."""
     from indexer.text_embedding import TextEncoder
+
+    encode = TextEncoder().encode
+    rounds = sorted({int(x.get("round", 1)) for x in labels})
+    return {"all": _score(labels, encode),
+            **{f"round_{r}": _score([x for x in labels if int(x.get("round", 1)) == r], encode) for r in rounds}}
+
+
+def _score(labels: list[dict], encode) -> dict:
     from qa.grounding.verify import Verifier
 
-    verifier = Verifier(TextEncoder().encode)
+    verifier = Verifier(encode)
     judged, wrong = [], []
     for x in labels:
         if x["true"] is None:
@@ -95,9 +127,16 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("propose")
     p.add_argument("run", type=Path)
+    a = sub.add_parser("add", help="append a run's unlabelled model sentences (true: null) to label by hand")
+    a.add_argument("run", type=Path)
+    a.add_argument("--round", type=int, default=2)
     sub.add_parser("score")
     args = parser.parse_args()
-    if args.command == "propose":
+    if args.command == "add":
+        labels = add(args.run, json.loads(LABELS.read_text()), args.round)
+        LABELS.write_text(json.dumps(labels, indent=1, ensure_ascii=False) + "\n")
+        print(f"{len(labels)} claims, {sum(x['true'] is None for x in labels)} to label by hand")
+    elif args.command == "propose":
         labels = propose(args.run)
         LABELS.write_text(json.dumps(labels, indent=1, ensure_ascii=False) + "\n")
         print(f"{len(labels)} claims, {sum(x['true'] is None for x in labels)} to label by hand")

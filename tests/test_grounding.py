@@ -100,8 +100,8 @@ def test_sentences_are_split_with_the_citations_they_carry() -> None:
         ("At Goddard.", (1,)), ("In Maryland.", (1, 3)), ("Nothing.", ())]
 
 
-def _answer(embed, question: str, draft: str, visual: bool = False):
-    session = GroundedSession(question, MOMENTS, embed, visual=visual)
+def _answer(embed, question: str, draft: str, visual: bool = False, moments: tuple[EvidenceMoment, ...] = MOMENTS):
+    session = GroundedSession(question, moments, embed, visual=visual)
     shown = []
     for i in range(0, len(draft), 4):  # streamed in pieces
         shown += session.feed(draft[i:i + 4])
@@ -161,3 +161,19 @@ def test_a_vision_model_claim_about_the_picture_is_marked_unchecked(embed) -> No
     assert not any(c.verdict == Verdict.FRAMES for c in text_only.claims)
     _, mutated = _answer(embed, "How heavy is the lens?", "The old lens weighs almost five tons [2].", visual=True)
     assert not any(c.verdict in (Verdict.FRAMES, Verdict.VERIFIED) for c in mutated.claims), "a number is checked"
+
+
+CREDITS = EvidenceMoment(1, 4, "bbb_credits_720p.mp4", 30.0, 38.0, (
+    TimedLine("ocr", 30.0, 37.0, "RENDER WRANGLER"),
+    TimedLine("ocr", 30.0, 37.0, "Campbell Barton"),
+    TimedLine("ocr", 31.0, 38.0, "RENDERING PROVIDED BY"),
+    TimedLine("ocr", 31.0, 38.0, "Sun Microsystems"),
+    TimedLine("ocr", 33.0, 40.0, "COLOR GRADING AND FILM TRANSFER SUPPORT")))
+
+
+def test_a_credits_heading_is_quoted_with_the_name_after_it_not_alone(embed) -> None:
+    """"RENDERING PROVIDED BY" holds every word of the question and nothing more: the answer is the heading with
+    the line that follows it."""
+    shown, answer = _answer(embed, "Which company provided the rendering?", "", moments=(CREDITS,))
+    assert [c.verdict for c in shown] == [Verdict.QUOTED] and not answer.declined
+    assert "RENDERING PROVIDED BY Sun Microsystems" in answer.text(), answer.text()

@@ -13,7 +13,9 @@ Both ``POST /api/ask`` (JSON body) and ``GET /api/ask?q=…`` (for EventSource) 
                       "timing": {"first_token_s", "first_words_s", "tokens_per_s"}}
     event: error     {"error": {"code", "message"}}                         if generation fails after it started
 
-``verdict`` is "verified" (a generated sentence whose numbers, names and words the cited line holds), "quoted" (the
+The first ``claim`` comes at most 2.5 s after the search (``AskConfig.first_words_deadline_s``): when the model has
+not written a verified sentence by then, the evidence line that answers is quoted first and the model's verified
+claims follow it. ``verdict`` is "verified" (a generated sentence whose numbers, names and words the cited line holds), "quoted" (the
 evidence line itself, the extractive answer) or "frames" (a vision-language model's claim about what is seen: not
 checked against the transcript). ``support`` is the semantic support (sentence-model cosine of the claim and its
 evidence). Claims the evidence does not hold are dropped and only counted. ``declined`` is true when no retrieved
@@ -150,7 +152,9 @@ def add_ask_routes(app: FastAPI, ask: AskService | None) -> None:
     sse = {200: {"content": {"text/event-stream": {}},
                  "description": "server-sent events: `moments`; then `token` (the model's unchecked draft) and "
                                 "`claim` (each claim once verified against the moment it cites, or the quoted "
-                                "evidence line: {text, moments, verdict, support, spans, rendered}); then `done` "
+                                "evidence line: {text, moments, verdict, support, spans, rendered}; the first "
+                                "claim comes at most 2.5 s after the search, the quoted line when the model has "
+                                "no verified sentence by then); then `done` "
                                 "with the answer, its claims, cited moments, the count of dropped claims and "
                                 "whether the question was declined (or `error`)"},
            404: {"description": "no moment matches"}, 409: {"description": "nothing is indexed"},

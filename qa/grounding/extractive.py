@@ -51,6 +51,7 @@ class Extract:
     semantic: float
     typed: bool  # the window names the kind of thing the question asks for (or the question asks for no kind)
     answers: bool  # above both thresholds: the library answers the question here
+    informative: bool = True  # the window says something the question does not (a heading alone does not)
 
     @property
     def score(self) -> float:
@@ -117,11 +118,23 @@ def extract(question: str, moments: Sequence[EvidenceMoment], embed: Embed,
     for i, (w, (coverage, known_coverage, typed, passes)) in enumerate(zip(windows, lexical)):
         sem = float(semantic.get(i, 0.0))
         answers = bool(passes and sem >= thresholds.min_semantic)
-        out.append(Extract(w, round(coverage, 3), round(known_coverage, 3), round(sem, 3), typed, answers))
-    # the best answer; among equals the shorter window (the line itself rather than the line and its neighbours)
-    ranked = sorted(out, key=lambda e: (-e.answers, -round(e.score, 6), -e.window.inside,
-                                        e.window.end_s - e.window.start_s))
+        informative = _adds_to(wanted, w)
+        out.append(Extract(w, round(coverage, 3), round(known_coverage, 3), round(sem, 3), typed, answers,
+                           informative))
+    # the best answer, one that adds to the question's words first (a credits heading "RENDERING PROVIDED BY" is
+    # not the answer, the heading with the name after it is); among equals the shorter window (the line itself
+    # rather than the line and its neighbours)
+    ranked = sorted(out, key=lambda e: (-e.answers, -(e.answers and e.informative), -round(e.score, 6),
+                                        -e.window.inside, e.window.end_s - e.window.start_s))
     return [replace(e, window=at_home(e.window, windows)) for e in ranked]
+
+
+def _adds_to(wanted: set[str], window: Window) -> bool:
+    """Whether the window says something the question does not, from its last line that holds a question word on
+    (a credits heading is followed by its names: "RENDERING PROVIDED BY" / "Sun Microsystems")."""
+    texts = [x.text for x in window.lines] or [window.text]
+    last = max((i for i, t in enumerate(texts) if content_stems(t) & wanted), default=0)
+    return bool(content_stems(" ".join(texts[last:])) - wanted - _name_stems(window.media_name))
 
 
 def _name_stems(media_name: str) -> set[str]:
