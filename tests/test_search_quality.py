@@ -22,7 +22,9 @@ from db.session import Database
 from indexer.sampling import SamplingPolicy
 from scenedex.search_samples import build_search_library
 from scenedex.search_service import SearchConfig, SearchService
+from search.cutoff_eval import ListedMoment, cutoff_report
 from search.library_eval import EvalQuery, Predicted, evaluate
+from search.moments import span_iou
 from search.request import SearchRequest
 from tests.conftest import create_database, drop_database
 from workers.index_run import TextChannels, index_paths
@@ -76,3 +78,26 @@ def test_top_moment_overlaps_the_truth_for_nine_queries_in_ten(quality_library: 
     for group in ("channel=speech", "channel=ocr", "kind=exact", "kind=paraphrase"):
         assert report.by_group[group]["R1@0.5"] >= 80.0, (group, report.by_group[group], misses)
     assert len(queries) >= 40 and sum(q.kind == "paraphrase" for q in queries) >= 0.4 * len(queries)
+
+
+@pytest.mark.e2e
+def test_one_result_per_moment_and_a_cut_off_that_keeps_the_right_moments(quality_library: tuple) -> None:
+    """No two of a query's top 10 moments overlap by IoU > 0.5 in one file; the confidence cut-off keeps >= 95% of
+    the right moments (IoU >= 0.5 with the truth) while returning at most 5 moments on median (measured: 80/80 kept,
+    3 on median)."""
+    db, root, data_dir, queries = quality_library
+    service = SearchService(db, DataLayout(data_dir), SearchConfig())
+    eval_queries, listed, overlapping = [], [], []
+    for q in queries:
+        response = service.search(SearchRequest(text=q.query, page_size=100, show_all=True))
+        assert response.moments is not None
+        items = response.moments.items
+        names = [str(Path(response.media[m.media_id].path).relative_to(root)) for m in items]
+        overlapping += [(q.query, a.start_s, b.start_s) for i, a in enumerate(items[:10]) for b in items[i + 1:10]
+                        if span_iou(a, b) > 0.5]
+        eval_queries.append(EvalQuery(q.query, q.media, q.start_s, q.end_s))
+        listed.append([ListedMoment(n, m.start_s, m.end_s, m.below_cutoff) for n, m in zip(names, items)])
+    assert not overlapping, overlapping
+    report = cutoff_report(eval_queries, listed)
+    print(f"cut-off: {report.as_dict()}")
+    assert report.kept_share >= 0.95 and report.returned_median <= 5, report.as_dict()
