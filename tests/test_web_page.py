@@ -156,7 +156,9 @@ def test_a_typed_query_finds_the_moment_first_and_plays_it_from_its_start(site: 
 
 def test_keys_move_the_selection_play_and_close(site: str, page: Any) -> None:
     tab, _ = page
-    cards = _search(tab, site, "briefing questions harvest colony")
+    tab.goto(site + "/?q=briefing+questions+harvest+colony&show_all=true")  # several moments to move between
+    tab.wait_for_selector("#results .moment")
+    cards = tab.locator("#results .moment").all()
     assert len(cards) >= 3
     selected = ("() => [...document.querySelectorAll('#results .moment')]"
                 ".findIndex(c => c.classList.contains('selected'))")
@@ -196,6 +198,32 @@ def test_a_query_that_is_html_is_shown_as_text(site: str, page: Any) -> None:
     assert tab.evaluate("document.querySelectorAll('script:not([src])').length") == 0
     assert watch.dialogs == []
     screenshot(tab, "search-html-query")
+
+
+def test_each_moment_shows_its_confidence_and_the_rest_come_on_demand(site: str, page: Any) -> None:
+    """A vague query ("where do supplies come from" shares only "come" with the library) lists its confident
+    moments, each labelled, says how many are below the cut-off, and shows them, marked, when asked."""
+    tab, _ = page
+    tab.goto(site + "/?q=where+do+supplies+come+from")
+    tab.wait_for_selector("#show-below-cutoff")
+    note = tab.inner_text("#status")
+    assert "more below the confidence cut-off — show them" in note, note
+    hidden = int(note.split(" more below the confidence cut-off")[0].split()[-1])
+    shown = tab.locator("#results .moment").count()
+    assert tab.locator("#results .moment.below-cutoff").count() == 0
+    assert set(tab.locator("#results .moment .confidence").all_inner_texts()) <= {"HIGH", "MEDIUM", "high", "medium"}
+    with tab.expect_response(lambda r: "/api/search?" in r.url) as info:
+        tab.click("#show-below-cutoff")
+    assert parse_qs(urlsplit(info.value.url).query)["show_all"] == ["true"] and "show_all=true" in tab.url
+    tab.wait_for_selector("#results .moment.below-cutoff")
+    assert tab.locator("#results .moment").count() == min(shown + hidden, 24)
+    labels = [label.lower() for label in tab.locator("#results .moment .confidence").all_inner_texts()]
+    assert labels.count("low") == tab.locator("#results .moment.below-cutoff").count() >= 1
+    assert labels == sorted(labels, key=lambda label: label == "low")  # the rest come after the others
+    screenshot(tab, "search-below-cutoff")
+    tab.click("#hide-below-cutoff")
+    tab.wait_for_selector("#show-below-cutoff")
+    assert tab.locator("#results .moment.below-cutoff").count() == 0 and "show_all" not in tab.url
 
 
 CHANNELS = ("visual", "speech", "subtitles", "ocr")
@@ -242,7 +270,7 @@ def test_unticking_a_channel_searches_the_other_three(site: str, page: Any, chan
 
 def test_filters_combine_pages_turn_and_a_result_opens_on_its_own_page(site: str, page: Any) -> None:
     tab, _ = page
-    tab.goto(site + "/?q=briefing+questions+harvest+colony&page_size=2")
+    tab.goto(site + "/?q=briefing+questions+harvest+colony&page_size=2&show_all=true")  # kept by the form
     tab.wait_for_selector("#results .moment")
     for channel in ("visual", "subtitles"):
         _untick(tab, channel)

@@ -38,7 +38,8 @@ function stateFromUrl() {
 }
 
 function stateFromForm(page = 1) {
-  const state = { q: input.value.trim(), page, page_size: stateFromUrl().page_size, show_all: false,
+  const { page_size, show_all } = stateFromUrl();
+  const state = { q: input.value.trim(), page, page_size, show_all,
     channels: CHANNELS.filter((c) => form.querySelector(`input[name=channel][value=${c}]`).checked) };
   for (const name of FILTERS) state[name] = byId(`filter-${name}`).value.trim();
   return state;
