@@ -28,7 +28,7 @@ from scenedex.samples import Segment, make_clip
 from scenedex.speech_samples import mux, synthesize, write_placed_speech
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / "out" / "frozen_library"
-SHARED_MEDIA = Path(os.environ.get("SCENEDEX_SHARED_MEDIA", "/work/shared/media"))
+SHARED_MEDIA = Path(os.environ.get("SCENEDEX_SHARED_MEDIA", Path(__file__).resolve().parents[3] / "shared" / "media"))
 MANIFEST = "library.json"
 QUERIES = "queries.jsonl"
 LEAD_S = 0.8  # silence from a cut to the first line's samples, at least
