@@ -177,3 +177,16 @@ def test_a_credits_heading_is_quoted_with_the_name_after_it_not_alone(embed) -> 
     shown, answer = _answer(embed, "Which company provided the rendering?", "", moments=(CREDITS,))
     assert [c.verdict for c in shown] == [Verdict.QUOTED] and not answer.declined
     assert "RENDERING PROVIDED BY Sun Microsystems" in answer.text(), answer.text()
+
+
+def test_captions_shown_one_after_another_are_not_read_as_one_statement(verifier) -> None:
+    """Two on-screen captions in turn cannot be recombined: the taxi driver found a ring by the river, the chef
+    planted roses; "the taxi driver planted a red rose on the river" is in neither."""
+    reel = EvidenceMoment(1, 5, "reel_19.mp4", 57.0, 83.0, (
+        TimedLine("ocr", 57.0, 70.0, "Taxi driver finds gold ring by river"),
+        TimedLine("ocr", 70.0, 83.0, "Chef plants red roses on frozen lake")))
+    question = "What did the taxi driver do beside the river?"
+    assert verifier.check("The taxi driver planted a red rose on the river.", question, (reel,), [1]).verdict \
+        == Verdict.UNSUPPORTED
+    assert verifier.check("The taxi driver found a gold ring by the river.", question, (reel,), [1]).verdict \
+        == Verdict.VERIFIED

@@ -1,5 +1,6 @@
 """Evidence windows: a moment's lines of one channel taken one, two or three in a row (a spoken sentence often
-spans cues: "...in one of the largest cleanrooms in the world" / "at NASA's Goddard Space Flight Center"), each
+spans cues: "...in one of the largest cleanrooms in the world" / "at NASA's Goddard Space Flight Center"; on-screen
+lines only while they are shown together: a credits heading and its name, not two captions in turn), each
 with its text and span. A claim is checked against one window, never against the moment's words pooled, so that
 words from two different lines cannot be recombined into a claim neither line makes."""
 
@@ -72,6 +73,9 @@ def windows(moment: EvidenceMoment, max_lines: int = MAX_WINDOW_LINES) -> list[W
             for line in lines[i:i + max_lines]:
                 if run and line.start_s - run[-1].end_s > MAX_GAP_S:
                     break
+                if run and channel == "ocr" and line.start_s >= run[-1].end_s:
+                    break  # captions shown one after another are separate statements; lines shown together
+                    # (a credits heading and its name) are read together
                 run.append(line)
                 text = " ".join(" ".join(x.text.split()) for x in run)
                 out.append(Window(moment.n, moment.media_name, channel, run[0].start_s, run[-1].end_s, text,

@@ -21,7 +21,7 @@ import numpy as np
 
 from qa.answering import EvidenceMoment
 from qa.grounding.claims import Citation, Claim, Verdict
-from qa.grounding.evidence import Window, all_windows, at_home
+from qa.grounding.evidence import Window, all_windows
 from qa.grounding.quantities import quantities
 from qa.grounding.verify import Embed
 from qa.grounding.words import content_stems, stem, tokens
@@ -126,7 +126,13 @@ def extract(question: str, moments: Sequence[EvidenceMoment], embed: Embed,
     # rather than the line and its neighbours)
     ranked = sorted(out, key=lambda e: (-e.answers, -(e.answers and e.informative), -round(e.score, 6),
                                         -e.window.inside, e.window.end_s - e.window.start_s))
-    return [replace(e, window=at_home(e.window, windows)) for e in ranked]
+    homes: dict[tuple[str, str, float, float], Window] = {}  # the same lines seen from their own moment
+    for w in windows:
+        if w.inside:
+            homes.setdefault((w.media_name, w.channel, w.start_s, w.end_s), w)
+    return [e if e.window.inside else replace(e, window=homes.get((e.window.media_name, e.window.channel,
+                                                                   e.window.start_s, e.window.end_s), e.window))
+            for e in ranked]
 
 
 def _adds_to(wanted: set[str], window: Window) -> bool:

@@ -4,6 +4,7 @@ sentence) kept apart because a name the evidence does not hold is never supporte
 
 from __future__ import annotations
 
+import functools
 import re
 
 STOPWORDS = frozenset("""
@@ -49,6 +50,7 @@ def tokens(text: str) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=65536)  # called for every word of every evidence window, many times over
 def stem(word: str) -> str:
     """A crude stem that is enough to match forms of one word.
 
