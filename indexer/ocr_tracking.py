@@ -40,6 +40,7 @@ MAX_MOVE = 0.3  # of the frame's height and width: farther than this per sampled
 MOTION_SNAP_PX = 4  # a line within this of where the frame's motion puts it moved with the frame
 MOTION_LINES = 8  # lines searched for widely to measure the frame's motion
 MIN_PROBE_MATCH = 0.4  # of those, at half resolution
+MAX_MISSED = 2  # frames in a row a line the detector misses is carried by its picture alone
 
 
 def bounds(box: Box) -> tuple[float, float, float, float]:
@@ -122,6 +123,7 @@ class Line:
     template_half: np.ndarray  # (h // 2, w // 2) uint8: the same at half resolution
     corner: tuple[int, int]  # (x, y) of the template in that frame
     reading: TextBox | None  # None: recognised, and not text (noise is not recognised again either)
+    missed: int = 0  # frames in a row the detector did not find it, carried by its picture alone
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,8 @@ class LineTracker:
 
     def __init__(self) -> None:
         self.lines: list[Line] = []
+        self.found: list[tuple[float, float, float, bool]] = []  # per old line at the last follow: dx, dy, score,
+        # partial
         self._next_track = 0
 
     def new_track(self) -> int:
@@ -146,7 +150,8 @@ class LineTracker:
     def follow(self, gray: np.ndarray, boxes: Sequence[Box]) -> dict[int, Followed]:
         """gray: (H, W) uint8 of the new frame; boxes: its text lines -> box index -> the old line it continues,
         and whether it must be read again (it only roughly looks the same: partly hidden, or changed)."""
-        if not self.lines or not boxes:
+        self.found = []
+        if not self.lines:
             return {}
         half = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
         # the frame's motion: the displacement most of a few lines agree on, each found anywhere within
@@ -167,6 +172,7 @@ class LineTracker:
                 if s_score >= MIN_MATCH:
                     dx, dy, score, partial = sdx, sdy, s_score, False
             found.append((dx, dy, score, partial))
+        self.found = found
         new_b = [bounds(b) for b in boxes]
         pairs = []
         for o, ((dx, dy, score, partial), line) in enumerate(zip(found, self.lines)):
@@ -192,6 +198,23 @@ class LineTracker:
         half = cv2.resize(picture, (max(1, picture.shape[1] // 2), max(1, picture.shape[0] // 2)),
                           interpolation=cv2.INTER_AREA)
         return Line(track, box, picture.copy(), half, corner, reading)
+
+    def unfound(self, used: set[int], boxes: Sequence[Box], width: int, height: int) -> list[tuple[Line, Box]]:
+        """Old lines no new box continued whose picture still matches (MIN_MATCH) where they went, with the box
+        they would have: the detector misses a line in some frames on a busy background (a caption over the
+        game of life: found, missed, found a second apart), which would cut its span. Each is carried at most
+        ``MAX_MISSED`` frames in a row; ``used``: indices of the old lines that were continued."""
+        carried = []
+        taken = [bounds(b) for b in boxes]
+        for o, (line, (dx, dy, score, partial)) in enumerate(zip(self.lines, self.found)):
+            if o in used or partial or score < MIN_MATCH or line.reading is None or line.missed >= MAX_MISSED:
+                continue
+            box = tuple((x + dx, y + dy) for x, y in line.box)
+            went = bounds(box)
+            if touches_edge(box, width, height) or any(box_iou(went, t) > 0 for t in taken):
+                continue
+            carried.append((line, box))
+        return carried
 
     def update(self, lines: list[Line]) -> None:
         self.lines = lines

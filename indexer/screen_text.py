@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -153,6 +153,13 @@ class ScreenTextReader:
                 assert old is not None
                 track, reading = old.track, moved(old.reading, b) if old.reading is not None else None
             lines.append(self._tracker.line(gray, track, b, reading))
+        used = {id(f.line) for f in continued.values()}
+        old_used = {o for o, line in enumerate(self._tracker.lines) if id(line) in used}
+        for line, b in self._tracker.unfound(old_used, boxes, w, h):  # missed by the detector, still there
+            assert line.reading is not None
+            self.stats.lines_followed += 1
+            lines.append(replace(self._tracker.line(gray, line.track, b, moved(line.reading, b)),
+                                 missed=line.missed + 1))
         self._tracker.update(lines)
         self._read[index] = [line.reading for line in lines if line.reading is not None]
         self._showing = bool(self._read[index])

@@ -160,3 +160,36 @@ def test_the_scrolling_credits_are_read_one_span_per_line(engine: OcrEngine, tmp
     assert len(spans_of(spans, "RENDERING PROVIDED BY")) == 1, spans
     assert len(fragments(spans)) <= len(spans) // 5, fragments(spans)  # a squirrel passes over some lines
     assert stats.lines_followed >= stats.lines_recognised, stats
+
+
+class MissingDetector:
+    """The real engine, except that its detector finds nothing on the frames listed (as PP-OCR's detector
+    does now and then on a caption over a busy background)."""
+
+    def __init__(self, engine: OcrEngine, blind: set[int]) -> None:
+        self.engine, self.blind, self.calls = engine, blind, 0
+
+    def detect(self, frame: np.ndarray, width_px: int = 640) -> list:
+        self.calls += 1
+        return [] if self.calls - 1 in self.blind else self.engine.detect(frame, width_px)
+
+    def recognise_boxes(self, frame: np.ndarray, boxes: list) -> list:
+        return self.engine.recognise_boxes(frame, boxes)
+
+
+def test_a_caption_the_detector_misses_on_a_frame_stays_one_span_while_its_picture_is_there(
+        engine: OcrEngine) -> None:
+    import cv2
+
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 255, size=(8, 540, 960, 3)).astype(np.uint8)  # a busy picture, new every frame
+    for f in frames[1:7]:
+        cv2.rectangle(f, (180, 400), (780, 470), (0, 0, 0), -1)
+        cv2.putText(f, "Museum reopens report 127", (200, 450), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (255, 255, 255), 3)
+    reader = ScreenTextReader(MissingDetector(engine, blind={3, 5}), probe_every=1)  # type: ignore[arg-type]
+    reader.feed(frames, np.arange(8.0), np.zeros(8, np.int64))
+    spans = reader.finish(1.0, 8.0)
+    [span] = spans_of(spans, "Museum reopens report 127")
+    assert (span.start_s, span.end_s) == (1.0, 7.0), spans
+    # and once the caption is gone, its picture no longer matches: it is not carried on
+    assert all(s.end_s <= 7.0 for s in spans), spans
