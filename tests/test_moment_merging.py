@@ -7,27 +7,14 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search.fusion import FusionWeights, Retriever
-from search.moments import Hit, MediaTimeline, Moment, MomentPolicy, build_moments, one_per_span, span_iou
+from search.fusion import Retriever
+from search.moments import Hit, Moment, MomentPolicy, build_moments, one_per_span, span_iou
 from search.request import SearchChannel
-
-W = FusionWeights(k=20, agreement=0.1)
-NO_PAD = MomentPolicy(pad_before_s=0.0, pad_after_s=0.0)
-SPEECH, OCR, SUBS, VISUAL = SearchChannel.SPEECH, SearchChannel.OCR, SearchChannel.SUBTITLES, SearchChannel.VISUAL
-
-
-def hit(media: int, start: float, end: float, channel: SearchChannel = SPEECH, retriever: str = Retriever.SEMANTIC,
-        rank: int = 1, sim: float = 0.8, text: str | None = "line", frame: int | None = None) -> Hit:
-    return Hit(media, start, end, channel, retriever, rank, sim, text, frame)
-
-
-def timeline(duration: float = 100.0, cuts: tuple[float, ...] = (0.0,)) -> MediaTimeline:
-    return MediaTimeline(duration, np.asarray(cuts, dtype=np.float64), 1.0)
+from tests.test_moments import NO_PAD, OCR, SPEECH, SUBS, VISUAL, W, hit, timeline
 
 
 def overlapping_pairs(moments: list[Moment], max_iou: float = 0.5) -> list[tuple[Moment, Moment]]:
