@@ -172,3 +172,18 @@ def test_the_library_route_shows_open_jobs(db, tmp_path, library, tiny_clip_dir)
     jobs = queued_jobs(db)()
     assert jobs and jobs[0]["id"] == str(job_id) and jobs[0]["total"] == 3 and jobs[0]["state"] == "running"
     assert jobs[0]["running"][0]["media_id"] == media_ids[0] and 0 < jobs[0]["running"][0]["fraction"] < 1
+
+
+def test_a_done_file_leaves_no_staging_behind_not_even_a_killed_writers_temporary(tmp_path: Path) -> None:
+    """A frames task SIGKILLed mid-write leaves `.<name>.<pid>.tmp`; the retry writes the file; once the file's
+    result is written both go (test_workers' SIGKILL test found such an orphan); another file's staging stays."""
+    from workers.staging import remove_staged, staging_file
+
+    staged = staging_file(tmp_path, 6, "f1e9a3d173447fb1aa")
+    staged.parent.mkdir(parents=True)
+    orphan = staged.with_name(f".{staged.name}.12925.tmp")
+    other = staging_file(tmp_path, 7, "0123456789abcdef00")
+    for path in (staged, orphan, other, other.with_name(f".{other.name}.1.tmp")):
+        path.write_bytes(b"x")
+    remove_staged(staged)
+    assert sorted(p.name for p in staged.parent.iterdir()) == sorted([other.name, f".{other.name}.1.tmp"])

@@ -31,7 +31,7 @@ from workers import faults
 from workers.channels import ChannelOutcome
 from workers.ingest import IngestConfig, ModelIds, Probed, commit_media, frames_stage, probe_stage, text_stage
 from workers.models import QaTowerChannel, RunModels, TextChannels, VisionChannel
-from workers.staging import read_frames, staging_file, write_frames
+from workers.staging import read_frames, remove_staged, staging_file, write_frames
 from workers.vectors import sync_text_index, sync_vector_index
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ class JobRunner:
 
         commit_media(self.db, task.media_id, probed, outcomes, prepared.setup.ingest, prepared.models, prepared.ids,
                      guard=guard)
-        staged.unlink(missing_ok=True)
+        remove_staged(staged)
         self._after_file(task.job_id)
 
     def _back_to_frames(self, task: StageTask) -> None:

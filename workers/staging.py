@@ -46,6 +46,15 @@ def write_frames(path: Path, outcome: ChannelOutcome) -> None:
     os.replace(temporary, path)
 
 
+def remove_staged(path: Path) -> None:
+    """Remove a file's staged frames once its result is written, with the temporaries of writers that were killed
+    before their rename (a SIGKILLed frames task leaves ``.<name>.<pid>.tmp``; the retry wrote the file itself).
+    Only called when the file is done, so no live task of this file is still writing."""
+    path.unlink(missing_ok=True)
+    for orphan in path.parent.glob(f".{path.name}.*.tmp"):
+        orphan.unlink(missing_ok=True)
+
+
 def read_frames(path: Path) -> ChannelOutcome:
     """The frames outcome written by ``write_frames``; raises FileNotFoundError when it is not there."""
     with np.load(path) as data:
