@@ -106,8 +106,11 @@ def test_killed_run_leaves_a_consistent_library_and_the_next_run_resumes(env, lo
     # More frames to encode: a wider window to kill it in. The text channels share the same one transaction per
     # file, and OCR of moving test patterns is slow: the visual channel alone is enough here.
     slow = {**env, "SCENEDEX_SAMPLE_FPS": "8"}
+    # Ctrl-C as a terminal sends it: a suite started in the background by a shell without job control inherits
+    # SIGINT ignored, and Python then never raises KeyboardInterrupt (two fresh-clone runs started with `&` exited 0).
     proc = subprocess.Popen([*SCENEDEX, "index", str(library)], env=slow, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     engine = create_engine(env["SCENEDEX_DATABASE_URL"])
     # Wait (polling, however loaded the machine) until the first file is committed, then kill mid-way through the
     # next: a fixed deadline killed the run before any file was indexed when CI shared its 2 cores.
