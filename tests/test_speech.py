@@ -307,7 +307,9 @@ def test_small_chunks_give_the_same_words_as_one_chunk(recognizer: SpeechRecogni
     one = [" ".join(normalize_words(w.text)) for w in mp4_transcript.words]
     many = [" ".join(normalize_words(w.text)) for w in transcript.words]
     assert len(progress) >= 4 and progress[-1] == (info.duration_s, info.duration_s)
-    assert edit_distance(one, many) <= 1, (mp4_transcript.text, transcript.text)
+    # A stitching bug drops or repeats a 2 s overlap (5+ words); the decoder itself may hear a border word
+    # differently with less context (2 words of about 30 in one fresh-clone run, at load ~5).
+    assert edit_distance(one, many) <= 2, (mp4_transcript.text, transcript.text)
     starts = [w.start_s for w in transcript.words]
     assert starts == sorted(starts)
     assert all(a.start_s <= a.end_s for a in transcript.words)
