@@ -1,6 +1,7 @@
 """The web page in a real headless Chromium against the real server, over a generated library indexed with the real
 speech, subtitle and OCR models: search, play from the moment's start, keyboard navigation, escaping, the library
-page with a failed file and a running job, and the error states (404, unknown media, short file, access token).
+page with a failed file, and the error states (404, unknown media, access token). Pages over a library of their
+own (a running job, a file that shrank) are in test_web_page_own_library.py.
 
 Ground truth comes from the generator (scenedex.demo.PROGRAMMES): in launch_briefing.mp4 the narrator says "We will
 now take questions from the press." from 11.5 s, in the shot that runs from 11 s to the end at 16 s.
@@ -8,7 +9,6 @@ now take questions from the press." from 11.5 s, in the shot that runs from 11 s
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,20 +16,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from fastapi import FastAPI
 
-from db.repositories import library as library_repo
 from db.session import Database
 from indexer.sampling import SamplingPolicy
 from scenedex.demo import PROGRAMMES, make_programme
-from scenedex.samples import Segment, make_clip
 from scenedex.search_service import SearchConfig, SearchService
 from search.request import SearchRequest
-from tests.browser import VIEWPORT, RunJobs, screenshot, serve
+from tests.browser import VIEWPORT, screenshot, serve
 from tests.conftest import create_database, drop_database
 from web.app import ApiConfig, create_app
-from web.library_routes import add_library_routes
-from web.pages import add_pages
 from workers.index_run import TextChannels, index_paths
 from workers.ingest import IngestConfig
 from workers.layout import DataLayout
@@ -332,48 +327,6 @@ def test_the_library_lists_files_statuses_and_why_a_file_failed(site: str, libra
     screenshot(tab, "library")
 
 
-def test_the_library_shows_a_running_job_and_stops_polling_when_it_is_done(template_db: str, tmp_path: Path,
-                                                                          page: Any) -> None:
-    tab, _ = page
-    root = tmp_path / "incoming"
-    for name in ("one.mp4", "two.mp4"):
-        make_clip(root / name, [Segment("bars", 2.0, "Incoming"), Segment("red", 2.0)], fps=25)
-    name, url = create_database(template=template_db)
-    db = Database(url)
-    run = RunJobs("ingest-1")
-    app = FastAPI()  # the library page and its route, with the jobs of this run (create_app has none yet)
-    add_library_routes(app, db, jobs=run.jobs)
-    add_pages(app)
-    text = TextChannels(subtitles=False, speech=False, ocr=None)
-    worker = threading.Thread(target=lambda: (_index(db, root, tmp_path / "data", text, run), run.finished()))
-    try:
-        with serve(app) as site_url:
-            worker.start()
-            tab.goto(site_url + "/library")
-            job = tab.locator("#job-list .job")
-            job.wait_for()
-            tab.wait_for_function("() => { const p = document.querySelector('#job-list .running progress');"
-                                  " return p && p.value > 0; }")
-            assert "0 of 2 files done" in job.inner_text() and "one.mp4" in job.locator(".running").inner_text()
-            assert tab.locator("#library-rows tr[data-status=pending]").count() == 2
-            assert tab.locator("body.polling").count() == 1
-            screenshot(tab, "library-job-running")
-            run.hold.set()
-            tab.wait_for_selector("#job-list .job.st-done", timeout=30_000)
-            assert "2 of 2 files done" in job.inner_text()
-            assert tab.locator("#library-rows tr[data-status=indexed]").count() == 2
-            assert tab.locator("body.polling").count() == 0
-            requests: list[str] = []
-            tab.on("request", lambda r: requests.append(r.url) if "/api/library" in r.url else None)
-            tab.wait_for_timeout(2500)
-            assert requests == [], "the page kept polling after the job was done"
-    finally:
-        run.hold.set()
-        worker.join(timeout=60)
-        db.dispose()
-        drop_database(name)
-
-
 def test_unknown_routes_get_a_readable_page_and_the_api_keeps_json(site: str, page: Any) -> None:
     tab, _ = page
     response = tab.goto(site + "/no/such/page?x=<b>1</b>")
@@ -399,29 +352,6 @@ def test_a_media_id_that_does_not_exist_is_said_plainly(site: str, page: Any) ->
     assert "There is no media 987654" in message.inner_text()
     assert tab.locator("#player").is_hidden()
     screenshot(tab, "watch-unknown-media")
-
-
-def test_a_file_shorter_than_when_indexed_says_why_it_cannot_play(template_db: str, tmp_path: Path,
-                                                                 page: Any) -> None:
-    tab, _ = page
-    root = tmp_path / "lib"
-    make_clip(root / "shrinking.mp4", [Segment("blue", 2.0, "Soon gone")], fps=25)
-    name, url = create_database(template=template_db)
-    db = Database(url)
-    try:
-        _index(db, root, tmp_path / "data", TextChannels(subtitles=False, speech=False, ocr=None))
-        (root / "shrinking.mp4").write_bytes(b"")  # the file on disk lost its bytes after indexing
-        with serve(create_app(SearchService(db, DataLayout(tmp_path / "data"), SearchConfig()))) as site_url:
-            with db.session() as session:
-                media_id = library_repo.list_media(session)[0].id
-            tab.goto(f"{site_url}/watch/{media_id}?t=0.5")
-            error = tab.locator("#player .player-error")
-            error.wait_for()
-            assert "416" in error.inner_text() and "shorter than when it was indexed" in error.inner_text()
-            screenshot(tab, "watch-unplayable")
-    finally:
-        db.dispose()
-        drop_database(name)
 
 
 def test_a_protected_library_asks_for_the_token_and_keeps_it_for_the_tab(library: Library, page: Any) -> None:
