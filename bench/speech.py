@@ -1,6 +1,7 @@
 """Speech-recognition throughput of the configured model against plain ffmpeg decoding, in the same run.
 
-    .venv/bin/python bench/speech.py [--duration-s 60] [--repeats 3] [--device auto]
+    .venv/bin/python bench/speech.py [--duration-s 60] [--repeats 3] [--device auto] [--model whisper-base]
+        [--beam-size 5] [--cpu-threads 2]
 
 Baseline: `ffmpeg -i FILE -map 0:a:0 -ac 1 -ar 16000 -f f32le -` to a null sink (decode and resample only).
 scenedex: `transcribe_media` (the same decode through a pipe in chunks, Silero VAD, faster-whisper with word
@@ -60,13 +61,17 @@ def main() -> None:
     parser.add_argument("--duration-s", type=float, default=60.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--model", default=None, help="speech_model (default: the packaged tiny.en)")
+    parser.add_argument("--beam-size", type=int, default=1)
+    parser.add_argument("--cpu-threads", type=int, default=0, help="0: CTranslate2's default")
     args = parser.parse_args()
     clips = {"generated speech": make_speech_clip(args.duration_s)}
     if NASA.is_file():
         clips["NASA narration"] = (NASA, NASA_TEXT)
 
     started = time.perf_counter()
-    recognizer = load_speech_recognizer(SpeechModelSpec(device=args.device))
+    recognizer = load_speech_recognizer(SpeechModelSpec(model=args.model, device=args.device, beam_size=args.beam_size,
+                                                      cpu_threads=args.cpu_threads))
     load_s = time.perf_counter() - started
     model = recognizer.info
     print(f"model {model.key} on {model.device} ({model.compute_type}), loaded in {load_s:.1f} s; "
@@ -100,7 +105,8 @@ def main() -> None:
         clip_results[name] = {"path": str(path), "audio_s": audio_s, "wer": wer, **rows}
     if model.device == "cpu":
         print("\nCPU only: the GPU path (CUDA, float16) was not measured on this machine.")
-    print(f"saved {save('speech', results)}")
+    variant = (f"_{args.model}" if args.model else "") + (f"_b{args.beam_size}" if args.beam_size > 1 else "")
+    print(f"saved {save('speech' + variant, results)}")
 
 
 if __name__ == "__main__":

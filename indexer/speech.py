@@ -22,6 +22,7 @@ import numpy as np
 from indexer.audio import SAMPLE_RATE_HZ, AudioDecoder, choose_audio_stream
 from indexer.errors import SpeechError
 from indexer.model_files import package_dir, sha256_of, verify_files
+from indexer.packaged_whisper import WHISPER_BASE_NAME, prepare_whisper_base
 from indexer.probe import MediaInfo
 from indexer.transcript import ChunkStitcher, SpeechSegment, Transcript, Word
 
@@ -49,8 +50,9 @@ MODEL_HINT = ("configure a faster-whisper (CTranslate2) model directory, e.g. on
 
 @dataclass(frozen=True)
 class SpeechModelSpec:
-    model: str | None = None  # None: the packaged tiny.en; else a faster-whisper model directory, or a
-    # model id (e.g. "small") already in the local Hugging Face cache: nothing is downloaded
+    model: str | None = None  # None: the packaged tiny.en; "whisper-base": the packaged multilingual base; else a
+    # faster-whisper model directory, or a model id (e.g. "small") already in the local Hugging Face cache: nothing
+    # is downloaded
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when a GPU is visible to CTranslate2
     compute_type: str | None = None  # None: int8 on CPU, float16 on CUDA
     cpu_threads: int = 0  # 0: CTranslate2's default (4)
@@ -106,6 +108,8 @@ def resolve_model_dir(model: str | None) -> tuple[Path, str]:
     """(directory, name) of the configured model; the packaged one is verified before anything loads it."""
     if model is None:
         return default_speech_model_dir(), DEFAULT_MODEL_NAME
+    if model == WHISPER_BASE_NAME:
+        return prepare_whisper_base(), WHISPER_BASE_NAME
     path = Path(model).expanduser()
     if path.is_dir():
         if not (path / "model.bin").is_file():
