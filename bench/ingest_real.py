@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import save
-from bench.stages import OVERLAPPED, STAGES, breakdown, stage_timer
+from bench.stages import OVERLAPPED, STAGES, breakdown, cpu_breakdown, stage_timer
 from indexer.text_spans import normalise_text, text_similarity
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
@@ -46,6 +47,12 @@ def library_of(work: Path, seconds: int, files: tuple[str, ...]) -> Path:
         else:
             shutil.copy(MEDIA / name, library / name)
     return library
+
+
+def cpu_s() -> float:
+    """CPU seconds so far of this process (every thread) and of its children that were waited for (ffmpeg)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def ffmpeg_s(library: Path) -> float:
@@ -124,12 +131,18 @@ def run_real(seconds: int, files: tuple[str, ...] = FILES) -> None:
     load_before = load_average()
     try:
         library = library_of(work, seconds, files)
+        c0 = cpu_s()
         before_s = ffmpeg_s(library)
+        c1 = cpu_s()
         total_s, raw, outcomes = index_s(library, work / "data", len(files))
+        c2 = cpu_s()
         after_s = ffmpeg_s(library)  # the machine is shared: the baseline on both sides of the run
+        c3 = cpu_s()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     base_s = (before_s + after_s) / 2
+    base_cpu_s, index_cpu_s = (c1 - c0 + c3 - c2) / 2, c2 - c1  # CPU seconds hardly move with the load
+    cpu_stages = cpu_breakdown(raw)
     stages = breakdown(raw)
     ocr_s = stages["ocr: probe, detect, recognise"]
     pass_s = raw.get("file pass", 0.0)
@@ -141,7 +154,11 @@ def run_real(seconds: int, files: tuple[str, ...] = FILES) -> None:
     print(f"load average before {load_before}, after {load_average()} (2 cores)\n")
     print(f"plain ffmpeg -vf fps=1 -f null -   {base_s:7.1f} s   (before {before_s:.1f} s, after {after_s:.1f} s)")
     print(f"scenedex index                     {total_s:7.1f} s   {total_s / base_s:5.1f}x ffmpeg (goal <= 4x)")
-    print(f"OCR share of ingest                {ocr_s / total_s:7.0%}            (goal <= 50 %)\n")
+    print(f"OCR share of ingest                {ocr_s / total_s:7.0%}            (goal <= 50 %)")
+    print(f"CPU seconds (process and ffmpeg children): ffmpeg {base_cpu_s:.1f}, scenedex index {index_cpu_s:.1f} "
+          f"({index_cpu_s / base_cpu_s:.1f}x); OCR's own thread {cpu_stages['ocr: probe, detect, recognise']:.1f} "
+          f"({cpu_stages['ocr: probe, detect, recognise'] / index_cpu_s:.0%}), speech's thread "
+          f"{cpu_stages['speech']:.1f}, text embedding {cpu_stages['text embedding']:.1f}\n")
     print(f"{'stage (busy seconds)':32} {'s':>7} {'of run':>6}")
     for name in STAGES:
         mark = "  (own thread, overlapped)" if name in OVERLAPPED and pass_s else ""
@@ -157,6 +174,7 @@ def run_real(seconds: int, files: tuple[str, ...] = FILES) -> None:
     path = save("ingest_real", {"seconds": seconds, "files": list(files), "ffmpeg_s": base_s,
                                 "ffmpeg_before_s": before_s, "ffmpeg_after_s": after_s, "index_s": total_s,
                                 "ratio": total_s / base_s, "ocr_share": ocr_s / total_s, "stages": stages,
+                                "ffmpeg_cpu_s": base_cpu_s, "index_cpu_s": index_cpu_s, "cpu_stages": cpu_stages,
                                 "file_pass_s": pass_s, "load_before": load_before, "load_after": load_average(),
                                 "opening": opening, "credits": credits, "chaplin_lines": chaplin})
     print(f"saved {path}")

@@ -74,14 +74,21 @@ def is_caption(text: str, k: int) -> bool:
     return all(word in normalise_text(text) for word in caption_text(k).casefold().split())
 
 
-def captions_found(spans: list[TextSpan], duration_s: int) -> int:
-    """Captions read as a span that starts and ends within 1 s (one sampling interval) of the truth."""
-    found = 0
+def captions_missed(spans: list[TextSpan], duration_s: int) -> dict[int, list[tuple[float, float]]]:
+    """Captions not read as a span that starts and ends within 1 s (one sampling interval) of the truth:
+    caption number -> the (start_s, end_s) of the spans that hold its words."""
+    missed = {}
     for k in range(duration_s // CAPTION_EVERY_S):
         start, end = k * CAPTION_EVERY_S, (k + 1) * CAPTION_EVERY_S
-        found += any(is_caption(s.text, k) and abs(s.start_s - start) <= 1.0 and abs(s.end_s - end) <= 1.0
-                     for s in spans)
-    return found
+        if not any(is_caption(s.text, k) and abs(s.start_s - start) <= 1.0 and abs(s.end_s - end) <= 1.0
+                   for s in spans):
+            missed[100 + k] = [(s.start_s, s.end_s) for s in spans if is_caption(s.text, k)]
+    return missed
+
+
+def captions_found(spans: list[TextSpan], duration_s: int) -> int:
+    """Captions read as a span that starts and ends within 1 s (one sampling interval) of the truth."""
+    return duration_s // CAPTION_EVERY_S - len(captions_missed(spans, duration_s))
 
 
 def read_timed(engine: OcrEngine, frames: np.ndarray, indices: np.ndarray) -> tuple[dict[int, list[TextBox]],
@@ -144,6 +151,8 @@ def main() -> None:
     other = sum(not any(is_caption(s.text, c) for c in range(captions)) for s in spans)
     print(f"spans: {len(spans)}, {other} of them other text (test pattern clocks and counters); captions "
           f"found as a span starting and ending within 1 s of the truth: {found} of {captions}")
+    for number, got in captions_missed(spans, args.duration_s).items():
+        print(f"  missed: caption {number} ({caption_text(number - 100)!r}), its spans {got}")
     result = {"size": SIZE, "video_s": info.duration_s, "frames_sampled": n, "frames_read": k,
               "frames_probed": stats.frames_probed, "frames_unchanged": stats.frames_unchanged,
               "lines_recognised": stats.lines_recognised, "lines_followed": stats.lines_followed,

@@ -36,11 +36,12 @@ def stage_timer() -> Iterator[tuple[dict[str, float], dict[str, list[Any]]]]:
         original = getattr(owner, name)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 result = original(*args, **kwargs)
             finally:
                 seconds[stage] += time.perf_counter() - t0
+                seconds[f"cpu {stage}"] += time.thread_time() - c0
             if keep:
                 outcomes[name].append((args, result))
             return result
@@ -92,6 +93,13 @@ def stage_timer() -> Iterator[tuple[dict[str, float], dict[str, list[Any]]]]:
     finally:
         for owner, name, original in reversed(patches):
             setattr(owner, name, original)
+
+
+def cpu_breakdown(seconds: dict[str, float]) -> dict[str, float]:
+    """CPU seconds of this process's own thread per stage, where a stage runs its work in the calling thread
+    (OCR, speech and text embedding do; decoding is ffmpeg's, a child process, not counted here)."""
+    s = defaultdict(float, seconds)
+    return {name: s[f"cpu {name}"] for name in ("ocr: probe, detect, recognise", "speech", "text embedding")}
 
 
 def breakdown(seconds: dict[str, float]) -> dict[str, float]:

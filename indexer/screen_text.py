@@ -7,7 +7,9 @@ Each sampled frame goes down the first of these paths that applies:
    the threshold, no frame waiting for a probe): it shows what that frame showed; nothing runs.
 2. read: text was showing at the last frame read: detect at ``read_width_px``, follow each line from the last
    frame read (``indexer.ocr_tracking``), recognise only the lines that are new or look changed, in one batch.
-   While text shows every sampled frame is read, so a span ends within one sampling interval.
+   While text shows every sampled frame is read, so a span ends within one sampling interval. When the frame
+   is the last one scrolled (every line found where the frame's motion puts it), the lines are carried and
+   only the strip the scroll uncovered is detected (``indexer.ocr_scroll``).
 3. probe: no text showing, and this is every ``probe_every``-th changed frame (or the first of a shot): the
    detector alone at ``probe_width_px`` says whether there is text. If there is, the changed frame skipped
    before it is read first (its start within one sampling interval), then this one.
@@ -26,8 +28,10 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from indexer.ocr import OcrEngine, TextBox
-from indexer.ocr_tracking import Line, LineTracker, moved, touches_edge
+from indexer.ocr import Box, OcrEngine, TextBox
+from indexer.ocr_scroll import FULL_EVERY, carried, detect_in_rows, scroll_strip, strip_and_carried
+from indexer.ocr_tracking import (MIN_INSIDE, MIN_PART_CONFIDENCE, Line, LineTracker, bounds, inside, moved,
+                                  touches_edge)
 from indexer.text_spans import (DEFAULT_CHANGE_THRESHOLD, MIN_TEXT_SIMILARITY, TextSpan, merge_spans, picture_change,
                                 text_similarity, thumbnail)
 
@@ -46,6 +50,8 @@ class ScreenTextStats:
     frames_probed: int = 0  # path 3
     lines_recognised: int = 0
     lines_followed: int = 0  # continued from the frame before: not recognised again
+    lines_reread: int = 0  # of those recognised: continued, but matched loosely or changed width
+    frames_by_strip: int = 0  # of those read: scrolling, detected only on the strip uncovered (ocr_scroll)
     detect_s: float = 0.0
     recognise_s: float = 0.0
 
@@ -67,6 +73,7 @@ class ScreenTextReader:
     read_width_px: int = 640
     probe_every: int = PROBE_EVERY
     change_threshold: float = DEFAULT_CHANGE_THRESHOLD
+    scroll_strips: bool = True  # detect only what a scroll uncovered (``indexer.ocr_scroll``)
     stats: ScreenTextStats = field(default_factory=ScreenTextStats)
 
     def __post_init__(self) -> None:
@@ -80,6 +87,7 @@ class ScreenTextReader:
         self._showing = False  # text showed at the last frame read
         self._since_probe = 0  # changed frames since the last probe or read
         self._pending: _Pending | None = None
+        self._since_full = 0  # frames read by strip since the whole frame was last detected
 
     def feed(self, frames: np.ndarray, t_s: np.ndarray, frame_shot: np.ndarray) -> None:
         """frames: (B, H, W, 3) uint8 RGB, in time order after those fed before; t_s: (B,); frame_shot: (B,)."""
@@ -125,19 +133,46 @@ class ScreenTextReader:
         h, w = frame.shape[:2]
         return any(not touches_edge(b, w, h) for b in boxes)
 
+    def _detect(self, frame: np.ndarray) -> list[Box]:
+        """The text lines of a frame to read (the tracker has located the last frame's lines in it): the whole
+        frame detected, or, scrolling, the lines carried where they went and the strip uncovered detected."""
+        h, w = frame.shape[:2]
+        tracker = self._tracker
+        rows = scroll_strip(tracker.lines, tracker.found, tracker.motion, w, h) \
+            if self.scroll_strips and self._since_full < FULL_EVERY - 1 else None
+        if rows is None:
+            self._since_full = 0
+            return [b for b in self.engine.detect(frame, self.read_width_px) if not touches_edge(b, w, h)]
+        self._since_full += 1
+        self.stats.frames_by_strip += 1
+        strip = [b for b in detect_in_rows(self.engine, frame, rows, self.read_width_px)
+                 if not touches_edge(b, w, h)]
+        return strip_and_carried(strip, carried(tracker.lines, tracker.found, rows, w, h))
+
     def _read_frame(self, index: int, frame: np.ndarray) -> None:
         self.stats.frames_read += 1
         h, w = frame.shape[:2]
-        t0 = time.perf_counter()
-        boxes = [b for b in self.engine.detect(frame, self.read_width_px) if not touches_edge(b, w, h)]
-        self.stats.detect_s += time.perf_counter() - t0
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)  # (H, W) uint8
-        continued = self._tracker.follow(gray, boxes)
+        self._tracker.locate(gray)
+        t0 = time.perf_counter()
+        boxes = self._detect(frame)
+        self.stats.detect_s += time.perf_counter() - t0
+        continued = self._tracker.pair(boxes)
+        boxes = [continued[i].box if i in continued else b for i, b in enumerate(boxes)]
+        kept = [bounds(continued[i].box) for i in continued  # another part of a line followed (sure) is no line
+                if not continued[i].reread and (r := continued[i].line.reading) is not None
+                and r.confidence >= MIN_PART_CONFIDENCE]
+        drop = {i for i, b in enumerate(boxes)
+                if i not in continued and any(inside(bounds(b), k) >= MIN_INSIDE for k in kept)}
+        if drop:
+            continued = {sum(j not in drop for j in range(i)): f for i, f in continued.items()}
+            boxes = [b for i, b in enumerate(boxes) if i not in drop]
         fresh = [i for i in range(len(boxes)) if i not in continued or continued[i].reread]
         t0 = time.perf_counter()
         readings = self.engine.recognise_boxes(frame, [boxes[i] for i in fresh])
         self.stats.recognise_s += time.perf_counter() - t0
         self.stats.lines_recognised += len(fresh)
+        self.stats.lines_reread += sum(i in continued for i in fresh)
         self.stats.lines_followed += len(boxes) - len(fresh)
         by_box = dict(zip(fresh, readings))
         lines: list[Line] = []

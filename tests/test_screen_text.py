@@ -12,6 +12,8 @@ import pytest
 
 from indexer.ocr import OcrEngine, load_ocr_engine
 from indexer.ocr_filters import HAN, LATIN, keep_reading
+from indexer.ocr_scroll import FULL_EVERY, scroll_strip
+from indexer.ocr_tracking import Line
 from indexer.probe import choose_video_stream, probe
 from indexer.sampling import FrameSampler, SamplingPolicy
 from indexer.screen_text import ScreenTextReader, ScreenTextStats
@@ -116,6 +118,41 @@ def test_each_scrolling_credit_line_is_one_span_recognised_about_once(engine: Oc
     assert not fragments(spans), fragments(spans)
     assert stats.lines_recognised <= 2 * len(CREDITS), stats  # followed, not re-read every second
     assert stats.lines_followed >= 2 * len(CREDITS), stats
+    assert stats.frames_by_strip >= 3, stats  # the scroll's new strip detected, not the whole frame
+
+
+def test_text_that_appears_among_scrolling_lines_is_found_within_a_full_detection(engine: OcrEngine,
+                                                                                  tmp_path: Path) -> None:
+    lines = [f"drawtext=fontfile={FONT}:text='{text}':fontsize=26:fontcolor=white:x=(w-text_w)/2:"
+             f"y=h+{20 + k * LINE_GAP_PX}-t*{SCROLL_PX_S}" for k, text in enumerate(CREDITS)]
+    badge = (f"drawtext=fontfile={FONT}:text='Archive copy':fontsize=30:fontcolor=yellow:x=40:y=60:"
+             f"enable='gte(t,8)'")  # a corner caption appearing while the credits roll
+    spans, stats = read_file(engine, render(tmp_path / "badge.mp4", 14.0, "color=c=#204060", [*lines, badge]))
+    [span] = spans_of(spans, "Archive copy")
+    assert 8.0 <= span.start_s <= 8.0 + FULL_EVERY - 1, span  # found by the next whole-frame detection
+    assert stats.frames_by_strip >= 1, stats
+
+
+def line_at(y: float) -> Line:
+    return Line(0, ((300, y), (600, y), (600, y + 20), (300, y + 20)), np.zeros((20, 300), np.uint8),
+                np.zeros((10, 150), np.uint8), (300, int(y)), None)
+
+
+@pytest.mark.parametrize("scores, motion, strip", [
+    ([0.95] * 4, (0.0, -60.0), True),  # every line where the scroll puts it: the strip
+    ([0.95, 0.95, 0.4, 0.95], (0.0, -60.0), False),  # one hidden or changed: the whole frame
+    ([0.95] * 4, (12.0, -60.0), False),  # sideways too: not a credits roll
+    ([0.95] * 4, (0.0, 0.0), False),  # standing still: nothing uncovered, the whole frame (new text anywhere)
+    ([0.95] * 2, (0.0, -60.0), False),  # too few lines to trust the motion
+])
+def test_only_a_clean_scroll_is_detected_by_strip(scores: list[float], motion: tuple[float, float],
+                                                  strip: bool) -> None:
+    lines = [line_at(100 + 80 * k) for k in range(len(scores))]
+    found = [(motion[0], motion[1], s, s < 0.6) for s in scores]
+    rows = scroll_strip(lines, found, motion, 960, 540)
+    assert (rows is not None) == strip, rows
+    if rows is not None:
+        assert rows[1] == 540 and 540 - rows[0] >= 60 + 2 * 20, rows  # the new 60 rows and two lines more
 
 
 def test_a_caption_sliding_over_moving_video_is_one_span(engine: OcrEngine, tmp_path: Path) -> None:
@@ -193,3 +230,39 @@ def test_a_caption_the_detector_misses_on_a_frame_stays_one_span_while_its_pictu
     assert (span.start_s, span.end_s) == (1.0, 7.0), spans
     # and once the caption is gone, its picture no longer matches: it is not carried on
     assert all(s.end_s <= 7.0 for s in spans), spans
+
+
+class PartDetector(MissingDetector):
+    """The real engine, except that on the frames listed its detector boxes only the right part of each line
+    (as PP-OCR's detector did on a caption over the game of life: "reopens.report" for a second)."""
+
+    def detect(self, frame: np.ndarray, width_px: int = 640) -> list:
+        self.calls += 1
+        boxes = self.engine.detect(frame, width_px)
+        if self.calls - 1 not in self.blind:
+            return boxes
+        parts = []
+        for b in boxes:
+            (x0, y0), (x1, _), (_, y1) = b[0], b[1], b[2]
+            cut = x0 + 0.45 * (x1 - x0)
+            parts.append(((cut, y0), (x1, y0), (x1, y1), (cut, y1)))
+        return parts
+
+
+def test_a_caption_the_detector_boxes_in_part_keeps_its_whole_reading_and_its_span(engine: OcrEngine) -> None:
+    import cv2
+
+    rng = np.random.default_rng(5)
+    frames = rng.integers(0, 255, size=(8, 540, 960, 3)).astype(np.uint8)  # a busy picture, new every frame
+    for f in frames[1:7]:
+        cv2.rectangle(f, (180, 400), (780, 470), (0, 0, 0), -1)
+        cv2.putText(f, "Museum reopens report 107", (200, 450), cv2.FONT_HERSHEY_SIMPLEX, 1.4,
+                    (255, 255, 255), 3)
+    detector = PartDetector(engine, blind={3, 4})
+    reader = ScreenTextReader(detector, probe_every=1)  # type: ignore[arg-type]
+    reader.feed(frames, np.arange(8.0), np.zeros(8, np.int64))
+    spans = reader.finish(1.0, 8.0)
+    [span] = spans_of(spans, "Museum reopens report 107")
+    assert (span.start_s, span.end_s) == (1.0, 7.0), spans
+    assert spans == [span], spans  # the part is not a line of its own ("report 107")
+    assert reader.stats.lines_recognised == 1, reader.stats  # read once, followed through the partial boxes
