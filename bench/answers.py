@@ -15,6 +15,7 @@ and all together:
 
 from __future__ import annotations
 
+import qa  # noqa: F401, I001 - first: OpenMP threads wait passively (qa/threads.py), set before torch loads
 import argparse
 import json
 import logging

@@ -5,3 +5,7 @@ claims checked against the moments they cite, an extractive answer that only quo
 
 Nothing here imports SQLAlchemy, Celery or the settings object.
 """
+
+from qa.threads import prefer_passive_openmp
+
+prefer_passive_openmp()  # before anything loads torch (the CLI imports qa first): see qa/threads.py

@@ -190,3 +190,39 @@ def test_captions_shown_one_after_another_are_not_read_as_one_statement(verifier
         == Verdict.UNSUPPORTED
     assert verifier.check("The taxi driver found a gold ring by the river.", question, (reel,), [1]).verdict \
         == Verdict.VERIFIED
+
+
+REELS = EvidenceMoment(1, 6, "reel_02.mp4", 60.0, 90.0, (
+    TimedLine("speech", 65.2, 68.5, "After the festival the pilot found a gold ring at the stadium."),
+    TimedLine("speech", 85.3, 88.5, "Before dawn the pilot found a gold ring at the train station.")))
+
+
+@pytest.mark.parametrize("question, moments", [
+    ("Who found a gold ring at the airport?", (REELS,)),  # the place asked about is in no retrieved line
+    ("Who is the director of the Goddard Space Flight Center?", (NASA,)),  # nor the role
+])
+def test_a_thing_the_question_asks_about_is_never_excused_as_its_wording(embed, question: str,
+                                                                         moments: tuple) -> None:
+    """A question word no retrieved line uses is excused only as the question's wording (a verb: "being
+    assembled"); the nouns of its phrases are what it asks about, and lines that lack them answer another
+    question."""
+    shown, answer = _answer(embed, question, "The pilot found it [1].", moments=moments)
+    assert answer.declined and shown == [], answer.text()
+    _, assembled = _answer(embed, WHERE, "")
+    assert not assembled.declined and "Goddard" in assembled.text(), "a verb of the question is its wording"
+
+
+def test_one_answer_asks_the_sentence_model_in_a_few_batches(embed) -> None:
+    """Every window and word is embedded once per answer, in one batch per step (the evidence, each claim): on
+    a loaded CPU each call to the model costs far more than its rows."""
+    calls: list[int] = []
+
+    def counting(texts: list[str]):
+        calls.append(len(texts))
+        return embed(texts)
+
+    draft = ("The Webb telescope is being assembled at NASA's Goddard Space Flight Center [1]. "
+             "The old lens has a weight of nearly four tons [2]. The pilot landed a large fish [3].")
+    _, answer = _answer(counting, WHERE, draft)
+    assert len(answer.claims) >= 2
+    assert len(calls) <= 4, f"{len(calls)} calls to the sentence model: {calls}"

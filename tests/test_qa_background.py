@@ -67,3 +67,20 @@ def test_closing_stops_the_model_after_its_current_piece() -> None:
     stream.close()
     assert stream.join(2.0), "the worker ended"
     assert log[-1] == "closed" and len(log) <= 4, log
+
+
+@pytest.mark.parametrize("chosen, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_threads_wait_passively_unless_the_user_chose(chosen: str | None, expected: str) -> None:
+    """The answer model's worker thread and the sentence model run torch at once: their OpenMP threads must
+    sleep, not spin, while they wait (qa/threads.py). libgomp reads the policy when torch loads, so importing qa
+    first is enough; a policy the user set is kept."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if chosen is not None:
+        env["OMP_WAIT_POLICY"] = chosen
+    code = "import os, qa, torch; print(os.environ['OMP_WAIT_POLICY'], qa.threads.prefer_passive_openmp())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [expected, str(expected == "PASSIVE")]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from qa.answering import EvidenceMoment
 from qa.grounding.claims import Citation, Claim, GroundedAnswer, Verdict
 from qa.grounding.extractive import Extract, ExtractThresholds, extract
+from qa.grounding.vectors import cached
 from qa.grounding.verify import CITATION_MARK, SENTENCE_END, Embed, Verifier, VerifierThresholds, split_claims
 from qa.grounding.words import tokens
 
@@ -32,8 +33,9 @@ class GroundedSession:
         self.question = question
         self.moments = tuple(moments)
         self.visual = visual
-        self.verifier = Verifier(embed, config.verifier)
-        self.extracts = extract(question, self.moments, embed, config.extractive)
+        self.vectors = cached(embed)  # the extractive answer's windows are read again by the verifier
+        self.verifier = Verifier(self.vectors, config.verifier)
+        self.extracts = extract(question, self.moments, self.vectors, config.extractive)
         self.best: Extract | None = self.extracts[0] if self.extracts else None
         self.declined = self.best is None or not self.best.answers
         self.shown: list[Claim] = []

@@ -4,11 +4,14 @@ survives the verifier, and the judge of whether the retrieved moments answer the
 
 A window of evidence (``evidence.windows``) answers when it holds the question's content words that the retrieved
 evidence knows at all (``min_known_coverage``: "where did the queen catch a fish?" is not answered by the pilot's
-fish when the queen is mentioned elsewhere; "assembled" is excused when no moment uses the word), most of all of
-them (``min_coverage``, by stem), and reads like the question under the sentence model (``min_semantic``); for a
-question that
-asks for a place, a time, a person or a number (``search.answer_focus``), a window that also names one is
-preferred and its citation narrowed to the line that does.
+fish when the queen is mentioned elsewhere; a verb no moment uses, "assembled", is excused as the question's
+wording) and every thing the question is about, known or not (``words.constraint_stems``: the nouns of its noun
+phrases and its names; "who found a gold ring at the airport?" is not answered by the pilot who found one at the
+stadium when no retrieved line mentions the airport, nor "who is the director of Goddard?" by a line about
+Goddard), most of all of them (``min_coverage``, by stem), and reads like the question under the sentence model
+(``min_semantic``); for a question that asks for a place, a time, a person or a number
+(``search.answer_focus``), a window that also names one is preferred and its citation narrowed to the line that
+does.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from qa.grounding.claims import Citation, Claim, Verdict
 from qa.grounding.evidence import Window, all_windows
 from qa.grounding.quantities import quantities
 from qa.grounding.verify import Embed
-from qa.grounding.words import content_stems, stem, tokens
+from qa.grounding.words import constraint_stems, content_stems, stem, tokens
 from search.answer_focus import AnswerType, answer_type, holds_answer
 
 NEAREST_POOL = 12  # windows that cannot answer but are read by the sentence model, to rank the nearest
+MAX_READ_PASSING = 24  # windows that pass the word checks read by the sentence model, best by those checks
 PLACE_PHRASE = re.compile(r"\b(?:at|in|near|beside|by|on|inside|outside|along|from)\s+(?:the\s+)?[A-Za-z]", re.I)
 
 
@@ -91,14 +95,16 @@ def extract(question: str, moments: Sequence[EvidenceMoment], embed: Embed,
     """Every window of the moments scored as an answer to ``question``, best first.
 
     The word checks come first and are cheap; the sentence model reads only the windows that pass them (only they
-    can answer) and the ``NEAREST_POOL`` best of the rest (the nearest moments of a refusal): a fraction of the
-    windows, so the quote is ready soon after the search. A window it does not read scores 0 semantically."""
+    can answer; the ``MAX_READ_PASSING`` best of them) and the ``NEAREST_POOL`` best of the rest (the nearest
+    moments of a refusal), each distinct text once: a fraction of the windows, so the quote is ready soon after
+    the search. A window it does not read scores 0 semantically."""
     windows = all_windows(moments)
     if not windows:
         return []
     wanted = content_stems(question)
     kind = answer_type(question)
-    known = wanted & {s for w in windows for s in {stem(x) for x in tokens(w.text)} | _name_stems(w.media_name)}
+    known = wanted & ({s for w in windows for s in {stem(x) for x in tokens(w.text)} | _name_stems(w.media_name)}
+                      | constraint_stems(question))  # a thing asked about is never only the question's wording
     lexical = []
     for w in windows:
         found = {stem(x) for x in tokens(w.text)} | _name_stems(w.media_name)  # a file's name says its subject
@@ -108,9 +114,10 @@ def extract(question: str, moments: Sequence[EvidenceMoment], embed: Embed,
         passes = (known_coverage >= thresholds.min_known_coverage and coverage >= thresholds.min_coverage
                   and typed)
         lexical.append((coverage, known_coverage, typed, passes))
-    passing = [i for i, x in enumerate(lexical) if x[3]]
-    others = sorted((i for i, x in enumerate(lexical) if not x[3]),
-                    key=lambda i: -(lexical[i][0] + lexical[i][1] + 0.25 * lexical[i][2]))[:NEAREST_POOL]
+    by_words = lambda i: (-(lexical[i][0] + lexical[i][1] + 0.25 * lexical[i][2]),
+                          windows[i].end_s - windows[i].start_s)
+    passing = sorted((i for i, x in enumerate(lexical) if x[3]), key=by_words)[:MAX_READ_PASSING]
+    others = sorted((i for i, x in enumerate(lexical) if not x[3]), key=by_words)[:NEAREST_POOL]
     read = passing + others
     vectors = embed([question, *(windows[i].text for i in read)])  # (1 + R, d)
     semantic = dict(zip(read, np.asarray(vectors[1:] @ vectors[0], dtype=np.float64)))  # window index → cosine

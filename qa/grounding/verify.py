@@ -27,11 +27,13 @@ from qa.answering import EvidenceMoment
 from qa.grounding.claims import Citation, Claim, Verdict
 from qa.grounding.evidence import Window, all_windows, at_home
 from qa.grounding.quantities import quantities, without_quantities
+from qa.grounding.vectors import Embed, cached
 from qa.grounding.words import STOPWORDS, all_lower_words, content_stems, names, negated, stem, tokens
 
 MIN_SELF_CONTAINED_WORDS = 3  # content words a claim needs to be checked on its own, without the question
 FRAMES_MAX_COVERAGE = 0.34  # a vision-language claim sharing more of its words with a line is about that line
-Embed = Callable[[list[str]], np.ndarray]  # texts -> (N, d) float32, L2-normalised
+SYNONYM_POOL = 8  # windows, best by the word checks alone, whose missing words are looked up as near-synonyms
+SEMANTIC_POOL = 6  # windows, best by the word checks, that the sentence model reads against the claim
 
 
 @dataclass(frozen=True)
@@ -105,28 +107,34 @@ class Verifier:
     """Checks claims against evidence moments. ``embed`` is the sentence model's encode (normalised rows)."""
 
     def __init__(self, embed: Embed, thresholds: VerifierThresholds = VerifierThresholds()) -> None:
-        self.embed = embed
+        self.embed = cached(embed)  # shared with the extractive answer when the session passes its cache
         self.thresholds = thresholds
-        self._vectors: dict[str, np.ndarray] = {}
         self._all: list[Window] = []  # every window of the moments being checked
 
-    def _vector(self, texts: Sequence[str]) -> list[np.ndarray]:
-        todo = [t for t in dict.fromkeys(texts) if t not in self._vectors]
-        if todo:
-            for t, v in zip(todo, self.embed(todo)):  # (N, d)
-                self._vectors[t] = v
-        return [self._vectors[t] for t in texts]
-
     def synonym(self, word: str, evidence_words: set[str]) -> bool:
-        candidates = sorted(w for w in evidence_words if w not in STOPWORDS and len(w) > 2)
+        candidates = _synonym_candidates(evidence_words)
         if not candidates:
             return False
-        vectors = self._vector([word, *candidates])
-        return max(float(np.dot(vectors[0], v)) for v in vectors[1:]) >= self.thresholds.min_synonym
+        vectors = self.embed([word, *candidates])  # (1 + C, d)
+        return float(np.max(vectors[1:] @ vectors[0])) >= self.thresholds.min_synonym
 
     def semantic(self, claim: str, texts: Sequence[str]) -> list[float]:
-        vectors = self._vector([claim, *texts])
-        return [float(np.dot(vectors[0], v)) for v in vectors[1:]]
+        vectors = self.embed([claim, *texts])  # (1 + T, d)
+        return [float(x) for x in vectors[1:] @ vectors[0]]
+
+    def _prefetch(self, claim: str, windows: Sequence[Window]) -> None:
+        """One batch for what checking ``claim`` against ``windows`` will read: the claim and the windows, and,
+        for a window that lacks some of the claim's words, those words and the window's own words."""
+        by_stem = {stem(t): t.lower() for t in tokens(claim)}
+        texts = [claim, *(w.text for w in windows)]
+        for w in windows:
+            evidence_words = all_lower_words(w.text)
+            evidence_stems = {stem(x) for x in evidence_words}
+            missing = [x for st, x in by_stem.items() if st not in evidence_stems and not x[0].isdigit()
+                       and x not in STOPWORDS]
+            if missing:
+                texts += missing + _synonym_candidates(evidence_words)
+        self.embed.prefetch(texts)
 
     def passes(self, c: WindowCheck) -> bool:
         t = self.thresholds
@@ -138,9 +146,13 @@ class Verifier:
         if not candidates:
             return None
         known = frozenset(stem(t) for w in self._all for t in tokens(w.text))
-        checks = sorted((check_window(claim, question, w, self.synonym, known) for w in candidates),
+        plain = sorted((check_window(claim, question, w, known=known) for w in candidates),
+                       key=lambda c: -c.lexical_score())  # the word checks alone first: cheap
+        near = [c.window for c in plain[:SYNONYM_POOL]]
+        self._prefetch(claim, near)
+        checks = sorted((check_window(claim, question, w, self.synonym, known) for w in near),
                         key=lambda c: -c.lexical_score())
-        top = checks[:6]
+        top = checks[:SEMANTIC_POOL]
         scores = self.semantic(claim, [c.window.text for c in top])
         scored = [WindowCheck(**{**c.__dict__, "semantic": s}) for c, s in zip(top, scores)]
         passing = [c for c in scored if self.passes(c)]
@@ -178,6 +190,10 @@ class Verifier:
             window = at_home(best.window, windows)
             return Claim(claim, (_narrowed(claim, question, window),), Verdict.VERIFIED, support, reason)
         return Claim(claim, (best.window.citation(),), Verdict.UNSUPPORTED, support, _why(best, self.thresholds))
+
+
+def _synonym_candidates(evidence_words: set[str]) -> list[str]:
+    return sorted(w for w in evidence_words if w not in STOPWORDS and len(w) > 2)
 
 
 def _narrowed(claim: str, question: str, window: Window) -> Citation:

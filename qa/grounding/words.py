@@ -102,3 +102,53 @@ def negated(text: str) -> bool:
     """
     low = text.lower().replace("’", "'")
     return "n't" in low or any(t in NEGATIONS for t in re.findall(r"[a-z]+", low))
+
+
+DETERMINERS = frozenset("the a an this that these those his her its their our my your".split())
+PREPOSITIONS = frozenset("at in on near by beside from of with inside outside along into onto over under behind "
+                         "across through to for about".split())
+VERB_ENDINGS = ("ed", "ing")
+
+
+def constraint_stems(question: str) -> set[str]:
+    """Stems of the things a question is about, as opposed to its wording: the words of its noun phrases (after
+    a determiner: "the airport", "the director"; a name after a preposition: "of Big Buck Bunny") and every name.
+    A verb is wording ("being assembled", "managed to"): a word ending in -ed or -ing, a past form, or one
+    followed by a determiner (it takes an object: "did the farmer carry a sheep") is not taken.
+
+    >>> sorted(constraint_stems("Who found a gold ring at the airport?"))
+    ['airport', 'gold', 'ring']
+    >>> sorted(constraint_stems("Where is the Webb telescope being assembled?"))
+    ['telescop', 'webb']
+    >>> sorted(constraint_stems("In which place did the young farmer carry a wounded sheep?"))
+    ['farm', 'sheep', 'young']
+    >>> sorted(constraint_stems("Who is the director of the Goddard Space Flight Center?"))
+    ['cent', 'director', 'flight', 'goddard', 'spac']
+    >>> sorted(constraint_stems("Where Is The Webb Telescope Being Assembled?"))
+    ['telescop', 'webb']
+    """
+    out: set[str] = set()
+    matches = list(TOKEN.finditer(question))
+    words = [m.group(0) for m in matches]
+    title_case = sum(w[0].isupper() for w in words) > len(words) / 2  # "Where Is The Lens Kept?": no names
+    in_phrase = False
+    for i, word in enumerate(words):
+        low = word.lower()
+        gap = question[matches[i - 1].end():matches[i].start()] if i else ""
+        if gap.strip():  # punctuation ends a phrase
+            in_phrase = False
+        if low in DETERMINERS:
+            in_phrase = True
+            continue
+        if low in STOPWORDS or low in NEGATIONS or len(low) < 2:
+            in_phrase = low in PREPOSITIONS and i + 1 < len(words) and words[i + 1][0].isupper()
+            continue
+        is_name = word[0].isupper() and i > 0 and not title_case
+        next_word = words[i + 1].lower() if i + 1 < len(words) else ""
+        verb_like = (any(low.endswith(e) and len(low) - len(e) >= 3 for e in VERB_ENDINGS) or low in IRREGULAR
+                     or next_word in DETERMINERS)  # "ring" is no -ing form
+        if is_name or (in_phrase and not verb_like):
+            out.add(stem(word))
+        if in_phrase and next_word in DETERMINERS:
+            in_phrase = False
+    return out
