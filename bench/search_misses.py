@@ -107,7 +107,8 @@ def main() -> int:
     parser.add_argument("--misheard-wer", type=float, default=0.25)
     parser.add_argument("--show", action="store_true", help="print every miss")
     args = parser.parse_args()
-    rows = json.loads(args.result.read_text())[args.library]["queries"]
+    result = json.loads(args.result.read_text())
+    rows = (result[args.library] if args.library in result else result)["queries"]  # speech_swap: one library
     refs = references(args.library)
     text = indexed_text(args.database or f"{SERVER}/{DEFAULT_DATABASES[args.library]}", ROOTS[args.library])
     table: Counter[tuple[str, str, bool]] = Counter()

@@ -1,6 +1,7 @@
 """Search quality with another speech model's transcripts, without indexing the library again.
 
     .venv/bin/python bench/speech_swap.py --library frozen|tuned --transcripts LABEL [--set FIELD=VALUE]
+        [--text-model all-mpnet-base-v2]
 
 Takes the transcripts bench/speech_models.py saved (bench/out/speech_transcripts_LIBRARY_LABEL.json), and a copy
 of the library's default index (made once by bench/search_quality.py: database and data folder) in which each
@@ -8,6 +9,7 @@ file's speech segments are replaced by them; the chunks are rebuilt from all of 
 them (``indexer.text_chunks.make_chunks``), embedded with the default sentence model, and the FAISS text index is
 brought up to date. OCR and subtitles are kept as they were. The queries then run as in bench/search_quality.py
 (``SearchService.search``), and the result goes to bench/out/search_quality_speech_LABEL_LIBRARY.json.
+``--text-model`` then re-embeds that copy with another sentence model (``workers.reembed``) and searches with it.
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ def main() -> int:
     parser.add_argument("--library", choices=tuple(DEFAULT_DATABASES), required=True)
     parser.add_argument("--transcripts", required=True, help="the label bench/speech_models.py saved them under")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    parser.add_argument("--text-model", default=None, help="re-embed the copy with this sentence model")
     args = parser.parse_args()
     import torch
 
@@ -113,14 +116,24 @@ def main() -> int:
     root, queries = build(args.library)
     url, data_dir = copy_index(args.library, args.transcripts)
     changed = swap_speech(url, data_dir, root, transcripts, f"bench:{args.transcripts}")
-    result = run_queries(url, data_dir, root, queries, search_config(None, args.set))
+    label = args.transcripts
+    if args.text_model:
+        from db.session import Database
+        from workers.layout import DataLayout
+        from workers.reembed import reembed_text
+
+        db = Database(url)
+        reembed_text(db, DataLayout(data_dir), args.text_model)
+        db.dispose()
+        label += f"_{Path(args.text_model).name}"
+    result = run_queries(url, data_dir, root, queries, search_config(args.text_model, args.set))
     m = result["metrics"]
-    print(f"{args.library} with {args.transcripts} speech ({changed} files): top1 {m['R1@0.5']:.1f} R@5 "
+    print(f"{args.library} with {label} speech ({changed} files): top1 {m['R1@0.5']:.1f} R@5 "
           f"{m['R5@0.5']:.1f} mAP {m['mAP']:.1f}; cut-off keeps {result.get('cutoff_keeps_correct')}; median "
           f"above cut-off {result.get('median_moments_above_cutoff')}; load {load}")
     for group, g in result["by_group"].items():
         print(f"  {group:<28}{g['queries']:>5}{g['R1@0.5']:>9.1f}{g['R5@0.5']:>9.1f}{g['mAP']:>8.1f}")
-    print(f"saved {save(f'search_quality_speech_{args.transcripts}_{args.library}', {**result, 'load': load})}")
+    print(f"saved {save(f'search_quality_speech_{label}_{args.library}', {**result, 'load': load})}")
     return 0
 
 

@@ -62,8 +62,9 @@ class Settings(BaseSettings):
     # Shorter shots are merged into the previous one.
     min_shot_s: float = Field(default=0.5, ge=0)
 
-    # Text channels. Speech: faster-whisper; empty speech_model = the packaged tiny.en model, or give a
-    # faster-whisper model directory (e.g. a multilingual "base" or "large-v3") or id.
+    # Text channels. Speech: faster-whisper; empty speech_model = the packaged tiny.en model; "whisper-base" = the
+    # packaged multilingual base (about 2x tiny.en's CPU time; give speech_language too: detection can misjudge
+    # accented English); or a faster-whisper model directory (e.g. "large-v3") or id.
     speech: bool = True
     speech_model: str | None = None
     # The language spoken (ISO 639-1, e.g. "en", "de"): speech reads the audio track tagged with it, and a
