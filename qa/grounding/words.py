@@ -108,13 +108,15 @@ DETERMINERS = frozenset("the a an this that these those his her its their our my
 PREPOSITIONS = frozenset("at in on near by beside from of with inside outside along into onto over under behind "
                          "across through to for about".split())
 VERB_ENDINGS = ("ed", "ing")
+AUXILIARIES = frozenset("did does do will would can could should".split())
 
 
 def constraint_stems(question: str) -> set[str]:
     """Stems of the things a question is about, as opposed to its wording: the words of its noun phrases (after
     a determiner: "the airport", "the director"; a name after a preposition: "of Big Buck Bunny") and every name.
-    A verb is wording ("being assembled", "managed to"): a word ending in -ed or -ing, a past form, or one
-    followed by a determiner (it takes an object: "did the farmer carry a sheep") is not taken.
+    A verb is wording ("being assembled", "managed to"): a word ending in -ed or -ing, a past form, one
+    followed by a determiner (it takes an object: "did the farmer carry a sheep"), or the last word of a
+    do-question after its subject ("when did the Titanic sink?") is not taken.
 
     >>> sorted(constraint_stems("Who found a gold ring at the airport?"))
     ['airport', 'gold', 'ring']
@@ -126,12 +128,21 @@ def constraint_stems(question: str) -> set[str]:
     ['cent', 'director', 'flight', 'goddard', 'spac']
     >>> sorted(constraint_stems("Where Is The Webb Telescope Being Assembled?"))
     ['telescop', 'webb']
+    >>> sorted(constraint_stems("In which state is NASA's Goddard Space Flight Center?"))
+    ['cent', 'flight', 'goddard', 'nasa', 'spac']
+    >>> sorted(constraint_stems("When does the sleeper train leave?")), sorted(constraint_stems("Who won?"))
+    (['sleep', 'train'], [])
+    >>> sorted(constraint_stems("Where did the teacher open a new library?"))
+    ['librari', 'new', 'teach']
     """
     out: set[str] = set()
     matches = list(TOKEN.finditer(question))
-    words = [m.group(0) for m in matches]
-    title_case = sum(w[0].isupper() for w in words) > len(words) / 2  # "Where Is The Lens Kept?": no names
+    words = [re.sub(r"['’]s$", "", m.group(0)).rstrip(".") for m in matches]  # as ``tokens`` has them
+    # "Where Is The Lens Kept?": a capitalised function word says the capitals are the question's style, not names
+    title_case = any(w[0].isupper() and w.lower() in STOPWORDS for w in words[1:])
+    do_question = any(w.lower() in AUXILIARIES for w in words[:3])  # "when did", "what time does"
     in_phrase = False
+    phrases = 0  # noun phrases opened so far: in a do-question the first is its subject
     for i, word in enumerate(words):
         low = word.lower()
         gap = question[matches[i - 1].end():matches[i].start()] if i else ""
@@ -139,14 +150,17 @@ def constraint_stems(question: str) -> set[str]:
             in_phrase = False
         if low in DETERMINERS:
             in_phrase = True
+            phrases += 1
             continue
         if low in STOPWORDS or low in NEGATIONS or len(low) < 2:
             in_phrase = low in PREPOSITIONS and i + 1 < len(words) and words[i + 1][0].isupper()
             continue
         is_name = word[0].isupper() and i > 0 and not title_case
         next_word = words[i + 1].lower() if i + 1 < len(words) else ""
+        last_of_do_question = (do_question and phrases == 1 and i == len(words) - 1
+                               and words[i - 1].lower() not in DETERMINERS)  # its subject, then its verb
         verb_like = (any(low.endswith(e) and len(low) - len(e) >= 3 for e in VERB_ENDINGS) or low in IRREGULAR
-                     or next_word in DETERMINERS)  # "ring" is no -ing form
+                     or next_word in DETERMINERS or last_of_do_question)  # "ring" is no -ing form
         if is_name or (in_phrase and not verb_like):
             out.add(stem(word))
         if in_phrase and next_word in DETERMINERS:
