@@ -8,6 +8,9 @@ Any line not found where the motion puts it (hidden by a character passing, chan
 the motion, sideways motion, or a strip taller than ``MAX_STRIP`` of the frame: the whole frame is detected, as
 is every ``FULL_EVERY``-th frame read, so text that appears among scrolling lines is found within
 ``FULL_EVERY`` - 1 sampled frames.
+
+On the credits excerpt (109 frames at 960 px, 89 read): 49 frames detected by strip, the detector's CPU
+9.5 -> 5.5 s.
 """
 
 from __future__ import annotations

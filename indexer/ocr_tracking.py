@@ -14,9 +14,10 @@ again (a new caption in the place of the old one looks much like it) and stays t
 about the same (``indexer.screen_text``). A new box that overlaps (``MIN_IOU``) where an old line went
 continues that line; so does a box inside where a line that matches ``MIN_MATCH`` went: the detector boxed part
 of it, and the line keeps its old box and reading (another box inside it is no line of its own). Any other box
-is a new line. Measured on the credits excerpt (2 cores, load 11-15, 1 OCR thread): recognitions 602 -> 481,
-rereads 91 -> 57, the OCR's CPU 53 -> 41 s; the caption over the game of life of ``bench/ocr.py`` read as
-"reopens.report" and "Museum.reopens.repor" for two seconds is one span again.
+is a new line. With ``indexer.ocr_scroll``, on the 109 sampled frames of the credits excerpt (one process,
+2 cores at load ~15): 599 -> 499 recognitions, the OCR's CPU 59.7 -> 43.1 s (the old code with 2 onnxruntime
+threads, the new with 1); the caption over the game of life of ``bench/ocr.py`` read as "reopens.report" and
+"Museum.reopens.repor" for two seconds is one span again (40/40).
 
 Measured on the scrolling credits (960 px frames, 1 fps, lines ~10 px high moving ~78 px a frame): fixed-size
 patch correlation of detector boxes scored true pairs 0.6-0.78 (box edges jitter by a pixel or two on text this
