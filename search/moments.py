@@ -211,9 +211,26 @@ def _evidence_span(draft: _Draft) -> tuple[float, float]:
             and line.end_s - line.start_s < h.end_s - h.start_s - eps for line in lines)
 
     kept = [h for h in draft.hits if not wider_than_its_line(h)]
+    cue = _cue_inside_a_spoken_segment(kept)
+    if cue is not None:
+        return cue.start_s, cue.end_s
     if len(kept) == len(draft.hits):
         return draft.start_s, draft.end_s
     return max(draft.start_s, min(h.start_s for h in kept)), min(draft.end_s, max(h.end_s for h in kept))
+
+
+def _cue_inside_a_spoken_segment(hits: Sequence[Hit], slack_s: float = 0.5) -> Hit | None:
+    """The best-ranked subtitle cue of a moment made of cues and a spoken segment that spans that cue and more: a
+    recognised segment often runs over two cues, and the cue is the finer, hand-timed span of the words that
+    matched. None when the moment holds anything else (a caption, a frame) or no segment is wider than the cue."""
+    cues = [h for h in hits if h.channel == SearchChannel.SUBTITLES]
+    spoken = [h for h in hits if h.channel == SearchChannel.SPEECH]
+    if not cues or not spoken or len(cues) + len(spoken) != len(hits):
+        return None
+    best = min(cues, key=lambda h: (h.rank, h.start_s))
+    covers = [s for s in spoken if s.start_s <= best.start_s + slack_s and s.end_s >= best.end_s - slack_s]
+    wider = [s for s in covers if (s.end_s - s.start_s) > (best.end_s - best.start_s) + 2 * slack_s]
+    return best if wider else None
 
 
 def _finish(draft: _Draft, timeline: MediaTimeline | None, weights: FusionWeights, policy: MomentPolicy) -> Moment:
