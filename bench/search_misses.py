@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import OUT_DIR  # noqa: E402
 from bench.search_quality import DEFAULT_DATABASES, SERVER, _iou  # noqa: E402
 
-ROOTS = {"tuned": OUT_DIR / "quality_library_20", "frozen": OUT_DIR / "frozen_library"}
+ROOTS = {"tuned": OUT_DIR / "quality_library_20", "frozen": OUT_DIR / "frozen_library",
+         "holdout": OUT_DIR / "holdout_library"}
 CLASSES = {"a": "misheard / misread", "b": "boundaries", "c": "ranking", "d": "other (meaning)"}
 
 

@@ -12,9 +12,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.frozen_library.build import build_reel, mix_under, music_bed, place_lines, speech_power, voice_args
+from bench.frozen_library.build import (
+    DEFAULT_FOLDER,
+    HOLDOUT_FOLDER,
+    HOLDOUT_PLAN,
+    build_reel,
+    default_folder,
+    mix_under,
+    music_bed,
+    place_lines,
+    speech_power,
+    voice_args,
+)
 from bench.frozen_library.plan import (
     BUSY_SOURCES,
+    PLAN_PATH,
     Bed,
     Plan,
     PlanError,
@@ -115,3 +127,24 @@ def test_one_reel_is_built_with_its_voice_and_spans_inside_its_scenes(tmp_path: 
     probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0",
                             str(tmp_path / "x/one.mp4")], capture_output=True, text=True, check=True)
     assert sorted(probe.stdout.split()) == ["audio", "video"]
+
+
+def test_holdout_plan_is_a_third_library_on_new_wording(plan: Plan) -> None:
+    """The holdout (frozen before the search changes of 2026-12-03): six reels of the same kinds, 40+ paraphrases,
+    15+ sharing no content word, no query or line taken from the frozen plan, and both kinds of target."""
+    holdout = load_plan(HOLDOUT_PLAN)
+    queries = [(reel, q) for reel in holdout.reels for q in reel.queries]
+    assert len(holdout.reels) == 6 and len(queries) >= 40 and not holdout.real
+    assert sum(reel.disjoint(q) for reel, q in queries) >= 15
+    assert sum(q.line is None for _, q in queries) >= 6  # caption targets, not only spoken lines
+    frozen_texts = {q.text for r in plan.reels for q in r.queries} | {t for r in plan.reels for s in r.scenes
+                                                                       for t in s.texts()}
+    assert not frozen_texts & ({q.text for _, q in queries} | {t for r in holdout.reels for s in r.scenes
+                                                                for t in s.texts()})
+    assert not {r.media for r in plan.reels} & {r.media for r in holdout.reels}
+    assert len({r.voice for r in holdout.reels}) >= 4 and len({r.bed for r in holdout.reels}) >= 3
+
+
+def test_build_takes_a_plan_and_keeps_the_frozen_default() -> None:
+    assert default_folder(PLAN_PATH) == DEFAULT_FOLDER and default_folder(HOLDOUT_PLAN) == HOLDOUT_FOLDER
+    assert HOLDOUT_FOLDER != DEFAULT_FOLDER

@@ -2,6 +2,8 @@
 noise under the speech, the real clips of the shared media folder, and ``queries.jsonl`` with ground truth.
 
     .venv/bin/python -m bench.frozen_library.build [FOLDER]     # default bench/out/frozen_library
+    .venv/bin/python -m bench.frozen_library.build --plan bench/frozen_library/holdout.toml [FOLDER]
+                                                                # default bench/out/holdout_library
 
 A reel is rebuilt only when its part of the plan changed (a digest per reel in ``library.json``); the real clips
 are copied once. Generic pieces come from ``scenedex.samples`` (make_clip) and ``scenedex.speech_samples``
@@ -10,6 +12,7 @@ are copied once. Generic pieces come from ``scenedex.samples`` (make_clip) and `
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
@@ -28,6 +31,8 @@ from scenedex.samples import Segment, make_clip
 from scenedex.speech_samples import mux, synthesize, write_placed_speech
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / "out" / "frozen_library"
+HOLDOUT_PLAN = Path(__file__).with_name("holdout.toml")  # the third library, frozen before the search changes of 12-03
+HOLDOUT_FOLDER = DEFAULT_FOLDER.with_name("holdout_library")
 SHARED_MEDIA = Path(os.environ.get("SCENEDEX_SHARED_MEDIA", Path(__file__).resolve().parents[3] / "shared" / "media"))
 MANIFEST = "library.json"
 QUERIES = "queries.jsonl"
@@ -217,6 +222,25 @@ def build_frozen_library(folder: Path = DEFAULT_FOLDER, plan_path: Path = PLAN_P
     return queries
 
 
-if __name__ == "__main__":
-    built = build_frozen_library(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_FOLDER, progress=print)
+def default_folder(plan_path: Path) -> Path:
+    """Where a plan's library is built unless told: the frozen plan's and the holdout's own folders, else a folder
+    named after the plan file."""
+    if plan_path.resolve() == PLAN_PATH.resolve():
+        return DEFAULT_FOLDER
+    if plan_path.resolve() == HOLDOUT_PLAN.resolve():
+        return HOLDOUT_FOLDER
+    return DEFAULT_FOLDER.with_name(f"{plan_path.stem}_library")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", nargs="?", type=Path, help="where to build (default: the plan's own folder)")
+    parser.add_argument("--plan", type=Path, default=PLAN_PATH, help=f"the plan (default {PLAN_PATH.name})")
+    args = parser.parse_args(argv)
+    built = build_frozen_library(args.folder or default_folder(args.plan), args.plan, progress=print)
     print(f"{len(built)} queries written")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
