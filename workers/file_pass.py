@@ -97,6 +97,13 @@ def run_file_pass(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, m
     return [frames, ocr, subtitles, speech_outcome]
 
 
+def run_frames_and_ocr(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, min_shot_s: float,
+                       models: RunModels, progress: ProgressFn | None, guard: Guard) -> list[ChannelOutcome]:
+    """[frames, ocr] of one file from one decode, without the audio channels: the queued frames task, whose
+    outcomes the text task picks up from staging (``one_pass_possible`` must hold)."""
+    return list(_frames_and_ocr(info, stream, policy, min_shot_s, models, progress, guard))
+
+
 def _subtitles_and_speech(info: MediaInfo, stream_index: int, models: RunModels,
                           guard: Guard) -> list[ChannelOutcome]:
     text = models.text
