@@ -42,7 +42,7 @@ from workers.channels import (
     skipped,
 )
 from workers import faults
-from workers.file_pass import one_pass_possible, run_file_pass
+from workers.file_pass import one_pass_possible, run_file_pass, run_frames_and_ocr
 from workers.bounds import clip_outcomes
 from workers.file_state import change_since_probe, record_signature, signature_or_none
 from workers.layout import DataLayout
@@ -181,14 +181,29 @@ def frames_stage(probed: Probed, config: IngestConfig, models: RunModels,
                                                          models, progress))
 
 
+def frames_and_ocr_stage(probed: Probed, config: IngestConfig, models: RunModels,
+                         progress: ProgressFn | None = None) -> tuple[ChannelOutcome, ChannelOutcome | None]:
+    """The queued frames task: frames, and on-screen text from the same decode when both sample the same
+    pictures (``workers.file_pass``), so a file is decoded once; (frames, None) when OCR must decode on its own."""
+    stream = probed.stream
+    if stream is None or not one_pass_possible(probed.info, stream, config.sampling, models):
+        return frames_stage(probed, config, models, progress), None
+    frames, ocr = run_frames_and_ocr(probed.info, stream, config.sampling, config.min_shot_s, models, progress,
+                                     _channel)
+    return frames, ocr
+
+
 def text_stage(probed: Probed, frames: ChannelOutcome, models: RunModels,
-               progress: ProgressFn | None = None) -> list[ChannelOutcome]:
-    """On-screen text (within the frames' shots), subtitles and speech: every channel after frames."""
+               progress: ProgressFn | None = None, ocr: ChannelOutcome | None = None) -> list[ChannelOutcome]:
+    """On-screen text (within the frames' shots; ``ocr`` when the frames task already read it), subtitles and
+    speech: every channel after frames."""
     info, stream, text = probed.info, probed.stream, models.text
-    stages = _Stages(progress, (1 if text.ocr is not None and stream else 0) + (1 if text.speech else 0),
-                     info.duration_s)
+    reads_ocr = ocr is None and text.ocr is not None and stream is not None
+    stages = _Stages(progress, (1 if reads_ocr else 0) + (1 if text.speech else 0), info.duration_s)
     outcomes: list[ChannelOutcome] = []
-    if text.ocr is None or stream is None:
+    if ocr is not None:
+        outcomes.append(ocr)
+    elif text.ocr is None or stream is None:
         outcomes.append(skipped(Channel.OCR, "switched off" if text.ocr is None else "no video stream"))
     else:
         shots = frames.shots if isinstance(frames, FramesOutcome) else []

@@ -4,7 +4,9 @@ A task claims its file's row (``FOR UPDATE``), does the stage's work outside any
 file forward only if it still holds the claim; the text stage's write and the move to FINISHED share one
 transaction, so a file is written once even when a task runs twice. Starts are counted: a file that crashed its
 worker ``max_attempts`` times is recorded as failed and the queue goes on. When the last file of a job
-finishes, one sync task brings the vector indexes up to date (one writer per index).
+finishes, one sync task brings the vector indexes up to date (one writer per index). The frames task reads the
+on-screen text from the same decode when both sample the same pictures (the defaults) and stages it with the
+frames, so a file is decoded once; the text task then runs subtitles and speech.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from db.repositories import library as library_repo
 from db.session import Database
 from workers import faults
 from workers.channels import ChannelOutcome
-from workers.ingest import IngestConfig, ModelIds, Probed, commit_media, frames_stage, probe_stage, text_stage
+from workers.ingest import (IngestConfig, ModelIds, Probed, commit_media, frames_and_ocr_stage, frames_stage,
+                            probe_stage, text_stage)
 from workers.models import QaTowerChannel, RunModels, TextChannels, VisionChannel
-from workers.staging import read_frames, remove_staged, staging_file, write_frames
+from workers.staging import read_frames, read_ocr, remove_staged, staging_file, write_frames
 from workers.vectors import sync_text_index, sync_vector_index
 
 log = logging.getLogger(__name__)
@@ -138,9 +141,9 @@ class JobRunner:
             self._advance(task, FileStage.FRAMES if probed.stream is not None else FileStage.TEXT,
                           time.perf_counter() - started, prepared)
         elif task.stage == FileStage.FRAMES:
-            outcome = frames_stage(probed, prepared.setup.ingest, prepared.models, beat)
+            frames, ocr = frames_and_ocr_stage(probed, prepared.setup.ingest, prepared.models, beat)
             write_frames(staging_file(prepared.setup.ingest.layout.data_dir, task.media_id, probed.fingerprint),
-                         outcome)
+                         frames, ocr)
             self._advance(task, FileStage.TEXT, time.perf_counter() - started, prepared)
         else:
             self._text(task, probed, prepared, beat, started)
@@ -214,15 +217,16 @@ class JobRunner:
               started: float) -> None:
         staged = staging_file(prepared.setup.ingest.layout.data_dir, task.media_id, probed.fingerprint)
         frames: ChannelOutcome
+        ocr: ChannelOutcome | None = None
         if probed.stream is None:
             frames = frames_stage(probed, prepared.setup.ingest, prepared.models)
         else:
             try:
-                frames = read_frames(staged)
+                frames, ocr = read_frames(staged), read_ocr(staged)
             except FileNotFoundError:  # the file changed since the frames stage (or staging was lost): redo it
                 self._back_to_frames(task)
                 return
-        outcomes = [frames, *text_stage(probed, frames, prepared.models, beat)]
+        outcomes = [frames, *text_stage(probed, frames, prepared.models, beat, ocr)]
 
         def guard(session: Session) -> bool:
             row = self._still_mine(session, task)

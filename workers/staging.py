@@ -1,5 +1,6 @@
 """What the frames stage hands to the text stage when they run as separate tasks (maybe on other machines):
-one .npz per file under data_dir/staging, written to a temporary name and renamed, read back bit for bit."""
+one .npz per file under data_dir/staging, written to a temporary name and renamed, read back bit for bit. It holds
+the frames outcome and, when the frames task read the on-screen text from the same decode, the OCR outcome."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 from db.models import Channel, ChannelStatus
 from indexer.encoders.base import EncodedFrames
 from indexer.shots import Shot
+from indexer.text_chunks import TimedText
 from workers.channels import ChannelOutcome, FramesOutcome
 
 
@@ -19,9 +21,11 @@ def staging_file(data_dir: Path, media_id: int, fingerprint: str) -> Path:
     return data_dir / "staging" / f"{media_id}-{fingerprint[:16]}.frames.npz"
 
 
-def write_frames(path: Path, outcome: ChannelOutcome) -> None:
-    meta = {"status": str(outcome.status), "producer": outcome.producer, "reason": outcome.reason,
-            "hint": outcome.hint}
+def write_frames(path: Path, outcome: ChannelOutcome, ocr: ChannelOutcome | None = None) -> None:
+    meta: dict[str, object] = {"status": str(outcome.status), "producer": outcome.producer,
+                               "reason": outcome.reason, "hint": outcome.hint}
+    if ocr is not None:
+        meta["ocr"] = _outcome_json(ocr)
     arrays: dict[str, np.ndarray] = {}
     if isinstance(outcome, FramesOutcome):
         meta["fps"] = outcome.fps
@@ -72,3 +76,24 @@ def read_frames(path: Path) -> ChannelOutcome:
                              hint=meta["hint"], t_s=data["t_s"], encoded=encoded, shots=shots,
                              frame_shot=data["frame_shot"], fps=float(meta["fps"]),
                              qa_pooled=data["qa_pooled"] if "qa_pooled" in data else None)
+
+
+def read_ocr(path: Path) -> ChannelOutcome | None:
+    """The OCR outcome staged beside the frames, or None when the frames task did not read on-screen text
+    (the text task then reads it itself); raises FileNotFoundError when nothing is staged."""
+    with np.load(path) as data:
+        meta = json.loads(bytes(data["meta"]).decode())
+    staged = meta.get("ocr")
+    if staged is None:
+        return None
+    items = [TimedText(**item) for item in staged["items"]]
+    return ChannelOutcome(Channel(staged["channel"]), ChannelStatus(staged["status"]), producer=staged["producer"],
+                          items=items, reason=staged["reason"], hint=staged["hint"])
+
+
+def _outcome_json(outcome: ChannelOutcome) -> dict[str, object]:
+    """A text channel's outcome as JSON (floats round-trip exactly through Python's json)."""
+    items = [{"channel": t.channel, "start_s": t.start_s, "end_s": t.end_s, "text": t.text, "language": t.language,
+              "source": t.source, "confidence": t.confidence, "detail": t.detail} for t in outcome.items]
+    return {"channel": str(outcome.channel), "status": str(outcome.status), "producer": outcome.producer,
+            "reason": outcome.reason, "hint": outcome.hint, "items": items}
