@@ -1,8 +1,8 @@
 """`scenedex prepare` (and ``python -m scenedex.prepare``, which set-up runs): make what the packaged models need
 before a command does, once. Today that is the dense copy of the packaged answer model (SmolLM2-135M-Instruct:
 its GGUF is sha256-checked and dequantized into the cache directory), which would otherwise cost the first
-question about half a minute, and the OCR models with fused activations (``indexer.ocr_fused``, ~2 s). Idempotent: when everything is ready it returns in well under a second (it imports
-no torch then).
+question about half a minute, and the OCR models with fused activations (``indexer.ocr_fused``, ~2 s).
+Idempotent: when everything is ready it returns in well under a second (it imports no torch then).
 """
 
 from __future__ import annotations

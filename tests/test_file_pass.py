@@ -92,3 +92,36 @@ def test_a_failing_ocr_leaves_the_frames_done_and_the_decode_thread_ends(clip: P
     assert ocr.status == ChannelStatus.FAILED and ocr.reason == "OCR failed on a test frame", ocr
     assert ocr.channel == Channel.OCR
     assert not [t for t in threading.enumerate() if t.name == "scenedex-decode"]
+
+
+def test_the_sentence_model_is_loaded_in_the_speech_thread_while_the_frames_are_read(
+        clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    info = probe(clip)
+    stream = choose_video_stream(info)
+    models = RunModels(None, TEXT)
+    loaded_by: list[str] = []
+    real = models.text_encoder
+
+    def text_encoder() -> object:
+        loaded_by.append(threading.current_thread().name)
+        return real()
+
+    monkeypatch.setattr(models, "text_encoder", text_encoder)
+    run_file_pass(info, stream, POLICY, 0.5, models, None, _channel)
+    assert len(loaded_by) == 1 and loaded_by[0].startswith("scenedex-speech"), loaded_by
+    assert "text" in models.loaded  # the commit finds it loaded
+
+
+def test_a_sentence_model_that_fails_to_preload_leaves_the_pass_done(clip: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    info = probe(clip)
+    stream = choose_video_stream(info)
+    models = RunModels(None, TEXT)
+
+    def broken() -> object:
+        raise OSError("no sentence model here")
+
+    monkeypatch.setattr(models, "text_encoder", broken)
+    frames, ocr, subtitles, _ = run_file_pass(info, stream, POLICY, 0.5, models, None, _channel)
+    assert frames.status == ocr.status == ChannelStatus.DONE and subtitles.status == ChannelStatus.SKIPPED
+    assert "text" not in models.loaded  # left to the commit, which reports the error

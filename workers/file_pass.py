@@ -7,7 +7,9 @@
   the next batches while the encoder and OCR work on this one, and stops (blocked on the queue) when they are
   behind, so memory stays at a few batches.
 * Speech (audio decode, VAD, whisper) and subtitles run in a thread of their own from the start; CTranslate2,
-  onnxruntime, OpenCV and the pipes release the GIL.
+  onnxruntime, OpenCV and the pipes release the GIL. That thread then loads the sentence model the commit will
+  embed the text with (``preload_text_encoder``: importing sentence-transformers and loading the model took
+  12.8 s wall, 4.2 s CPU at load 6), so the first file's commit does not wait for it while OCR still runs.
 * OCR is fed the shots known so far (cuts arrive with the frames); its spans are merged with the final shots.
 
 Used when the frames channel and OCR sample at the same rate (the defaults); otherwise each channel decodes on
@@ -111,7 +113,22 @@ def _subtitles_and_speech(info: MediaInfo, stream_index: int, models: RunModels,
         else skipped(Channel.SUBTITLES, "switched off")
     speech = guard(Channel.SPEECH, lambda: run_speech(info, stream_index, models, None)) if text.speech \
         else skipped(Channel.SPEECH, "switched off")
+    preload_text_encoder(models)
     return [subtitles, speech]
+
+
+def preload_text_encoder(models: RunModels) -> bool:
+    """Load the run's sentence model now, off the critical path, when text channels are on; whether it is
+    loaded. Called only from the speech thread while the main thread does not ask for it (the commit comes
+    after this thread is joined). A load that fails is left to the commit, which reports it."""
+    if models.text_info is None:
+        return False
+    try:
+        models.text_encoder()
+    except Exception:  # noqa: BLE001 - the commit loads it again and records the error where it belongs
+        log.debug("preloading the sentence model failed; the commit will load it", exc_info=True)
+        return False
+    return True
 
 
 def _frames_and_ocr(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, min_shot_s: float,
