@@ -42,12 +42,18 @@ class Calibration:
     intercept: float
     weights: tuple[float, ...]  # one per FEATURES entry
     high_from: float  # score at or above which a moment is "high"
-    cutoff: float  # score at or above which a moment is "medium" and shown by default; below: "low", hidden
+    cutoff: float  # score at or above which a moment is shown by default; below: hidden, listed only when asked
     fitted_for: str  # the sentence model the fit was made with
+    medium_from: float | None = None  # score at or above which "medium" (None: the cut-off); shown below it: "low"
 
     def __post_init__(self) -> None:
         assert len(self.weights) == len(FEATURES), f"{len(self.weights)} weights for {len(FEATURES)} features"
-        assert 0 < self.cutoff < self.high_from < 1, f"cut-off {self.cutoff}, high from {self.high_from}"
+        assert 0 < self.cutoff <= self.medium < self.high_from < 1, \
+            f"cut-off {self.cutoff}, medium from {self.medium}, high from {self.high_from}"
+
+    @property
+    def medium(self) -> float:
+        return self.cutoff if self.medium_from is None else self.medium_from
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         """(n, F) features -> (n,) probabilities."""
@@ -57,7 +63,10 @@ class Calibration:
     def label(self, score: float) -> Confidence:
         if score >= self.high_from:
             return Confidence.HIGH
-        return Confidence.MEDIUM if score >= self.cutoff else Confidence.LOW
+        return Confidence.MEDIUM if score >= self.medium else Confidence.LOW
+
+    def shown(self, score: float) -> bool:
+        return score >= self.cutoff
 
 
 # Fitted by `.venv/bin/python bench/confidence_calibration.py` (L2 0.3, the cut-off keeping every right moment,
@@ -70,8 +79,9 @@ DEFAULT_CALIBRATION = Calibration(intercept=-12.162, weights=(5.218, -0.241, 9.3
 
 
 def has_text(m: Moment) -> bool:
-    """Whether words matched in the moment (a line or a chunk of text), not only frames."""
-    return m.signals.semantic > 0 or m.signals.lexical > 0
+    """Whether a line or a chunk of text was retrieved for the moment, not only frames (however weakly: in a small
+    library every chunk is a candidate, and a chunk at cosine <= 0 must score as weak text, not as frames)."""
+    return m.signals.semantic > 0 or m.signals.lexical > 0 or any(e.frame_id is None for e in m.evidence)
 
 
 def features(moments: Sequence[Moment]) -> np.ndarray:
@@ -106,11 +116,12 @@ def assess(moments: Sequence[Moment], calibration: Calibration = DEFAULT_CALIBRA
     for m in moments:
         if has_text(m):
             score = next(text_scores)
-        else:
+            label = calibration.label(score)
+        else:  # frames only: no fit to say how likely; medium when shown, never high
             score = 2 * calibration.cutoff * (m.score / best_visual if best_visual > 0 else 0.0)
-        label = calibration.label(score)
+            label = Confidence.MEDIUM if calibration.shown(score) else Confidence.LOW
         out.append(replace(m, calibrated_score=round(score, 4), confidence=label.value,
-                           below_cutoff=label == Confidence.LOW))
+                           below_cutoff=not calibration.shown(score)))
     above = [m for m in out if not m.below_cutoff]
     below = [m for m in out if m.below_cutoff]
     return Assessed(above + below, len(above))

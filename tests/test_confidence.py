@@ -85,3 +85,16 @@ def test_cutoff_report_counts_right_moments_kept_and_moments_returned() -> None:
     report = cutoff_report(queries, listed)
     assert (report.right, report.right_kept, report.queries_with_right, report.queries_kept) == (2, 1, 2, 1)
     assert report.returned_median == 1.5 and report.kept_share == 0.5
+
+
+def test_a_line_at_cosine_zero_or_below_is_weak_text_not_a_frames_only_moment() -> None:
+    """In a small library every chunk is a candidate: chunks that mean nothing like the query (cosine <= 0) used to
+    be scored as frames-only moments, half the best of them "medium" ("honey bees" in the demo, 0.07-0.08)."""
+    moments = ranked([hit(1, 10, Retriever.SEMANTIC, 1, 0.62), hit(2, 30, Retriever.SEMANTIC, 60, 0.0),
+                      hit(3, 50, Retriever.SEMANTIC, 61, -0.02)])
+    assessed = assess(moments)
+    by_media = {m.media_id: m for m in assessed.moments}
+    assert not by_media[1].below_cutoff
+    for media in (2, 3):
+        assert by_media[media].confidence == "low" and by_media[media].below_cutoff, by_media[media]
+        assert by_media[media].calibrated_score < 0.01
