@@ -20,7 +20,8 @@ A text model other than the default gets its own copies of the databases, re-emb
 Reported per library and group: top-1 IoU >= 0.5, R@5 IoU >= 0.5, mAP (QVHighlights, ``search.library_eval``);
 and, when moments carry a confidence label: top-10 pairs in one file overlapping by IoU > 0.5, the share of
 correct moments (IoU >= 0.5, in the top 10) kept above the cut-off, the median number of moments above the
-cut-off. Results go to bench/out/search_quality[_LABEL].json.
+cut-off, and each label's precision (the share of the top-10 moments with that label that are right). Results go
+to bench/out/search_quality[_LABEL].json.
 """
 
 from __future__ import annotations
@@ -168,6 +169,7 @@ def run_queries(url: str, data_dir: Path, root: Path, queries: list[dict[str, An
     eval_queries, predictions, rows = [], [], []
     overlaps, kept, correct, shown_counts, took = 0, 0, 0, [], []
     labelled = False
+    label_tally: dict[str, list[int]] = {}  # label -> [right, listed] over every query's top 10
     for q in queries:
         extra = {k: v for k, v in q.items() if k not in ("query", "media", "start_s", "end_s")}
         request = SearchRequest(text=q["query"], page_size=TOP_K, **({"show_all": True} if has_show_all else {}))
@@ -189,7 +191,11 @@ def run_queries(url: str, data_dir: Path, root: Path, queries: list[dict[str, An
             labelled = True
             good = [i for i, iou in enumerate(ious) if iou >= 0.5]
             correct += bool(good)
-            kept += any(str(labels[i]) in ("high", "medium") for i in good)
+            kept += any(not getattr(items[i], "below_cutoff", False) for i in good)
+            for label, iou in zip(labels, ious):  # label precision over the top 10
+                tally = label_tally.setdefault(str(label), [0, 0])
+                tally[0] += iou >= 0.5
+                tally[1] += 1
             if has_show_all:
                 shown = service.search(SearchRequest(text=q["query"], page_size=1)).moments
                 shown_counts.append(shown.total if shown is not None else 0)
@@ -197,7 +203,9 @@ def run_queries(url: str, data_dir: Path, root: Path, queries: list[dict[str, An
                      "top1": {"media": paths[0], "start_s": items[0].start_s, "end_s": items[0].end_s}
                      if items else None, "first_correct_rank": next((i + 1 for i, x in enumerate(ious) if x >= 0.5),
                                                                    None),
-                     "labels": [str(x) for x in labels] if labelled else None})
+                     "labels": [str(x) for x in labels] if labelled else None,
+                     "scores": [getattr(m, "calibrated_score", None) for m in items],  # top 10, calibrated
+                     "ious": [round(x, 3) for x in ious]})
     report = evaluate(eval_queries, predictions)
     db.dispose()
     out: dict[str, Any] = {"metrics": report.metrics, "by_group": report.by_group,
@@ -206,6 +214,8 @@ def run_queries(url: str, data_dir: Path, root: Path, queries: list[dict[str, An
     if labelled:
         out["cutoff_keeps_correct"] = round(kept / correct, 3) if correct else None
         out["median_moments_above_cutoff"] = statistics.median(shown_counts) if shown_counts else None
+        out["label_precision"] = {k: {"right": a, "listed": b, "precision": round(a / b, 3)}
+                                  for k, (a, b) in sorted(label_tally.items())}
     return out
 
 
@@ -256,6 +266,9 @@ def main() -> int:
             extra += (f"; cut-off keeps {r['cutoff_keeps_correct']} of correct; median above cut-off "
                       f"{r['median_moments_above_cutoff']}")
         print(extra + f"; search p50 {r['search_ms_p50']} ms")
+        if "label_precision" in r:
+            print("  label precision (top 10): " + ", ".join(
+                f"{k} {v['right']}/{v['listed']}" for k, v in r["label_precision"].items()))
     print(f"saved {save('search_quality' + (f'_{args.label}' if args.label else ''), results)}")
     return 0
 

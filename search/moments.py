@@ -108,6 +108,8 @@ class MomentPolicy:
     pad_before_s: float = 0.5  # playback starts a little before the event (seeking is imprecise)
     pad_after_s: float = 0.25
     evidence_per_channel: int = 3
+    line_leads_caption: float = 0.6  # a said line inside a caption's scene goes first at this share of its
+    # sentence similarity (``search.line_lead``; 0: off)
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,12 @@ def build_moments(hits: Iterable[Hit], timelines: Mapping[int, MediaTimeline], w
     moments = one_per_span(moments, weights, policy.evidence_per_channel)
     if combine == Combine.AND:
         moments = [m for m in moments if channels <= m.channels]
-    return sorted(moments, key=lambda m: (-m.score, m.media_id, m.start_s))
+    moments = sorted(moments, key=lambda m: (-m.score, m.media_id, m.start_s))
+    if policy.line_leads_caption > 0:
+        from search.line_lead import lines_before_their_caption  # it imports this module
+
+        moments = lines_before_their_caption(moments, policy.line_leads_caption)
+    return moments
 
 
 def _group(hits: Iterable[Hit], weights: FusionWeights, policy: MomentPolicy) -> list[_Draft]:
