@@ -163,6 +163,8 @@ def run_real(seconds: int, files: tuple[str, ...] = FILES) -> None:
     for name in STAGES:
         mark = "  (own thread, overlapped)" if name in OVERLAPPED and pass_s else ""
         print(f"{name:32} {stages[name]:7.1f} {stages[name] / total_s:6.0%}{mark}")
+    main_load_s = raw.get("model loading on the main thread", 0.0)
+    print(f"{'  of it on the main thread':32} {main_load_s:7.1f} {main_load_s / total_s:6.0%}")
     if pass_s:
         print(f"{'one decode for all channels':32} {pass_s:7.1f} {pass_s / total_s:6.0%}  (wall of the shared pass)")
     print(f"\nopening: title card read {opening['title_read']}, logo lines {opening['logo_lines']}, "
@@ -175,6 +177,6 @@ def run_real(seconds: int, files: tuple[str, ...] = FILES) -> None:
                                 "ffmpeg_before_s": before_s, "ffmpeg_after_s": after_s, "index_s": total_s,
                                 "ratio": total_s / base_s, "ocr_share": ocr_s / total_s, "stages": stages,
                                 "ffmpeg_cpu_s": base_cpu_s, "index_cpu_s": index_cpu_s, "cpu_stages": cpu_stages,
-                                "file_pass_s": pass_s, "load_before": load_before, "load_after": load_average(),
+                                "file_pass_s": pass_s, "main_thread_load_s": main_load_s, "load_before": load_before, "load_after": load_average(),
                                 "opening": opening, "credits": credits, "chaplin_lines": chaplin})
     print(f"saved {path}")

@@ -6,12 +6,14 @@ threads of their own, overlapping OCR: their seconds are busy time, not a share 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import indexer.ocr
 import indexer.sampling
 import indexer.screen_text
 import indexer.text_embedding
@@ -74,7 +76,33 @@ def stage_timer() -> Iterator[tuple[dict[str, float], dict[str, list[Any]]]]:
     patches.append((indexer.sampling.FrameSampler, "batches", original_batches))
     indexer.sampling.FrameSampler.batches = timed_batches  # type: ignore[method-assign]
     wrap(indexer.text_embedding.TextEncoder, "encode", "text embedding")
-    wrap(workers.ingest, "commit_media", "commit")
+    original_commit = workers.ingest.commit_media
+    committing = threading.Event()
+
+    def timed_commit(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        committing.set()
+        try:
+            return original_commit(*args, **kwargs)
+        finally:
+            committing.clear()
+            seconds["commit"] += time.perf_counter() - t0
+
+    patches.append((workers.ingest, "commit_media", original_commit))
+    workers.ingest.commit_media = timed_commit  # type: ignore[assignment]
+    original_rec = indexer.ocr.LineRecogniser.__call__
+
+    def timed_rec(self: Any, x: Any) -> Any:  # recognitions in OCR's worker threads: their CPU is OCR's too
+        if not threading.current_thread().name.startswith("scenedex-ocr-rec"):
+            return original_rec(self, x)
+        c0 = time.thread_time()
+        try:
+            return original_rec(self, x)
+        finally:
+            seconds["cpu ocr workers"] += time.thread_time() - c0
+
+    patches.append((indexer.ocr.LineRecogniser, "__call__", original_rec))
+    indexer.ocr.LineRecogniser.__call__ = timed_rec  # type: ignore[method-assign]
     original_get = workers.models.RunModels._get
 
     def timed_get(self: Any, name: str, load: Callable[[], Any]) -> Any:
@@ -85,6 +113,10 @@ def stage_timer() -> Iterator[tuple[dict[str, float], dict[str, list[Any]]]]:
             return original_get(self, name, load)
         finally:
             seconds[f"load {name}"] += time.perf_counter() - t0
+            if threading.current_thread() is threading.main_thread():
+                seconds["model loading on the main thread"] += time.perf_counter() - t0
+            if committing.is_set() and threading.current_thread() is threading.main_thread():
+                seconds["load during commit"] += time.perf_counter() - t0
 
     patches.append((workers.models.RunModels, "_get", original_get))
     workers.models.RunModels._get = timed_get  # type: ignore[method-assign]
@@ -97,14 +129,18 @@ def stage_timer() -> Iterator[tuple[dict[str, float], dict[str, list[Any]]]]:
 
 def cpu_breakdown(seconds: dict[str, float]) -> dict[str, float]:
     """CPU seconds of this process's own thread per stage, where a stage runs its work in the calling thread
-    (OCR, speech and text embedding do; decoding is ffmpeg's, a child process, not counted here)."""
+    (OCR, speech and text embedding do; decoding is ffmpeg's, a child process, not counted here), plus OCR's
+    recognitions in its worker threads."""
     s = defaultdict(float, seconds)
-    return {name: s[f"cpu {name}"] for name in ("ocr: probe, detect, recognise", "speech", "text embedding")}
+    out = {name: s[f"cpu {name}"] for name in ("ocr: probe, detect, recognise", "speech", "text embedding")}
+    out["ocr: probe, detect, recognise"] += s["cpu ocr workers"]
+    return out
 
 
 def breakdown(seconds: dict[str, float]) -> dict[str, float]:
-    """Seconds per stage: busy time of each (decode and speech overlap the rest in the one pass); the database
-    is the commit less the text embedding and model loading done inside it."""
+    """Seconds per stage: busy time of each (decode and speech overlap the rest in the one pass; the speech
+    thread also loads the sentence model); the database is the commit less the text embedding and the model
+    loading done inside it."""
     s = defaultdict(float, seconds)
     return {
         "decode (waiting on ffmpeg)": s["decode (waiting on ffmpeg)"],
@@ -113,6 +149,6 @@ def breakdown(seconds: dict[str, float]) -> dict[str, float]:
         "speech": s["speech"] - s["load speech"],
         "subtitles": s["subtitles"],
         "text embedding": s["text embedding"],
-        "database": s["commit"] - s["text embedding"] - s["load text"],
+        "database": s["commit"] - s["text embedding"] - s["load during commit"],
         "model loading": sum(v for k, v in s.items() if k.startswith("load ")),
     }

@@ -6,6 +6,8 @@ from __future__ import annotations
 import doctest
 import shutil
 import subprocess
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -242,6 +244,35 @@ def test_an_engine_failure_is_an_ocr_error_that_names_the_frame_size() -> None:
     with pytest.raises(OcrError, match="120x60 frame") as info:
         engine.read(np.zeros((60, 120, 3), np.uint8))
     assert "onnxruntime exploded" in info.value.detail
+
+
+class SlowRecogniser:
+    """Stands in for LineRecogniser, taking 0.2 s a call and counting the calls that run at the same time."""
+
+    def __init__(self) -> None:
+        self.running, self.most, self.lock = 0, 0, threading.Lock()
+
+    def __call__(self, x: np.ndarray) -> list[tuple[str, float]]:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.2)
+        with self.lock:
+            self.running -= 1
+        return [(f"LINE {x.shape[3]}", 0.9)] * len(x)
+
+
+def test_a_frames_lines_are_recognised_two_at_a_time_on_the_cpu_and_come_back_in_order() -> None:
+    rec = SlowRecogniser()
+    engine = OcrEngine(FakeDetector([]), rec, Path("models"), 0.5)
+    crops = [np.full((20, 20 * k, 3), 200, np.uint8) for k in (3, 9, 1, 5)]  # widths 144, 432, 48, 240 at 48 px
+    t0 = time.perf_counter()
+    readings = engine.recognise(crops)
+    assert [t for t, _ in readings] == ["LINE 144", "LINE 432", "LINE 48", "LINE 240"]
+    assert rec.most == 2 and time.perf_counter() - t0 < 0.7  # 4 calls of 0.2 s, two at a time
+    engine.rec_workers = 1
+    engine.recognise(crops)
+    assert rec.most == 2 and rec.running == 0
 
 
 # --- frame selection on synthetic frames --------------------------------------------------------------------
