@@ -8,7 +8,10 @@ built on first use, reused after. Every query is run with the cut-off off (``sho
 right when it lies in the query's file with IoU >= 0.5 with the true span. A logistic model (L2, Newton steps)
 is fitted on all moments with text; the cut-off is the highest score that keeps ``--keep`` of the right moments,
 and "high" starts where at least ``--high-precision`` of the moments from there up are right, and never below
-``--high-floor`` (0.5: more likely right than not). Held-out check: the
+``--high-floor`` (0.5: more likely right than not); "medium" where at least ``--medium-precision`` of the moments
+from there up to "high" are right (below it a listed moment is "low"). ``--budget N`` lowers the cut-off while a
+query lists at most N moments on median; ``--thresholds-only`` keeps the model and chooses only the thresholds.
+The label precision (right / moments) is printed and saved. Held-out check: the
 model is fitted again on the even reels and its cut-off's figures measured on the odd ones (and the other way
 round). Prints the ``Calibration(...)`` to paste into search/confidence.py and saves bench/out/confidence.json.
 """
@@ -16,6 +19,7 @@ round). Prints the ``Calibration(...)`` to paste into search/confidence.py and s
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -62,6 +66,43 @@ def choose_high(scores: np.ndarray, right: np.ndarray, precision: float, floor: 
     return max(min(candidates), floor + 0.05) if candidates else max(0.9, floor + 0.05)
 
 
+def choose_medium(scores: np.ndarray, right: np.ndarray, precision: float, low: float, high: float) -> float:
+    """The lowest threshold (not under ``low``) from which at least ``precision`` of the moments scored below
+    ``high`` are right: what "medium" promises."""
+    band = (scores >= low) & (scores < high)
+    order = np.argsort(-scores[band])
+    s, r = scores[band][order], right[band][order]
+    if not len(s):
+        return low
+    share = np.cumsum(r) / np.arange(1, len(s) + 1)  # precision of [s[i], high)
+    ok = np.flatnonzero(share >= precision)
+    return max(low, float(s[ok.max()])) if len(ok) else float(np.nextafter(high, 0))
+
+
+def choose_budget_cutoff(scores: np.ndarray, query: np.ndarray, budget: float) -> float:
+    """The lowest threshold at which a query shows at most ``budget`` moments on median."""
+    candidates = np.unique(scores)[::-1]  # high to low
+    chosen = float(candidates[0])
+    queries = np.unique(query)
+    for t in candidates:
+        shown = np.array([np.count_nonzero(scores[query == q] >= t) for q in queries])
+        if np.median(shown) > budget:
+            break
+        chosen = float(t)
+    return chosen - 1e-6
+
+
+def label_precision(calibration: object, scores: np.ndarray, right: np.ndarray) -> dict[str, str]:
+    out = {}
+    for name in ("high", "medium", "low"):
+        mask = np.array([str(calibration.label(float(v))) == name for v in scores], dtype=bool)
+        out[name] = f"{int(right[mask].sum())}/{int(mask.sum())}"
+    shown = scores >= calibration.cutoff
+    out["low_shown"] = f"{int(right[shown & (scores < calibration.medium)].sum())}/" \
+                       f"{int((shown & (scores < calibration.medium)).sum())}"
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/scenedex_bench")
@@ -70,6 +111,12 @@ def main() -> int:
     parser.add_argument("--high-precision", type=float, default=0.9)
     parser.add_argument("--high-floor", type=float, default=0.5, help="'high' never starts below this score")
     parser.add_argument("--l2", type=float, default=0.3)
+    parser.add_argument("--medium-precision", type=float, default=0.5,
+                        help="'medium' starts where at least this share of the moments under 'high' are right")
+    parser.add_argument("--thresholds-only", action="store_true",
+                        help="keep the fitted model of search/confidence.py; choose only its thresholds")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="lower the cut-off while a query shows at most this many moments on median")
     args = parser.parse_args()
 
     from db.session import Database, upgrade
@@ -119,14 +166,23 @@ def main() -> int:
     x_all = np.vstack(rows_x)
     y_all = np.asarray(rows_y, dtype=np.float64)
     reel = np.asarray(rows_reel)
+    query_of = np.asarray(rows_query)
 
     def calibrate(mask: np.ndarray) -> Calibration:
-        intercept, weights = fit_logistic(x_all[mask], y_all[mask], l2=args.l2)
+        if args.thresholds_only:  # the model in search/confidence.py, new thresholds
+            intercept, weights = DEFAULT_CALIBRATION.intercept, np.asarray(DEFAULT_CALIBRATION.weights)
+        else:
+            intercept, weights = fit_logistic(x_all[mask], y_all[mask], l2=args.l2)
         probe = Calibration(intercept, tuple(float(w) for w in weights), 0.99, 0.01, DEFAULT_CALIBRATION.fitted_for)
         scores = probe.scores(x_all[mask])
         cutoff = choose_cutoff(scores, y_all[mask] > 0, args.keep)
-        high = max(args.high_floor, choose_high(scores, y_all[mask] > 0, args.high_precision, cutoff))
-        return replace(probe, cutoff=round(cutoff, 4), high_from=round(min(high, 0.99), 4))
+        if args.budget is not None:
+            cutoff = min(cutoff, choose_budget_cutoff(scores, query_of[mask], args.budget))
+        high = round(min(max(args.high_floor, choose_high(scores, y_all[mask] > 0, args.high_precision, cutoff)),
+                         0.99), 4)
+        medium = choose_medium(scores, y_all[mask] > 0, args.medium_precision, cutoff, high)
+        cutoff = math.floor(cutoff * 1e4) / 1e4  # rounded down: rounding never hides a right moment
+        return replace(probe, cutoff=cutoff, high_from=high, medium_from=round(max(medium, cutoff), 4))
 
     def measure(calibration: Calibration, reels: set[int] | None) -> dict[str, float]:
         scores = calibration.scores(x_all)
@@ -148,7 +204,7 @@ def main() -> int:
                 "fit_odd_test_even": measure(calibrate(odd), set(np.unique(reel[even]).tolist()))}
     report = {"moments": int(len(y_all)), "right": int(y_all.sum()), "features": list(FEATURES),
               "calibration": {"intercept": final.intercept, "weights": final.weights, "cutoff": final.cutoff,
-                              "high_from": final.high_from},
+                              "medium_from": final.medium_from, "high_from": final.high_from},
               "in_sample": measure(final, None), "held_out": held_out}
     scores = final.scores(x_all)
     bins = np.linspace(0, 1, 6)
@@ -159,6 +215,8 @@ def main() -> int:
                             "mean_score": round(float(scores[inside].mean()), 3) if inside.any() else None,
                             "share_right": round(float(y_all[inside].mean()), 3) if inside.any() else None})
     report["reliability"] = reliability
+    report["label_precision"] = label_precision(final, scores, y_all > 0)
+    print("label precision (right/listed):", report["label_precision"])
     print(f"{len(y_all)} moments with text, {int(y_all.sum())} right, {len(queries)} queries")
     for row in reliability:
         print(f"  score {row['bin']}: {row['moments']:>5} moments, mean score {row['mean_score']}, "
@@ -168,7 +226,8 @@ def main() -> int:
         print(f"{name}:", figures)
     weights = ", ".join(f"{w:.3f}" for w in final.weights)
     print(f"\nDEFAULT_CALIBRATION = Calibration(intercept={final.intercept:.3f}, weights=({weights}), "
-          f"high_from={final.high_from}, cutoff={final.cutoff}, fitted_for=\"{final.fitted_for}\")")
+          f"high_from={final.high_from}, cutoff={final.cutoff}, fitted_for=\"{final.fitted_for}\", "
+          f"medium_from={final.medium_from})")
     print(f"saved {save('confidence', report)}")
     db.dispose()
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from indexer.sampling import SamplingPolicy
 from scenedex import cli
 from scenedex.demo import PROGRAMMES, make_programme
 from scenedex.search_service import SearchConfig, SearchService
+from search.confidence import DEFAULT_CALIBRATION
 from search.moments import Moment, span_iou
 from search.request import SearchChannel, SearchRequest
 from tests.conftest import create_database, drop_database
@@ -78,6 +80,8 @@ def test_honey_bees_is_one_moment_with_the_subtitle_the_spoken_line_and_the_capt
     assert len(field) == 1, [(m.start_s, m.end_s, m.channels) for m in field]
     assert field[0].channels == {SUBS, SPEECH, OCR} and response.moments.items[0] == field[0]
     assert field[0].confidence in ("high", "medium") and not field[0].below_cutoff
+    others = [(m.media_id, m.start_s, m.calibrated_score, m.confidence) for m in response.moments.items[1:]]
+    assert all(confidence == "low" for *_, confidence in others), others  # were "medium" at 0.07-0.08
 
 
 def test_a_vague_query_returns_its_answer_and_counts_the_rest_below_the_cut_off(demo: Demo) -> None:
@@ -89,7 +93,9 @@ def test_a_vague_query_returns_its_answer_and_counts_the_rest_below_the_cut_off(
     assert everything.moments.total == shown.moments.total + shown.below_cutoff
     flags = [m.below_cutoff for m in everything.moments.items]
     assert flags == sorted(flags) and flags.count(True) == shown.below_cutoff  # the rest come after, marked
-    assert all(m.confidence in ("high", "medium") for m in shown.moments.items)
+    # a label says how likely (search.confidence: "medium" is about half right on the tuned library), the cut-off
+    # what is listed: a listed moment can be "low", a hidden one is always "low"
+    assert all(m.confidence == DEFAULT_CALIBRATION.label(m.calibrated_score).value for m in shown.moments.items)
     assert all(m.confidence == "low" for m in everything.moments.items if m.below_cutoff)
     assert all(m.calibrated_score is not None and 0.0 <= m.calibrated_score <= 1.0 for m in everything.moments.items)
 
@@ -106,13 +112,13 @@ def _cli(demo: Demo, monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, 
 def test_cli_shows_labels_and_lists_the_rest_with_all(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
     code, out = _cli(demo, monkeypatch, "search", VAGUE)
     assert code == 0 and "more below the confidence cut-off: add --all" in out
-    assert "below the cut-off)" not in out and ("high" in out or "medium" in out)
+    assert "below the cut-off)" not in out and re.search(r"\b(high|medium|low) +[01]\.\d\d ", out), out
     code, out = _cli(demo, monkeypatch, "search", VAGUE, "--all", "--page-size", "100")
     assert code == 0 and "low " in out and "(below the cut-off)" in out
     code, out = _cli(demo, monkeypatch, "search", VAGUE, "--json")
     data = json.loads(out)
     assert data["below_cutoff"] >= 3 and not data["show_all"]
-    assert all(m["confidence"] in ("high", "medium") and 0 <= m["score"] <= 1 for m in data["moments"])
+    assert all(m["confidence"] in ("high", "medium", "low") and 0 <= m["score"] <= 1 for m in data["moments"])
 
 
 def test_api_show_all_is_documented_and_lists_the_rest_marked(demo: Demo) -> None:
