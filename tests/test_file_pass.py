@@ -125,3 +125,29 @@ def test_a_sentence_model_that_fails_to_preload_leaves_the_pass_done(clip: Path,
     frames, ocr, subtitles, _ = run_file_pass(info, stream, POLICY, 0.5, models, None, _channel)
     assert frames.status == ocr.status == ChannelStatus.DONE and subtitles.status == ChannelStatus.SKIPPED
     assert "text" not in models.loaded  # left to the commit, which reports the error
+
+
+def test_the_ocr_models_load_in_a_thread_of_their_own_and_a_load_that_fails_fails_only_ocr(
+        clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    info = probe(clip)
+    stream = choose_video_stream(info)
+    models = RunModels(None, TEXT)
+    loaded_by: list[str] = []
+    real = models.ocr_engine
+
+    def ocr_engine() -> object:
+        loaded_by.append(threading.current_thread().name)
+        return real()
+
+    monkeypatch.setattr(models, "ocr_engine", ocr_engine)
+    _, ocr, _, _ = run_file_pass(info, stream, POLICY, 0.5, models, None, _channel)
+    assert ocr.status == ChannelStatus.DONE and len(loaded_by) == 1, (ocr, loaded_by)
+    assert loaded_by[0].startswith("scenedex-ocr-load"), loaded_by  # beside the decode, not before it
+
+    def broken() -> object:
+        raise OcrError(Path("models"), "the OCR models could not be loaded", "reinstall")
+
+    monkeypatch.setattr(models, "ocr_engine", broken)
+    frames, ocr, _, _ = run_file_pass(info, stream, POLICY, 0.5, models, None, _channel)
+    assert frames.status == ChannelStatus.DONE and len(frames.t_s) == 8, frames
+    assert ocr.status == ChannelStatus.FAILED and ocr.reason == "the OCR models could not be loaded", ocr

@@ -11,6 +11,7 @@
   embed the text with (``preload_text_encoder``: importing sentence-transformers and loading the model took
   12.8 s wall, 4.2 s CPU at load 6), so the first file's commit does not wait for it while OCR still runs.
 * OCR is fed the shots known so far (cuts arrive with the frames); its spans are merged with the final shots.
+  Its models load in a thread of their own while ffmpeg decodes the first batch.
 
 Used when the frames channel and OCR sample at the same rate (the defaults); otherwise each channel decodes on
 its own (``workers.ingest.frames_stage`` / ``text_stage``). A channel that fails is recorded by ``guard`` (the
@@ -138,10 +139,18 @@ def _frames_and_ocr(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy,
 
     assert models.text.ocr is not None
     box: dict[str, Any] = {}
+    loading = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scenedex-ocr-load")
+    engine: Future[Any] = loading.submit(models.ocr_engine)  # loads while ffmpeg decodes the first batch
+    loading.shutdown(wait=False)
+
+    def ocr_reader() -> ScreenTextReader:
+        if "reader" not in box:
+            box["reader"] = ScreenTextReader(box.setdefault("engine", engine.result()))
+        return box["reader"]  # type: ignore[no-any-return]
+
     frames_failed = _attempt(guard, Channel.FRAMES, lambda: box.setdefault("frames", FramesConsumer(models)))
-    ocr_failed = _attempt(guard, Channel.OCR, lambda: box.setdefault("engine", models.ocr_engine()))
+    ocr_failed: ChannelOutcome | None = None
     consumer: FramesConsumer | None = box.get("frames")
-    reader = ScreenTextReader(box["engine"]) if ocr_failed is None else None
     sampler = FrameSampler(info, stream, ocr_policy(policy, models.text.ocr))
     batches = prefetch(sampler.batches())
     try:
@@ -150,10 +159,11 @@ def _frames_and_ocr(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy,
                 squares = encoder_squares(batch.frames, policy.size_px, policy.resize_mode) \
                     if consumer.needs_pixels else None
                 frames_failed = _attempt(guard, Channel.FRAMES, lambda: consumer.feed(squares, batch.t_s))
-            if ocr_failed is None and reader is not None:
+            if ocr_failed is None:
                 spans = shot_spans(sorted(sampler.result.cut_t_s), info.duration_s, min_shot_s)  # cuts so far
                 frame_shot = np.asarray(assign_frames(batch.t_s, spans), dtype=np.int64)  # (B,)
-                ocr_failed = _attempt(guard, Channel.OCR, lambda: reader.feed(batch.frames, batch.t_s, frame_shot))
+                ocr_failed = _attempt(guard, Channel.OCR,
+                                      lambda: ocr_reader().feed(batch.frames, batch.t_s, frame_shot))
             if frames_failed is not None and ocr_failed is not None:
                 break
             if progress is not None:
@@ -163,6 +173,9 @@ def _frames_and_ocr(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy,
         ocr_failed = ocr_failed or guard(Channel.OCR, lambda: _raise(exc))
     finally:
         batches.close()  # stops the decode thread (and ffmpeg) when the loop ended early
+    if ocr_failed is None:  # a file without frames still has its OCR channel (empty), or the engine's error
+        ocr_failed = _attempt(guard, Channel.OCR, ocr_reader)
+    reader: ScreenTextReader | None = box.get("reader")
     if frames_failed is None and consumer is not None:
         frames = guard(Channel.FRAMES, lambda: consumer.outcome(sampler.result.cut_t_s, info.duration_s,
                                                                  min_shot_s, sampler.result.fps))
