@@ -156,7 +156,7 @@ def run_real(seconds: int, files: tuple[str, ...] = FILES) -> None:
     print(f"scenedex index                     {total_s:7.1f} s   {total_s / base_s:5.1f}x ffmpeg (goal <= 4x)")
     print(f"OCR share of ingest                {ocr_s / total_s:7.0%}            (goal <= 50 %)")
     print(f"CPU seconds (process and ffmpeg children): ffmpeg {base_cpu_s:.1f}, scenedex index {index_cpu_s:.1f} "
-          f"({index_cpu_s / base_cpu_s:.1f}x); OCR's own thread {cpu_stages['ocr: probe, detect, recognise']:.1f} "
+          f"({index_cpu_s / base_cpu_s:.1f}x); OCR's threads {cpu_stages['ocr: probe, detect, recognise']:.1f} "
           f"({cpu_stages['ocr: probe, detect, recognise'] / index_cpu_s:.0%}), speech's thread "
           f"{cpu_stages['speech']:.1f}, text embedding {cpu_stages['text embedding']:.1f}\n")
     print(f"{'stage (busy seconds)':32} {'s':>7} {'of run':>6}")
