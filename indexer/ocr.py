@@ -13,6 +13,8 @@ which frames get which part):
   640 px 145 ms, 960 px 360-390 ms (the RapidOCR default scaled the short side up to 736 px: 1308 x 736 for
   a 960 x 540 frame). 320 px finds the title card and the logo but none of the ~14 px credit lines; 480 px
   finds about half of them (enough to say "text here"); 640 px finds as many lines as 960 px (19-26 a frame).
+  (These are the packaged model's figures; the copy with fused activations that runs by default,
+  ``indexer.ocr_fused``, takes 62 ms at 640 px and 29 ms at 480 px, load ~6.)
 * ``recognise(crops)``: the CRNN recogniser on each crop at its own width (one crop a call on the CPU, where
   batches padded to a common width cost more than they save; batches of like widths on CUDA).
   No orientation classifier: video text is upright; a box taller than wide by 1.5 is turned a quarter.
@@ -57,7 +59,9 @@ READ_WIDTH_PX = 640  # detection width for reading: finds every credit line 960 
 REC_HEIGHT_PX = 48  # the recogniser's input height (PP-OCRv4: 3 x 48 x W)
 REC_WIDTH_STEP_PX = 8  # the recogniser's stride: its output has one column per 8 px of input
 # CPU cost of the recogniser grows with the input's width, about linearly to 1280 px (1 thread, loaded machine:
-# 160 px 18 ms, 320 px 45, 640 px 83, 1280 px 149, 2560 px 440). Batches cost more than single crops on the
+# 160 px 18 ms, 320 px 45, 640 px 83, 1280 px 149, 2560 px 440). The fused copy (``indexer.ocr_fused``), 503 credit lines
+# at load ~7, ms a line by input width: under 320 px 12 (packaged 15), 320-640 24 (38), 640-1280 57 (93),
+# 1280-2560 87 (142). Batches cost more than single crops on the
 # CPU: 50 lines of three credit frames, 1 thread, 84 ms a line one at a time; 6 a batch (padded to the
 # widest, RapidOCR's way) 151 ms; 8 of widths within 15 % 175 ms; 16 a batch 623 ms. On CUDA batches pay.
 REC_BATCH_CPU, REC_BATCH_CUDA = 1, 16
