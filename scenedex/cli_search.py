@@ -24,8 +24,9 @@ from workers.layout import DataLayout
 SEARCH_HELP = """\
 Find moments: words that are said (speech), subtitled or shown on screen (OCR), or what is seen (visual, with a
 vision-language model configured). Each result is a span of a file with the evidence that matched and its
-confidence: high, medium or low, from a score calibrated to be about the share of such moments that are right.
-Low-confidence moments are below the cut-off and are only counted, unless --all lists them too.
+confidence: a score calibrated to be about the share of such moments that are right, and a label: high (at least
+9 in 10 right), medium (about half) or low. Moments below the cut-off (all of them low) are only counted, unless
+--all lists them too.
 
 examples:
   scenedex search "ferry captain rescues swimmers"

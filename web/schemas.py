@@ -41,8 +41,9 @@ class MomentOut(BaseModel):
     score: float = Field(ge=0.0, le=1.0, description="calibrated confidence that this is a moment asked for, "
                          "0 to 1 (about the share of moments with this score that are right); comparable "
                          "across queries")
-    confidence: Literal["high", "medium", "low"] = Field(description="the score as a label: high, medium, or low "
-                                                          "(below the cut-off)")
+    confidence: Literal["high", "medium", "low"] = Field(description="the score as a label: high (where at least 9 "
+                                                          "in 10 such moments are right), medium (about half), "
+                                                          "low (fewer; every moment below the cut-off is low)")
     below_cutoff: bool = Field(description="below the confidence cut-off: listed only with show_all=true, "
                                "after the moments above it")
     rank_score: float = Field(description="fused reciprocal-rank score the list is ordered by; comparable within "
