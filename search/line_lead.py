@@ -37,7 +37,9 @@ def lines_before_their_caption(moments: Sequence[Moment], ratio: float, window: 
     """``moments`` best first -> best first, each caption-only moment of the first ``window`` preceded by the best
     said line inside its span whose sentence similarity is at least ``ratio`` of the caption's (0: unchanged).
 
-    The line takes the caption's score and the caption keeps a hair less, so the two stay together in the order.
+    The line takes the caption's score and the caption keeps a hair less, so the two stay together in the order
+    (and stay so when the list is sorted by score again); moments that tied with the caption come down to its new
+    score, so the list stays sorted.
     """
     ordered = list(moments)
     if ratio <= 0:
@@ -56,4 +58,8 @@ def lines_before_their_caption(moments: Sequence[Moment], ratio: float, window: 
         lead = replace(line, score=caption.score)
         ordered[i] = replace(caption, score=caption.score * (1 - 1e-9))
         ordered.insert(i, lead)
+        for j in range(i + 2, len(ordered)):  # ties with the caption's old score, now a hair above it
+            if ordered[j].score <= ordered[j - 1].score:
+                break
+            ordered[j] = replace(ordered[j], score=ordered[j - 1].score)
     return ordered

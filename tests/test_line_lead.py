@@ -48,3 +48,20 @@ def test_only_a_said_line_inside_the_captions_span_and_only_after_it() -> None:
     moments = build_moments([caption, outside, other_caption, subtitle], {1: timeline(60, CUTS)}, W, NO_PAD)
     assert spans(moments)[0] == (1, 30.0, 33.0) and spans(moments)[1] == (1, 22.5, 37.5)
     assert lines_before_their_caption(moments, 0.0) == moments
+
+
+def test_the_order_stays_sorted_by_score_when_another_moment_tied_with_the_caption() -> None:
+    """Found by the property test of tests/test_moment_merging.py: the caption kept a hair less than its old score,
+    below a moment that had tied with it."""
+    from dataclasses import replace
+
+    timelines = {1: timeline(60, CUTS), 2: timeline(60, (0.0, 10.5, 25.0))}
+    off = build_moments(sofa(0.46), timelines, W, MomentPolicy(pad_before_s=0.0, pad_after_s=0.0,
+                                                                line_leads_caption=0.0))
+    caption, elsewhere, line = off
+    tied = [caption, replace(elsewhere, score=caption.score), line]
+    moments = lines_before_their_caption(tied, 0.6)
+    assert spans(moments) == [(1, 24.9, 28.4), (1, 22.5, 37.5), (2, 10.5, 25.0)], spans(moments)
+    scores = [m.score for m in moments]
+    assert scores == sorted(scores, reverse=True), scores
+    assert sorted(moments, key=lambda m: (-m.score, m.media_id, m.start_s))[:2] == moments[:2]  # re-sorting keeps it
