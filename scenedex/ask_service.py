@@ -50,6 +50,7 @@ from qa.prompt import (
 )
 from scenedex.ask_evidence import evidence_lines, moment_cost, mostly_same, prompt_token_count
 from scenedex.search_service import SearchService
+from search.confidence import has_text
 from search.moments import Moment
 from search.request import MAX_QUERY_CHARS, TEXT_CHANNELS, SearchFilters, SearchRequest
 
@@ -61,6 +62,12 @@ MAX_MOMENTS = 20
 @dataclass(frozen=True)
 class AskConfig:
     max_moments: int = 5  # moments an answer is built from, at most
+    # Moments with text under this calibrated score (search.confidence) are left out of the answer's evidence, the
+    # first moment always kept: search lists weak moments down to its cut-off (0.0088, which keeps every right
+    # moment of the tuned library), and handed to the model they crowd out the line that answers (the answer bench
+    # declined 2 of 93 answerable questions with them). 0.038 is where search's cut-off lay when the answer bench
+    # was measured. Frames-only moments have no calibrated likelihood and are kept.
+    min_moment_score: float = 0.038
     max_new_tokens: int = 128  # the answer's length, at most
     context_s: float = 4.0  # lines this close before or after a moment go with it (a sentence spans cues)
     frames_per_s: float = 1.0  # vision-language models: frames offered per second of a moment ...
@@ -317,12 +324,19 @@ class AskService:
         assert response.moments is not None
         distinct: list[Moment] = []
         for moment in response.moments.items:  # the question-focus step can add a moment search also found
+            if distinct and not self._strong_enough(moment):
+                continue
             if not any(mostly_same(moment, other) for other in distinct):
                 distinct.append(moment)
         if not distinct:
             raise NoEvidenceError("no moment of the library matches the question",
                                   "ask with words that are said, subtitled or shown on screen, or widen the filters")
         return distinct[:max_moments]
+
+    def _strong_enough(self, moment: Moment) -> bool:
+        """Whether a moment after the first goes into the answer's evidence (``AskConfig.min_moment_score``)."""
+        score = moment.calibrated_score
+        return score is None or not has_text(moment) or score >= self.config.min_moment_score
 
     def _media(self, media_ids: list[int]) -> dict[int, MediaFile]:
         with self.search.db.session() as session:

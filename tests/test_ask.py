@@ -14,7 +14,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -371,3 +371,14 @@ def test_decoded_frames_show_the_picture_at_their_time(generated_media: dict) ->
     r, g, b = (float(red[8:24, :, c].mean()) for c in range(3))  # the caption sits in the middle band
     assert r > 150 and g < 90 and b < 90, (r, g, b)
     assert not np.array_equal(decode_frame(path, 1.0, 32), red)
+
+
+def test_weak_moments_after_the_first_stay_out_of_the_answers_evidence(nasa: Library) -> None:
+    """Search lists moments down to its cut-off; the answer is built from those at least `min_moment_score` likely
+    (the first always), so weak ones do not crowd out the line that answers."""
+    question = "How big is the mirror?"  # three moments listed, the third at 0.016
+    loose = AskService(nasa.search(), lambda: None, replace(STEADY, min_moment_score=0.0))._search(
+        question, SearchFilters(), 5)
+    strict = AskService(nasa.search(), lambda: None, STEADY)._search(question, SearchFilters(), 5)
+    assert all(m.calibrated_score >= STEADY.min_moment_score for m in strict[1:]), strict
+    assert len(loose) > len(strict) >= 1
