@@ -17,12 +17,12 @@ import pytest
 import indexer.ocr
 import indexer.text_spans
 from indexer.model_files import ModelFileError, package_dir
-from indexer.ocr import MODEL_SHA256, OcrEngine, OcrError, TextBox, load_ocr_engine
+from indexer.ocr import MODEL_SHA256, OcrEngine, OcrError, load_ocr_engine
 from indexer.screen_text import ScreenTextStats, read_screen_text
 from indexer.probe import choose_video_stream, probe
 from indexer.sampling import FrameSampler, SamplingPolicy
 from indexer.shots import build_shots
-from indexer.text_spans import ChangeDetector, TextSpan, merge_spans, normalise_text, select_frames_for_ocr
+from indexer.text_spans import TextSpan, normalise_text, select_frames_for_ocr
 from scenedex.samples import FONT
 
 SIZE = (960, 540)
@@ -275,107 +275,6 @@ def test_a_frames_lines_are_recognised_two_at_a_time_on_the_cpu_and_come_back_in
     assert rec.most == 2 and rec.running == 0
 
 
-# --- frame selection on synthetic frames --------------------------------------------------------------------
-
-def still_frames(n: int, seed: int = 0) -> np.ndarray:
-    """n copies of one random picture with mild per-frame noise, (n, 90, 160, 3) uint8 RGB."""
-    rng = np.random.default_rng(seed)
-    base = rng.integers(40, 200, size=(90, 160, 3))
-    noise = rng.integers(-6, 7, size=(n, 90, 160, 3))
-    return np.clip(base + noise, 0, 255).astype(np.uint8)
-
-
-def test_an_unchanged_noisy_picture_is_selected_only_once() -> None:
-    frames = still_frames(30)
-    assert select_frames_for_ocr(frames, np.zeros(30, np.int64)).tolist() == [0]
-
-
-def test_the_first_frame_of_a_shot_is_selected_even_when_it_looks_the_same() -> None:
-    frames = still_frames(10)
-    shots = np.array([0] * 4 + [1] * 6)
-    assert select_frames_for_ocr(frames, shots).tolist() == [0, 4]
-
-
-def test_a_small_caption_appearing_within_a_shot_is_selected_and_so_is_its_disappearance() -> None:
-    frames = still_frames(10)
-    frames[3:7, 80:84, 20:100] = 255  # a one-line name: 4 x 80 px, 2 % of the picture
-    assert select_frames_for_ocr(frames, np.zeros(10, np.int64)).tolist() == [0, 3, 7]
-
-
-def test_a_slow_drift_is_selected_once_it_adds_up_to_a_change() -> None:
-    frames = still_frames(12)
-    for i in range(12):
-        frames[i, :, : 8 * i] = 0  # a black bar grows 8 px (5 % of the width) per frame
-    selected = select_frames_for_ocr(frames, np.zeros(12, np.int64), change_threshold=0.12)
-    assert selected.tolist() == [0, 3, 6, 9]  # compared with the last frame selected, not the previous one
-
-
-def test_selecting_batch_by_batch_picks_the_same_frames_as_all_at_once() -> None:
-    frames = still_frames(20)
-    frames[5:9, 80:84, 20:100] = 255  # a caption
-    frames[12:, :, :40] = 0  # a change that lasts
-    shots = np.array([0] * 10 + [1] * 10)
-    detector = ChangeDetector()
-    in_batches = [int(i) + start for start in range(0, 20, 6)
-                  for i in detector.select(frames[start:start + 6], shots[start:start + 6])]
-    assert in_batches == select_frames_for_ocr(frames, shots).tolist() == [0, 5, 9, 10, 12]
-
-
-# --- merging readings into spans, on hand-made readings -----------------------------------------------------
-
-def rect(x: float, y: float, w: float = 400, h: float = 40) -> tuple[tuple[float, float], ...]:
-    return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
-
-
-def box(text: str, x: float = 280, y: float = 450, confidence: float = 0.9) -> TextBox:
-    return TextBox(text=text, confidence=confidence, box=rect(x, y))
-
-
-T_S = np.arange(10, dtype=np.float64)  # frames at 0, 1, ..., 9 s
-
-
-def test_text_read_in_consecutive_selected_frames_is_one_span() -> None:
-    reads = {2: [box("Breaking news")], 3: [box("Breaking news")], 5: [box("Breaking news")], 7: []}
-    spans = merge_spans(T_S, reads, np.array([2, 3, 5, 7]), 1.0)
-    assert [(s.start_s, s.end_s, s.text, s.frame_count) for s in spans] == [(2.0, 7.0, "Breaking news", 3)]
-
-
-def test_text_still_showing_at_the_last_frame_runs_to_the_end_of_the_media() -> None:
-    reads = {0: [box("Credits")], 6: [box("Credits")]}
-    selected = np.array([0, 6])
-    assert [(s.start_s, s.end_s) for s in merge_spans(T_S, reads, selected, 1.0, end_s=9.6)] == [(0.0, 9.6)]
-    assert [(s.start_s, s.end_s) for s in merge_spans(T_S, reads, selected, 1.0)] == [(0.0, 10.0)]
-
-
-def test_new_text_in_the_same_place_starts_a_new_span() -> None:
-    reads = {0: [box("Round one")], 4: [box("Final score 3-2")], 8: []}
-    spans = merge_spans(T_S, reads, np.array([0, 4, 8]), 1.0)
-    assert [(s.start_s, s.end_s, s.text) for s in spans] == [(0.0, 4.0, "Round one"),
-                                                            (4.0, 8.0, "Final score 3-2")]
-
-
-def test_the_same_text_in_two_places_is_two_spans() -> None:
-    reads = {1: [box("LIVE", x=20, y=20), box("LIVE", x=500, y=450)], 3: [box("LIVE", x=20, y=20)]}
-    spans = merge_spans(T_S, reads, np.array([1, 3]), 1.0, end_s=10.0)
-    assert [(s.start_s, s.end_s, s.box[0]) for s in spans] == [(1.0, 10.0, (20, 20)), (1.0, 3.0, (500, 450))]
-
-
-def test_small_ocr_noise_does_not_split_a_span_and_the_best_reading_is_kept() -> None:
-    reads = {0: [box("QUARTERLYREVENUE 2024", confidence=0.7)],
-             1: [box("Quarterly Revenue 2O24", confidence=0.8)],
-             2: [box("QUARTERLY REVENUE 2024", x=284, y=452, confidence=0.97)], 3: []}
-    [span] = merge_spans(T_S, reads, np.array([0, 1, 2, 3]), 1.0)
-    assert (span.start_s, span.end_s, span.text, span.confidence, span.frame_count) == (
-        0.0, 3.0, "QUARTERLY REVENUE 2024", 0.97, 3)
-    assert span.box == rect(284, 452)
-
-
-def test_a_selected_frame_that_was_not_read_neither_starts_nor_ends_a_span() -> None:
-    reads = {0: [box("Weather")], 5: [box("Weather")], 8: []}
-    [span] = merge_spans(T_S, reads, np.array([0, 3, 5, 8]), 1.0)
-    assert (span.start_s, span.end_s, span.frame_count) == (0.0, 8.0, 2)
-
-
 # --- model files --------------------------------------------------------------------------------------------
 
 def copy_models(tmp_path: Path) -> Path:
@@ -416,16 +315,3 @@ def test_spaces_the_recogniser_dropped_in_capitals_are_restored() -> None:
     assert split_run_together_caps("LAUNCHWINDOWOPENSATDAWN") == "LAUNCH WINDOW OPENS AT DAWN"
     assert split_run_together_caps("Field report: the colony grows") == "Field report: the colony grows"
     assert split_run_together_caps("会议室 NASA") == "会议室 NASA"
-
-
-def test_only_the_very_same_text_continues_a_span_across_a_cut() -> None:
-    box = ((0.0, 0.0), (100.0, 0.0), (100.0, 10.0), (0.0, 10.0))
-    logo = ((0.0, 50.0), (20.0, 50.0), (20.0, 60.0), (0.0, 60.0))
-    t_s = np.arange(6, dtype=np.float64)
-    shot = np.array([0, 0, 0, 1, 1, 1])
-    first, second = "Queen opens new library at hotel", "Queen opens new library at hostel"
-    reads = {i: [TextBox(first if i < 3 else second, 0.9, box), TextBox("NEWS 24", 0.9, logo)] for i in range(6)}
-    spans = merge_spans(t_s, reads, np.arange(6), 1.0, end_s=6.0, frame_shot=shot)
-    assert [(s.text, s.start_s, s.end_s) for s in spans] == [(first, 0.0, 3.0), ("NEWS 24", 0.0, 6.0), (second, 3.0, 6.0)]
-    without_shots = merge_spans(t_s, reads, np.arange(6), 1.0, end_s=6.0)
-    assert len(without_shots) == 2  # alike enough to read as one caption when cuts are not known
