@@ -91,20 +91,13 @@ def run_file_pass(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, m
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scenedex-speech")
     speech: Future[list[ChannelOutcome]] = pool.submit(_subtitles_and_speech, info, stream.index, models, guard)
     try:
-        frames, ocr = _frames_and_ocr(info, stream, policy, min_shot_s, models, progress, guard)
+        frames, ocr = run_frames_and_ocr(info, stream, policy, min_shot_s, models, progress, guard)
         subtitles, speech_outcome = speech.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     if text.ocr is None:
         ocr = skipped(Channel.OCR, "switched off")
     return [frames, ocr, subtitles, speech_outcome]
-
-
-def run_frames_and_ocr(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, min_shot_s: float,
-                       models: RunModels, progress: ProgressFn | None, guard: Guard) -> list[ChannelOutcome]:
-    """[frames, ocr] of one file from one decode, without the audio channels: the queued frames task, whose
-    outcomes the text task picks up from staging (``one_pass_possible`` must hold)."""
-    return list(_frames_and_ocr(info, stream, policy, min_shot_s, models, progress, guard))
 
 
 def _subtitles_and_speech(info: MediaInfo, stream_index: int, models: RunModels,
@@ -132,9 +125,12 @@ def preload_text_encoder(models: RunModels) -> bool:
     return True
 
 
-def _frames_and_ocr(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, min_shot_s: float,
-                    models: RunModels, progress: ProgressFn | None,
-                    guard: Guard) -> tuple[ChannelOutcome, ChannelOutcome]:
+def run_frames_and_ocr(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, min_shot_s: float,
+                       models: RunModels, progress: ProgressFn | None,
+                       guard: Guard) -> tuple[ChannelOutcome, ChannelOutcome]:
+    """(frames, ocr) of one file from one decode, without the audio channels: part of ``run_file_pass``, and the
+    queued frames task on its own, whose outcomes the text task picks up from staging (``one_pass_possible``
+    must hold)."""
     from indexer.screen_text import ScreenTextReader
 
     assert models.text.ocr is not None

@@ -188,9 +188,7 @@ def frames_and_ocr_stage(probed: Probed, config: IngestConfig, models: RunModels
     stream = probed.stream
     if stream is None or not one_pass_possible(probed.info, stream, config.sampling, models):
         return frames_stage(probed, config, models, progress), None
-    frames, ocr = run_frames_and_ocr(probed.info, stream, config.sampling, config.min_shot_s, models, progress,
-                                     _channel)
-    return frames, ocr
+    return run_frames_and_ocr(probed.info, stream, config.sampling, config.min_shot_s, models, progress, _channel)
 
 
 def text_stage(probed: Probed, frames: ChannelOutcome, models: RunModels,

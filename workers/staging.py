@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +94,5 @@ def read_ocr(path: Path) -> ChannelOutcome | None:
 
 def _outcome_json(outcome: ChannelOutcome) -> dict[str, object]:
     """A text channel's outcome as JSON (floats round-trip exactly through Python's json)."""
-    items = [{"channel": t.channel, "start_s": t.start_s, "end_s": t.end_s, "text": t.text, "language": t.language,
-              "source": t.source, "confidence": t.confidence, "detail": t.detail} for t in outcome.items]
     return {"channel": str(outcome.channel), "status": str(outcome.status), "producer": outcome.producer,
-            "reason": outcome.reason, "hint": outcome.hint, "items": items}
+            "reason": outcome.reason, "hint": outcome.hint, "items": [asdict(t) for t in outcome.items]}
