@@ -94,19 +94,25 @@ def test_a_failing_ocr_leaves_the_frames_done_and_the_decode_thread_ends(clip: P
     assert not [t for t in threading.enumerate() if t.name == "scenedex-decode"]
 
 
+def _threads_calling(models: RunModels, loader: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads that call ``models.<loader>()`` from now on (the loader still loads)."""
+    names: list[str] = []
+    real = getattr(models, loader)
+
+    def recorded() -> object:
+        names.append(threading.current_thread().name)
+        return real()
+
+    monkeypatch.setattr(models, loader, recorded)
+    return names
+
+
 def test_the_sentence_model_is_loaded_in_the_speech_thread_while_the_frames_are_read(
         clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     info = probe(clip)
     stream = choose_video_stream(info)
     models = RunModels(None, TEXT)
-    loaded_by: list[str] = []
-    real = models.text_encoder
-
-    def text_encoder() -> object:
-        loaded_by.append(threading.current_thread().name)
-        return real()
-
-    monkeypatch.setattr(models, "text_encoder", text_encoder)
+    loaded_by = _threads_calling(models, "text_encoder", monkeypatch)
     run_file_pass(info, stream, POLICY, 0.5, models, None, _channel)
     assert len(loaded_by) == 1 and loaded_by[0].startswith("scenedex-speech"), loaded_by
     assert "text" in models.loaded  # the commit finds it loaded
@@ -132,14 +138,7 @@ def test_the_ocr_models_load_in_a_thread_of_their_own_and_a_load_that_fails_fail
     info = probe(clip)
     stream = choose_video_stream(info)
     models = RunModels(None, TEXT)
-    loaded_by: list[str] = []
-    real = models.ocr_engine
-
-    def ocr_engine() -> object:
-        loaded_by.append(threading.current_thread().name)
-        return real()
-
-    monkeypatch.setattr(models, "ocr_engine", ocr_engine)
+    loaded_by = _threads_calling(models, "ocr_engine", monkeypatch)
     _, ocr, _, _ = run_file_pass(info, stream, POLICY, 0.5, models, None, _channel)
     assert ocr.status == ChannelStatus.DONE and len(loaded_by) == 1, (ocr, loaded_by)
     assert loaded_by[0].startswith("scenedex-ocr-load"), loaded_by  # beside the decode, not before it
