@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,11 +75,21 @@ class RunModels:
         self.qa_tower = qa_tower
         self.text_info = describe_text_model(text.text_model) if text.any else None
         self._loaded: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {}  # one per model name: its load happens once
+        self._locks_lock = threading.Lock()  # guards ``_locks`` itself
 
     def _get(self, name: str, load: Callable[[], Any]) -> Any:
-        if name not in self._loaded:
-            log.info("loading the %s model", name)
-            self._loaded[name] = load()
+        """The model called ``name``, loaded by the first caller. Files indexed at once ask from several threads:
+        a second asker waits for the first one's load (other models load meanwhile); a load that fails is tried
+        again by the next asker."""
+        if name in self._loaded:
+            return self._loaded[name]
+        with self._locks_lock:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            if name not in self._loaded:
+                log.info("loading the %s model", name)
+                self._loaded[name] = load()
         return self._loaded[name]
 
     def qa_tower_model(self) -> Any:
