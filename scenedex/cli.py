@@ -65,6 +65,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
+    if getattr(args, "jobs", None) is not None:
+        overrides["index_jobs"] = args.jobs
     return Settings(**overrides)
 
 
@@ -84,7 +86,8 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         events = BarEvents(enabled=False if args.json else None)
         try:
             summary = index_paths(db, args.paths, setup.ingest, setup.extensions, setup.vision, events,
-                                  retry_failed=args.retry_failed, text=setup.text, qa_tower=setup.qa_tower)
+                                  retry_failed=args.retry_failed, text=setup.text, qa_tower=setup.qa_tower,
+                                  jobs=settings.index_jobs)
         finally:
             events.close()
     if args.json:
@@ -124,7 +127,7 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
             events = BarEvents()
             try:
                 summary = index_paths(db, roots, setup.ingest, setup.extensions, setup.vision, events, force=True,
-                                      text=setup.text, qa_tower=setup.qa_tower)
+                                      text=setup.text, qa_tower=setup.qa_tower, jobs=settings.index_jobs)
             finally:
                 events.close()
             print(report.summary_text(summary))
@@ -238,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-fps", type=float, help="frames sampled per second of video (default 1)")
     p.add_argument("--sampling-mode", choices=["uniform", "keyframes"],
                    help="uniform: every 1/fps seconds; keyframes: keyframes only (much faster, coarser)")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="files read at once, sharing the loaded models (default: setting index_jobs, one per core, "
+                   "at most 2). Within a file OCR reads frames in order, so a second file keeps the other core "
+                   "busy; 1: one at a time, less memory; more than the cores only adds memory. Not with --queue "
+                   "(there each worker process takes one file)")
     p.add_argument("--queue", action="store_true",
                    help="enqueue for `scenedex worker` processes (Celery) and return; needs SCENEDEX_DATABASE_URL")
     p.add_argument("--wait", action="store_true", help="with --queue: follow the job until it is done")

@@ -25,6 +25,11 @@ def _xdg_dir(var: str, fallback: str) -> Path:
     return Path(base) / "scenedex"
 
 
+def default_index_jobs() -> int:
+    """Files `scenedex index` reads at once by default: one per core, at most 2 (bench/ingest.py --real)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
 def default_config_file() -> Path:
     explicit = os.environ.get("SCENEDEX_CONFIG")
     if explicit:
@@ -61,6 +66,11 @@ class Settings(BaseSettings):
     shot_threshold: float = Field(default=0.3, gt=0, lt=1)
     # Shorter shots are merged into the previous one.
     min_shot_s: float = Field(default=0.5, ge=0)
+
+    # Files `scenedex index` reads at once, in threads sharing the loaded models. Within a file OCR reads the
+    # frames in order, so one file leaves a core idle on 2 cores; 1: one file at a time. Each file in flight holds
+    # its frames queue and its OCR in memory (~100-200 MB).
+    index_jobs: int = Field(default_factory=default_index_jobs, ge=1, le=32)
 
     # Text channels. Speech: faster-whisper; empty speech_model = the packaged tiny.en model; "whisper-base" = the
     # packaged multilingual base (about 2x tiny.en's CPU time; give speech_language too: detection can misjudge

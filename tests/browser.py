@@ -125,7 +125,7 @@ class RunJobs:
         with self.lock:
             self.current, self.fraction = Path(path).name, 0.0
 
-    def file_progress(self, t_s: float, duration_s: float) -> None:
+    def file_progress(self, path: str, t_s: float, duration_s: float) -> None:
         with self.lock:
             self.fraction = min(1.0, t_s / duration_s) if duration_s > 0 else 0.0
         self.hold.wait(timeout=60)

@@ -150,16 +150,12 @@ def test_interrupt_mid_run_leaves_a_consistent_library_and_the_next_run_resumes(
     config = config_for(tmp_path / "data", vision)
 
     class CtrlCOnSecondFile:
-        files = 0
-
         def planned(self, total, todo): ...
-        current = ""
-
-        def file_started(self, path): self.current = path
+        def file_started(self, path): ...
         def file_done(self, path, outcome): ...
 
-        def file_progress(self, t_s, duration_s):
-            if self.current.endswith("/b.mp4") and t_s >= 1.0:  # the last file: folders come after files
+        def file_progress(self, path, t_s, duration_s):
+            if path.endswith("/b.mp4") and t_s >= 1.0:  # the last file: folders come after files
                 raise KeyboardInterrupt
 
     summary = index_paths(db, [library], config, EXTENSIONS, vision, CtrlCOnSecondFile(), text=NO_OCR)

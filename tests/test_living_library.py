@@ -32,13 +32,10 @@ class OnFirstProgress(SilentEvents):
     """Calls ``action`` once, the first time the file whose name is ``name`` reports progress (mid-decode)."""
 
     def __init__(self, name: str, action) -> None:
-        self.name, self.action, self.current, self.done = name, action, "", False
+        self.name, self.action, self.done = name, action, False
 
-    def file_started(self, path: str) -> None:
-        self.current = path
-
-    def file_progress(self, t_s: float, duration_s: float) -> None:
-        if not self.done and Path(self.current).name == self.name:
+    def file_progress(self, path: str, t_s: float, duration_s: float) -> None:
+        if not self.done and Path(path).name == self.name:
             self.done = True
             self.action()
 
@@ -114,7 +111,7 @@ def test_a_file_that_keeps_changing_is_deferred_to_the_next_run(db: Database, tm
     _clip(root / "live.mp4")
 
     class GrowsWhileRead(SilentEvents):  # every pass over the file sees it grow, the retry at the end too
-        def file_progress(self, t_s: float, duration_s: float) -> None:
+        def file_progress(self, path: str, t_s: float, duration_s: float) -> None:
             with open(root / "live.mp4", "ab") as out:
                 out.write(b"\0" * 1024)
 

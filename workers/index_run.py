@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from db.errors import DatabaseError
 from db.models import MediaStatus
@@ -21,29 +19,17 @@ from db.session import Database
 from indexer.files import discover
 from search.vector_index import Manifest
 from workers.file_state import file_signature, is_current, touch_if_same_content
-from workers.ingest import IngestConfig, ModelIds, Outcome, index_media, remove_media
+from workers.index_files import IndexEvents, RetryPolicy, RunInterrupted, SilentEvents, index_each
+from workers.ingest import IngestConfig, ModelIds, Outcome, remove_media
 from workers.models import QaTowerChannel, RunModels, TextChannels, VisionChannel
 from workers.reembed import only_text_model_changed, reembed_text
 from workers.transient import describe, is_transient
 from workers.vectors import sync_text_index, sync_vector_index
 
-__all__ = ["IndexSummary", "Problem", "VisionChannel", "TextChannels", "index_paths"]
+__all__ = ["IndexEvents", "IndexSummary", "Problem", "RetryPolicy", "RunInterrupted", "SilentEvents", "VisionChannel",
+           "TextChannels", "index_paths"]
 
 log = logging.getLogger(__name__)
-
-
-class IndexEvents(Protocol):
-    def planned(self, total: int, todo: int) -> None: ...
-    def file_started(self, path: str) -> None: ...
-    def file_progress(self, t_s: float, duration_s: float) -> None: ...
-    def file_done(self, path: str, outcome: Outcome) -> None: ...
-
-
-class SilentEvents:
-    def planned(self, total: int, todo: int) -> None: ...
-    def file_started(self, path: str) -> None: ...
-    def file_progress(self, t_s: float, duration_s: float) -> None: ...
-    def file_done(self, path: str, outcome: Outcome) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -81,40 +67,6 @@ class IndexSummary:
     @property
     def deferred(self) -> list[Problem]:
         return [p for p in self.problems if p.status == DEFERRED]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How a file is retried when the database or the data disk fails under it (never counted against the file)."""
-
-    attempts: int = 6  # tries of one file before the run gives up (and is recorded as interrupted)
-    first_wait_s: float = 1.0  # doubled after each failed try
-    max_wait_s: float = 30.0
-    sleep: Callable[[float], None] = time.sleep
-
-    def wait_s(self, failures: int) -> float:
-        return min(self.first_wait_s * 2.0 ** (failures - 1), self.max_wait_s)
-
-
-class RunInterrupted(Exception):
-    """The infrastructure kept failing: the run stops, the file is not blamed."""
-
-
-def _index_with_retries(db: Database, media_id: int, config: IngestConfig, models: RunModels, ids: ModelIds,
-                        events: IndexEvents, retry: RetryPolicy) -> Outcome:
-    for failures in range(1, retry.attempts + 1):
-        try:
-            return index_media(db, media_id, config, models, ids, events.file_progress)
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            if failures == retry.attempts:
-                raise RunInterrupted(f"the database or data disk kept failing ({failures} tries): {describe(exc)}"
-                                     ) from exc
-            wait_s = retry.wait_s(failures)
-            log.warning("transient error on media %d (%s); retrying in %.1f s", media_id, describe(exc), wait_s)
-            retry.sleep(wait_s)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -223,20 +175,23 @@ def plan_index(db: Database, paths: Sequence[Path], config: IngestConfig, extens
 def index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, extensions: Sequence[str],
                 vision: VisionChannel | None, events: IndexEvents | None = None, retry_failed: bool = False,
                 force: bool = False, text: TextChannels | None = None,
-                qa_tower: QaTowerChannel | None = None, retry: RetryPolicy = RetryPolicy()) -> IndexSummary:
+                qa_tower: QaTowerChannel | None = None, retry: RetryPolicy = RetryPolicy(),
+                jobs: int = 1) -> IndexSummary:
     """Index ``paths`` (files or folders) in this process. ``force`` re-indexes every file found, changed or not.
 
     ``text`` says which text channels run (default: subtitles, speech and OCR with the packaged models). A file
     whose database writes or data disk fail transiently is retried (``retry``); if that keeps failing the run
     stops as interrupted, with the reason, and the file is left as it was (never marked failed). A file that
     changes while it is indexed is tried once more at the end of the run, then deferred to the next run.
+    ``jobs`` files are indexed at once, in threads sharing the run's models (``workers.index_files``; the CLI
+    passes the ``index_jobs`` setting: one per core, at most 2, by default).
 
     One run at a time per database: a second ``index_paths`` waits for the first (a Postgres advisory lock, so
     this holds across processes and machines), then finds the files the first one did as unchanged.
     """
     with db.exclusive(INDEX_LOCK, on_wait=lambda: _say_waiting(db)):
         return _index_paths(db, paths, config, extensions, vision, events, retry_failed, force, text, qa_tower,
-                            retry)
+                            retry, jobs)
 
 
 INDEX_LOCK = "scenedex index run"
@@ -252,7 +207,8 @@ def _say_waiting(db: Database) -> None:
 
 def _index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, extensions: Sequence[str],
                  vision: VisionChannel | None, events: IndexEvents | None, retry_failed: bool, force: bool,
-                 text: TextChannels | None, qa_tower: QaTowerChannel | None, retry: RetryPolicy) -> IndexSummary:
+                 text: TextChannels | None, qa_tower: QaTowerChannel | None, retry: RetryPolicy,
+                 jobs: int) -> IndexSummary:
     events = events or SilentEvents()
     summary = IndexSummary()
     models = RunModels(vision, text if text is not None else TextChannels(), qa_tower)
@@ -271,11 +227,11 @@ def _index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exte
     status = "done"
     outcomes: dict[int, Outcome] = {}  # the last outcome of each file tried
     try:
-        _index_each(db, todo, config, models, ids, events, retry, summary, outcomes)
+        index_each(db, todo, config, models, ids, events, retry, jobs, outcomes, summary.indexed)
         changed = [m for m, o in outcomes.items() if o == Outcome.DEFERRED and _still_there(db, m)]
         if changed:
             log.info("%d files changed while they were indexed; trying them once more", len(changed))
-            _index_each(db, changed, config, models, ids, events, retry, summary, outcomes)
+            index_each(db, changed, config, models, ids, events, retry, jobs, outcomes, summary.indexed)
     except KeyboardInterrupt as exc:
         summary.interrupted, summary.interrupted_reason = True, str(exc) or "interrupted by the user"
         status = "interrupted"
@@ -300,21 +256,6 @@ def _still_there(db: Database, media_id: int) -> bool:
     with db.session() as session:
         media = library_repo.get_media(session, media_id)
     return media is not None and not _really_gone(media.path)
-
-
-def _index_each(db: Database, media_ids: list[int], config: IngestConfig, models: RunModels, ids: ModelIds,
-                events: IndexEvents, retry: RetryPolicy, summary: IndexSummary, outcomes: dict[int, Outcome]) -> None:
-    """Index each file, noting its outcome in ``outcomes`` (as it goes, so an interruption keeps what was done)."""
-    for media_id in media_ids:
-        with db.session() as session:
-            media = library_repo.get_media(session, media_id)
-            path = media.path if media is not None else "?"
-        events.file_started(path)
-        outcome = _index_with_retries(db, media_id, config, models, ids, events, retry)
-        events.file_done(path, outcome)
-        if outcome == Outcome.INDEXED:
-            summary.indexed.append(path)
-        outcomes[media_id] = outcome
 
 
 def _finish(db: Database, config: IngestConfig, ids: ModelIds, models: RunModels, summary: IndexSummary,
