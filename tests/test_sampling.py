@@ -171,3 +171,16 @@ def test_prefetch_keeps_order_raises_the_producers_error_and_stays_a_bounded_dis
     consumer.close()  # a consumer that stops early stops the producer
     assert not [t for t in threading.enumerate() if t.name == "scenedex-decode"]
     assert len(produced) <= 5, produced
+
+
+def test_one_decoder_thread_on_a_small_machine_gives_the_frames_and_cuts_of_ffmpegs_own_threads(
+        generated_media, monkeypatch: pytest.MonkeyPatch) -> None:
+    import indexer.sampling as sampling
+
+    path, _ = generated_media["b.mp4"]
+    assert sampling.decoder_threads(2) == ["-threads", "1"]
+    one_frames, one_t, one_cuts, one = sample(path, size_px=96, resize_mode="fit_width")
+    monkeypatch.setattr(sampling, "decoder_threads", lambda cores=None: [])
+    own_frames, own_t, own_cuts, own = sample(path, size_px=96, resize_mode="fit_width")
+    assert "-threads" not in sampling.build_command(path, own.stream, own.policy, 1.0)
+    assert np.array_equal(one_frames, own_frames) and np.array_equal(one_t, own_t) and one_cuts == own_cuts
