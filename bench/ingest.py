@@ -1,7 +1,7 @@
 """End-to-end ingest throughput on this machine, on the embedded Postgres.
 
     .venv/bin/python bench/ingest.py [--files 3] [--duration-s 60] [--size 1280x720]
-    .venv/bin/python bench/ingest.py --real [--seconds 0]
+    .venv/bin/python bench/ingest.py --real [--seconds 0] [--jobs N]
 
 Generated footage (default): files per hour through `index_paths`, frames channel only, with a randomly
 initialised ViT-B/16-sized CLIP vision tower (weights do not change the cost). Baselines in the same run: plain
@@ -72,11 +72,13 @@ def main() -> None:
     parser.add_argument("--real", action="store_true", help="the real-footage case (bench/ingest_real.py)")
     parser.add_argument("--seconds", type=int, default=0, help="--real: cut each excerpt to its first N s (0: all)")
     parser.add_argument("--only", action="append", default=None, help="--real: this excerpt alone (repeatable)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="--real: files indexed at once (default: the index_jobs setting, as `scenedex index`)")
     args = parser.parse_args()
     if args.real:
         from bench.ingest_real import FILES, run_real
 
-        run_real(args.seconds, tuple(args.only) if args.only else FILES)
+        run_real(args.seconds, tuple(args.only) if args.only else FILES, args.jobs)
         return
     clip = make_hd_clip(OUT_DIR / f"clip_{args.size}_{args.duration_s}s.mp4", args.duration_s, args.size)
     work = Path(tempfile.mkdtemp(prefix="scenedex-bench-"))

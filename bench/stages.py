@@ -2,7 +2,10 @@
 code under test is not changed): decode (the time spent waiting on ffmpeg for each batch of frames: pictures and
 shot cuts), the frames channel's encoders, OCR (probe, detect, recognise), speech, subtitles, text embedding,
 database writes, model loading. With one decode for every channel (``workers.file_pass``) decode and speech run in
-threads of their own, overlapping OCR: their seconds are busy time, not a share of the run's wall time."""
+threads of their own, overlapping OCR: their seconds are busy time, not a share of the run's wall time. With several
+files at once (``index_paths(jobs=...)``) every stage's seconds are summed over the files' threads too, so they can
+add up to more than the run's wall time; ``ocr: wall covered`` is the wall time during which at least one OCR call
+ran (the union of their intervals), which cannot."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import workers.models
 STAGES = ("decode (waiting on ffmpeg)", "frames: encoders", "ocr: probe, detect, recognise", "speech", "subtitles",
           "text embedding", "database", "model loading")
 OVERLAPPED = ("decode (waiting on ffmpeg)", "speech", "subtitles")  # in threads of their own in the one pass
+OCR = "ocr: probe, detect, recognise"
 
 
 @contextmanager
@@ -33,6 +37,7 @@ def stage_timer() -> Iterator[tuple[dict[str, float], dict[str, list[Any]]]]:
     seconds: dict[str, float] = defaultdict(float)
     outcomes: dict[str, list[Any]] = defaultdict(list)
     patches: list[tuple[Any, str, Any]] = []
+    ocr_intervals: list[tuple[float, float]] = []  # (start, end) perf_counter seconds of each OCR call
 
     def wrap(owner: Any, name: str, stage: str, keep: bool = False) -> None:
         original = getattr(owner, name)
@@ -42,10 +47,14 @@ def stage_timer() -> Iterator[tuple[dict[str, float], dict[str, list[Any]]]]:
             try:
                 result = original(*args, **kwargs)
             finally:
-                seconds[stage] += time.perf_counter() - t0
+                t1 = time.perf_counter()
+                seconds[stage] += t1 - t0
                 seconds[f"cpu {stage}"] += time.thread_time() - c0
+                if stage == OCR:
+                    ocr_intervals.append((t0, t1))
             if keep:
                 outcomes[name].append((args, result))
+                seconds[f"{stage}: {args[0].path.name}"] += time.perf_counter() - t0  # args[0]: the MediaInfo
             return result
 
         patches.append((owner, name, original))
@@ -54,8 +63,8 @@ def stage_timer() -> Iterator[tuple[dict[str, float], dict[str, list[Any]]]]:
     wrap(workers.ingest, "run_ocr", "ocr (own decode)", keep=True)
     wrap(workers.ingest, "run_file_pass", "file pass", keep=True)
     wrap(workers.channels.FramesConsumer, "feed", "frames: encoders")
-    wrap(indexer.screen_text.ScreenTextReader, "feed", "ocr: probe, detect, recognise")
-    wrap(indexer.screen_text.ScreenTextReader, "finish", "ocr: probe, detect, recognise")
+    wrap(indexer.screen_text.ScreenTextReader, "feed", OCR)
+    wrap(indexer.screen_text.ScreenTextReader, "finish", OCR)
     for owner in (workers.ingest, workers.file_pass):
         wrap(owner, "run_speech", "speech")
         wrap(owner, "run_subtitles", "subtitles")
@@ -77,15 +86,15 @@ def stage_timer() -> Iterator[tuple[dict[str, float], dict[str, list[Any]]]]:
     indexer.sampling.FrameSampler.batches = timed_batches  # type: ignore[method-assign]
     wrap(indexer.text_embedding.TextEncoder, "encode", "text embedding")
     original_commit = workers.ingest.commit_media
-    committing = threading.Event()
+    committing: set[int] = set()  # the threads inside a commit (several files commit at once)
 
     def timed_commit(*args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
-        committing.set()
+        committing.add(threading.get_ident())
         try:
             return original_commit(*args, **kwargs)
         finally:
-            committing.clear()
+            committing.discard(threading.get_ident())
             seconds["commit"] += time.perf_counter() - t0
 
     patches.append((workers.ingest, "commit_media", original_commit))
@@ -106,17 +115,18 @@ def stage_timer() -> Iterator[tuple[dict[str, float], dict[str, list[Any]]]]:
     original_get = workers.models.RunModels._get
 
     def timed_get(self: Any, name: str, load: Callable[[], Any]) -> Any:
-        if name in self._loaded:
-            return original_get(self, name, load)
-        t0 = time.perf_counter()
-        try:
-            return original_get(self, name, load)
-        finally:
-            seconds[f"load {name}"] += time.perf_counter() - t0
-            if threading.current_thread() is threading.main_thread():
-                seconds["model loading on the main thread"] += time.perf_counter() - t0
-            if committing.is_set() and threading.current_thread() is threading.main_thread():
-                seconds["load during commit"] += time.perf_counter() - t0
+        def timed_load() -> Any:  # the load itself: a thread waiting for another's load of the model is not timed
+            t0 = time.perf_counter()
+            try:
+                return load()
+            finally:
+                seconds[f"load {name}"] += time.perf_counter() - t0
+                if _on_a_files_thread():
+                    seconds["model loading on a file's thread"] += time.perf_counter() - t0
+                if threading.get_ident() in committing:
+                    seconds["load during commit"] += time.perf_counter() - t0
+
+        return original_get(self, name, timed_load)
 
     patches.append((workers.models.RunModels, "_get", original_get))
     workers.models.RunModels._get = timed_get  # type: ignore[method-assign]
@@ -125,6 +135,27 @@ def stage_timer() -> Iterator[tuple[dict[str, float], dict[str, list[Any]]]]:
     finally:
         for owner, name, original in reversed(patches):
             setattr(owner, name, original)
+        seconds["ocr: wall covered"] = covered_s(ocr_intervals)
+
+
+def _on_a_files_thread() -> bool:
+    """The thread that runs a file's pass and commit (``workers.index_files``; the main thread before it)."""
+    thread = threading.current_thread()
+    return thread is threading.main_thread() or thread.name.startswith("scenedex-file")
+
+
+def covered_s(intervals: list[tuple[float, float]]) -> float:
+    """Length of the union of (start, end) intervals.
+
+    >>> covered_s([(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)])
+    4.0
+    """
+    total, end = 0.0, float("-inf")
+    for a, b in sorted(intervals):
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total
 
 
 def cpu_breakdown(seconds: dict[str, float]) -> dict[str, float]:
