@@ -173,27 +173,55 @@ class _OpenSpan:
                         box=best.box, frame_count=self.frame_count)
 
 
+def similar_enough(a: str, b: str, min_similarity: float) -> float | None:
+    """``text_similarity(a, b)`` when it is at least ``min_similarity``, else None; difflib's upper bounds
+    (``real_quick_ratio``, ``quick_ratio``) turn most other pairs away before the full comparison.
+
+    >>> similar_enough("Sun Microsystems", "SUN MICROSYSTEMS", 0.8), similar_enough("Sun", "Jan Morgenstern", 0.8)
+    (1.0, None)
+    """
+    matcher = difflib.SequenceMatcher(None, normalise_text(a), normalise_text(b), autojunk=False)
+    if matcher.real_quick_ratio() < min_similarity or matcher.quick_ratio() < min_similarity:
+        return None
+    ratio = matcher.ratio()
+    return ratio if ratio >= min_similarity else None
+
+
 def _match(open_spans: Sequence[_OpenSpan], boxes: Sequence[TextBox], min_similarity: float,
            min_iou: float) -> dict[int, int]:
-    """Greedy one-to-one matching, best first, of the same text in the same place: box index -> span index."""
+    """Greedy one-to-one matching, best first, of the same text in the same place: box index -> span index.
+
+    A box followed on screen (the same ``TextBox.track`` as a span's latest reading) scores 3, above any pair
+    of text and place (at most 2), so those pairs are matched first and the boxes and spans they take are not
+    compared again: on dense scrolling credits most lines are followed, and difflib on the rest of the pairs
+    was 1 % of the OCR's CPU.
+    """
+    followed = sorted(((3.0, b, s) for s, span in enumerate(open_spans) for b, box in enumerate(boxes)
+                       if box.track >= 0 and box.track == span.last.track), reverse=True)
+    matched: dict[int, int] = {}
+    used_spans: set[int] = set()
+
+    def take(pairs: list[tuple[float, int, int]]) -> None:
+        for _, b, s in sorted(pairs, reverse=True):
+            if b not in matched and s not in used_spans:
+                matched[b] = s
+                used_spans.add(s)
+
+    take(followed)
     pairs = []
     for s, span in enumerate(open_spans):
+        if s in used_spans:
+            continue
         for b, box in enumerate(boxes):
-            if box.track >= 0 and box.track == span.last.track:  # followed on screen: the same line
-                pairs.append((3.0, b, s))
+            if b in matched or (box.track >= 0 and box.track == span.last.track):
                 continue
             iou = box_iou(span.last.box, box.box)
             if iou < min_iou:  # first the cheap test: difflib on every pair was 14 % of OCR on dense credits
                 continue
-            sim = text_similarity(span.last.text, box.text)
-            if sim >= min_similarity:
+            sim = similar_enough(span.last.text, box.text, min_similarity)
+            if sim is not None:
                 pairs.append((sim + iou, b, s))
-    matched: dict[int, int] = {}
-    used_spans: set[int] = set()
-    for _, b, s in sorted(pairs, reverse=True):
-        if b not in matched and s not in used_spans:
-            matched[b] = s
-            used_spans.add(s)
+    take(pairs)
     return matched
 
 

@@ -122,3 +122,51 @@ def test_only_the_very_same_text_continues_a_span_across_a_cut() -> None:
     assert [(s.text, s.start_s, s.end_s) for s in spans] == [(first, 0.0, 3.0), ("NEWS 24", 0.0, 6.0), (second, 3.0, 6.0)]
     without_shots = merge_spans(t_s, reads, np.arange(6), 1.0, end_s=6.0)
     assert len(without_shots) == 2  # alike enough to read as one caption when cuts are not known
+
+
+# --- matching readings to open spans -------------------------------------------------------------------------
+
+def every_pair_greedy(open_spans: list, boxes: list[TextBox], min_similarity: float,
+                      min_iou: float) -> dict[int, int]:
+    """The matching as first written: every pair scored (3 for the same track, else similarity + overlap when
+    both pass), then taken best first, one to one."""
+    from indexer.text_spans import box_iou, text_similarity
+
+    pairs = []
+    for s, span in enumerate(open_spans):
+        for b, box in enumerate(boxes):
+            if box.track >= 0 and box.track == span.last.track:
+                pairs.append((3.0, b, s))
+                continue
+            iou = box_iou(span.last.box, box.box)
+            sim = text_similarity(span.last.text, box.text) if iou >= min_iou else 0.0
+            if iou >= min_iou and sim >= min_similarity:
+                pairs.append((sim + iou, b, s))
+    matched: dict[int, int] = {}
+    for _, b, s in sorted(pairs, reverse=True):
+        if b not in matched and s not in matched.values():
+            matched[b] = s
+    return matched
+
+
+def test_followed_lines_matched_first_give_the_matching_of_every_pair_scored() -> None:
+    from indexer.text_spans import MIN_BOX_IOU, MIN_TEXT_SIMILARITY, _match, _OpenSpan
+
+    rng = np.random.default_rng(7)
+    words = ["Sacha Goedegebure", "Sacha Goedegebur", "Jan Morgenstern", "Jan Morganstern", "SOUND DESIGN",
+             "S0UND DESIGN", "Sun Microsystems", "blender"]
+
+    def reading() -> TextBox:
+        x, y = rng.integers(0, 12, size=2)
+        box = ((x, y), (x + 40, y), (x + 40, y + 10), (x, y + 10))
+        return TextBox(str(rng.choice(words)), 0.9, box, int(rng.integers(-1, 4)))  # tracks repeat on purpose
+
+    cases_with_both_kinds = 0
+    for _ in range(600):
+        spans = [_OpenSpan(start_s=0.0, last=(r := reading()), best=r) for _ in range(rng.integers(0, 7))]
+        boxes = [reading() for _ in range(rng.integers(0, 7))]
+        got = _match(spans, boxes, MIN_TEXT_SIMILARITY, MIN_BOX_IOU)
+        assert got == every_pair_greedy(spans, boxes, MIN_TEXT_SIMILARITY, MIN_BOX_IOU)
+        tracked = {b for b, s in got.items() if boxes[b].track >= 0 and boxes[b].track == spans[s].last.track}
+        cases_with_both_kinds += bool(tracked) and len(tracked) < len(got)
+    assert cases_with_both_kinds > 20  # the cases exercised both followed lines and text-and-place pairs
