@@ -9,12 +9,10 @@ The parts are used separately because most frames of real footage hold no text (
 which frames get which part):
 
 * ``detect(frame, width_px)``: the DB text detector on the frame scaled to ``width_px``. Its cost grows with the
-  pixels: measured on 720p Big Buck Bunny frames, 2 cores, CPU time per frame: 320 px 40 ms, 480 px 70-90 ms,
-  640 px 145 ms, 960 px 360-390 ms (the RapidOCR default scaled the short side up to 736 px: 1308 x 736 for
-  a 960 x 540 frame). 320 px finds the title card and the logo but none of the ~14 px credit lines; 480 px
-  finds about half of them (enough to say "text here"); 640 px finds as many lines as 960 px (19-26 a frame).
-  (These are the packaged model's figures; the copy with fused activations that runs by default,
-  ``indexer.ocr_fused``, takes 62 ms at 640 px and 29 ms at 480 px, load ~6.)
+  pixels: on 720p Big Buck Bunny frames, CPU a frame, the packaged model 40 ms at 320 px, 145 at 640, 360-390
+  at 960 (RapidOCR's default, 1308 x 736); the fused copy that runs (``indexer.ocr_fused``) 29 ms at 480 px and
+  62 at 640, load ~6. 320 px finds the title card and the logo but none of the ~14 px credit lines; 480 px finds
+  about half of them (enough to say "text here"); 640 px finds as many lines as 960 px (19-26 a frame).
 * ``recognise(crops)``: the CRNN recogniser on each crop at its own width (one crop a call on the CPU, where
   batches padded to a common width cost more than they save; batches of like widths on CUDA).
   No orientation classifier: video text is upright; a box taller than wide by 1.5 is turned a quarter.
@@ -58,22 +56,18 @@ FUSED_SHA256 = {
 READ_WIDTH_PX = 640  # detection width for reading: finds every credit line 960 px finds, at 40 % of the cost
 REC_HEIGHT_PX = 48  # the recogniser's input height (PP-OCRv4: 3 x 48 x W)
 REC_WIDTH_STEP_PX = 8  # the recogniser's stride: its output has one column per 8 px of input
-# CPU cost of the recogniser grows with the input's width, about linearly to 1280 px (1 thread, loaded machine:
-# 160 px 18 ms, 320 px 45, 640 px 83, 1280 px 149, 2560 px 440). The fused copy (``indexer.ocr_fused``), 503 credit lines
-# at load ~7, ms a line by input width: under 320 px 12 (packaged 15), 320-640 24 (38), 640-1280 57 (93),
-# 1280-2560 87 (142). Batches cost more than single crops on the
-# CPU: 50 lines of three credit frames, 1 thread, 84 ms a line one at a time; 6 a batch (padded to the
-# widest, RapidOCR's way) 151 ms; 8 of widths within 15 % 175 ms; 16 a batch 623 ms. On CUDA batches pay.
+# CPU cost of the recogniser grows with the input's width (the fused copy, ``indexer.ocr_fused``, 503 credit lines
+# at load ~7, ms a line: under 320 px 12, 320-640 24, 640-1280 57, 1280-2560 87). Batches cost more than single
+# crops on the CPU: 50 lines of three credit frames, 1 thread, 84 ms a line one at a time; 6 a batch (padded to
+# the widest, RapidOCR's way) 151 ms; 8 of widths within 15 % 175 ms; 16 a batch 623 ms. On CUDA batches pay.
 REC_BATCH_CPU, REC_BATCH_CUDA = 1, 16
 REC_GROUP_WIDTH = 1.15  # a batch holds crops whose widths are within this factor of its narrowest
-# On the CPU the lines of a frame are recognised two at a time (one onnxruntime session is safe to run from
-# several threads), widest first: each call keeps one intra-op thread, so no operator waits for another thread,
-# and the second core works while the other is free. 503 credit lines, load 1.5: 20.2 s wall one at a time,
-# 10.6 s two at a time, the same 20.1 s of CPU.
+# On the CPU a frame's lines are recognised two at a time (a session is safe from several threads), widest first,
+# one intra-op thread each: no operator waits for another thread, and the second core works while the other is
+# free. 503 credit lines, load 1.5: 20.2 s wall one at a time, 10.6 s two at a time, the same 20.1 s of CPU.
 REC_WORKERS_CPU, REC_WORKERS_CUDA = 2, 1
-# threads 0 ("automatic") on the CPU: one intra-op thread. Decoding and speech run beside OCR in threads of
-# their own, and the cores are shared; 216 credit lines, load 9.5 (ms a line, CPU / wall): 1 thread 64 / 132,
-# 2 threads 72 / 171.
+# threads 0 ("automatic") on the CPU: one intra-op thread. Decoding and speech run beside OCR in threads of their
+# own; 216 credit lines, load 9.5 (ms a line, CPU / wall): 1 thread 64 / 132, 2 threads 72 / 171.
 CPU_THREADS_AUTO = 1
 DB_THRESH, DB_BOX_THRESH, DB_UNCLIP = 0.3, 0.5, 1.6  # the detector's post-processing, RapidOCR's defaults
 
@@ -173,6 +167,17 @@ def rec_input(crop: np.ndarray) -> np.ndarray:
     return x
 
 
+def det_input(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB frame -> (1, 3, height, width) float32 in [-1, 1], BGR, area-averaged; scaled before its
+    channels are reversed, the same numbers at a quarter of the CPU (cv2 scaling a reversed view: 13.5 vs 3.5 ms)."""
+    small = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)  # (height, width, 3) RGB
+    x = np.empty((1, 3, height, width), np.float32)
+    x[0] = small.transpose(2, 0, 1)[::-1]
+    x /= 127.5
+    x -= 1.0
+    return x
+
+
 def width_groups(widths: Sequence[int], batch: int) -> list[list[int]]:
     """Positions of ascending ``widths`` cut into batches of at most ``batch`` whose widest is within
     REC_GROUP_WIDTH of the narrowest.
@@ -236,10 +241,8 @@ class OcrEngine:
         h, w = frame.shape[:2]
         dw = max(32, round(min(width_px, max(w, 32)) / 32) * 32)
         dh = max(32, round(h * dw / w / 32) * 32)
-        small = cv2.resize(frame[..., ::-1], (dw, dh), interpolation=cv2.INTER_AREA)  # (dh, dw, 3) BGR
-        x = ((small.astype(np.float32) / 127.5) - 1.0).transpose(2, 0, 1)[None]  # (1, 3, dh, dw)
         try:
-            pred = self._det.infer(np.ascontiguousarray(x))[0]  # (1, 1, dh, dw) text probability
+            pred = self._det.infer(det_input(frame, dw, dh))[0]  # (1, 1, dh, dw) text probability
             points, _scores = self._det.postprocess_op(pred, (h, w))
         except Exception as exc:  # onnxruntime and cv2 raise their own types; keep the cause attached
             raise self._fail(frame, exc) from exc

@@ -21,6 +21,16 @@ detection of 40 frames of both excerpts 81 -> 62 ms a frame at 640 px, 43 -> 29 
 (int8 quantisation was measured too, and not taken: dynamic 5x slower and 464/503 readings wrong; static QDQ
 per channel 18 % faster than the original but 291/503 readings changed.)
 
+What is left is arithmetic (session 8, ``bench/ocr_cpu.py`` and onnxruntime's profiler, 1 thread): on the credits
+excerpt the recogniser is ~75 % of the OCR's CPU, and of its time on lines 1280-2560 px wide the convolutions
+take 78 %, NCHWc reorders 6.5 %, Add/Mul 6 %, MatMul 5 %. A 1600 px input is 3.2 GMAC (the 1x1 convolutions at
+240-480 channels most of it), done at ~31 GMAC/s on one core, about two thirds of what AVX2 FMA can do; a call
+costs ~2.7 ms more than its width (a 16 px input). Not taken, measured the same session at load 5-12:
+onnxruntime's CPU memory arena (193-204 vs 198-203 ms for four widths), denormals as zero, no memory pattern: no
+difference beyond noise; ORT_ENABLE_EXTENDED (no NCHWc layout) 1.7x the CPU; lines of like widths batched again:
+under 320 px, 4 within 5 % a call, 3.4-3.6 vs 3.5 s and 2 of 207 readings changed; 320-1280 px 10.9-12.0 vs
+9.2-9.4 s and 31 of 182 changed (the padding reaches the neck's attention).
+
 ``rewrite(model)`` takes and returns ``onnx.ModelProto``. ``fused_models(source_dir)`` writes both files once
 into the cache folder (``indexer.model_files.build_once``, checked against pinned digests); the onnx package is
 needed only to build them. The arithmetic of the folding is done in float64 (sums exactly rounded) and rounded

@@ -226,6 +226,19 @@ def test_the_detector_sees_the_frame_scaled_to_its_width_in_bgr_and_boxes_come_b
     assert x[0, :, 0, 0].tolist() == [-1.0, -1.0, 1.0]  # blue, green, red in [-1, 1]
 
 
+def test_the_detectors_input_is_the_reversed_frame_scaled_the_same_numbers_at_any_size() -> None:
+    import cv2
+
+    rng = np.random.default_rng(3)
+    for h, w, dh, dw in [(540, 960, 352, 640), (540, 960, 256, 480), (140, 960, 96, 640), (37, 53, 32, 32)]:
+        frame = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+        scaled = cv2.resize(np.ascontiguousarray(frame[..., ::-1]), (dw, dh), interpolation=cv2.INTER_AREA)
+        expected = (scaled.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]  # (1, 3, dh, dw) BGR
+        got = indexer.ocr.det_input(frame, dw, dh)
+        assert got.shape == expected.shape and got.dtype == np.float32 and got.flags.c_contiguous
+        assert np.array_equal(got, expected)
+
+
 def test_recognised_lines_that_are_not_text_are_dropped_and_capitals_get_their_spaces() -> None:
     frame = np.full((60, 200, 3), 90, np.uint8)
     det = FakeDetector([[10, 20], [110, 20], [110, 40], [10, 40]])
