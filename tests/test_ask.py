@@ -375,10 +375,15 @@ def test_decoded_frames_show_the_picture_at_their_time(generated_media: dict) ->
 
 def test_weak_moments_after_the_first_stay_out_of_the_answers_evidence(nasa: Library) -> None:
     """Search lists moments down to its cut-off; the answer is built from those at least `min_moment_score` likely
-    (the first always), so weak ones do not crowd out the line that answers."""
-    question = "How big is the mirror?"  # three moments listed, the third at 0.016
+    (the first always), so weak ones do not crowd out the line that answers. The bar is set between the listed
+    moments' own scores, so the test does not hang on one model version's exact numbers."""
+    question = "Where is Goddard?"  # several moments listed: the Goddard line, its neighbours, weaker ones
     loose = AskService(nasa.search(), lambda: None, replace(STEADY, min_moment_score=0.0))._search(
         question, SearchFilters(), 5)
-    strict = AskService(nasa.search(), lambda: None, STEADY)._search(question, SearchFilters(), 5)
-    assert all(m.calibrated_score >= STEADY.min_moment_score for m in strict[1:]), strict
+    assert len(loose) >= 2, f"the question should list several moments to choose from: {loose}"
+    weakest = min(m.calibrated_score for m in loose[1:])
+    bar = replace(STEADY, min_moment_score=weakest + 1e-6)
+    strict = AskService(nasa.search(), lambda: None, bar)._search(question, SearchFilters(), 5)
+    assert strict[0] == loose[0]  # the first is kept however weak
+    assert all(m.calibrated_score >= bar.min_moment_score for m in strict[1:]), strict
     assert len(loose) > len(strict) >= 1
