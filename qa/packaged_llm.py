@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from indexer.model_files import sha256_of
 from qa.errors import CheckpointError
@@ -125,7 +126,24 @@ def _dequantize(gguf_path: Path, out_dir: Path) -> None:
         raise CheckpointError(f"{gguf_path} holds a {config.get('model_type')!r} model, not a Llama",
                               "scenedex's text answer model is a Llama-architecture instruct model")
     dense = LlamaForCausalLM(LlamaConfig.from_dict(config))
-    dense.load_state_dict(quantized.state_dict(), strict=True)
+    dense.load_state_dict(dense_state(quantized, gguf_path), strict=True)
     dense.generation_config = quantized.generation_config
     dense.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+
+
+def dense_state(quantized: Any, gguf_path: Path) -> dict[str, Any]:
+    """The loaded model's tensors, each with data. A head tied to the input embeddings (SmolLM2's; the GGUF holds
+    one copy) is sometimes left as an empty meta tensor by transformers' loader — seen in a long test process
+    with transformers 5.25, never alone — so it is taken from the embeddings it is tied to; any other tensor
+    without data is an error that names it."""
+    state = dict(quantized.state_dict())
+    head = state.get("lm_head.weight")
+    if head is not None and head.is_meta and getattr(quantized.config, "tie_word_embeddings", False):
+        state["lm_head.weight"] = quantized.get_input_embeddings().weight
+    empty = sorted(k for k, v in state.items() if v.is_meta)
+    if empty:
+        raise CheckpointError(f"transformers loaded {gguf_path} without data for {', '.join(empty[:5])}",
+                              "run `scenedex prepare` again in a new process; if it persists, reinstall with "
+                              "`make setup` (the pinned transformers version)")
+    return state

@@ -10,7 +10,8 @@ import pytest
 
 from qa.answering import AnswerInput, AnswerStats, EvidenceFrame, EvidenceMoment, TimedLine
 from qa.errors import AnswerModelError, CheckpointError
-from qa.packaged_llm import DONE_MARKER, SMOLLM2_135M, dense_checkpoint, dense_dir, packaged_gguf, verify_sha256
+from qa.packaged_llm import (DONE_MARKER, SMOLLM2_135M, dense_checkpoint, dense_dir, dense_state, packaged_gguf,
+                             verify_sha256)
 from qa.prompt import cited_numbers, drop_repeated_lines, number_in_time_order, user_message
 from qa.text_answerer import TEXT_NOTE, TextAnswerer, TextModelSpec, resolve_text_model
 from tests.tiny_models import save_tiny_clip, save_word_tokenizer
@@ -142,3 +143,29 @@ def test_a_finished_dense_copy_is_used_without_the_gguf(tmp_path: Path) -> None:
     target.mkdir(parents=True)
     (target / DONE_MARKER).write_text("{}")
     assert dense_checkpoint(tmp_path, SMOLLM2_135M, gguf_path=tmp_path / "absent.gguf") == target
+
+
+def _tiny_llama(tied: bool):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    return LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                        num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=tied))
+
+
+def test_a_tied_head_left_without_data_is_taken_from_the_embeddings(tmp_path: Path) -> None:
+    import torch
+
+    model = _tiny_llama(tied=True)
+    model.lm_head.weight = torch.nn.Parameter(torch.empty(64, 16, device="meta"))  # as the loader once left it
+    state = dense_state(model, tmp_path / "m.gguf")
+    assert torch.equal(state["lm_head.weight"], model.get_input_embeddings().weight)
+    assert not any(v.is_meta for v in state.values())
+
+
+def test_any_other_tensor_without_data_is_refused_by_name(tmp_path: Path) -> None:
+    import torch
+
+    model = _tiny_llama(tied=False)
+    model.lm_head.weight = torch.nn.Parameter(torch.empty(64, 16, device="meta"))  # untied: nothing to take it from
+    with pytest.raises(CheckpointError, match="lm_head.weight"):
+        dense_state(model, tmp_path / "m.gguf")
