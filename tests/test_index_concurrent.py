@@ -5,7 +5,6 @@ finished. Real Postgres, real ffmpeg, generated media, real models."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import threading
 import time
@@ -24,7 +23,7 @@ from scenedex.samples import Segment, make_clip
 from tests.conftest import create_database, drop_database
 from tests.library_state import assert_same_content, snapshot
 from tests.test_index_run import EXTENSIONS, NO_OCR, config_for, library, vision_for  # noqa: F401 (a fixture)
-from tests.test_living_library import OnFirstProgress, _ts_segment
+from tests.test_living_library import OnFirstProgress, growing_recording
 from tests.test_transient_faults import _DropWrites
 from workers import ingest as ingest_module
 from workers.index_run import RetryPolicy, SilentEvents, TextChannels, VisionChannel, index_paths
@@ -156,14 +155,7 @@ def test_a_recording_that_grows_while_indexed_beside_another_file_is_tried_again
         db: Database, tmp_path: Path) -> None:
     root = tmp_path / "library"
     _clips(root, ["other.mp4"])
-    first = _ts_segment(tmp_path / "first.ts", "testsrc2", 10.0)
-    second = _ts_segment(tmp_path / "second.ts", "smptebars", 10.0, offset_s=10.0)
-    shutil.copy(first, root / "rec.ts")
-
-    def append() -> None:
-        with open(root / "rec.ts", "ab") as out:
-            out.write(second.read_bytes())
-
+    append = growing_recording(root / "rec.ts", tmp_path)
     summary = index_paths(db, [root], config_for(tmp_path / "data", None), (".mp4", ".ts"), None,
                           OnFirstProgress("rec.ts", append), text=NO_OCR, jobs=2)
     assert sorted(Path(p).name for p in summary.indexed) == ["other.mp4", "rec.ts"] and summary.problems == []

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -80,18 +81,24 @@ def _ts_segment(path: Path, source: str, seconds: float, offset_s: float = 0.0) 
     return path
 
 
+def growing_recording(path: Path, work: Path) -> Callable[[], None]:
+    """A 10 s MPEG-TS recording at ``path``, and the call that appends its next 10 s (as a recorder would)."""
+    first = _ts_segment(work / "first.ts", "testsrc2", 10.0)
+    second = _ts_segment(work / "second.ts", "smptebars", 10.0, offset_s=10.0)
+    shutil.copy(first, path)
+
+    def append() -> None:
+        with open(path, "ab") as out:
+            out.write(second.read_bytes())
+
+    return append
+
+
 def test_a_recording_that_grows_while_it_is_indexed_is_indexed_whole_once_it_is_stable(db: Database,
                                                                                       tmp_path: Path) -> None:
     root = tmp_path / "library"
     root.mkdir()
-    first = _ts_segment(tmp_path / "first.ts", "testsrc2", 10.0)
-    second = _ts_segment(tmp_path / "second.ts", "smptebars", 10.0, offset_s=10.0)
-    shutil.copy(first, root / "rec.ts")
-
-    def append() -> None:
-        with open(root / "rec.ts", "ab") as out:
-            out.write(second.read_bytes())
-
+    append = growing_recording(root / "rec.ts", tmp_path)
     summary = _index(db, root, tmp_path / "data", OnFirstProgress("rec.ts", append))
     # Tried once more at the end of the run, when it no longer changes: indexed with all of its 20 s.
     assert [Path(p).name for p in summary.indexed] == ["rec.ts"] and summary.problems == []
