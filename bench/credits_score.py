@@ -1,0 +1,174 @@
+"""How many credit lines of the credits excerpt on-screen text reading read, and whether each became one span,
+against the hand-made ground truth ``bench/credits_truth.toml`` (issue 13: at least 90 % of the credit lines
+read, each credit line one span).
+
+Scored lines are the certain ones (not ``uncertain``) that are not logo lettering. A line's window is when it is
+fully on screen, widened by ``SLACK_S`` on both sides; a span is near the line when it overlaps that window.
+
+* read, strict: a near span reads like the whole line: ``text_similarity(span, line) >= MIN_SIMILARITY``;
+* read, contained: strict, or a near span holds the line: the stretch of the span's normalised text that lines
+  up with the line's normalised text reads like it (``contained_similarity``). On-screen text reading may join
+  a heading with the name under it, or the two columns of a row, into one span; that still reads the line.
+* spans of a line: the near spans that read it (contained) and that read no other line of the same text more
+  (a repeated name, such as "Enrico Valenza" under several headings, is credited to the line it overlaps most
+  in time);
+* split: two of a line's spans do not overlap in time: the line became several spans instead of one.
+* coverage (for the misses only, to tell "not read at all" from "read in pieces"): the fraction of the line's
+  normalised characters found, in runs of at least ``COVER_RUN`` characters, in the near spans.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from indexer.text_spans import normalise_text, text_similarity
+
+TRUTH = Path(__file__).with_name("credits_truth.toml")
+SLACK_S = 2.0
+MIN_SIMILARITY = 0.8
+COVER_RUN = 4  # characters: shorter runs in common are chance
+
+
+class Span(Protocol):
+    start_s: float
+    end_s: float
+    text: str
+
+
+@dataclass(frozen=True)
+class TruthLine:
+    text: str
+    start_s: float
+    end_s: float
+    kind: str  # "heading", "credit", "supporter", "logo"
+    uncertain: bool = False
+    note: str = ""
+
+    @property
+    def scored(self) -> bool:
+        return not self.uncertain and self.kind != "logo"
+
+    def near(self, span: Span) -> bool:
+        return span.start_s < self.end_s + SLACK_S and span.end_s > self.start_s - SLACK_S
+
+
+@dataclass(frozen=True)
+class LineScore:
+    line: TruthLine
+    strict: bool
+    contained: bool
+    spans: tuple[Span, ...]  # the spans that read it (contained), in time order
+    coverage: float  # 0..1
+
+    @property
+    def split(self) -> bool:
+        return any(b.start_s >= min(a.end_s for a in self.spans[:i]) for i, b in enumerate(self.spans) if i)
+
+
+@dataclass(frozen=True)
+class CreditsScore:
+    lines: tuple[LineScore, ...]  # every scored line, in time order
+    total: int  # lines in the ground truth, scored or not
+
+    @property
+    def certain(self) -> int:
+        return len(self.lines)
+
+    @property
+    def strict(self) -> int:
+        return sum(s.strict for s in self.lines)
+
+    @property
+    def contained(self) -> int:
+        return sum(s.contained for s in self.lines)
+
+    @property
+    def split(self) -> int:
+        return sum(s.split for s in self.lines)
+
+    @property
+    def misses(self) -> list[LineScore]:
+        return [s for s in self.lines if not s.contained]
+
+    def of_kind(self, kind: str) -> CreditsScore:
+        return CreditsScore(tuple(s for s in self.lines if s.line.kind == kind), self.total)
+
+    def summary(self) -> dict[str, object]:
+        certain = max(1, self.certain)
+        return {"lines": self.total, "certain": self.certain, "read_strict": self.strict,
+                "read_contained": self.contained, "split": self.split,
+                "recall_strict": self.strict / certain, "recall_contained": self.contained / certain,
+                "one_span": (self.contained - self.split) / max(1, self.contained)}
+
+
+def load_truth(path: Path = TRUTH) -> list[TruthLine]:
+    with path.open("rb") as f:
+        return [TruthLine(**row) for row in tomllib.load(f)["line"]]
+
+
+def _blocks(line: str, text: str) -> list[difflib.Match]:
+    """Runs of characters in common, in order, of the normalised line and text (the last, empty, one dropped)."""
+    return difflib.SequenceMatcher(None, normalise_text(line), normalise_text(text),
+                                   autojunk=False).get_matching_blocks()[:-1]
+
+
+def contained_similarity(line: str, text: str) -> float:
+    """How alike ``line`` is to the stretch of ``text`` it lines up with: difflib ratio of the normalised line
+    and the normalised text from the first to the last character matched (the whole text when shorter).
+
+    >>> contained_similarity("Sacha Goedegebure", "ORIGINAL STORY AND SCRIPT Sacha Goedegebure")
+    1.0
+    >>> round(contained_similarity("Arno Kroner", "COLORGUIDE ARTWORK Arno Kr0ner"), 2)
+    0.9
+    """
+    blocks = _blocks(line, text)
+    if not blocks:
+        return 0.0
+    matched = sum(b.size for b in blocks)
+    stretch = blocks[-1].b + blocks[-1].size - blocks[0].b
+    return max(text_similarity(line, text), 2 * matched / (len(normalise_text(line)) + stretch))
+
+
+def reads(line: str, text: str) -> tuple[bool, bool]:
+    """(strict, contained) of one span's text for one line."""
+    strict = text_similarity(line, text) >= MIN_SIMILARITY
+    return strict, strict or contained_similarity(line, text) >= MIN_SIMILARITY
+
+
+def coverage(line: str, texts: Sequence[str]) -> float:
+    """Fraction of the line's normalised characters found in runs of at least COVER_RUN in any of ``texts``."""
+    norm = normalise_text(line)
+    found = [False] * len(norm)
+    for text in texts:
+        for b in _blocks(line, text):
+            if b.size >= COVER_RUN:
+                found[b.a:b.a + b.size] = [True] * b.size
+    return sum(found) / max(1, len(norm))
+
+
+def overlap_s(line: TruthLine, span: Span) -> float:
+    return min(line.end_s, span.end_s) - max(line.start_s, span.start_s)
+
+
+def score(spans: Sequence[Span], truth: Sequence[TruthLine]) -> CreditsScore:
+    scored = sorted((t for t in truth if t.scored), key=lambda t: (t.start_s, t.end_s))
+    by_text: dict[str, list[TruthLine]] = {}
+    for t in scored:
+        by_text.setdefault(normalise_text(t.text), []).append(t)
+    results = []
+    for line in scored:
+        near = [s for s in spans if line.near(s)]
+        verdicts = [(s, *reads(line.text, s.text)) for s in near]
+        twins = by_text[normalise_text(line.text)]
+        own = tuple(sorted((s for s, _, contained in verdicts if contained
+                            and max(twins, key=lambda t: overlap_s(t, s)) is line), key=lambda s: s.start_s))
+        strict = any(ok and s in own for s, ok, _ in verdicts)
+        contained = bool(own)
+        cover = 1.0 if contained else coverage(line.text, [s.text for s in near])
+        results.append(LineScore(line, strict, contained, own, cover))
+    return CreditsScore(tuple(results), len(truth))
