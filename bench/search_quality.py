@@ -1,6 +1,7 @@
 """Search quality on the library search was tuned on and on the frozen one it never saw, side by side.
 
-    .venv/bin/python bench/search_quality.py [--only tuned|frozen] [--text-model NAME] [--label NAME] [--set F=V]
+    .venv/bin/python bench/search_quality.py [--only tuned|frozen|holdout|holdout2] [--text-model NAME]
+        [--label NAME] [--set F=V]
 
 - tuned: ``scenedex.search_samples`` (20 reels, 80 needle queries; the wording and fusion were chosen on it),
   built in bench/out/quality_library_20 and indexed into the database ``scenedex_bench`` (shared with
@@ -10,9 +11,12 @@
   while search was changed, so it is no longer unseen;
 - holdout: ``bench/frozen_library/holdout.toml`` (6 reels of the same kinds on new topics, 44 paraphrases), frozen
   before the search changes that followed, built in bench/out/holdout_library, indexed into
-  ``scenedex_sq_holdout``.
+  ``scenedex_sq_holdout``;
+- holdout2: ``bench/frozen_library/holdout2.toml`` (6 more reels of the same kinds on other topics, 50 paraphrases),
+  frozen on 2026-12-03 before the search changes of session 9, built in bench/out/holdout2_library, indexed into
+  ``scenedex_sq_holdout2``.
 
-Both are built and indexed once (default channels: subtitles, speech, on-screen text, the packaged models) and
+Each is built and indexed once (default channels: subtitles, speech, on-screen text, the packaged models) and
 reused; later runs only search. Every query goes through ``SearchService.search`` as the CLI and the API call it.
 A text model other than the default gets its own copies of the databases, re-embedded from the stored text
 (``workers.reembed``): speech and OCR are not run again.
@@ -41,10 +45,11 @@ from bench.common import OUT_DIR, save  # noqa: E402
 
 TOP_K = 10
 SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
-LIBRARIES = ("tuned", "frozen", "holdout")
-DEFAULT_DATABASES = {"tuned": "scenedex_bench", "frozen": "scenedex_sq_frozen", "holdout": "scenedex_sq_holdout"}
+LIBRARIES = ("tuned", "frozen", "holdout", "holdout2")
+DEFAULT_DATABASES = {"tuned": "scenedex_bench", "frozen": "scenedex_sq_frozen", "holdout": "scenedex_sq_holdout",
+                     "holdout2": "scenedex_sq_holdout2"}
 DATA_DIRS = {"tuned": OUT_DIR / "quality_data_20", "frozen": OUT_DIR / "frozen_data",
-             "holdout": OUT_DIR / "holdout_data"}
+             "holdout": OUT_DIR / "holdout_data", "holdout2": OUT_DIR / "holdout2_data"}
 
 
 def _admin(sql: str, *params: str) -> list[tuple]:
@@ -74,8 +79,9 @@ def build(library: str) -> tuple[Path, list[dict[str, Any]]]:
                        "channel": q.channel, "kind": q.kind} for q in queries]
     from bench.frozen_library.build import HOLDOUT_PLAN, PLAN_PATH, build_frozen_library
 
+    plans = {"frozen": PLAN_PATH, "holdout": HOLDOUT_PLAN, "holdout2": HOLDOUT_PLAN.with_name("holdout2.toml")}
     root = OUT_DIR / f"{library}_library"
-    return root, build_frozen_library(root, HOLDOUT_PLAN if library == "holdout" else PLAN_PATH, progress=print)
+    return root, build_frozen_library(root, plans[library], progress=print)
 
 
 def index_default(library: str, root: Path) -> str:
