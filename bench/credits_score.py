@@ -6,12 +6,13 @@ Scored lines are the certain ones (not ``uncertain``) that are not logo letterin
 fully on screen, widened by ``SLACK_S`` on both sides; a span is near the line when it overlaps that window.
 
 * read, strict: a near span reads like the whole line: ``text_similarity(span, line) >= MIN_SIMILARITY``;
-* read, contained: strict, or a near span holds the line: the stretch of the span's normalised text that lines
-  up with the line's normalised text reads like it (``contained_similarity``). On-screen text reading may join
-  a heading with the name under it, or the two columns of a row, into one span; that still reads the line.
-* spans of a line: the near spans that read it (contained) and that read no other line of the same text more
-  (a repeated name, such as "Enrico Valenza" under several headings, is credited to the line it overlaps most
-  in time);
+* read, contained: strict, or a near span reads like the line joined with one other line on screen with it
+  (either order, ``joined``). On-screen text reading may join a heading with the name under it, or the two
+  columns of a row, into one span; that still reads the line. (A line that is only a word of another line,
+  such as "Blender" in "BLENDER INSTITUTE STAFF", is not read by it.)
+* spans of a line: the near spans that read it (contained). A repeated name, such as "Enrico Valenza" under
+  several headings, often twice on screen at once: each of its lines is first credited the one span closest to
+  it in time, and each span one line (``assign``); the other spans go to the closest line they read;
 * split: two of a line's spans do not overlap in time: the line became several spans instead of one.
 * coverage (for the misses only, to tell "not read at all" from "read in pieces"): the fraction of the line's
   normalised characters found, in runs of at least ``COVER_RUN`` characters, in the near spans.
@@ -119,7 +120,8 @@ def _blocks(line: str, text: str) -> list[difflib.Match]:
 
 def contained_similarity(line: str, text: str) -> float:
     """How alike ``line`` is to the stretch of ``text`` it lines up with: difflib ratio of the normalised line
-    and the normalised text from the first to the last character matched (the whole text when shorter).
+    and the normalised text from the first to the last character matched, taken as long as the line at least
+    (the whole text when shorter). A cheap first test of ``joined``.
 
     >>> contained_similarity("Sacha Goedegebure", "ORIGINAL STORY AND SCRIPT Sacha Goedegebure")
     1.0
@@ -131,13 +133,26 @@ def contained_similarity(line: str, text: str) -> float:
         return 0.0
     matched = sum(b.size for b in blocks)
     stretch = blocks[-1].b + blocks[-1].size - blocks[0].b
-    return max(text_similarity(line, text), 2 * matched / (len(normalise_text(line)) + stretch))
+    size = len(normalise_text(line))
+    return max(text_similarity(line, text), 2 * matched / (size + max(size, stretch)))
 
 
-def reads(line: str, text: str) -> tuple[bool, bool]:
-    """(strict, contained) of one span's text for one line."""
+def joined(line: str, text: str, others: Sequence[str]) -> bool:
+    """Whether ``text`` reads like ``line`` joined with one of ``others``, before or after it, and more so than
+    like that other line alone."""
+    if contained_similarity(line, text) < MIN_SIMILARITY:
+        return False
+    for other in others:
+        both = max(text_similarity(text, f"{line} {other}"), text_similarity(text, f"{other} {line}"))
+        if both >= MIN_SIMILARITY and both > text_similarity(text, other):
+            return True
+    return False
+
+
+def reads(line: str, text: str, others: Sequence[str] = ()) -> tuple[bool, bool]:
+    """(strict, contained) of one span's text for one line; ``others``: the other lines on screen with it."""
     strict = text_similarity(line, text) >= MIN_SIMILARITY
-    return strict, strict or contained_similarity(line, text) >= MIN_SIMILARITY
+    return strict, strict or joined(line, text, others)
 
 
 def coverage(line: str, texts: Sequence[str]) -> float:
@@ -151,24 +166,51 @@ def coverage(line: str, texts: Sequence[str]) -> float:
     return sum(found) / max(1, len(norm))
 
 
-def overlap_s(line: TruthLine, span: Span) -> float:
-    return min(line.end_s, span.end_s) - max(line.start_s, span.start_s)
+def on_screen_with(line: TruthLine, truth: Sequence[TruthLine]) -> list[str]:
+    """Texts of the other lines whose windows overlap ``line``'s."""
+    return [t.text for t in truth if t is not line and t.start_s < line.end_s and t.end_s > line.start_s]
+
+
+def misfit_s(line: TruthLine, span: Span) -> float:
+    """How far a span's start and end are from a line's window."""
+    return abs(span.start_s - line.start_s) + abs(span.end_s - line.end_s)
+
+
+def assign(lines: Sequence[TruthLine], readers: dict[int, list[int]], spans: Sequence[Span]) -> dict[int, list[int]]:
+    """Line index -> indices of the spans credited to it, among ``lines`` of one text (a repeated name):
+    ``readers`` maps each line to the spans near it that read it. First each line gets at most one span, the
+    closest pairs first (two lines of the same name on screen together are two spans, not one line split);
+    every other span then goes to the closest line it reads (it is a fragment of that line)."""
+    pairs = sorted((misfit_s(lines[li], spans[si]), li, si) for li, sis in readers.items() for si in sis)
+    credited: dict[int, list[int]] = {li: [] for li in readers}
+    taken: set[int] = set()
+    for _, li, si in pairs:
+        if not credited[li] and si not in taken:
+            credited[li].append(si)
+            taken.add(si)
+    for _, li, si in pairs:
+        if si not in taken:
+            credited[li].append(si)
+            taken.add(si)
+    return credited
 
 
 def score(spans: Sequence[Span], truth: Sequence[TruthLine]) -> CreditsScore:
     scored = sorted((t for t in truth if t.scored), key=lambda t: (t.start_s, t.end_s))
-    by_text: dict[str, list[TruthLine]] = {}
-    for t in scored:
-        by_text.setdefault(normalise_text(t.text), []).append(t)
+    verdicts: list[dict[int, tuple[bool, bool]]] = [  # per line: near span index -> (strict, contained)
+        {si: reads(line.text, s.text, on_screen_with(line, truth)) for si, s in enumerate(spans) if line.near(s)}
+        for line in scored]
+    twins: dict[str, list[int]] = {}
+    for li, line in enumerate(scored):
+        twins.setdefault(normalise_text(line.text), []).append(li)
+    credited: dict[int, list[int]] = {}
+    for group in twins.values():
+        readers = {li: [si for si, (_, contained) in verdicts[li].items() if contained] for li in group}
+        credited.update(assign(scored, readers, spans))
     results = []
-    for line in scored:
-        near = [s for s in spans if line.near(s)]
-        verdicts = [(s, *reads(line.text, s.text)) for s in near]
-        twins = by_text[normalise_text(line.text)]
-        own = tuple(sorted((s for s, _, contained in verdicts if contained
-                            and max(twins, key=lambda t: overlap_s(t, s)) is line), key=lambda s: s.start_s))
-        strict = any(ok and s in own for s, ok, _ in verdicts)
-        contained = bool(own)
-        cover = 1.0 if contained else coverage(line.text, [s.text for s in near])
-        results.append(LineScore(line, strict, contained, own, cover))
+    for li, line in enumerate(scored):
+        own = sorted(credited[li], key=lambda si: spans[si].start_s)
+        cover = 1.0 if own else coverage(line.text, [spans[si].text for si in verdicts[li]])
+        results.append(LineScore(line, any(verdicts[li][si][0] for si in own), bool(own),
+                                 tuple(spans[si] for si in own), cover))
     return CreditsScore(tuple(results), len(truth))
