@@ -196,10 +196,12 @@ def assign(lines: Sequence[TruthLine], readers: dict[int, list[int]], spans: Seq
 
 
 def score(spans: Sequence[Span], truth: Sequence[TruthLine]) -> CreditsScore:
+    """Every scored line of ``truth`` against the spans of the whole excerpt (the module's rules)."""
     scored = sorted((t for t in truth if t.scored), key=lambda t: (t.start_s, t.end_s))
-    verdicts: list[dict[int, tuple[bool, bool]]] = [  # per line: near span index -> (strict, contained)
-        {si: reads(line.text, s.text, on_screen_with(line, truth)) for si, s in enumerate(spans) if line.near(s)}
-        for line in scored]
+    verdicts: list[dict[int, tuple[bool, bool]]] = []  # per line: near span index -> (strict, contained)
+    for line in scored:
+        others = on_screen_with(line, truth)
+        verdicts.append({si: reads(line.text, s.text, others) for si, s in enumerate(spans) if line.near(s)})
     twins: dict[str, list[int]] = {}
     for li, line in enumerate(scored):
         twins.setdefault(normalise_text(line.text), []).append(li)
