@@ -32,6 +32,7 @@ from indexer.ocr import Box, OcrEngine, TextBox
 from indexer.ocr_scroll import FULL_EVERY, carried, detect_in_rows, scroll_strip, strip_and_carried
 from indexer.ocr_tracking import (MIN_INSIDE, MIN_PART_CONFIDENCE, Line, LineTracker, bounds, inside, moved,
                                   touches_edge)
+from indexer.span_gaps import MAX_GAP_FRAMES, join_interrupted
 from indexer.text_spans import (DEFAULT_CHANGE_THRESHOLD, MIN_TEXT_SIMILARITY, TextSpan, merge_spans, picture_change,
                                 text_similarity, thumbnail)
 
@@ -211,8 +212,10 @@ class ScreenTextReader:
         t_s = np.asarray(self._t_s)
         selected = np.asarray(sorted(self._read), dtype=np.int64)
         end_s = duration_s if duration_s > float(t_s[-1]) else float(t_s[-1]) + interval_s
-        spans = merge_spans(t_s, self._read, selected, interval_s, end_s=end_s,
-                            frame_shot=np.asarray(self._shot, dtype=np.int64))
+        frame_shot = np.asarray(self._shot, dtype=np.int64)  # (N,)
+        spans = join_interrupted(merge_spans(t_s, self._read, selected, interval_s, end_s=end_s,
+                                             frame_shot=frame_shot),
+                                 t_s, MAX_GAP_FRAMES * interval_s, frame_shot)
         s = self.stats
         log.info("OCR: %d frames, %d unchanged, %d probed, %d read; %d lines recognised, %d followed; "
                  "detect %.1f s, recognise %.1f s; %d spans", s.frames_given, s.frames_unchanged, s.frames_probed,
