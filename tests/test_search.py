@@ -128,7 +128,9 @@ def test_filters_groups_and_pages(visual_library: Indexed) -> None:
     long_only = service.search(SearchRequest(text=query, channels=VISUAL, filters=SearchFilters(min_duration_s=7.0)))
     assert long_only.moments is not None
     assert all(long_only.media[m.media_id].duration_s >= 7.0 for m in long_only.moments.items)
-    by_video = service.search(SearchRequest(text=query, channels=VISUAL, group_by=GroupBy.VIDEO))
+    # every moment, not only those over the cut-off: random tiny towers score one clip's best moment within a
+    # hair of it (0.0092 against 0.0088), so the count would follow the machine's rounding, not the grouping
+    by_video = service.search(SearchRequest(text=query, channels=VISUAL, group_by=GroupBy.VIDEO, show_all=True))
     assert by_video.videos is not None and by_video.videos.total == 3
     page2 = service.search(SearchRequest(text=query, channels=VISUAL, page=2, page_size=2)).moments
     assert page2 is not None and page2.items == everything.items[2:4]
