@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from indexer.errors import EncoderError
-from indexer.model_files import package_dir, sha256_of, verify_files
+from indexer.model_files import default_cache_dir, package_dir, sha256_of, verify_files
 from indexer.packaged_mpnet import MPNET_NAME, prepare_mpnet
+from indexer.text_onnx import OnnxSentenceModel, supported
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +65,44 @@ class TextEncoder:
 
     def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64) -> None:
         source = resolve_text_model(model)
+        revision = self.revision_of(source)
+        self.batch_size = batch_size
+        self._fast: OnnxSentenceModel | None = None
+        self._model: Any = None
         if model in (None, MPNET_NAME):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the packaged model is complete: never ask a hub
-        try:
-            from sentence_transformers import SentenceTransformer
+            if device == "cpu" and supported(Path(source)):
+                self._fast = self._onnx(Path(source), revision)
+        if self._fast is not None:
+            dim = self._fast.dim
+        else:
+            try:
+                from sentence_transformers import SentenceTransformer
 
-            self._model: Any = SentenceTransformer(str(source), device=device)
-        except Exception as exc:
-            raise EncoderError(str(model or DEFAULT_TEXT_MODEL), f"cannot load the text embedding model: {exc}") from exc
-        self.batch_size = batch_size
-        revision = self.revision_of(source)
-        dim_of = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        dim = int(dim_of())
+                self._model = SentenceTransformer(str(source), device=device)
+            except Exception as exc:
+                raise EncoderError(str(model or DEFAULT_TEXT_MODEL),
+                                   f"cannot load the text embedding model: {exc}") from exc
+            dim_of = getattr(self._model, "get_embedding_dimension", None) \
+                or self._model.get_sentence_embedding_dimension
+            dim = int(dim_of())
         self.info = TextEncoderInfo(name=model or DEFAULT_TEXT_MODEL, revision=revision, dim=dim)
         assert describe_text_model(model) == self.info, "describe_text_model disagrees with the loaded model"
-        log.info("loaded text encoder %s", self.info.key)
+        log.info("loaded text encoder %s (%s)", self.info.key, "onnxruntime" if self._fast else "sentence-transformers")
+
+    @property
+    def on_onnxruntime(self) -> bool:
+        return self._fast is not None
+
+    @staticmethod
+    def _onnx(source: Path, revision: str) -> OnnxSentenceModel | None:
+        """The packaged model on onnxruntime (``indexer.text_onnx``), or None (sentence-transformers then) when
+        its export or load fails."""
+        try:
+            return OnnxSentenceModel(source, revision, default_cache_dir())
+        except Exception:  # noqa: BLE001 - sentence-transformers gives the same vectors, slower to load
+            log.warning("the sentence model's onnxruntime copy failed; using sentence-transformers", exc_info=True)
+            return None
 
     @staticmethod
     def revision_of(source: Path | str) -> str:
@@ -92,6 +116,8 @@ class TextEncoder:
         """texts -> (N, dim) float32, L2-normalised."""
         if not texts:
             return np.zeros((0, self.info.dim), dtype=np.float32)
+        if self._fast is not None:
+            return self._fast.encode(texts)
         out = self._model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(out, dtype=np.float32)

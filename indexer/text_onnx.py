@@ -1,0 +1,147 @@
+"""The packaged sentence models run by onnxruntime, without torch or sentence-transformers in the process.
+
+Importing sentence-transformers and loading all-MiniLM-L6-v2 costs 5.7-6.9 s of CPU (torch 2, transformers and
+scikit-learn, which sentence-transformers imports, most of the rest); every `scenedex index` and the first search
+of a process paid it. onnxruntime (already loaded for OCR), the ``tokenizers`` library and the exported graph
+cost 0.6 s. The graph is exported once per model into the cache (``onnx_copy``: torch's exporter, ~2 s for
+MiniLM) and gives the same vectors as sentence-transformers: the same tokenizer file and truncation, mean pooling
+over the attention mask, L2 normalisation (``tests/test_text_onnx.py`` compares the two).
+
+Only folders whose sentence-transformers modules are a Transformer, a mean Pooling and optionally Normalize
+qualify (``supported``); anything else stays on sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMAT = 1  # bump when the exported graph changes: a new folder is made
+OPSET = 17
+BATCH_TEXTS = 64
+PLAIN_MODULES = ("sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
+                 "sentence_transformers.models.Normalize")
+
+
+def supported(model_dir: Path) -> bool:
+    """Whether the folder is a Transformer + mean Pooling (+ Normalize) sentence-transformers model."""
+    try:
+        modules = json.loads((model_dir / "modules.json").read_text())
+        kinds = [m["type"] for m in modules]
+        pooling = next(m for m in modules if m["type"].endswith(".Pooling"))
+        pool = json.loads((model_dir / pooling["path"] / "config.json").read_text())
+    except (OSError, ValueError, KeyError, StopIteration):
+        return False
+    modes = {k for k, v in pool.items() if k.startswith("pooling_mode") and v}
+    return (kinds[:2] == list(PLAIN_MODULES[:2]) and set(kinds[2:]) <= {PLAIN_MODULES[2]}
+            and modes == {"pooling_mode_mean_tokens"} and (model_dir / "tokenizer.json").is_file())
+
+
+def onnx_copy(model_dir: Path, revision: str, cache_dir: Path) -> Path:
+    """The folder holding ``model.onnx`` and ``inputs.json`` for this model, exported once (atomic: made in a
+    temporary folder and renamed into place, so a crash or a second process never leaves half a copy)."""
+    target = cache_dir / "text-onnx" / f"{model_dir.name}-{revision}-v{EXPORT_FORMAT}"
+    if (target / "inputs.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".text-onnx-", dir=target.parent))
+    try:
+        _export(model_dir, work)
+        os.replace(work, target)
+    except OSError:  # another process put its copy there first
+        if not (target / "inputs.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    log.info("exported %s to %s", model_dir, target)
+    return target
+
+
+def _export(model_dir: Path, out: Path) -> None:
+    import inspect
+
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids")
+             if n in inspect.signature(model.forward).parameters]
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            return self.model(**dict(zip(names, inputs))).last_hidden_state  # (B, T, D)
+
+    example = tuple(torch.ones((2, 4), dtype=torch.int64) for _ in names)
+    axes = {n: {0: "batch", 1: "tokens"} for n in (*names, "last_hidden")}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on shapes it fixes; the graph is checked by tests
+        torch.onnx.export(LastHidden(), example, str(out / "model.onnx"), input_names=names,
+                          output_names=["last_hidden"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+    (out / "inputs.json").write_text(json.dumps(names))
+
+
+class OnnxSentenceModel:
+    """texts -> (N, D) float32 L2-normalised, like ``SentenceTransformer.encode(normalize_embeddings=True)``."""
+
+    def __init__(self, model_dir: Path, revision: str, cache_dir: Path, threads: int = 0) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        copy = onnx_copy(model_dir, revision, cache_dir)
+        self.input_names: list[str] = json.loads((copy / "inputs.json").read_text())
+        max_tokens = int(json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"])
+        self.tokenizer: Any = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        pad = _pad_token(model_dir)
+        self.tokenizer.enable_truncation(max_tokens)
+        self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id(pad), pad_token=pad)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see indexer.ocr.quiet_sessions
+        self.session = onnxruntime.InferenceSession(str(copy / "model.onnx"), options,
+                                                    providers=["CPUExecutionProvider"])
+        self.dim = int(json.loads((model_dir / "config.json").read_text())["hidden_size"])
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths pad little
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for start in range(0, len(order), BATCH_TEXTS):
+            idx = order[start:start + BATCH_TEXTS]
+            out[idx] = self._batch([texts[i] for i in idx])
+        return out
+
+    def _batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch(texts)
+        arrays = {"input_ids": np.array([e.ids for e in encodings], np.int64),  # (B, T)
+                  "attention_mask": np.array([e.attention_mask for e in encodings], np.int64),
+                  "token_type_ids": np.array([e.type_ids for e in encodings], np.int64)}
+        hidden = self.session.run(None, {n: arrays[n] for n in self.input_names})[0]  # (B, T, D)
+        mask = arrays["attention_mask"][..., None].astype(np.float32)  # (B, T, 1)
+        pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)  # (B, D)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+
+def _pad_token(model_dir: Path) -> str:
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):
+        try:
+            pad = json.loads((model_dir / name).read_text()).get("pad_token")
+        except (OSError, ValueError):
+            continue
+        if isinstance(pad, dict):
+            pad = pad.get("content")
+        if pad:
+            return str(pad)
+    return "[PAD]"

@@ -1,0 +1,71 @@
+"""The packaged sentence model on onnxruntime (``indexer.text_onnx``) gives sentence-transformers' vectors, and
+loads without torch or sentence-transformers in the process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from indexer.text_embedding import TextEncoder, resolve_text_model
+from indexer.text_onnx import OnnxSentenceModel, supported
+
+TEXTS = ["Goddard Space Flight Center", "", "a", "WAVES break over the rail, Ünïcödé & émoji 🚂 …",
+         "dinner on the train " * 120,  # longer than the 256 tokens the model reads: truncated alike
+         "ORIGINAL STORY AND SCRIPT Sacha Goedegebure", "12:30 — 3.5 km/h?"]
+
+
+def test_onnx_vectors_equal_sentence_transformers_vectors() -> None:
+    from sentence_transformers import SentenceTransformer
+
+    encoder = TextEncoder()
+    assert encoder.on_onnxruntime, "the packaged model should run on onnxruntime"
+    fast = encoder.encode(TEXTS)  # (N, 384)
+    reference = SentenceTransformer(str(resolve_text_model(None)), device="cpu").encode(
+        TEXTS, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    assert fast.shape == reference.shape == (len(TEXTS), 384)
+    assert np.abs(fast - reference).max() < 1e-4
+    assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+
+
+def test_order_and_batches_do_not_change_a_text_s_vector(tmp_path) -> None:
+    source = resolve_text_model(None)
+    model = OnnxSentenceModel(source, TextEncoder.revision_of(source), tmp_path)
+    together = model.encode(TEXTS * 20)  # 140 texts: three batches, sorted by length inside
+    for i, text in enumerate(TEXTS):
+        assert np.abs(together[i] - model.encode([text])[0]).max() < 1e-5
+
+
+def test_loading_the_packaged_model_imports_neither_torch_nor_sentence_transformers() -> None:
+    TextEncoder()  # the export is cached
+    code = ("import sys; from indexer.text_embedding import TextEncoder; TextEncoder().encode(['hello']); "
+            "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_models_with_other_pooling_are_not_taken(tmp_path) -> None:
+    source = resolve_text_model(None)
+    assert supported(source)
+    for name in ("modules.json", "sentence_bert_config.json", "config.json", "tokenizer.json"):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
+    assert not supported(tmp_path)
+    assert not supported(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("broken", ["model.onnx"])
+def test_a_broken_export_falls_back_to_sentence_transformers(tmp_path, monkeypatch, broken) -> None:
+    import indexer.text_embedding as text_embedding
+
+    monkeypatch.setattr(text_embedding, "default_cache_dir", lambda: tmp_path)
+    first = TextEncoder()
+    assert first.on_onnxruntime
+    [copy] = (tmp_path / "text-onnx").iterdir()
+    (copy / broken).write_bytes(b"not a graph")
+    second = TextEncoder()
+    assert not second.on_onnxruntime
+    assert np.abs(second.encode(TEXTS[:1]) - first.encode(TEXTS[:1])).max() < 1e-4
