@@ -14,6 +14,7 @@ read: frames skipped as unchanged never end a span.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -45,21 +46,25 @@ def join_interrupted(spans: Sequence[TextSpan], t_s: np.ndarray, max_gap_s: floa
                      min_similarity: float = MIN_TEXT_SIMILARITY) -> list[TextSpan]:
     """Spans (any order) -> the same spans with each line's interrupted pieces joined, sorted like
     ``merge_spans``'s. t_s: (N,) time of every sampled frame; frame_shot: (N,) shot of each, or None."""
-    pieces = sorted(spans, key=lambda s: (s.start_s, s.end_s))
+    pieces = _Pieces(sorted(spans, key=lambda s: (s.start_s, s.end_s)))
     joined: list[tuple[TextSpan, set[int]]] = []  # a span and the pieces it is made of
-    for p, span in enumerate(pieces):
+    reachable: list[int] = []  # indices into joined ending at most max_gap_s before the pieces still to come
+    for p, span in enumerate(pieces.spans):
+        reachable = [k for k in reachable if span.start_s - joined[k][0].end_s <= max_gap_s + 1e-6]
         best: tuple[float, float, int] | None = None
-        for k, (prev, members) in enumerate(joined):
-            if not 0 <= span.start_s - prev.end_s <= max_gap_s + 1e-6:
+        for k in reachable:
+            prev, members = joined[k]
+            if span.start_s < prev.end_s:
                 continue
             sim = similar_enough(prev.text, span.text, min_similarity)
             if sim is None or _across_a_cut(prev, span, t_s, frame_shot) \
-                    or _another_copy(pieces, members | {p}, prev.start_s, span.end_s, span.text, min_similarity):
+                    or pieces.another_copy(members | {p}, prev.start_s, span.end_s, span.text, min_similarity):
                 continue
             key = (-(span.start_s - prev.end_s), sim, k)
             best = key if best is None or key > best else best
         if best is None:
             joined.append((span, {p}))
+            reachable.append(len(joined) - 1)
         else:
             prev, members = joined[best[2]]
             joined[best[2]] = (_joined(prev, span), members | {p})
@@ -73,11 +78,21 @@ def _across_a_cut(prev: TextSpan, span: TextSpan, t_s: np.ndarray, frame_shot: n
             and normalise_text(prev.text) != normalise_text(span.text))
 
 
-def _another_copy(pieces: Sequence[TextSpan], own: set[int], start_s: float, end_s: float, text: str,
-                  min_similarity: float) -> bool:
-    """Whether a span other than ``own`` pieces shows the same text between start_s and end_s: the same name
-    credited twice, one copy scrolling in as the other leaves, is two lines, and which piece is whose is not
-    known without their motion, so neither is joined."""
-    return any(j not in own and other.start_s < end_s and other.end_s > start_s
-               and similar_enough(other.text, text, min_similarity) is not None
-               for j, other in enumerate(pieces))
+class _Pieces:
+    """The spans to join, sorted by start, with what finds the ones showing between two times without
+    scanning them all (a long film has tens of thousands)."""
+
+    def __init__(self, spans: list[TextSpan]) -> None:
+        self.spans = spans
+        self._starts = [s.start_s for s in spans]
+        self._longest_s = max((s.end_s - s.start_s for s in spans), default=0.0)
+
+    def another_copy(self, own: set[int], start_s: float, end_s: float, text: str, min_similarity: float) -> bool:
+        """Whether a span other than ``own`` pieces shows the same text between start_s and end_s: the same
+        name credited twice, one copy scrolling in as the other leaves, is two lines, and which piece is whose
+        is not known without their motion, so neither is joined."""
+        lo = bisect.bisect_right(self._starts, start_s - self._longest_s)
+        hi = bisect.bisect_left(self._starts, end_s)
+        return any(j not in own and self.spans[j].end_s > start_s
+                   and similar_enough(self.spans[j].text, text, min_similarity) is not None
+                   for j in range(lo, hi))
