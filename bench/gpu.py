@@ -6,8 +6,9 @@
   on CUDA, batch 64, after warm-up;
 * ocr: frames/s of the OCR engine (detect at 640 px + recognise each line) on generated 960 x 540 frames with
   text, on onnxruntime's CUDA provider when installed (else its CPU provider, said so);
-* whisper: real-time factor of the packaged faster-whisper tiny.en in float16 on CUDA, on a generated
-  espeak-ng speech track (bench/speech.py's media);
+* whisper: real-time factor of the packaged faster-whisper tiny.en in float16 on CUDA on a minute of generated
+  espeak-ng speech, decoded beforehand and fed in the chunks ingest uses (``--audio``/``--save-audio`` carry
+  the samples to a machine without espeak-ng or ffmpeg);
 * faiss: queries/s of exact inner-product search on 1M x 512 float32 vectors on the GPU (faiss GPU build) or
   the CPU (flat index), 1,000 queries, k=10.
 
@@ -85,27 +86,51 @@ def ocr(cpu: bool) -> None:
           f"{lines / len(frames):.1f} lines a frame)")
 
 
-def whisper(cpu: bool) -> None:
+def speech_samples(seconds: float, lines: int) -> np.ndarray:
+    """(n,) float32 at 16 kHz: generated espeak-ng speech (needs espeak-ng and ffmpeg), decoded by ffmpeg."""
+    import subprocess
     import tempfile
 
-    from indexer.probe import probe
-    from indexer.speech import SpeechModelSpec, load_speech_recognizer, transcribe_media
     from scenedex.speech_samples import SpokenLine, write_speech_track
 
+    with tempfile.TemporaryDirectory() as tmp:
+        spoken = [SpokenLine(1.0 + 6.0 * i, f"Line {i}: the harbour lights come on at dusk over the water.")
+                  for i in range(lines)]
+        path = Path(tmp) / "speech.wav"
+        write_speech_track(path, spoken, duration_s=seconds)
+        raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", "16000",
+                              "-"], check=True, capture_output=True).stdout
+    return np.frombuffer(raw, dtype=np.float32)
+
+
+def whisper(cpu: bool, audio_path: Path | None = None, save_audio: Path | None = None) -> None:
+    """Transcription time of the recogniser on decoded samples, chunk by chunk as ingest feeds it (decode not
+    counted). ``audio_path``: samples saved by ``save_audio`` on another machine (the GPU one may lack
+    espeak-ng and ffmpeg)."""
+    from indexer.speech import SpeechModelSpec, load_speech_recognizer
+
+    if audio_path is not None:
+        samples = np.load(audio_path).astype(np.float32)  # saved as float16 to travel light
+    else:
+        samples = speech_samples(12.0, 2) if cpu else speech_samples(60.0, 10)
+    if save_audio is not None:
+        np.save(save_audio, samples.astype(np.float16))
+        print(f"saved {len(samples) / 16000:.0f} s of speech samples to {save_audio}")
+        return
     spec = SpeechModelSpec(device="cpu", compute_type="int8") if cpu else SpeechModelSpec(device="cuda",
                                                                                           compute_type="float16")
     recognizer = load_speech_recognizer(spec)
-    with tempfile.TemporaryDirectory() as tmp:
-        lines = [SpokenLine(1.0 + 6.0 * i, f"Line {i}: the harbour lights come on at dusk over the water.")
-                 for i in range(2 if cpu else 10)]
-        path = Path(tmp) / "speech.wav"
-        write_speech_track(path, lines, duration_s=(12.0 if cpu else 60.0))
-        info = probe(path)
-        t0 = time.perf_counter()
-        transcribe_media(recognizer, info)
-        elapsed = time.perf_counter() - t0
-    print(f"whisper tiny.en {spec.compute_type} on {spec.device}: {info.duration_s / elapsed:.1f}x real time "
-          f"(real-time factor {elapsed / info.duration_s:.3f}) on {info.duration_s:.0f} s of speech")
+    chunk = int(spec.chunk_s * 16000)
+    recognizer.transcribe_audio(samples[:chunk])  # warm-up
+    t0 = time.perf_counter()
+    words = 0
+    for start in range(0, len(samples), chunk):
+        result = recognizer.transcribe_audio(samples[start:start + chunk], start / 16000, "en")
+        words += sum(len(segment.words) for segment in result.segments)
+    elapsed = time.perf_counter() - t0
+    duration_s = len(samples) / 16000
+    print(f"whisper tiny.en {spec.compute_type} on {spec.device}: {duration_s / elapsed:.1f}x real time "
+          f"(real-time factor {elapsed / duration_s:.3f}) on {duration_s:.0f} s of speech, {words} words")
 
 
 def faiss_search(cpu: bool) -> None:
@@ -134,8 +159,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("section", choices=["encoders", "ocr", "whisper", "faiss"])
     parser.add_argument("--cpu-fallback", action="store_true")
+    parser.add_argument("--audio", type=Path, help="whisper: transcribe these saved samples (.npy)")
+    parser.add_argument("--save-audio", type=Path, help="whisper: only generate the samples and save them (.npy)")
     args = parser.parse_args()
-    {"encoders": encoders, "ocr": ocr, "whisper": whisper, "faiss": faiss_search}[args.section](args.cpu_fallback)
+    if args.section == "whisper":
+        whisper(args.cpu_fallback, args.audio, args.save_audio)
+    else:
+        {"encoders": encoders, "ocr": ocr, "faiss": faiss_search}[args.section](args.cpu_fallback)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,19 @@
 # faster-whisper real-time factor (float16), LLaMA-VID 7B-shaped time to first token for one hour of video,
 # FAISS search. Without CUDA it says so and runs each section's small CPU path instead (not GPU figures).
 #
-#   bash bench/gpu.sh            # from the repository root, after `make setup`
+#   bash bench/gpu.sh                  # from the repository root, after `make setup`
+#   bash bench/gpu.sh encoders llamavid   # only these sections (encoders ocr whisper llamavid faiss)
+#
+# WHISPER_AUDIO=speech.npy: the speech section transcribes these samples ((n,) float32 at 16 kHz, written by
+# `bench/gpu.py whisper --save-audio speech.npy` on a machine with espeak-ng and ffmpeg) instead of generating them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 START=$(date +%s)
+SECTIONS=${*:-encoders ocr whisper llamavid faiss}
+for want in $SECTIONS; do
+  case " encoders ocr whisper llamavid faiss " in *" $want "*) ;; *) echo "unknown section: $want" >&2; exit 2;; esac
+done
 if "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   CUDA=1
   "$PY" -c 'import torch; print("GPU:", torch.cuda.get_device_name(0), "| torch", torch.__version__)'
@@ -22,9 +30,10 @@ fi
 "$PY" -c 'import onnxruntime as o; print("onnxruntime", o.__version__, "providers", o.get_available_providers())'
 
 FAILED=0
-section() {  # name, time limit in seconds, command...
-  local name=$1 limit=$2
-  shift 2
+section() {  # key, name, time limit in seconds, command...
+  local key=$1 name=$2 limit=$3
+  shift 3
+  case " $SECTIONS " in *" $key "*) ;; *) return 0;; esac
   echo
   echo "== $name (limit ${limit} s) =="
   local t0=$(date +%s)
@@ -35,17 +44,17 @@ section() {  # name, time limit in seconds, command...
   echo "   ($(( $(date +%s) - t0 )) s)"
 }
 
-section "vision encoders" 90 "$PY" bench/gpu.py encoders "${FALLBACK[@]}"
-section "OCR" 60 "$PY" bench/gpu.py ocr "${FALLBACK[@]}"
-section "speech (faster-whisper)" 60 "$PY" bench/gpu.py whisper "${FALLBACK[@]}"
+section encoders "vision encoders" 90 "$PY" bench/gpu.py encoders "${FALLBACK[@]}"
+section ocr "OCR" 60 "$PY" bench/gpu.py ocr "${FALLBACK[@]}"
+section whisper "speech (faster-whisper)" 90 "$PY" bench/gpu.py whisper "${FALLBACK[@]}" ${WHISPER_AUDIO:+--audio "$WHISPER_AUDIO"}
 if [ "$CUDA" = 1 ]; then
-  section "LLaMA-VID 7B shape, 1 h of video, time to first token" 180 \
-    "$PY" bench/llamavid.py --size 7b --device cuda --dtype bfloat16 --frames 3600 --repeats 1
+  section llamavid "LLaMA-VID 7B shape, 1 h of video, time to first token" 180 \
+    "$PY" bench/llamavid.py --size 7b --mode long_video --device cuda --dtype bfloat16 --frames 3600 --repeats 1
 else
-  section "LLaMA-VID (tiny, CPU fallback: 60 frames)" 60 \
+  section llamavid "LLaMA-VID (tiny, CPU fallback: 60 frames)" 60 \
     "$PY" bench/llamavid.py --size tiny --device cpu --frames 60 --repeats 1
 fi
-section "FAISS search" 60 "$PY" bench/gpu.py faiss "${FALLBACK[@]}"
+section faiss "FAISS search" 60 "$PY" bench/gpu.py faiss "${FALLBACK[@]}"
 
 echo
 echo "gpu.sh: $(( $(date +%s) - START )) s in all, $FAILED section(s) failed, CUDA=$CUDA"

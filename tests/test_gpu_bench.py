@@ -1,0 +1,30 @@
+"""bench/gpu.sh: sections chosen by name, unknown names refused, each section's CPU fallback runs where CUDA is
+absent (the GPU figures themselves come from a GPU machine; see README, Benchmarks, GPU)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gpu_sh(*sections: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "bench/gpu.sh", *sections], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={"PATH": "/usr/bin:/bin", "PY": sys.executable})
+
+
+def test_unknown_section_is_refused_before_anything_runs() -> None:
+    done = gpu_sh("faiss", "ocrr")
+    assert done.returncode == 2
+    assert "unknown section: ocrr" in done.stderr
+    assert "FAISS" not in done.stdout
+
+
+def test_only_the_named_section_runs() -> None:
+    done = gpu_sh("faiss")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "== FAISS search" in done.stdout and "faiss exact inner-product search on" in done.stdout
+    assert "== vision encoders" not in done.stdout and "== speech" not in done.stdout
+    assert "0 section(s) failed" in done.stdout
