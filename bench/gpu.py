@@ -9,6 +9,9 @@
 * whisper: real-time factor of the packaged faster-whisper tiny.en in float16 on CUDA on a minute of generated
   espeak-ng speech, decoded beforehand and fed in the chunks ingest uses (``--audio``/``--save-audio`` carry
   the samples to a machine without espeak-ng or ffmpeg);
+* frames: the frames channel's sampler feeding a random ViT-B/16-shaped CLIP in bf16 on CUDA through ingest's
+  prefetch queue, against plain ``ffmpeg -vf fps=1 -f null -`` on the same 720p file (``--media``; ratio ≥ 0.8
+  is issue 13's goal when the encoder outruns decoding);
 * faiss: queries/s of exact inner-product search on 1M x 512 float32 vectors on the GPU (faiss GPU build) or
   the CPU (flat index), 1,000 queries, k=10.
 
@@ -25,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 SHAPES = {"ViT-B/16": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
                            patch_size=16),
@@ -133,6 +137,43 @@ def whisper(cpu: bool, audio_path: Path | None = None, save_audio: Path | None =
           f"(real-time factor {elapsed / duration_s:.3f}) on {duration_s:.0f} s of speech, {words} words")
 
 
+def frames(cpu: bool, media: Path) -> None:
+    """The frames channel's decode and encoder on one file against plain ``ffmpeg -vf fps=1 -f null -``: the
+    ingest sampler (1 fps, 224 px, shot detection) feeding a random ViT-B/16-shaped CLIP through the prefetch
+    queue ingest uses, so decoding overlaps encoding (no database: that is bench/ingest.py's business)."""
+    import subprocess
+    import tempfile
+
+    from bench.common import vit_b16
+    from indexer.encoders.base import EncoderSpec
+    from indexer.encoders.loading import load_vision_encoder
+    from indexer.probe import choose_video_stream, probe
+    from indexer.sampling import FrameSampler, SamplingPolicy, ffmpeg_binary, prefetch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        encoder = load_vision_encoder(EncoderSpec(model=str(vit_b16(Path(tmp) / "vit-b16")),
+                                                  device="cpu" if cpu else "cuda", batch_size=32))
+    info = probe(media)
+    stream = choose_video_stream(info)
+    encoder.encode(np.zeros((4, 224, 224, 3), np.uint8))  # warm-up
+    t0 = time.perf_counter()
+    subprocess.run([ffmpeg_binary(), "-v", "error", "-i", str(media), "-vf", "fps=1", "-f", "null", "-"], check=True)
+    ffmpeg_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    count, encode_s = 0, 0.0
+    sampler = FrameSampler(info, stream, SamplingPolicy(size_px=encoder.info.image_size))
+    for batch in prefetch(sampler.batches()):
+        t1 = time.perf_counter()
+        encoder.encode(batch.frames)
+        encode_s += time.perf_counter() - t1
+        count += len(batch.frames)
+    scenedex_s = time.perf_counter() - t0
+    print(f"frames channel on {media.name} ({info.duration_s:.0f} s): plain ffmpeg fps=1 {ffmpeg_s:.2f} s; "
+          f"sampler + ViT-B/16 on {'cpu' if cpu else 'cuda'} "
+          f"{scenedex_s:.2f} s for {count} frames (encoder busy {encode_s:.2f} s) → "
+          f"{ffmpeg_s / scenedex_s:.2f}x ffmpeg's speed")
+
+
 def faiss_search(cpu: bool) -> None:
     import faiss
 
@@ -157,13 +198,17 @@ def faiss_search(cpu: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("section", choices=["encoders", "ocr", "whisper", "faiss"])
+    parser.add_argument("section", choices=["encoders", "ocr", "whisper", "frames", "faiss"])
     parser.add_argument("--cpu-fallback", action="store_true")
     parser.add_argument("--audio", type=Path, help="whisper: transcribe these saved samples (.npy)")
     parser.add_argument("--save-audio", type=Path, help="whisper: only generate the samples and save them (.npy)")
+    parser.add_argument("--media", type=Path, default=ROOT.parent / "shared" / "media" / "bbb_opening_720p.mp4",
+                        help="frames: the file to decode (default: the 720p24 Big Buck Bunny opening excerpt)")
     args = parser.parse_args()
     if args.section == "whisper":
         whisper(args.cpu_fallback, args.audio, args.save_audio)
+    elif args.section == "frames":
+        frames(args.cpu_fallback, args.media)
     else:
         {"encoders": encoders, "ocr": ocr, "faiss": faiss_search}[args.section](args.cpu_fallback)
 

@@ -5,17 +5,18 @@
 # FAISS search. Without CUDA it says so and runs each section's small CPU path instead (not GPU figures).
 #
 #   bash bench/gpu.sh                  # from the repository root, after `make setup`
-#   bash bench/gpu.sh encoders llamavid   # only these sections (encoders ocr whisper llamavid faiss)
+#   bash bench/gpu.sh encoders llamavid   # only these sections (encoders ocr whisper frames llamavid faiss)
 #
+# FRAMES_MEDIA=file.mp4: the frames section's file (default ../shared/media/bbb_opening_720p.mp4).
 # WHISPER_AUDIO=speech.npy: the speech section transcribes these samples ((n,) float32 at 16 kHz, written by
 # `bench/gpu.py whisper --save-audio speech.npy` on a machine with espeak-ng and ffmpeg) instead of generating them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 START=$(date +%s)
-SECTIONS=${*:-encoders ocr whisper llamavid faiss}
+SECTIONS=${*:-encoders ocr whisper frames llamavid faiss}
 for want in $SECTIONS; do
-  case " encoders ocr whisper llamavid faiss " in *" $want "*) ;; *) echo "unknown section: $want" >&2; exit 2;; esac
+  case " encoders ocr whisper frames llamavid faiss " in *" $want "*) ;; *) echo "unknown section: $want" >&2; exit 2;; esac
 done
 if "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   CUDA=1
@@ -47,6 +48,8 @@ section() {  # key, name, time limit in seconds, command...
 section encoders "vision encoders" 90 "$PY" bench/gpu.py encoders "${FALLBACK[@]}"
 section ocr "OCR" 60 "$PY" bench/gpu.py ocr "${FALLBACK[@]}"
 section whisper "speech (faster-whisper)" 90 "$PY" bench/gpu.py whisper "${FALLBACK[@]}" ${WHISPER_AUDIO:+--audio "$WHISPER_AUDIO"}
+section frames "frames channel: decode + ViT-B/16 vs plain ffmpeg" 120 "$PY" bench/gpu.py frames "${FALLBACK[@]}" \
+  ${FRAMES_MEDIA:+--media "$FRAMES_MEDIA"}
 if [ "$CUDA" = 1 ]; then
   section llamavid "LLaMA-VID 7B shape, 1 h of video, time to first token" 180 \
     "$PY" bench/llamavid.py --size 7b --mode long_video --device cuda --dtype bfloat16 --frames 3600 --repeats 1

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import OUT_DIR, make_hd_clip, save  # noqa: E402
+from bench.common import OUT_DIR, make_hd_clip, save, vit_b16  # noqa: E402
 from indexer.encoders import EncoderSpec, describe_vision_encoder, load_vision_encoder  # noqa: E402
 from scenedex.runtime import open_database  # noqa: E402
 from scenedex.settings import Settings  # noqa: E402
@@ -34,16 +34,6 @@ from workers.layout import DataLayout  # noqa: E402
 from indexer.sampling import SamplingPolicy  # noqa: E402
 
 FRAMES_ONLY = TextChannels(subtitles=False, speech=False, ocr=None)  # the visual channel alone
-
-
-def vit_b16(path: Path) -> Path:
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-
-    if not (path / "config.json").exists():
-        config = CLIPVisionConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                                  image_size=224, patch_size=16, projection_dim=512)
-        CLIPVisionModelWithProjection(config).save_pretrained(path)
-    return path
 
 
 BUSY: dict[str, dict[str, float]] = {}  # run label -> busy seconds of decode and encoder (bench.stages)

@@ -23,8 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import make_hd_clip, save  # noqa: E402
-from bench.ingest import vit_b16  # noqa: E402
+from bench.common import make_hd_clip, save, vit_b16  # noqa: E402
 from db.repositories import jobs as jobs_repo  # noqa: E402
 from db.session import Database, upgrade  # noqa: E402
 from scenedex.runtime import index_setup  # noqa: E402
