@@ -34,7 +34,10 @@ from indexer.probe import MediaInfo, StreamInfo
 
 # center_crop / squash: a size_px square for an encoder; fit_width: size_px wide, the display aspect kept (OCR).
 ResizeMode = Literal["center_crop", "squash", "fit_width"]
-SHOWINFO_LINE = re.compile(r"^\[showinfo@(frame|cut) @ [^\]]+\] n:\s*\d+\s+pts:\s*-?\d+\s+pts_time:(\S+)")
+# A showinfo line's log prefix names the filter instance: "[showinfo@frame @ 0x…]" up to ffmpeg 5.1, "[frame @ 0x…]"
+# from 6.0 on (the instance name alone). Both are read; a frame whose line is not read fails the decode.
+SHOWINFO_PREFIX = re.compile(r"^\[(?:showinfo@)?(frame|cut) @ [^\]]+\] ")
+SHOWINFO_LINE = re.compile(SHOWINFO_PREFIX.pattern + r"n:\s*\d+\s+pts:\s*-?\d+\s+pts_time:(\S+)")
 CUT_THUMB = "64:36"  # scene scores on a tiny nearest-neighbour thumbnail: ~free next to decoding
 # On a machine of up to this many cores ffmpeg decodes with one thread: its frame threads cost CPU of their own,
 # and the cores are already busy (OCR beside the decode, two files indexed at once). Both Big Buck Bunny excerpts
@@ -166,7 +169,7 @@ class _StderrReader(threading.Thread):
             line = raw.decode("utf-8", "replace").rstrip()
             match = SHOWINFO_LINE.match(line)
             if match is None:
-                if not line.startswith("[showinfo@"):
+                if SHOWINFO_PREFIX.match(line) is None:  # showinfo's other lines are noise, not errors
                     self.tail.append(line)
                 continue
             t_s = max(0.0, float(match.group(2)))  # already relative to the file's start

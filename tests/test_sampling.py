@@ -10,7 +10,7 @@ import pytest
 
 from indexer.errors import DecodeError
 from indexer.probe import choose_video_stream, probe
-from indexer.sampling import FrameSampler, SamplingPolicy, effective_fps
+from indexer.sampling import SHOWINFO_LINE, SHOWINFO_PREFIX, FrameSampler, SamplingPolicy, effective_fps
 from scenedex.samples import Segment, make_clip, read_frame_code
 
 
@@ -184,3 +184,18 @@ def test_one_decoder_thread_on_a_small_machine_gives_the_frames_and_cuts_of_ffmp
     own_frames, own_t, own_cuts, own = sample(path, size_px=96, resize_mode="fit_width")
     assert "-threads" not in sampling.build_command(path, own.stream, own.policy, 1.0)
     assert np.array_equal(one_frames, own_frames) and np.array_equal(one_t, own_t) and one_cuts == own_cuts
+
+
+@pytest.mark.parametrize("prefix", ["[showinfo@frame @ 0x55d0c1a2b3c0]",  # ffmpeg ≤ 5.1
+                                    "[frame @ 0xde28440]"])  # ffmpeg ≥ 6.0: the instance name alone
+def test_showinfo_lines_of_both_ffmpeg_generations_are_read(prefix: str) -> None:
+    line = (f"{prefix} n:  12 pts:     12 pts_time:12.5    duration:      1 duration_time:1       pos:   135407 "
+            "fmt:rgb24 sar:16/9 s:224x224 i:P iskey:0 type:B checksum:1E8734DC")
+    match = SHOWINFO_LINE.match(line)
+    assert match is not None and match.group(1) == "frame" and float(match.group(2)) == 12.5
+    cut = SHOWINFO_LINE.match(line.replace("frame @", "cut @").replace("pts_time:12.5", "pts_time:-0.04"))
+    assert cut is not None and cut.group(1) == "cut" and float(cut.group(2)) == -0.04
+    # showinfo's second line is recognised as showinfo's (kept out of error reports) but carries no time
+    extra = f"{prefix} color_range:pc color_space:gbr color_primaries:bt709"
+    assert SHOWINFO_PREFIX.match(extra) is not None and SHOWINFO_LINE.match(extra) is None
+    assert SHOWINFO_LINE.match("[h264 @ 0x1] n:   1 pts: 1 pts_time:1") is None
