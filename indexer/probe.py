@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import shlex
 import stat
@@ -15,8 +14,6 @@ from typing import Any
 import ffmpeg
 
 from indexer.errors import UnreadableMediaError, UnsupportedMediaError
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -154,12 +151,8 @@ def probe(path: Path) -> MediaInfo:
     try:
         raw = ffmpeg.probe(str(path), show_programs=None)  # keyword None -> bare flag `-show_programs`
     except ffmpeg.Error as exc:
-        try:  # ffprobe 6.0 crashes on -show_programs with some transport streams: programs only refine the choice
-            raw = ffmpeg.probe(str(path))
-        except ffmpeg.Error:
-            stderr = (exc.stderr or b"").decode("utf-8", "replace")[-4000:]
-            raise _explain_ffprobe_failure(path, stderr) from exc
-        log.warning("%s: ffprobe failed when asked for programs and read the file without them", path)
+        stderr = (exc.stderr or b"").decode("utf-8", "replace")[-4000:]
+        raise _explain_ffprobe_failure(path, stderr) from exc
     program_of = {
         int(s["index"]): int(p.get("program_id", 0))
         for p in raw.get("programs", []) or []
