@@ -148,3 +148,22 @@ def test_holdout_plan_is_a_third_library_on_new_wording(plan: Plan) -> None:
 def test_build_takes_a_plan_and_keeps_the_frozen_default() -> None:
     assert default_folder(PLAN_PATH) == DEFAULT_FOLDER and default_folder(HOLDOUT_PLAN) == HOLDOUT_FOLDER
     assert HOLDOUT_FOLDER != DEFAULT_FOLDER
+
+
+def test_holdout3_is_a_fifth_library_in_new_voices_and_words(plan: Plan) -> None:
+    """holdout3 (frozen before the search changes of 2026-12-04): six reels, 50+ queries, 30+ sharing no content
+    word, both kinds of target, and no text, file or voice any earlier plan has."""
+    holdout3 = load_plan(HOLDOUT_PLAN.with_name("holdout3.toml"))
+    queries = [(reel, q) for reel in holdout3.reels for q in reel.queries]
+    assert len(holdout3.reels) == 6 and len(queries) >= 50 and not holdout3.real
+    assert sum(reel.disjoint(q) for reel, q in queries) >= 30
+    assert sum(q.line is None for _, q in queries) >= 10
+    earlier = [plan, load_plan(HOLDOUT_PLAN), load_plan(HOLDOUT_PLAN.with_name("holdout2.toml"))]
+
+    def texts(p: Plan) -> set[str]:
+        return {q.text for r in p.reels for q in r.queries} | {t for r in p.reels for s in r.scenes for t in s.texts()}
+
+    for other in earlier:
+        assert not texts(other) & texts(holdout3)
+        assert not {r.media for r in other.reels} & {r.media for r in holdout3.reels}
+        assert not {r.voice for r in other.reels} & {r.voice for r in holdout3.reels}
