@@ -73,6 +73,25 @@ class CallClock:
         self.det.clear()
 
 
+def count_repeats(engine: OcrEngine) -> collections.Counter[str]:
+    """Counts of the engine's recognitions from now on: "new" (a text not read before), "repeat" (a text already
+    read: work that following lines did not save), "none" (not text); the engine's ``recognise_boxes`` is wrapped."""
+    counts: collections.Counter[str] = collections.Counter()
+    texts: set[str] = set()
+    recognise_boxes = engine.recognise_boxes
+
+    def counted(frame: np.ndarray, boxes: Any) -> Any:
+        readings = recognise_boxes(frame, boxes)
+        for r in readings:
+            counts["none" if r is None else "repeat" if r.text in texts else "new"] += 1
+            if r is not None:
+                texts.add(r.text)
+        return readings
+
+    engine.recognise_boxes = counted  # type: ignore[method-assign]
+    return counts
+
+
 def decode(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """(frames (N, H, 960, 3) uint8, t_s (N,), frame_shot (N,), duration_s) as the shared pass samples them."""
     info = probe(MEDIA / name)
@@ -87,6 +106,7 @@ def decode(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
 def read_file(engine: OcrEngine, clock: CallClock, name: str) -> dict[str, Any]:
     frames, t_s, frame_shot, duration_s = decode(name)
     clock.clear()
+    repeats = count_repeats(engine)
     c0, t0 = process_cpu_s(), time.perf_counter()
     reader = ScreenTextReader(engine)
     for i in range(0, len(frames), 16):  # fed in the shared pass's batches
@@ -97,6 +117,7 @@ def read_file(engine: OcrEngine, clock: CallClock, name: str) -> dict[str, Any]:
     by_width: dict[int, list[float]] = collections.defaultdict(list)  # bucket's upper bound px -> CPU s a line
     for width, s in clock.rec:
         by_width[next((b for b in WIDTH_BUCKETS_PX if width < b), 10 ** 6)].append(s)
+    engine.__dict__.pop("recognise_boxes", None)  # unwrap
     s = reader.stats
     print(f"{name}: OCR CPU {cpu_s:.1f} s (wall {wall_s:.1f} s): recogniser {rec_s:.1f} s ({len(clock.rec)} lines), "
           f"detector {det_s:.1f} s ({len(clock.det)} calls), the rest {cpu_s - rec_s - det_s:.1f} s")
@@ -104,8 +125,12 @@ def read_file(engine: OcrEngine, clock: CallClock, name: str) -> dict[str, Any]:
         f"<{k} px {len(v)} x {1000 * sum(v) / len(v):.0f} ms" for k, v in sorted(by_width.items())))
     print(f"  frames {s.frames_given}: read {s.frames_read} ({s.frames_by_strip} by strip), probed {s.frames_probed}, "
           f"unchanged {s.frames_unchanged}; {len(spans)} spans, {len({sp.text for sp in spans})} texts")
+    print(f"  recognitions: {repeats['new']} a new text, {repeats['repeat']} a text already read, "
+          f"{repeats['none']} not text; lines followed without recognition {s.lines_followed}, "
+          f"re-read {s.lines_reread}")
     return {"cpu_s": cpu_s, "wall_s": wall_s, "recogniser_cpu_s": rec_s, "detector_cpu_s": det_s,
-            "lines_recognised": s.lines_recognised, "spans": [(sp.start_s, sp.end_s, sp.text) for sp in spans],
+            "lines_recognised": s.lines_recognised,
+            "recognitions": dict(repeats), "spans": [(sp.start_s, sp.end_s, sp.text) for sp in spans],
             "readings": {int(k): [(b.text, b.confidence) for b in v] for k, v in sorted(reader._read.items())}}
 
 
