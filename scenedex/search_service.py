@@ -37,6 +37,7 @@ from search.errors import (
 )
 from search.fusion import FusionWeights, Retriever
 from search.confidence import assess
+from search.scene_blend import scene_blended
 from search.moments import Hit, MediaTimeline, Moment, MomentPolicy, build_moments, one_per_span
 from search.request import (
     TEXT_CHANNELS,
@@ -65,6 +66,8 @@ class SearchConfig:
     candidates_per_list: int = 100  # hits taken from each retriever before fusion
     max_moments: int = 1000  # ranked moments kept for paging
     lexical_rare_words: bool = False  # full-text words weighted by their rarity in the library (issue 15)
+    scene_blend: float = 0.0  # a said line's sentence rank blends in its caption's cosine at this weight (0: off;
+    # issue 15: 0.5 lifts R@5 off the tuned library but not top-1, see search.scene_blend)
 
 
 @dataclass(frozen=True)
@@ -231,7 +234,7 @@ class SearchService:
         semantic = [(r.media_id, r.start_s, r.end_s, SearchChannel(r.channel), float(sim), r.text, None)
                     for i, sim in zip(ids[0][found], sims[0][found]) if (r := rows.get(int(i))) is not None
                     and (request.min_similarity is None or sim >= request.min_similarity)]
-        return hits + _ranked(semantic, Retriever.SEMANTIC)
+        return hits + scene_blended(_ranked(semantic, Retriever.SEMANTIC), self.config.scene_blend)
 
     def _visual_hits(self, request: SearchRequest, allowed_media: np.ndarray | None, searched: list[SearchChannel],
                      skipped: dict[SearchChannel, str]) -> list[Hit]:
