@@ -56,13 +56,16 @@ def save(name: str, result: dict[str, object]) -> Path:
     return path
 
 
+VIT_B16_SHAPE = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                     patch_size=16)  # CLIP ViT-B/16's vision tower
+
+
 def vit_b16(path: Path) -> Path:
     """A randomly initialised CLIP vision tower of ViT-B/16 shape saved at ``path`` (once): weights do not change
     the cost the benchmarks measure."""
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     if not (path / "config.json").exists():
-        config = CLIPVisionConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                                  image_size=224, patch_size=16, projection_dim=512)
+        config = CLIPVisionConfig(image_size=224, projection_dim=512, **VIT_B16_SHAPE)
         CLIPVisionModelWithProjection(config).save_pretrained(path)
     return path

@@ -31,8 +31,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SHAPES = {"ViT-B/16": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                           patch_size=16),
+from bench.common import VIT_B16_SHAPE  # noqa: E402
+
+SHAPES = {"ViT-B/16": VIT_B16_SHAPE,
           "ViT-L/14": dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
                            patch_size=14)}
 
@@ -95,6 +96,7 @@ def speech_samples(seconds: float, lines: int) -> np.ndarray:
     import subprocess
     import tempfile
 
+    from indexer.audio import SAMPLE_RATE_HZ
     from scenedex.speech_samples import SpokenLine, write_speech_track
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,8 +104,8 @@ def speech_samples(seconds: float, lines: int) -> np.ndarray:
                   for i in range(lines)]
         path = Path(tmp) / "speech.wav"
         write_speech_track(path, spoken, duration_s=seconds)
-        raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", "16000",
-                              "-"], check=True, capture_output=True).stdout
+        raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar",
+                              str(SAMPLE_RATE_HZ), "-"], check=True, capture_output=True).stdout
     return np.frombuffer(raw, dtype=np.float32)
 
 
@@ -111,6 +113,7 @@ def whisper(cpu: bool, audio_path: Path | None = None, save_audio: Path | None =
     """Transcription time of the recogniser on decoded samples, chunk by chunk as ingest feeds it (decode not
     counted). ``audio_path``: samples saved by ``save_audio`` on another machine (the GPU one may lack
     espeak-ng and ffmpeg)."""
+    from indexer.audio import SAMPLE_RATE_HZ
     from indexer.speech import SpeechModelSpec, load_speech_recognizer
 
     if audio_path is not None:
@@ -119,20 +122,20 @@ def whisper(cpu: bool, audio_path: Path | None = None, save_audio: Path | None =
         samples = speech_samples(12.0, 2) if cpu else speech_samples(60.0, 10)
     if save_audio is not None:
         np.save(save_audio, samples.astype(np.float16))
-        print(f"saved {len(samples) / 16000:.0f} s of speech samples to {save_audio}")
+        print(f"saved {len(samples) / SAMPLE_RATE_HZ:.0f} s of speech samples to {save_audio}")
         return
     spec = SpeechModelSpec(device="cpu", compute_type="int8") if cpu else SpeechModelSpec(device="cuda",
                                                                                           compute_type="float16")
     recognizer = load_speech_recognizer(spec)
-    chunk = int(spec.chunk_s * 16000)
+    chunk = int(spec.chunk_s * SAMPLE_RATE_HZ)
     recognizer.transcribe_audio(samples[:chunk])  # warm-up
     t0 = time.perf_counter()
     words = 0
     for start in range(0, len(samples), chunk):
-        result = recognizer.transcribe_audio(samples[start:start + chunk], start / 16000, "en")
+        result = recognizer.transcribe_audio(samples[start:start + chunk], start / SAMPLE_RATE_HZ, "en")
         words += sum(len(segment.words) for segment in result.segments)
     elapsed = time.perf_counter() - t0
-    duration_s = len(samples) / 16000
+    duration_s = len(samples) / SAMPLE_RATE_HZ
     print(f"whisper tiny.en {spec.compute_type} on {spec.device}: {duration_s / elapsed:.1f}x real time "
           f"(real-time factor {elapsed / duration_s:.3f}) on {duration_s:.0f} s of speech, {words} words")
 

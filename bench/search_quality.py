@@ -50,8 +50,7 @@ TOP_K = 10
 SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 LIBRARIES = ("tuned", "frozen", "holdout", "holdout2", "holdout3")
 DEFAULT_DATABASES = {"tuned": "scenedex_bench", "frozen": "scenedex_sq_frozen", "holdout": "scenedex_sq_holdout",
-                     "holdout2": "scenedex_sq_holdout2",
-                     "holdout3": "scenedex_sq_holdout3"}
+                     "holdout2": "scenedex_sq_holdout2", "holdout3": "scenedex_sq_holdout3"}
 DATA_DIRS = {"tuned": OUT_DIR / "quality_data_20", "frozen": OUT_DIR / "frozen_data",
              "holdout": OUT_DIR / "holdout_data", "holdout2": OUT_DIR / "holdout2_data",
              "holdout3": OUT_DIR / "holdout3_data"}
