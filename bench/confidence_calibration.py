@@ -1,19 +1,19 @@
-"""Fit the confidence model (``search.confidence``) on the generated quality library, the library search is tuned
-on (never on a held-out library), and report what its cut-off keeps.
+"""Fit the confidence model (``search.confidence``) on libraries of ``bench/search_quality.py`` (never on the one
+it will be tested on), and report what its cut-off keeps.
 
-    .venv/bin/python bench/confidence_calibration.py [--database-url URL] [--videos 20]
+    .venv/bin/python bench/confidence_calibration.py [--libraries tuned,frozen,holdout,holdout2] [--set F=V]
 
-The library and its index are the ones ``bench/search_api.py`` builds (bench/out/, database ``scenedex_bench``):
-built on first use, reused after. Every query is run with the cut-off off (``show_all``, 100 moments); a moment is
+The libraries and their indexes are ``bench/search_quality.py``'s (bench/out/, one database each): built on
+first use, reused after. Every query is run with the cut-off off (``show_all``, 100 moments); a moment is
 right when it lies in the query's file with IoU >= 0.5 with the true span. A logistic model (L2, Newton steps)
 is fitted on all moments with text; the cut-off is the highest score that keeps ``--keep`` of the right moments,
 and "high" starts where at least ``--high-precision`` of the moments from there up are right, and never below
 ``--high-floor`` (0.5: more likely right than not); "medium" where at least ``--medium-precision`` of the moments
 from there up to "high" are right (below it a listed moment is "low"). ``--budget N`` lowers the cut-off while a
 query lists at most N moments on median; ``--thresholds-only`` keeps the model and chooses only the thresholds.
-The label precision (right / moments) is printed and saved. Held-out check: the
-model is fitted again on the even reels and its cut-off's figures measured on the odd ones (and the other way
-round). Prints the ``Calibration(...)`` to paste into search/confidence.py and saves bench/out/confidence.json.
+The label precision (right / moments) is printed and saved. Held-out check: with one library
+the model is fitted again on every other file and its cut-off's figures measured on the rest (and the other way
+round); with several, it is fitted on all but one library and measured on that one, for each. Prints the ``Calibration(...)`` to paste into search/confidence.py and saves bench/out/confidence.json.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -103,10 +104,56 @@ def label_precision(calibration: object, scores: np.ndarray, right: np.ndarray) 
     return out
 
 
+@dataclass
+class Collected:
+    """Every moment with text that a library's queries list with the cut-off off, as model inputs."""
+
+    x: np.ndarray  # (n, F) features
+    right: np.ndarray  # (n,) 1.0 where the moment is right
+    query: np.ndarray  # (n,) query number, unique over all libraries
+    group: np.ndarray  # (n,) "library:file" of the query's file, for held-out checks
+    per_query: list[tuple[Any, list[str], list[Any], int]]  # (EvalQuery, media, moments, first row)
+
+
+def collect(service: Any, root: Path, queries: list[dict[str, Any]], library: str, first_query: int,
+            first_row: int) -> Collected:
+    """Run each query (``show_all``, 100 moments) and label its moments with text against the true span; query
+    numbers and rows continue from ``first_query`` and ``first_row`` (the libraries collected before)."""
+    from search.confidence import features, has_text
+    from search.library_eval import EvalQuery
+    from search.metrics import temporal_iou
+    from search.request import SearchRequest
+
+    rows_x, rows_y, rows_query, rows_group, per_query = [], [], [], [], []
+    for qi, q in enumerate(queries):
+        response = service.search(SearchRequest(text=q["query"], show_all=True, page_size=100))
+        assert response.moments is not None
+        moments = [m for m in response.moments.items if has_text(m)]
+        media = [str(Path(response.media[m.media_id].path).relative_to(root)) for m in moments]
+        spans = np.array([[m.start_s, m.end_s] for m in moments]).reshape(-1, 2)
+        iou = temporal_iou(spans, np.array([[q["start_s"], q["end_s"]]]))[:, 0] if len(moments) else np.zeros(0)
+        right = [md == q["media"] and v >= 0.5 for md, v in zip(media, iou)]
+        per_query.append((EvalQuery(q["query"], q["media"], q["start_s"], q["end_s"], {}), media, moments,
+                          first_row + len(rows_y)))
+        rows_x.append(features(moments))
+        rows_y += right
+        rows_query += [first_query + qi] * len(moments)
+        rows_group += [f"{library}:{q['media']}"] * len(moments)
+    return Collected(np.vstack(rows_x), np.asarray(rows_y, dtype=np.float64), np.asarray(rows_query),
+                     np.asarray(rows_group), per_query)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/scenedex_bench")
-    parser.add_argument("--videos", type=int, default=20)
+    parser.add_argument("--libraries", default="tuned",
+                        help="comma-separated libraries of bench/search_quality.py to fit on (default: tuned); "
+                             "never the one you will test on")
+    parser.add_argument("--test", default="",
+                        help="comma-separated libraries measured with the fitted model but never fitted on")
+    parser.add_argument("--current", action="store_true",
+                        help="measure the calibration in search/confidence.py as it is (no fit, no thresholds)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a SearchConfig field the fit is made under (as bench/search_quality.py --set)")
     parser.add_argument("--keep", type=float, default=1.0, help="share of right moments the cut-off keeps")
     parser.add_argument("--high-precision", type=float, default=0.9)
     parser.add_argument("--high-floor", type=float, default=0.5, help="'high' never starts below this score")
@@ -118,57 +165,43 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=None,
                         help="lower the cut-off while a query shows at most this many moments on median")
     args = parser.parse_args()
+    libraries = [name.strip() for name in args.libraries.split(",") if name.strip()]
+    tests = [name.strip() for name in args.test.split(",") if name.strip()]
 
-    from db.session import Database, upgrade
-    from indexer.sampling import SamplingPolicy
-    from scenedex.search_samples import build_search_library
-    from scenedex.search_service import SearchConfig, SearchService
-    from search.confidence import DEFAULT_CALIBRATION, FEATURES, Calibration, features, has_text
+    import torch
+
+    from bench.search_quality import DATA_DIRS, LIBRARIES, build, index_default, search_config
+    from db.session import Database
+    from scenedex.search_service import SearchService
+    from search.confidence import DEFAULT_CALIBRATION, FEATURES, Calibration
     from search.cutoff_eval import ListedMoment, cutoff_report
-    from search.library_eval import EvalQuery
-    from search.metrics import temporal_iou
-    from search.request import SearchRequest
-    from workers.index_run import TextChannels, index_paths
-    from workers.ingest import IngestConfig
     from workers.layout import DataLayout
 
-    from bench.search_api import _ensure_database
-
-    library = OUT_DIR / f"quality_library_{args.videos}"
-    data_dir = OUT_DIR / f"quality_data_{args.videos}"
-    queries = build_search_library(library, n_videos=args.videos, seed=7, progress=print)
-    _ensure_database(args.database_url)
-    upgrade(args.database_url)
-    db = Database(args.database_url)
-    config = IngestConfig(layout=DataLayout(data_dir), sampling=SamplingPolicy(size_px=32))
-    summary = index_paths(db, [library], config, (".mp4",), None, text=TextChannels())
-    assert not summary.problems, summary.problems
-    service = SearchService(db, DataLayout(data_dir), SearchConfig())
-
-    rows_x, rows_y, rows_query, rows_reel = [], [], [], []
-    per_query = []  # (EvalQuery, [(media, start, end, text?)], feature rows index range)
-    for qi, q in enumerate(queries):
-        response = service.search(SearchRequest(text=q.query, show_all=True, page_size=100))
-        assert response.moments is not None
-        moments = [m for m in response.moments.items if has_text(m)]
-        media = [str(Path(response.media[m.media_id].path).relative_to(library)) for m in moments]
-        x = features(moments)  # (n, F)
-        spans = np.array([[m.start_s, m.end_s] for m in moments]).reshape(-1, 2)
-        iou = temporal_iou(spans, np.array([[q.start_s, q.end_s]]))[:, 0] if len(moments) else np.zeros(0)
-        right = np.array([md == q.media and v >= 0.5 for md, v in zip(media, iou)], dtype=bool)
-        start = len(rows_y)
-        rows_x.append(x)
-        rows_y += right.tolist()
-        rows_query += [qi] * len(moments)
-        rows_reel += [int(q.media.split("_")[-1][:2])] * len(moments)
-        per_query.append((EvalQuery(q.query, q.media, q.start_s, q.end_s, {"kind": q.kind}), media, moments,
-                          start))
-    x_all = np.vstack(rows_x)
-    y_all = np.asarray(rows_y, dtype=np.float64)
-    reel = np.asarray(rows_reel)
-    query_of = np.asarray(rows_query)
+    unknown = set(libraries + tests) - set(LIBRARIES)
+    if unknown or not libraries:
+        parser.error(f"unknown libraries {sorted(unknown)}: choose from {', '.join(LIBRARIES)}")
+    if set(libraries) & set(tests):
+        parser.error(f"fitted on and tested on: {sorted(set(libraries) & set(tests))}")
+    torch.set_num_threads(1)  # as bench/search_quality.py: a pool of 2 spins against the load on 2 cores
+    config = search_config(None, args.set)
+    parts: list[Collected] = []
+    for library in libraries + tests:
+        root, queries = build(library)
+        db = Database(index_default(library, root))
+        service = SearchService(db, DataLayout(DATA_DIRS[library]), config)
+        parts.append(collect(service, root, queries, library, sum(len(p.per_query) for p in parts),
+                             sum(len(p.right) for p in parts)))
+        db.dispose()
+    fitted = np.concatenate([np.full(len(p.right), i < len(libraries)) for i, p in enumerate(parts)])
+    x_all = np.vstack([p.x for p in parts])
+    y_all = np.concatenate([p.right for p in parts])
+    query_of = np.concatenate([p.query for p in parts])
+    group = np.concatenate([p.group for p in parts])
+    per_query = [(library, *item) for library, p in zip(libraries + tests, parts) for item in p.per_query]
 
     def calibrate(mask: np.ndarray) -> Calibration:
+        if args.current:
+            return DEFAULT_CALIBRATION
         if args.thresholds_only:  # the model in search/confidence.py, new thresholds
             intercept, weights = DEFAULT_CALIBRATION.intercept, np.asarray(DEFAULT_CALIBRATION.weights)
         else:
@@ -184,52 +217,64 @@ def main() -> int:
         cutoff = math.floor(cutoff * 1e4) / 1e4  # rounded down: rounding never hides a right moment
         return replace(probe, cutoff=cutoff, high_from=high, medium_from=round(max(medium, cutoff), 4))
 
-    def measure(calibration: Calibration, reels: set[int] | None) -> dict[str, float]:
+    def measure(calibration: Calibration, groups: set[str] | None) -> dict[str, float]:
         scores = calibration.scores(x_all)
         evals, listed = [], []
-        for eq, media, moments, start in per_query:
-            reel_no = int(eq.media.split("_")[-1][:2])
-            if reels is not None and reel_no not in reels:
+        for library, eq, media, moments, first in per_query:
+            if groups is not None and f"{library}:{eq.media}" not in groups:
                 continue
-            s = scores[start:start + len(moments)]
             evals.append(eq)
             listed.append([ListedMoment(md, m.start_s, m.end_s, bool(v < calibration.cutoff))
-                           for md, m, v in zip(media, moments, s)])
+                           for md, m, v in zip(media, moments, scores[first:first + len(moments)])])
         return cutoff_report(evals, listed).as_dict()
 
-    everything = np.ones(len(y_all), dtype=bool)
-    final = calibrate(everything)
-    even, odd = reel % 2 == 0, reel % 2 == 1
-    held_out = {"fit_even_test_odd": measure(calibrate(even), set(np.unique(reel[odd]).tolist())),
-                "fit_odd_test_even": measure(calibrate(odd), set(np.unique(reel[even]).tolist()))}
-    report = {"moments": int(len(y_all)), "right": int(y_all.sum()), "features": list(FEATURES),
+    final = calibrate(fitted)
+    held_out: dict[str, Any] = {}
+    if len(libraries) == 1:  # one library: fit on every other file, test on the rest, and the other way round
+        files = sorted(set(group.tolist()))
+        halves = (set(files[0::2]), set(files[1::2]))
+        for name, (fit, test) in {"fit_even_test_odd": halves, "fit_odd_test_even": halves[::-1]}.items():
+            held_out[name] = measure(calibrate(fitted & np.isin(group, sorted(fit))), test)
+    else:  # several: fit on all but one library, test on that one, for each
+        for library in libraries:
+            own = np.char.startswith(group.astype(str), f"{library}:")
+            held_out[f"fit_without_{library}"] = measure(calibrate(fitted & ~own), set(group[own].tolist()))
+
+    def of(library: str) -> set[str]:
+        return set(group[np.char.startswith(group.astype(str), f"{library}:")].tolist())
+
+    report = {"libraries": libraries, "tested_on": tests, "settings": args.set, "current": args.current,
+              "moments": int(fitted.sum()), "right": int(y_all[fitted].sum()),
+              "features": list(FEATURES),
               "calibration": {"intercept": final.intercept, "weights": final.weights, "cutoff": final.cutoff,
                               "medium_from": final.medium_from, "high_from": final.high_from},
-              "in_sample": measure(final, None), "held_out": held_out}
-    scores = final.scores(x_all)
+              "in_sample": measure(final, set().union(*(of(lib) for lib in libraries))),
+              "in_sample_by_library": {lib: measure(final, of(lib)) for lib in libraries},
+              "tested": {f"test_{lib}": measure(final, of(lib)) for lib in tests},
+              "held_out": held_out}
+    scores, y_fit = final.scores(x_all[fitted]), y_all[fitted]
     bins = np.linspace(0, 1, 6)
     reliability = []
     for lo, hi in zip(bins[:-1], bins[1:]):
         inside = (scores >= lo) & (scores < hi + (hi == 1.0))
         reliability.append({"bin": f"{lo:.1f}-{hi:.1f}", "moments": int(inside.sum()),
                             "mean_score": round(float(scores[inside].mean()), 3) if inside.any() else None,
-                            "share_right": round(float(y_all[inside].mean()), 3) if inside.any() else None})
+                            "share_right": round(float(y_fit[inside].mean()), 3) if inside.any() else None})
     report["reliability"] = reliability
-    report["label_precision"] = label_precision(final, scores, y_all > 0)
+    report["label_precision"] = label_precision(final, scores, y_fit > 0)
     print("label precision (right/listed):", report["label_precision"])
-    print(f"{len(y_all)} moments with text, {int(y_all.sum())} right, {len(queries)} queries")
+    print(f"fitted on {len(y_fit)} moments with text, {int(y_fit.sum())} right ({', '.join(libraries)})")
     for row in reliability:
         print(f"  score {row['bin']}: {row['moments']:>5} moments, mean score {row['mean_score']}, "
               f"right {row['share_right']}")
     print("in sample:", report["in_sample"])
-    for name, figures in held_out.items():
+    for name, figures in {**report["in_sample_by_library"], **held_out, **report["tested"]}.items():
         print(f"{name}:", figures)
     weights = ", ".join(f"{w:.3f}" for w in final.weights)
     print(f"\nDEFAULT_CALIBRATION = Calibration(intercept={final.intercept:.3f}, weights=({weights}), "
           f"high_from={final.high_from}, cutoff={final.cutoff}, fitted_for=\"{final.fitted_for}\", "
           f"medium_from={final.medium_from})")
     print(f"saved {save('confidence', report)}")
-    db.dispose()
     return 0
 
 
