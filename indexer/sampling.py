@@ -39,10 +39,12 @@ ResizeMode = Literal["center_crop", "squash", "fit_width"]
 SHOWINFO_PREFIX = re.compile(r"^\[(?:showinfo@)?(frame|cut) @ [^\]]+\] ")
 SHOWINFO_LINE = re.compile(SHOWINFO_PREFIX.pattern + r"n:\s*\d+\s+pts:\s*-?\d+\s+pts_time:(\S+)")
 CUT_THUMB = "64:36"  # scene scores on a tiny nearest-neighbour thumbnail: ~free next to decoding
-# On a machine of up to this many cores ffmpeg decodes with one thread: its frame threads cost CPU of their own,
-# and the cores are already busy (OCR beside the decode, two files indexed at once). Both Big Buck Bunny excerpts
-# through the shared decode (960 px frames + cut branch), 2 cores at load ~10, ffmpeg's CPU s, alternated 4x:
-# ffmpeg's own threads 16.3-17.4, one thread 15.7-15.9; the same frames (byte for byte) and cuts.
+# A decode that shares the machine with OCR runs ffmpeg's decoder on one thread on up to this many cores: its frame
+# threads cost CPU of their own, and the cores are already busy (OCR beside the decode, two files indexed at once).
+# Both Big Buck Bunny excerpts through the shared decode (960 px frames + cut branch), 2 cores at load ~10,
+# ffmpeg's CPU s, alternated 4x: ffmpeg's own threads 16.3-17.4, one thread 15.7-15.9; the same frames (byte for
+# byte) and cuts. A decode nothing CPU-heavy waits beside (the frames channel alone, an encoder on a GPU) keeps
+# ffmpeg's own threads: one thread there made `bench/sampling.py` 0.53x plain ffmpeg instead of 0.95x (session 11).
 FEW_CORES = 4
 
 
@@ -55,12 +57,14 @@ class SamplingPolicy:
     size_px: int = 224  # side of the square frames handed to the encoder
     resize_mode: ResizeMode = "center_crop"
     batch_frames: int = 32
+    decoder_threads: int = 0  # ffmpeg's decoder threads; 0: ffmpeg's own choice (see busy_decoder_threads)
 
     def __post_init__(self) -> None:
         assert self.fps > 0, f"fps must be positive, got {self.fps}"
         assert self.max_frames > 0, f"max_frames must be positive, got {self.max_frames}"
         assert 0 < self.shot_threshold < 1, f"shot_threshold must be in (0, 1), got {self.shot_threshold}"
         assert self.size_px >= 8, f"size_px too small: {self.size_px}"
+        assert self.decoder_threads >= 0, f"decoder_threads: 0 (ffmpeg's choice) or more, got {self.decoder_threads}"
 
 
 def effective_fps(policy: SamplingPolicy, duration_s: float) -> float:
@@ -125,15 +129,15 @@ def square_resize_filter(size_px: int, mode: ResizeMode) -> str:
     return f"scale={size_px}:{size_px}:flags=area"
 
 
-def decoder_threads(cores: int | None = None) -> list[str]:
-    """ffmpeg's decoder thread option for a machine of ``cores`` cores (default: this one's): one thread on
-    FEW_CORES or fewer, ffmpeg's own choice on more.
+def busy_decoder_threads(cores: int | None = None) -> int:
+    """``SamplingPolicy.decoder_threads`` for a decode that OCR runs beside, on a machine of ``cores`` cores
+    (default: this one's): one thread on FEW_CORES or fewer, ffmpeg's own choice (0) on more.
 
-    >>> decoder_threads(2), decoder_threads(16)
-    (['-threads', '1'], [])
+    >>> busy_decoder_threads(2), busy_decoder_threads(16)
+    (1, 0)
     """
     cores = cores if cores is not None else (os.cpu_count() or 1)
-    return ["-threads", "1"] if cores <= FEW_CORES else []
+    return 1 if cores <= FEW_CORES else 0
 
 
 def build_command(path: Path, stream: StreamInfo, policy: SamplingPolicy, fps: float) -> list[str]:
@@ -146,9 +150,11 @@ def build_command(path: Path, stream: StreamInfo, policy: SamplingPolicy, fps: f
         cuts = f"scale={CUT_THUMB}:flags=neighbor,format=rgb24,select='gt(scene,{policy.shot_threshold})',showinfo@cut,nullsink"
         graph = f"{source}split=2[c][f];[c]{cuts};[f]{frames}[out]"
     decode_opts = ["-skip_frame", "nokey"] if policy.mode == "keyframes" else []
+    if policy.decoder_threads:
+        decode_opts += ["-threads", str(policy.decoder_threads)]
     return [
         ffmpeg_binary(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
-        *decode_opts, *decoder_threads(), "-i", str(path),
+        *decode_opts, "-i", str(path),
         "-filter_complex", graph, "-map", "[out]",
         "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
     ]

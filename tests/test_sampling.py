@@ -173,16 +173,23 @@ def test_prefetch_keeps_order_raises_the_producers_error_and_stays_a_bounded_dis
     assert len(produced) <= 5, produced
 
 
-def test_one_decoder_thread_on_a_small_machine_gives_the_frames_and_cuts_of_ffmpegs_own_threads(
-        generated_media, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_decoder_thread_beside_ocr_on_a_small_machine_gives_the_frames_and_cuts_of_ffmpegs_own_threads(
+        generated_media) -> None:
+    """A decode OCR runs beside keeps to one decoder thread on a small machine; one nothing CPU-heavy waits beside
+    (the frames channel alone) keeps ffmpeg's own threads, which decode twice as fast there (bench/sampling.py)."""
     import indexer.sampling as sampling
+    from workers.file_pass import ocr_policy
+    from workers.models import OcrSettings
 
+    assert (sampling.busy_decoder_threads(2), sampling.busy_decoder_threads(16)) == (1, 0)
+    assert ocr_policy(SamplingPolicy(), OcrSettings()).decoder_threads == sampling.busy_decoder_threads()
     path, _ = generated_media["b.mp4"]
-    assert sampling.decoder_threads(2) == ["-threads", "1"]
-    one_frames, one_t, one_cuts, one = sample(path, size_px=96, resize_mode="fit_width")
-    monkeypatch.setattr(sampling, "decoder_threads", lambda cores=None: [])
     own_frames, own_t, own_cuts, own = sample(path, size_px=96, resize_mode="fit_width")
+    assert own.policy.decoder_threads == 0
     assert "-threads" not in sampling.build_command(path, own.stream, own.policy, 1.0)
+    one_frames, one_t, one_cuts, one = sample(path, size_px=96, resize_mode="fit_width", decoder_threads=1)
+    command = sampling.build_command(path, one.stream, one.policy, 1.0)
+    assert command[command.index("-threads") + 1] == "1" and command.index("-threads") < command.index("-i")
     assert np.array_equal(one_frames, own_frames) and np.array_equal(one_t, own_t) and one_cuts == own_cuts
 
 

@@ -15,7 +15,7 @@ from db.models import Channel, ChannelStatus
 from indexer.encoders.base import EncodedFrames
 from indexer.errors import IndexerError
 from indexer.probe import MediaInfo, StreamInfo
-from indexer.sampling import FrameSampler, SamplingPolicy, prefetch
+from indexer.sampling import FrameSampler, SamplingPolicy, busy_decoder_threads, prefetch
 from indexer.shots import Shot, assign_frames, build_shots
 from indexer.text_chunks import TimedText
 from workers.models import RunModels
@@ -140,7 +140,8 @@ def run_ocr(info: MediaInfo, stream: StreamInfo, shots: list[Shot], models: RunM
     assert settings is not None
     engine = models.ocr_engine()
     sampler = FrameSampler(info, stream, SamplingPolicy(fps=settings.fps, size_px=settings.width_px,
-                                                        resize_mode="fit_width", batch_frames=16))
+                                                        resize_mode="fit_width", batch_frames=16,
+                                                        decoder_threads=busy_decoder_threads()))
     spans_of_shots = [(s.start_s, s.end_s) for s in shots]
     reader = ScreenTextReader(engine)
     for batch in sampler.batches():

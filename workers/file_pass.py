@@ -30,7 +30,7 @@ import numpy as np
 
 from db.models import Channel, ChannelStatus
 from indexer.probe import MediaInfo, StreamInfo
-from indexer.sampling import FrameSampler, SamplingPolicy, effective_fps, prefetch
+from indexer.sampling import FrameSampler, SamplingPolicy, busy_decoder_threads, effective_fps, prefetch
 from indexer.shots import assign_frames, shot_spans
 from workers.channels import (ChannelOutcome, FramesConsumer, ProgressFn, ocr_outcome, run_speech, run_subtitles,
                               skipped)
@@ -43,10 +43,11 @@ _PASSED = ChannelOutcome(Channel.FRAMES, ChannelStatus.DONE)  # placeholder: the
 
 
 def ocr_policy(policy: SamplingPolicy, ocr: OcrSettings) -> SamplingPolicy:
-    """The sampling of the shared decode: the frames channel's rate and cuts, at the OCR's size."""
+    """The sampling of the shared decode: the frames channel's rate and cuts, at the OCR's size (OCR runs beside
+    it, so the decoder keeps to one thread on a small machine)."""
     return SamplingPolicy(fps=ocr.fps, mode="uniform", max_frames=policy.max_frames,
                           shot_threshold=policy.shot_threshold, size_px=ocr.width_px, resize_mode="fit_width",
-                          batch_frames=OCR_BATCH_FRAMES)
+                          batch_frames=OCR_BATCH_FRAMES, decoder_threads=busy_decoder_threads())
 
 
 def one_pass_possible(info: MediaInfo, stream: StreamInfo | None, policy: SamplingPolicy, models: RunModels) -> bool:
