@@ -152,6 +152,10 @@ def main() -> int:
                         help="comma-separated libraries measured with the fitted model but never fitted on")
     parser.add_argument("--current", action="store_true",
                         help="measure the calibration in search/confidence.py as it is (no fit, no thresholds)")
+    parser.add_argument("--text-model", default=None,
+                        help="fit for this sentence model (e.g. all-mpnet-base-v2) on the libraries' re-embedded "
+                             "copies, as bench/search_quality.py --text-model makes them")
+    parser.add_argument("--reembed-label", default="mpnet", help="the label of those copies (default: mpnet)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="a SearchConfig field the fit is made under (as bench/search_quality.py --set)")
     parser.add_argument("--keep", type=float, default=1.0, help="share of right moments the cut-off keeps")
@@ -170,7 +174,7 @@ def main() -> int:
 
     import torch
 
-    from bench.search_quality import DATA_DIRS, LIBRARIES, build, index_default, search_config
+    from bench.search_quality import DATA_DIRS, LIBRARIES, build, index_default, search_config, with_text_model
     from db.session import Database
     from scenedex.search_service import SearchService
     from search.confidence import DEFAULT_CALIBRATION, FEATURES, Calibration
@@ -183,12 +187,15 @@ def main() -> int:
     if set(libraries) & set(tests):
         parser.error(f"fitted on and tested on: {sorted(set(libraries) & set(tests))}")
     torch.set_num_threads(1)  # as bench/search_quality.py: a pool of 2 spins against the load on 2 cores
-    config = search_config(None, args.set)
+    config = search_config(args.text_model, args.set)
     parts: list[Collected] = []
     for library in libraries + tests:
         root, queries = build(library)
-        db = Database(index_default(library, root))
-        service = SearchService(db, DataLayout(DATA_DIRS[library]), config)
+        url, data_dir = index_default(library, root), DATA_DIRS[library]
+        if args.text_model:
+            url, data_dir = with_text_model(library, args.text_model, args.reembed_label)
+        db = Database(url)
+        service = SearchService(db, DataLayout(data_dir), config)
         parts.append(collect(service, root, queries, library, sum(len(p.per_query) for p in parts),
                              sum(len(p.right) for p in parts)))
         db.dispose()
@@ -206,7 +213,8 @@ def main() -> int:
             intercept, weights = DEFAULT_CALIBRATION.intercept, np.asarray(DEFAULT_CALIBRATION.weights)
         else:
             intercept, weights = fit_logistic(x_all[mask], y_all[mask], l2=args.l2)
-        probe = Calibration(intercept, tuple(float(w) for w in weights), 0.99, 0.01, DEFAULT_CALIBRATION.fitted_for)
+        probe = Calibration(intercept, tuple(float(w) for w in weights), 0.99, 0.01,
+                            args.text_model or DEFAULT_CALIBRATION.fitted_for)
         scores = probe.scores(x_all[mask])
         cutoff = choose_cutoff(scores, y_all[mask] > 0, args.keep)
         if args.budget is not None:
