@@ -36,6 +36,9 @@ def summary_text(summary: IndexSummary) -> str:
     lines.append(f"{head} {len(summary.indexed)} indexed, {summary.unchanged} unchanged, "
                  f"{len(summary.failed)} failed, {len(summary.skipped)} skipped, {deferred}"
                  f"{len(summary.removed)} removed.")
+    if summary.reembedded:
+        lines.append(f"  {summary.reembedded} unchanged file(s): text re-embedded with {summary.reembedded_with} "
+                     "(speech and on-screen text kept, not read again)")
     for path in summary.removed:
         lines.append(f"  - removed (file is gone): {shown(path)}")
     for p in summary.problems:
@@ -82,7 +85,9 @@ def status_data(db: Database, setup: IndexSetup, database_label: str) -> dict[st
         text_index: dict[str, Any] = {}
         if setup.text.any:
             key = describe_text_model(setup.text.text_model).key
-            text_index = {"model": key, **_index_state(session, setup, key, text_repo.chunk_ids)}
+            others = {name: n for (k, name), n in text_repo.chunks_by_model(session).items() if k != key}
+            text_index = {"model": key, **_index_state(session, setup, key, text_repo.chunk_ids),
+                          "other_models": others}
         visual: dict[str, Any] = {"enabled": setup.vision is not None}
         if setup.vision is not None:
             key = setup.vision.info.key
@@ -147,7 +152,10 @@ def status_text(data: dict[str, Any], show_problems: bool = True) -> str:
         if counts:
             lines.append(f"{name:<9} " + " · ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     text = data.get("text", {})
-    if text.get("index"):
+    for name, n in text.get("other_models", {}).items():  # re-embedded with another model than the configured one
+        lines.append(f"text      {n} chunks embedded with {name}, not the configured {text['model']}: search them "
+                     f"with SCENEDEX_TEXT_MODEL={name}, or run `scenedex index` to embed them with the configured one")
+    if text.get("index") and text.get("vectors_in_database"):
         state = "up to date" if text.get("index_current") else "behind the database: run `scenedex reindex`"
         lines.append(f"text      {text['index']['count']} chunks embedded with {text['model']}, {state}")
     for run in data["runs"][:1]:

@@ -184,3 +184,21 @@ def test_demo_indexes_searches_and_answers_with_a_cited_time_and_no_library_nois
     assert "deprecated" in log_file.read_text(), "what the libraries said during the demo's answer is kept"
     verbose = run("-v", "ask", DEMO_QUESTION, env=env)
     assert library_noise(verbose.stderr), "-v shows what the libraries print"
+
+
+def test_status_names_the_model_the_text_was_re_embedded_with_and_how_to_search_it() -> None:
+    """After `SCENEDEX_TEXT_MODEL=all-mpnet-base-v2 scenedex index`, a status under the default model says where the
+    text went instead of calling the default model's old index "behind the database" (session 11)."""
+    from scenedex.report import status_text
+
+    data = {"database": "embedded", "roots": ["/lib"], "files": {"indexed": {"files": 2, "duration_s": 174.0}},
+            "frames": 174, "shots": 14, "visual": {"enabled": False}, "channels": {}, "runs": [], "problems": [],
+            "channel_problems": [], "channel_notes": [],
+            "text": {"model": "sentence:all-MiniLM-L6-v2@53aa", "vectors_in_database": 0,
+                     "index": {"count": 33}, "index_current": False, "other_models": {"all-mpnet-base-v2": 33}}}
+    text = status_text(data)
+    assert "33 chunks embedded with all-mpnet-base-v2, not the configured" in text
+    assert "SCENEDEX_TEXT_MODEL=all-mpnet-base-v2" in text and "behind the database" not in text
+    data["text"] = {"model": "sentence:all-MiniLM-L6-v2@53aa", "vectors_in_database": 33, "index": {"count": 33},
+                    "index_current": True, "other_models": {}}
+    assert "33 chunks embedded with sentence:all-MiniLM-L6-v2@53aa, up to date" in status_text(data)

@@ -152,6 +152,12 @@ def test_an_index_run_with_a_new_sentence_model_re_embeds_without_re_reading(db:
     channels = TextChannels(speech=False, ocr=None, text_model=str(tiny))
     second = index_paths(db, [library], config, (".mp4",), None, text=channels)
     assert second.indexed == [] and second.unchanged == 1  # speech, OCR, subtitles were not read again
+    assert (second.reembedded, second.reembedded_with) == (1, str(tiny))
+    from scenedex.report import summary_text
+
+    assert f"1 unchanged file(s): text re-embedded with {tiny}" in summary_text(second)  # the user is told
+    with db.session() as session:  # what `scenedex status` reads: the chunks now belong to the new model alone
+        assert {name: n for (_, name), n in text_repo.chunks_by_model(session).items()} == {str(tiny): old_ids.size}
     new_key = describe_text_model(str(tiny)).key
     with db.session() as session:
         (media,) = library_repo.list_media(session)
@@ -162,4 +168,4 @@ def test_an_index_run_with_a_new_sentence_model_re_embeds_without_re_reading(db:
     manifest = json.loads((DataLayout(tmp_path / "data").index_dir(new_model) / "manifest.json").read_text())
     assert manifest["count"] == old_ids.size
     third = index_paths(db, [library], config, (".mp4",), None, text=channels)
-    assert third.indexed == [] and third.unchanged == 1
+    assert third.indexed == [] and third.unchanged == 1 and third.reembedded == 0

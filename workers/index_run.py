@@ -55,6 +55,8 @@ class IndexSummary:
     vectors: Manifest | None = None
     text_vectors: Manifest | None = None
     models_loaded: list[str] = field(default_factory=list)
+    reembedded: int = 0  # unchanged files whose stored text got the new sentence model's vectors
+    reembedded_with: str | None = None  # that model's name
 
     @property
     def failed(self) -> list[Problem]:
@@ -218,8 +220,9 @@ def _index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exte
     if models.text_info is not None and not force:  # a new sentence model: new vectors of the stored text only
         stale = only_text_model_changed(db, config, ids.vision, models.text.key(models.text_info))
         if stale:
-            reembed_text(db, config.layout, models.text.text_model, models.text_encoder(), media_ids=stale,
-                         channels_key=models.text.key(models.text_info))
+            done = reembed_text(db, config.layout, models.text.text_model, models.text_encoder(), media_ids=stale,
+                                channels_key=models.text.key(models.text_info))
+            summary.reembedded, summary.reembedded_with = done.media, models.text_info.name
     plan = plan_index(db, paths, config, extensions, models, ids, retry_failed, force)
     seen, todo = plan.seen, plan.todo
     summary.removed = plan.removed

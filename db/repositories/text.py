@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from db.models import Channel, ChannelStatus, MediaChannel, MediaFile, TextChunk, TextSegment
+from db.models import Channel, ChannelStatus, EmbeddingModel, MediaChannel, MediaFile, TextChunk, TextSegment
 
 
 def replace_segments(session: Session, media_id: int, rows: Sequence[dict[str, Any]]) -> int:
@@ -94,6 +94,14 @@ def segments_of(session: Session, media_id: int, channels: Sequence[Channel] | N
 def chunk_ids(session: Session, model_id: int) -> np.ndarray:
     rows = session.scalars(select(TextChunk.id).where(TextChunk.model_id == model_id).order_by(TextChunk.id))
     return np.fromiter(rows, dtype=np.int64)
+
+
+def chunks_by_model(session: Session) -> dict[tuple[str, str], int]:
+    """(model key, model name) -> how many text chunks are embedded with it, over the whole library."""
+    rows = session.execute(select(EmbeddingModel.key, EmbeddingModel.name, func.count(TextChunk.id))
+                           .join(EmbeddingModel, EmbeddingModel.id == TextChunk.model_id)
+                           .group_by(EmbeddingModel.key, EmbeddingModel.name))
+    return {(key, name): int(n) for key, name, n in rows}
 
 
 def media_with_chunks_not_of(session: Session, model_id: int) -> list[int]:
