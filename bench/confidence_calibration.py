@@ -200,7 +200,8 @@ def main() -> int:
         parts.append(collect(service, root, queries, library, sum(len(p.per_query) for p in parts),
                              sum(len(p.right) for p in parts)))
         db.dispose()
-    fitted = np.concatenate([np.full(len(p.right), i < len(libraries)) for i, p in enumerate(parts)])
+    library_of = np.concatenate([np.full(len(p.right), lib) for lib, p in zip(libraries + tests, parts)])  # (n,)
+    fitted = np.isin(library_of, libraries)
     x_all = np.vstack([p.x for p in parts])
     y_all = np.concatenate([p.right for p in parts])
     query_of = np.concatenate([p.query for p in parts])
@@ -237,6 +238,9 @@ def main() -> int:
                            for md, m, v in zip(media, moments, scores[first:first + len(moments)])])
         return cutoff_report(evals, listed).as_dict()
 
+    def of(library: str) -> set[str]:
+        return set(group[library_of == library].tolist())
+
     final = calibrate(fitted)
     held_out: dict[str, Any] = {}
     if len(libraries) == 1:  # one library: fit on every other file, test on the rest, and the other way round
@@ -246,11 +250,7 @@ def main() -> int:
             held_out[name] = measure(calibrate(fitted & np.isin(group, sorted(fit))), test)
     else:  # several: fit on all but one library, test on that one, for each
         for library in libraries:
-            own = np.char.startswith(group.astype(str), f"{library}:")
-            held_out[f"fit_without_{library}"] = measure(calibrate(fitted & ~own), set(group[own].tolist()))
-
-    def of(library: str) -> set[str]:
-        return set(group[np.char.startswith(group.astype(str), f"{library}:")].tolist())
+            held_out[f"fit_without_{library}"] = measure(calibrate(fitted & (library_of != library)), of(library))
 
     report = {"libraries": libraries, "tested_on": tests, "settings": args.set, "current": args.current,
               "moments": int(fitted.sum()), "right": int(y_all[fitted].sum()),

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from search.moments import SAID, Moment
+from search.moments import SAID, Hit, Moment
 from search.request import SearchChannel
 
 INSIDE_SLACK_S = 1.0  # a line's padded span may stick out of its caption's by this much
@@ -28,9 +28,11 @@ def _caption_only(m: Moment) -> bool:
     return m.channels == frozenset({SearchChannel.OCR}) and m.signals.semantic > 0
 
 
-def _inside(line: Moment, caption: Moment) -> bool:
+def inside_scene(line: Moment | Hit, caption: Moment | Hit) -> bool:
+    """Whether ``line`` lies in ``caption``'s span (same file, INSIDE_SLACK_S of slack) and is shorter than it."""
     return (line.media_id == caption.media_id and line.start_s >= caption.start_s - INSIDE_SLACK_S
-            and line.end_s <= caption.end_s + INSIDE_SLACK_S and line.duration_s < caption.duration_s)
+            and line.end_s <= caption.end_s + INSIDE_SLACK_S
+            and line.end_s - line.start_s < caption.end_s - caption.start_s)
 
 
 def lines_before_their_caption(moments: Sequence[Moment], ratio: float, window: int = 10) -> list[Moment]:
@@ -50,7 +52,7 @@ def lines_before_their_caption(moments: Sequence[Moment], ratio: float, window: 
             continue
         line_at = next((j for j in range(i + 1, min(window, len(ordered)))
                         if ordered[j].channels & SAID and not ordered[j].channels & {SearchChannel.OCR}
-                        and _inside(ordered[j], caption)
+                        and inside_scene(ordered[j], caption)
                         and ordered[j].signals.semantic >= ratio * caption.signals.semantic), None)
         if line_at is None:
             continue

@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from search.line_lead import inside_scene
 from search.moments import SAID, Hit
 from search.request import SearchChannel
-
-INSIDE_SLACK_S = 1.0  # a line may stick out of its caption's span by this much
 
 
 def scene_blended(hits: Sequence[Hit], w: float) -> list[Hit]:
@@ -29,9 +28,7 @@ def scene_blended(hits: Sequence[Hit], w: float) -> list[Hit]:
     def blended(h: Hit) -> float:
         if h.channel not in SAID:
             return h.similarity
-        scene = max((c.similarity for c in captions if c.media_id == h.media_id
-                     and h.start_s >= c.start_s - INSIDE_SLACK_S and h.end_s <= c.end_s + INSIDE_SLACK_S
-                     and h.end_s - h.start_s < c.end_s - c.start_s), default=None)
+        scene = max((c.similarity for c in captions if inside_scene(h, c)), default=None)
         return h.similarity if scene is None else max(h.similarity, (1 - w) * h.similarity + w * scene)
 
     ordered = sorted(hits, key=lambda h: (-blended(h), h.rank))
