@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/ocr_cpu.py [--only bbb_credits_720p.mp4] [--readings out.json]
     .venv/bin/python bench/ocr_cpu.py --compare old.json new.json
+    python bench/ocr_cpu.py --device cuda --media-dir DIR --readings cuda.json   # the same pass on a GPU
+
 
 Each excerpt of ../shared/media is decoded as the shared pass decodes it (960 px frames, the cuts' shots), then read
 by ``ScreenTextReader`` with the default engine. Printed per file: the process's CPU seconds for the OCR (every
@@ -92,9 +94,9 @@ def count_repeats(engine: OcrEngine) -> collections.Counter[str]:
     return counts
 
 
-def decode(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def decode(media: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """(frames (N, H, 960, 3) uint8, t_s (N,), frame_shot (N,), duration_s) as the shared pass samples them."""
-    info = probe(MEDIA / name)
+    info = probe(media / name)
     sampler = FrameSampler(info, choose_video_stream(info), SamplingPolicy(size_px=960, resize_mode="fit_width"))
     batches = list(sampler.batches())
     frames = np.concatenate([b.frames for b in batches])
@@ -103,8 +105,8 @@ def decode(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     return frames, t_s, np.asarray(frame_shot, dtype=np.int64), info.duration_s
 
 
-def read_file(engine: OcrEngine, clock: CallClock, name: str) -> dict[str, Any]:
-    frames, t_s, frame_shot, duration_s = decode(name)
+def read_file(engine: OcrEngine, clock: CallClock, media: Path, name: str) -> dict[str, Any]:
+    frames, t_s, frame_shot, duration_s = decode(media, name)
     clock.clear()
     repeats = count_repeats(engine)
     c0, t0 = process_cpu_s(), time.perf_counter()
@@ -151,14 +153,18 @@ def main() -> None:
     parser.add_argument("--only", action="append", default=None, help="this excerpt alone (repeatable)")
     parser.add_argument("--readings", type=Path, default=None, help="save readings and spans to this JSON file")
     parser.add_argument("--compare", type=Path, nargs=2, default=None, metavar=("OLD", "NEW"))
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="where the OCR models run (cuda: onnxruntime's CUDA provider, onnxruntime-gpu)")
+    parser.add_argument("--media-dir", type=Path, default=MEDIA, help=f"where the excerpts are (default {MEDIA})")
     args = parser.parse_args()
     if args.compare:
         compare(*args.compare)
         return
-    engine = load_ocr_engine()
+    engine = load_ocr_engine(device=args.device)
+    print(f"OCR engine on {engine.provider}")
     clock = CallClock(engine)
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    results = {name: read_file(engine, clock, name) for name in (args.only or FILES)}
+    results = {name: read_file(engine, clock, args.media_dir, name) for name in (args.only or FILES)}
     print(f"load average before {load}, after {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
     if args.readings:
         args.readings.write_text(json.dumps(results))

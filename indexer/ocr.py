@@ -14,7 +14,8 @@ which frames get which part):
   62 at 640, load ~6. 320 px finds the title card and the logo but none of the ~14 px credit lines; 480 px finds
   about half of them (enough to say "text here"); 640 px finds as many lines as 960 px (19-26 a frame).
 * ``recognise(crops)``: the CRNN recogniser on each crop at its own width (one crop a call on the CPU, where
-  batches padded to a common width cost more than they save; batches of like widths on CUDA).
+  batches padded to a common width cost more than they save; batches of like widths on CUDA, which runs only
+  when asked: it is slower than the CPU for lines of many widths, see ``ocr_providers``).
   No orientation classifier: video text is upright; a box taller than wide by 1.5 is turned a quarter.
 * ``read(frame)``: both, then ``indexer.ocr_filters.keep_reading`` (scripts, length, confidence, dictionary;
   its rules and the figures they were measured on are stated there).
@@ -325,15 +326,47 @@ def quiet_sessions(wrapper: Any, threads: int) -> None:
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     model = old._model_path if hasattr(old, "_model_path") else None
     assert model, "RapidOCR's session does not say which model it loaded"
-    wrapper.session = onnxruntime.InferenceSession(model, sess_options=options, providers=old.get_providers())
+    wrapper.session = onnxruntime.InferenceSession(model, sess_options=options,
+                                                   providers=with_cuda_options(old.get_providers()))
 
 
-def ocr_providers(device: str) -> tuple[bool, str]:
-    """(use CUDA, the provider that will run) for ``device`` "auto", "cpu" or "cuda"."""
-    import onnxruntime
+def with_cuda_options(providers: Sequence[str]) -> list[Any]:
+    """onnxruntime providers with the CUDA provider's cuDNN algorithm search made HEURISTIC.
 
-    available = onnxruntime.get_available_providers()
-    cuda = "CUDAExecutionProvider" in available and device in ("auto", "cuda")
+    Every text line has its own width, and onnxruntime's CUDA convolutions set themselves up again whenever the
+    input's shape differs from the call before (measured on an H200, onnxruntime-gpu 1.31.1, recogniser, one
+    800 px line 1.7 ms; a call whose width differs from the last ~42 ms heuristic, ~430 ms exhaustive, the
+    provider's default search, even for widths seen before; the default algorithm without search 87 ms).
+
+    >>> with_cuda_options(["CUDAExecutionProvider", "CPUExecutionProvider"])[0]
+    ('CUDAExecutionProvider', {'cudnn_conv_algo_search': 'HEURISTIC'})
+    >>> with_cuda_options(["CPUExecutionProvider"])
+    ['CPUExecutionProvider']
+    """
+    return [("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"}) if p == "CUDAExecutionProvider"
+            else p for p in providers]
+
+
+def ocr_providers(device: str, available: Sequence[str] | None = None) -> tuple[bool, str]:
+    """(use CUDA, the provider that will run) for ``device`` "auto", "cpu" or "cuda", given onnxruntime's
+    ``available`` providers (default: the installed onnxruntime's).
+
+    "auto" is the CPU even where onnxruntime-gpu is installed: OCR reads each line at its own width and each
+    change of input shape costs onnxruntime's CUDA convolutions ~40-60 ms of set-up (``with_cuda_options``),
+    so on an H200 the credits excerpt's OCR took 33.0 s on CUDA against 16.1 s on that machine's CPU
+    (``bench/ocr_cpu.py --device``; widths rounded up to 256 px: 25.7 s, and 21 fewer spans). "cuda" is
+    there to measure it.
+
+    >>> ocr_providers("auto", ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    (False, 'CPUExecutionProvider')
+    >>> ocr_providers("cuda", ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    (True, 'CUDAExecutionProvider')
+    """
+    if available is None:
+        import onnxruntime
+
+        available = onnxruntime.get_available_providers()
+    cuda = "CUDAExecutionProvider" in available and device == "cuda"
     if device == "cuda" and not cuda:
         log.warning("OCR on CUDA asked for, but onnxruntime has no CUDA provider (%s): using the CPU", available)
     return cuda, "CUDAExecutionProvider" if cuda else "CPUExecutionProvider"
@@ -361,6 +394,7 @@ def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0, model_dir: Pa
     ``model_dir`` defaults to the models folder of the installed rapidocr-onnxruntime; a file that differs
     from the pinned digests raises ``indexer.model_files.ModelFileError`` before anything is loaded.
     ``scripts``: the writing systems the library's text is in (``indexer.ocr_filters.SCRIPTS``).
+    ``device``: "auto" and "cpu" run on the CPU, "cuda" on onnxruntime-gpu's CUDA provider (``ocr_providers``).
     ``fused``: run the copies with fused activations (``indexer.ocr_fused``, built once into ``cache_dir``,
     default ``indexer.model_files.default_cache_dir()``) instead of the packaged files.
     """
@@ -395,6 +429,11 @@ def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0, model_dir: Pa
         raise OcrError(directory, "the OCR models could not be loaded",
                        "reinstall rapidocr-onnxruntime and onnxruntime (`make setup`)",
                        detail=repr(exc)) from exc
+    running = recogniser.session.session.get_providers()[0]  # onnxruntime falls back to the CPU on its own
+    if running != provider:
+        log.warning("OCR asked onnxruntime for %s but runs on %s (the provider could not load its libraries: "
+                    "CUDA and cuDNN of the versions onnxruntime-gpu was built for)", provider, running)
+        provider = running
     log.info("OCR engine loaded from %s (min confidence %.2f, threads %s, %s, scripts %s)", directory,
              min_confidence, threads or "auto", provider, "+".join(scripts))
     return OcrEngine(detector, LineRecogniser(recogniser), directory, min_confidence, scripts, provider)
