@@ -32,6 +32,23 @@ def make_hd_clip(path: Path, duration_s: int = 60, size: str = "1920x1080", fps:
     return path
 
 
+def plain_ffmpeg(path: Path, fps: float = 1.0) -> None:
+    """The benchmarks' baseline: ``ffmpeg -i FILE -vf fps=N -f null -`` (decode everything, keep N frames a
+    second, write nothing), run by the same ffmpeg scenedex decodes with."""
+    from indexer.sampling import ffmpeg_binary
+
+    command = [ffmpeg_binary(), "-v", "error", "-nostdin", "-i", str(path), "-vf", f"fps={fps:g}", "-f", "null", "-"]
+    subprocess.run(command, check=True)
+
+
+def ffmpeg_version() -> str:
+    """The first words of ``ffmpeg -version`` of the ffmpeg scenedex decodes with (the benchmarks' headers)."""
+    from indexer.sampling import ffmpeg_binary
+
+    out = subprocess.run([ffmpeg_binary(), "-version"], capture_output=True, text=True).stdout
+    return " ".join(out.split()[:3])
+
+
 def children_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime

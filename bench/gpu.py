@@ -144,14 +144,13 @@ def frames(cpu: bool, media: Path) -> None:
     """The frames channel's decode and encoder on one file against plain ``ffmpeg -vf fps=1 -f null -``: the
     ingest sampler (1 fps, 224 px, shot detection) feeding a random ViT-B/16-shaped CLIP through the prefetch
     queue ingest uses, so decoding overlaps encoding (no database: that is bench/ingest.py's business)."""
-    import subprocess
     import tempfile
 
-    from bench.common import vit_b16
+    from bench.common import plain_ffmpeg, vit_b16
     from indexer.encoders.base import EncoderSpec
     from indexer.encoders.loading import load_vision_encoder
     from indexer.probe import choose_video_stream, probe
-    from indexer.sampling import FrameSampler, SamplingPolicy, ffmpeg_binary, prefetch
+    from indexer.sampling import FrameSampler, SamplingPolicy, prefetch
 
     with tempfile.TemporaryDirectory() as tmp:
         encoder = load_vision_encoder(EncoderSpec(model=str(vit_b16(Path(tmp) / "vit-b16")),
@@ -160,7 +159,7 @@ def frames(cpu: bool, media: Path) -> None:
     stream = choose_video_stream(info)
     encoder.encode(np.zeros((4, 224, 224, 3), np.uint8))  # warm-up
     t0 = time.perf_counter()
-    subprocess.run([ffmpeg_binary(), "-v", "error", "-i", str(media), "-vf", "fps=1", "-f", "null", "-"], check=True)
+    plain_ffmpeg(media)
     ffmpeg_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     count, encode_s = 0, 0.0

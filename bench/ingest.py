@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import OUT_DIR, make_hd_clip, save, vit_b16  # noqa: E402
+from bench.common import OUT_DIR, ffmpeg_version, make_hd_clip, plain_ffmpeg, save, vit_b16  # noqa: E402
 from indexer.encoders import EncoderSpec, describe_vision_encoder, load_vision_encoder  # noqa: E402
 from scenedex.runtime import open_database  # noqa: E402
 from scenedex.settings import Settings  # noqa: E402
@@ -84,8 +83,7 @@ def main() -> None:
             shutil.copy(clip, library / f"file{i}.mp4")
         t0 = time.perf_counter()
         for f in sorted(library.glob("*.mp4")):
-            subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(f), "-vf", f"fps={args.fps:g}", "-f",
-                            "null", "-"], check=True)
+            plain_ffmpeg(f, args.fps)
         ffmpeg_s = time.perf_counter() - t0
         no_encoder_s = run_index(library, work / "data-plain", None, args.fps)
         spec = EncoderSpec(model=str(vit_b16(OUT_DIR / "vit-b16-random")), device="auto", batch_size=32)
@@ -98,7 +96,8 @@ def main() -> None:
     rows = [(f"ffmpeg -vf fps={args.fps:g} -f null - (baseline)", ffmpeg_s),
             ("scenedex index, no encoder", no_encoder_s),
             ("scenedex index, ViT-B/16 CLIP (CPU)", full_s)]
-    print(f"{args.files} files x {args.duration_s} s of {args.size} H.264 30 fps, sampled at {args.fps:g} fps\n")
+    print(f"{args.files} files x {args.duration_s} s of {args.size} H.264 30 fps, sampled at {args.fps:g} fps, "
+          f"{ffmpeg_version()}\n")
     print(f"{'':38} {'wall s':>7} {'files/hour':>11} {'video h/h':>10} {'vs baseline':>12}")
     for label, seconds in rows:
         print(f"{label:38} {seconds:7.1f} {args.files * 3600 / seconds:11.0f} {video_s / seconds:10.1f} "

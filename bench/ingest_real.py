@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import save
+from bench.common import ffmpeg_version, plain_ffmpeg, save
 from bench.credits_score import load_truth, score
 from bench.stages import OVERLAPPED, STAGES, breakdown, cpu_breakdown, stage_timer
 from indexer.text_spans import text_similarity
@@ -58,8 +58,7 @@ def cpu_s() -> float:
 def ffmpeg_s(library: Path) -> float:
     t0 = time.perf_counter()
     for f in sorted(library.glob("*.mp4")):
-        subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(f), "-vf", "fps=1", "-f", "null", "-"],
-                       check=True)
+        plain_ffmpeg(f)
     return time.perf_counter() - t0
 
 
@@ -178,7 +177,7 @@ def run_real(seconds: int, files: tuple[str, ...] = FILES, jobs: int | None = No
     chaplin = chaplin_lines()
     print(f"{' + '.join(files)}{f' (first {seconds} s each)' if seconds else ''}, default channels, no vision model, "
           f"{jobs} file(s) at once")
-    print(f"load average before {load_before}, after {load_average()} (2 cores)\n")
+    print(f"load average before {load_before}, after {load_average()} (2 cores), {ffmpeg_version()}\n")
     print(f"plain ffmpeg -vf fps=1 -f null -   {base_s:7.1f} s   (before {before_s:.1f} s, after {after_s:.1f} s)")
     print(f"scenedex index                     {total_s:7.1f} s   {total_s / base_s:5.1f}x ffmpeg (goal <= 4x)")
     ocr_cpu_s = cpu_stages["ocr: probe, detect, recognise"]

@@ -11,13 +11,12 @@ Ratios above 1 mean faster than the baseline.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import OUT_DIR, make_hd_clip, save, timed  # noqa: E402
+from bench.common import OUT_DIR, ffmpeg_version, make_hd_clip, plain_ffmpeg, save, timed  # noqa: E402
 from indexer.probe import choose_video_stream, probe  # noqa: E402
 from indexer.sampling import FrameSampler, SamplingPolicy  # noqa: E402
 
@@ -33,8 +32,7 @@ def main() -> None:
     stream = choose_video_stream(info)
 
     def baseline() -> None:
-        subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(clip), "-vf", "fps=1", "-f", "null", "-"],
-                       check=True)
+        plain_ffmpeg(clip)
 
     counts: dict[str, int] = {}
 
@@ -46,7 +44,8 @@ def main() -> None:
                "uniform": timed(lambda: scenedex("uniform"), args.repeats),
                "keyframes": timed(lambda: scenedex("keyframes"), args.repeats)}
     video_s = info.duration_s
-    print(f"{args.size} H.264 {stream.fps:.0f} fps, {video_s:.0f} s of video, {args.repeats} runs each (median)\n")
+    print(f"{args.size} H.264 {stream.fps:.0f} fps, {video_s:.0f} s of video, {args.repeats} runs each (median), "
+          f"{ffmpeg_version()}\n")
     print(f"{'':34} {'wall s':>7} {'cpu s':>7} {'x real time':>12} {'vs ffmpeg fps=1':>16}")
     base = results["baseline"]["wall_s"]
     rows = {"ffmpeg -vf fps=1 -f null - (baseline)": "baseline", "scenedex uniform 1 fps + shot cuts": "uniform",
