@@ -5,7 +5,8 @@
 * encoders: images/s of randomly initialised CLIP vision towers of ViT-B/16 and ViT-L/14 shape (224 px), bf16
   on CUDA, batch 64, after warm-up;
 * ocr: frames/s of the OCR engine (detect at 640 px + recognise each line) on generated 960 x 540 frames with
-  text, on onnxruntime's CUDA provider when installed (else its CPU provider, said so);
+  text, on onnxruntime's CUDA provider when installed (onnxruntime-gpu; else its CPU provider, said so), then
+  on the CPU provider as the same run's baseline;
 * whisper: real-time factor of the packaged faster-whisper tiny.en in float16 on CUDA on a minute of generated
   espeak-ng speech, decoded beforehand and fed in the chunks ingest uses (``--audio``/``--save-audio`` carry
   the samples to a machine without espeak-ng or ffmpeg);
@@ -79,16 +80,22 @@ def text_frames(n: int) -> np.ndarray:
 
 
 def ocr(cpu: bool) -> None:
+    """Frames/s of the OCR engine on CUDA and, as the baseline in the same run, on this machine's CPU (what
+    ``device="auto"`` runs: indexer.ocr.ocr_providers says why)."""
     from indexer.ocr import load_ocr_engine
 
-    engine = load_ocr_engine(device="cpu" if cpu else "cuda")
     frames = text_frames(3 if cpu else 60)
-    engine.read(frames[0])  # warm-up
-    t0 = time.perf_counter()
-    lines = sum(len(engine.read(f)) for f in frames)
-    rate = len(frames) / (time.perf_counter() - t0)
-    print(f"ocr on {engine.provider}: {rate:.1f} frames/s (960x540, detect 640 px + recognise, "
-          f"{lines / len(frames):.1f} lines a frame)")
+    rates = {}
+    for device in ("cpu",) if cpu else ("cuda", "cpu"):
+        engine = load_ocr_engine(device=device)
+        engine.read(frames[0])  # warm-up
+        t0 = time.perf_counter()
+        lines = sum(len(engine.read(f)) for f in frames)
+        rates[device] = len(frames) / (time.perf_counter() - t0)
+        print(f"ocr on {engine.provider}: {rates[device]:.1f} frames/s (960x540, detect 640 px + recognise, "
+              f"{lines / len(frames):.1f} lines a frame)")
+    if "cuda" in rates:
+        print(f"ocr: CUDA {rates['cuda'] / rates['cpu']:.2f}x the CPU's frames/s")
 
 
 def speech_samples(seconds: float, lines: int) -> np.ndarray:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU benchmark of scenedex in one run, figures to stdout, in under 8 minutes on one GPU:
-# vision encoders (ViT-B/16, ViT-L/14 shapes, bf16), OCR frames/s (onnxruntime's CUDA provider when installed),
+# vision encoders (ViT-B/16, ViT-L/14 shapes, bf16), OCR frames/s (onnxruntime's CUDA provider when installed,
+# against the CPU in the same run),
 # faster-whisper real-time factor (float16), LLaMA-VID 7B-shaped time to first token for one hour of video,
 # FAISS search. Without CUDA it says so and runs each section's small CPU path instead (not GPU figures).
 #
