@@ -288,6 +288,17 @@ def test_a_frames_lines_are_recognised_two_at_a_time_on_the_cpu_and_come_back_in
     assert rec.most == 2 and rec.running == 0
 
 
+def test_an_engine_whose_cuda_provider_cannot_run_says_it_runs_on_the_cpu_and_reads_like_it(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """onnxruntime falls back to the CPU on its own when the CUDA provider cannot load (here: no onnxruntime-gpu);
+    the engine then reports the CPU and batches as on the CPU, not as on CUDA."""
+    monkeypatch.setattr(indexer.ocr, "ocr_providers", lambda device: (True, "CUDAExecutionProvider"))
+    engine = load_ocr_engine(device="cuda")
+    assert engine.provider == "CPUExecutionProvider"
+    assert engine.rec_batch == indexer.ocr.REC_BATCH_CPU
+    assert "runs on CPUExecutionProvider" in caplog.text
+
+
 # --- model files --------------------------------------------------------------------------------------------
 
 def copy_models(tmp_path: Path) -> Path:
