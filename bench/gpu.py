@@ -85,17 +85,17 @@ def ocr(cpu: bool) -> None:
     from indexer.ocr import load_ocr_engine
 
     frames = text_frames(3 if cpu else 60)
-    rates = {}
+    rates = {}  # provider that ran -> frames/s
     for device in ("cpu",) if cpu else ("cuda", "cpu"):
         engine = load_ocr_engine(device=device)
         engine.read(frames[0])  # warm-up
         t0 = time.perf_counter()
         lines = sum(len(engine.read(f)) for f in frames)
-        rates[device] = len(frames) / (time.perf_counter() - t0)
-        print(f"ocr on {engine.provider}: {rates[device]:.1f} frames/s (960x540, detect 640 px + recognise, "
-              f"{lines / len(frames):.1f} lines a frame)")
-    if "cuda" in rates:
-        print(f"ocr: CUDA {rates['cuda'] / rates['cpu']:.2f}x the CPU's frames/s")
+        rates[engine.provider] = len(frames) / (time.perf_counter() - t0)
+        print(f"ocr on {engine.provider}: {rates[engine.provider]:.1f} frames/s (960x540, detect 640 px + "
+              f"recognise, {lines / len(frames):.1f} lines a frame)")
+    if "CUDAExecutionProvider" in rates:
+        print(f"ocr: CUDA {rates['CUDAExecutionProvider'] / rates['CPUExecutionProvider']:.2f}x the CPU's frames/s")
 
 
 def speech_samples(seconds: float, lines: int) -> np.ndarray:

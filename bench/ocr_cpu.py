@@ -4,7 +4,6 @@
     .venv/bin/python bench/ocr_cpu.py --compare old.json new.json
     python bench/ocr_cpu.py --device cuda --media-dir DIR --readings cuda.json   # the same pass on a GPU
 
-
 Each excerpt of ../shared/media is decoded as the shared pass decodes it (960 px frames, the cuts' shots), then read
 by ``ScreenTextReader`` with the default engine. Printed per file: the process's CPU seconds for the OCR (every
 thread: the recognitions run two at a time), of which the recogniser's and the detector's onnxruntime calls

@@ -431,8 +431,9 @@ def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0, model_dir: Pa
                        detail=repr(exc)) from exc
     running = recogniser.session.session.get_providers()[0]  # onnxruntime falls back to the CPU on its own
     if running != provider:
-        log.warning("OCR asked onnxruntime for %s but runs on %s (the provider could not load its libraries: "
-                    "CUDA and cuDNN of the versions onnxruntime-gpu was built for)", provider, running)
+        log.warning("OCR asked onnxruntime for %s but runs on %s: the provider could not load its libraries "
+                    "(install the CUDA and cuDNN versions your onnxruntime-gpu was built for, or leave OCR on the "
+                    "CPU, which is faster for it)", provider, running)
         provider = running
     log.info("OCR engine loaded from %s (min confidence %.2f, threads %s, %s, scripts %s)", directory,
              min_confidence, threads or "auto", provider, "+".join(scripts))
