@@ -47,16 +47,21 @@ def supported(model_dir: Path) -> bool:
             and modes == {"pooling_mode_mean_tokens"} and (model_dir / "tokenizer.json").is_file())
 
 
-def onnx_copy(model_dir: Path, revision: str, cache_dir: Path) -> Path:
+def onnx_copy(model_dir: Path, revision: str, cache_dir: Path, int8_except: tuple[int, ...] | None = None) -> Path:
     """The folder holding ``model.onnx`` and ``inputs.json`` for this model, exported once (atomic: made in a
-    temporary folder and renamed into place, so a crash or a second process never leaves half a copy)."""
-    target = cache_dir / "text-onnx" / f"{model_dir.name}-{revision}-v{EXPORT_FORMAT}"
+    temporary folder and renamed into place, so a crash or a second process never leaves half a copy).
+    ``int8_except``: quantize the graph's weights to int8 but the feed-forward down-projections of these layers
+    (``quantize_int8``); None: float."""
+    variant = "" if int8_except is None else "-int8" + "".join(f"-{i}" for i in int8_except)
+    target = cache_dir / "text-onnx" / f"{model_dir.name}-{revision}-v{EXPORT_FORMAT}{variant}"
     if (target / "inputs.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".text-onnx-", dir=target.parent))
     try:
         _export(model_dir, work)
+        if int8_except is not None:
+            quantize_int8(work / "model.onnx", int8_except)
         os.replace(work, target)
     except OSError:  # another process put its copy there first
         if not (target / "inputs.json").is_file():
@@ -94,14 +99,49 @@ def _export(model_dir: Path, out: Path) -> None:
     (out / "inputs.json").write_text(json.dumps(names))
 
 
+def down_projection(layer: int) -> str:
+    """The name torch's exporter gives a BERT-style layer's feed-forward down-projection (intermediate -> hidden)."""
+    return f"/model/encoder/layer.{layer}/output/dense/MatMul"
+
+
+def quantize_int8(path: Path, float_layers: tuple[int, ...]) -> None:
+    """Rewrite the exported graph at ``path`` with its weight matrix products in int8 (onnxruntime's dynamic
+    quantization, per channel), except the feed-forward down-projections of ``float_layers`` and the products of
+    two activations (attention scores), which stay float.
+
+    Why not every weight: the inputs of some down-projections have outliers that one int8 scale per tensor cannot
+    hold. Measured on all-mpnet-base-v2, 600 library sentences, this CPU (AVX-512 VNNI), against the float graph:
+    all 72 weight products int8, mean cosine 0.877 and 3.3x less CPU; without the 12 down-projections 0.988 and
+    1.8x; with one down-projection at a time added, layers 0-5 and 11 cost nothing, 6-10 bring it to 0.961-0.980.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = onnx.load(str(path))
+    weights = {i.name for i in model.graph.initializer} | {n.output[0] for n in model.graph.node
+                                                           if n.op_type == "Constant"}
+    products = [n for n in model.graph.node if n.op_type == "MatMul"]
+    names = {n.name for n in products}
+    missing = [down_projection(i) for i in float_layers if down_projection(i) not in names]
+    if missing:
+        raise ValueError(f"the exported graph has no {missing}: not the BERT layout int8 was measured on")
+    keep = [n.name for n in products if n.input[1] not in weights] + [down_projection(i) for i in float_layers]
+    del model
+    quantized = path.with_name("model.int8.onnx")
+    quantize_dynamic(str(path), str(quantized), per_channel=True, weight_type=QuantType.QInt8,
+                     op_types_to_quantize=["MatMul"], nodes_to_exclude=keep)
+    os.replace(quantized, path)
+
+
 class OnnxSentenceModel:
     """texts -> (N, D) float32 L2-normalised, like ``SentenceTransformer.encode(normalize_embeddings=True)``."""
 
-    def __init__(self, model_dir: Path, revision: str, cache_dir: Path, threads: int = 0) -> None:
+    def __init__(self, model_dir: Path, revision: str, cache_dir: Path, threads: int = 0,
+                 int8_except: tuple[int, ...] | None = None) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
-        copy = onnx_copy(model_dir, revision, cache_dir)
+        copy = onnx_copy(model_dir, revision, cache_dir, int8_except)
         self.input_names: list[str] = json.loads((copy / "inputs.json").read_text())
         max_tokens = int(json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"])
         self.tokenizer: Any = Tokenizer.from_file(str(model_dir / "tokenizer.json"))

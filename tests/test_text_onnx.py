@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from indexer.text_embedding import TextEncoder, resolve_text_model
-from indexer.text_onnx import OnnxSentenceModel, supported
+from indexer.text_onnx import OnnxSentenceModel, down_projection, onnx_copy, supported
 
 TEXTS = ["Goddard Space Flight Center", "", "a", "WAVES break over the rail, Ünïcödé & émoji 🚂 …",
          "dinner on the train " * 120,  # longer than the 256 tokens the model reads: truncated alike
@@ -69,3 +69,34 @@ def test_a_broken_export_falls_back_to_sentence_transformers(tmp_path, monkeypat
     second = TextEncoder()
     assert not second.on_onnxruntime
     assert np.abs(second.encode(TEXTS[:1]) - first.encode(TEXTS[:1])).max() < 1e-4
+
+
+def test_an_int8_copy_keeps_the_named_down_projections_float_and_stays_close_to_the_float_vectors(tmp_path) -> None:
+    import onnx
+
+    source = resolve_text_model(None)
+    revision = TextEncoder.revision_of(source)
+    exact = OnnxSentenceModel(source, revision, tmp_path)
+    int8 = OnnxSentenceModel(source, revision, tmp_path, int8_except=(1, 4))
+    graph = onnx.load(str(onnx_copy(source, revision, tmp_path, (1, 4)) / "model.onnx")).graph
+    float_products = {n.name for n in graph.node if n.op_type == "MatMul"}
+    assert {down_projection(1), down_projection(4)} <= float_products
+    assert down_projection(0) not in float_products
+    assert sum(n.op_type == "MatMulInteger" for n in graph.node) == 6 * 6 - 2  # q, k, v, out, up, down a layer
+    texts = [t for t in TEXTS if t]
+    a, b = int8.encode(texts), exact.encode(texts)  # (N, 384) each
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert (a * b).sum(1).min() > 0.95 and np.abs(a - b).max() > 1e-4  # close, yet another copy
+
+
+def test_a_graph_without_the_named_layers_is_not_quantized(tmp_path) -> None:
+    source = resolve_text_model(None)
+    with pytest.raises(ValueError, match="layer.99"):
+        onnx_copy(source, TextEncoder.revision_of(source), tmp_path, (99,))
+    assert not list((tmp_path / "text-onnx").glob("*int8*")), "no half-made copy is left"
+
+
+def test_int8_models_are_keyed_apart_from_their_float_vectors() -> None:
+    source = resolve_text_model(None)
+    assert TextEncoder.revision_of(source, "all-mpnet-base-v2").endswith("+int8")
+    assert "+" not in TextEncoder.revision_of(source) and "+" not in TextEncoder.revision_of(source, None)
