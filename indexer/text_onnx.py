@@ -128,7 +128,9 @@ def quantize_int8(path: Path, float_layers: tuple[int, ...]) -> None:
     keep = [n.name for n in products if n.input[1] not in weights] + [down_projection(i) for i in float_layers]
     del model
     quantized = path.with_name("model.int8.onnx")
-    quantize_dynamic(str(path), str(quantized), per_channel=True, weight_type=QuantType.QInt8,
+    # reduce_range: 7-bit weights, so CPUs without VNNI (whose u8 x s8 products saturate at 8 bits) read it right
+    # too; on this VNNI CPU the same cosine (0.983 mean with the 6-10 exception) and the same speed as 8 bits.
+    quantize_dynamic(str(path), str(quantized), per_channel=True, reduce_range=True, weight_type=QuantType.QInt8,
                      op_types_to_quantize=["MatMul"], nodes_to_exclude=keep)
     os.replace(quantized, path)
 
