@@ -81,7 +81,7 @@ def text_frames(n: int) -> np.ndarray:
 
 def ocr(cpu: bool) -> None:
     """Frames/s of the OCR engine on CUDA and, as the baseline in the same run, on this machine's CPU (what
-    ``device="auto"`` runs: indexer.ocr.ocr_providers says why)."""
+    ``device="auto"`` runs: indexer.ocr_sessions.ocr_providers says why)."""
     from indexer.ocr import load_ocr_engine
 
     frames = text_frames(3 if cpu else 60)

@@ -152,7 +152,7 @@ class OnnxSentenceModel:
         self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id(pad), pad_token=pad)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see indexer.ocr.quiet_sessions
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see indexer.ocr_sessions.quiet_sessions
         self.session = onnxruntime.InferenceSession(str(copy / "model.onnx"), options,
                                                     providers=["CPUExecutionProvider"])
         self.dim = int(json.loads((model_dir / "config.json").read_text())["hidden_size"])
