@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.errors import DatabaseError
@@ -24,17 +24,39 @@ def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+DRIVER = "psycopg2"  # the Postgres driver scenedex installs (SQLAlchemy 2.1 would otherwise pick psycopg 3)
+
+
+def driver_url(url: str) -> str:
+    """A Postgres URL with the installed driver named, so ``postgresql://`` and ``postgres://`` work as users
+    write them; a URL naming a driver keeps it.
+
+    >>> driver_url("postgresql://me@db:5432/scenedex"), driver_url("postgres://db/x")
+    ('postgresql+psycopg2://me@db:5432/scenedex', 'postgresql+psycopg2://db/x')
+    >>> driver_url("postgresql+psycopg2://db/x")
+    'postgresql+psycopg2://db/x'
+    """
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return f"postgresql+{DRIVER}://" + url[len(scheme):]
+    return url
+
+
 def make_engine(url: str) -> Engine:
-    if not url.startswith("postgresql"):
+    if not url.startswith("postgres"):
         raise DatabaseError("scenedex needs Postgres: the database URL must start with postgresql://", url=safe_url(url))
-    # pool_pre_ping: a connection dropped by a server restart is replaced instead of failing the next task.
-    return create_engine(url, pool_pre_ping=True, future=True)
+    try:
+        # pool_pre_ping: a connection dropped by a server restart is replaced instead of failing the next task.
+        return create_engine(driver_url(url), pool_pre_ping=True, future=True)
+    except (ImportError, ArgumentError) as exc:
+        raise DatabaseError(f"cannot use this database URL ({exc}): write it as "
+                            f"postgresql://user:password@host:5432/database", url=safe_url(url)) from exc
 
 
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.attributes["url"] = url
+    cfg.attributes["url"] = driver_url(url)
     return cfg
 
 
