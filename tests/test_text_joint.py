@@ -29,6 +29,8 @@ def test_a_joined_vector_is_each_models_unit_vector_over_root_n_so_its_inner_pro
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(v @ v.T, (a @ a.T + b @ b.T) / 2, atol=1e-5)
     assert describe_text_model(f"all-MiniLM-L6-v2,{tiny}") == joint.info  # what ingest records without loading
+    batch = joint.encode(TEXTS * 3)  # more than JOINED_AT_ONCE_TEXTS: the parts run in turn, same vectors
+    np.testing.assert_allclose(batch[: len(TEXTS)], v, atol=1e-5)
 
 
 def test_a_joint_is_keyed_apart_from_its_parts_and_from_another_order(tiny: str) -> None:
