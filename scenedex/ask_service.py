@@ -307,8 +307,13 @@ class AskService:
                             _deadline_s=self.config.first_words_deadline_s)
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """texts -> (N, d) L2-normalised rows of the sentence model search uses (the verifier's semantic score)."""
-        return self.search._text_encoder().encode(texts)
+        """texts -> (N, d) L2-normalised rows for the verifier's semantic score: all-MiniLM-L6-v2, whose cosines
+        its thresholds were chosen on (``qa.grounding``), where search's model is it or joins it (the default);
+        else the sentence model search uses."""
+        from indexer.text_embedding import MINILM_NAME
+
+        encoder = self.search._text_encoder()
+        return (encoder.part(MINILM_NAME) or encoder).encode(texts)
 
     # -- steps ---------------------------------------------------------------------------------------------
     def _check_library(self) -> None:

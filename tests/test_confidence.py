@@ -1,12 +1,13 @@
-"""Confidence: the calibrated score, its labels and the cut-off, on hand-made moments; the cut-off figures of an
-evaluation; and the option to show the rest through the CLI, the API and its OpenAPI document."""
+"""Confidence: the calibrated score, its labels and the cut-off, on hand-made moments (their cosines on
+all-MiniLM-L6-v2's scale, so scored with its fit); the cut-off figures of an evaluation; and the option to show the
+rest through the CLI, the API and its OpenAPI document."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from search.confidence import DEFAULT_CALIBRATION, FEATURES, Calibration, Confidence, assess, features
+from search.confidence import FEATURES, MINILM_CALIBRATION, Calibration, Confidence, assess, features
 from search.cutoff_eval import ListedMoment, cutoff_report
 from search.fusion import FusionWeights, Retriever
 from search.library_eval import EvalQuery
@@ -33,7 +34,7 @@ def test_a_line_that_says_it_is_high_and_one_sharing_a_common_word_is_cut_off() 
     moments = ranked([hit(1, 10, Retriever.LEXICAL, 1, 1.0), hit(1, 10, Retriever.SEMANTIC, 1, 0.62),
                       hit(2, 40, Retriever.LEXICAL, 2, 0.5), hit(2, 40, Retriever.SEMANTIC, 6, 0.12),
                       hit(3, 20, Retriever.LEXICAL, 3, 0.5), hit(3, 20, Retriever.SEMANTIC, 9, 0.08)])
-    assessed = assess(moments)
+    assessed = assess(moments, MINILM_CALIBRATION)
     labels = [(m.media_id, m.confidence) for m in assessed.moments]
     assert labels[0] in ((1, "high"), (1, "medium")), labels
     assert [c for _, c in labels[1:]] == ["low", "low"], [(m.media_id, m.calibrated_score) for m in assessed.moments]
@@ -43,13 +44,13 @@ def test_a_line_that_says_it_is_high_and_one_sharing_a_common_word_is_cut_off() 
 def test_a_paraphrase_that_only_the_meaning_matches_is_kept() -> None:
     moments = ranked([hit(1, 10, Retriever.SEMANTIC, 1, 0.55), hit(2, 30, Retriever.SEMANTIC, 2, 0.21),
                       hit(3, 50, Retriever.SEMANTIC, 3, 0.19)])
-    assessed = assess(moments)
+    assessed = assess(moments, MINILM_CALIBRATION)
     assert assessed.moments[0].media_id == 1 and not assessed.moments[0].below_cutoff
     assert assessed.shown <= 2, [(m.media_id, m.calibrated_score) for m in assessed.moments]
 
 
 def test_scores_rise_with_the_evidence_and_labels_follow_the_thresholds() -> None:
-    c = DEFAULT_CALIBRATION
+    c = MINILM_CALIBRATION
     weak, strong = np.zeros((1, len(FEATURES))), np.zeros((1, len(FEATURES)))
     weak[0, FEATURES.index("semantic")], strong[0, FEATURES.index("semantic")] = 0.2, 0.7
     assert 0.0 <= c.scores(weak)[0] < c.scores(strong)[0] <= 1.0
@@ -65,7 +66,7 @@ def test_scores_rise_with_the_evidence_and_labels_follow_the_thresholds() -> Non
 def test_labels_say_how_likely_and_the_cut_off_only_what_is_listed() -> None:
     """"medium" means about half right on the tuned library, so a moment the cut-off keeps (it keeps every right
     moment there) can be listed as "low"; before, everything above the cut-off was "medium" (0.038 to 0.5)."""
-    c = DEFAULT_CALIBRATION
+    c = MINILM_CALIBRATION
     assert c.cutoff < c.medium < c.high_from, c
     between = Calibration(c.intercept, c.weights, c.high_from, c.cutoff, c.fitted_for, c.medium_from)
     x = np.zeros((1, len(FEATURES)))
@@ -105,7 +106,7 @@ def test_moments_seen_in_frames_only_are_at_most_medium_and_cut_under_half_the_b
     moments = ranked([hit(1, 10, Retriever.VISUAL, 1, 0.3, VISUAL, frame=1),
                       hit(2, 30, Retriever.VISUAL, 2, 0.29, VISUAL, frame=2),
                       hit(3, 50, Retriever.VISUAL, 40, 0.1, VISUAL, frame=3)])
-    assessed = assess(moments)
+    assessed = assess(moments, MINILM_CALIBRATION)
     assert [m.confidence for m in assessed.moments] == ["medium", "medium", "low"]
 
 
@@ -124,7 +125,7 @@ def test_a_line_at_cosine_zero_or_below_is_weak_text_not_a_frames_only_moment() 
     be scored as frames-only moments, half the best of them "medium" ("honey bees" in the demo, 0.07-0.08)."""
     moments = ranked([hit(1, 10, Retriever.SEMANTIC, 1, 0.62), hit(2, 30, Retriever.SEMANTIC, 60, 0.0),
                       hit(3, 50, Retriever.SEMANTIC, 61, -0.02)])
-    assessed = assess(moments)
+    assessed = assess(moments, MINILM_CALIBRATION)
     by_media = {m.media_id: m for m in assessed.moments}
     assert not by_media[1].below_cutoff
     for media in (2, 3):

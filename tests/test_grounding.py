@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.text_embedding import TextEncoder
+from indexer.text_embedding import MINILM_NAME, TextEncoder
 from qa.answering import EvidenceMoment, TimedLine
 from qa.grounding.answer import GroundedSession
 from qa.grounding.claims import Verdict
@@ -32,7 +32,7 @@ WHERE = "Where is the Webb telescope being assembled?"
 
 @pytest.fixture(scope="module")
 def embed():
-    return TextEncoder().encode
+    return TextEncoder(MINILM_NAME).encode  # what the verifier reads with (ask_service.embed)
 
 
 @pytest.fixture()

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from indexer.text_embedding import MINILM_NAME as MINILM
 from indexer.text_embedding import TextEncoder, resolve_text_model
 from indexer.text_onnx import OnnxSentenceModel, down_projection, onnx_copy, supported
 
@@ -20,10 +21,10 @@ TEXTS = ["Goddard Space Flight Center", "", "a", "WAVES break over the rail, Ün
 def test_onnx_vectors_equal_sentence_transformers_vectors() -> None:
     from sentence_transformers import SentenceTransformer
 
-    encoder = TextEncoder()
+    encoder = TextEncoder(MINILM)
     assert encoder.on_onnxruntime, "the packaged model should run on onnxruntime"
     fast = encoder.encode(TEXTS)  # (N, 384)
-    reference = SentenceTransformer(str(resolve_text_model(None)), device="cpu").encode(
+    reference = SentenceTransformer(str(resolve_text_model(MINILM)), device="cpu").encode(
         TEXTS, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
     assert fast.shape == reference.shape == (len(TEXTS), 384)
     assert np.abs(fast - reference).max() < 1e-4
@@ -31,7 +32,7 @@ def test_onnx_vectors_equal_sentence_transformers_vectors() -> None:
 
 
 def test_order_and_batches_do_not_change_a_text_s_vector(tmp_path) -> None:
-    source = resolve_text_model(None)
+    source = resolve_text_model(MINILM)
     model = OnnxSentenceModel(source, TextEncoder.revision_of(source), tmp_path)
     together = model.encode(TEXTS * 20)  # 140 texts: three batches, sorted by length inside
     for i, text in enumerate(TEXTS):
@@ -39,7 +40,7 @@ def test_order_and_batches_do_not_change_a_text_s_vector(tmp_path) -> None:
 
 
 def test_loading_the_packaged_model_imports_neither_torch_nor_sentence_transformers() -> None:
-    TextEncoder()  # the export is cached
+    TextEncoder()  # the default (MiniLM and the int8 mpnet joined); the exports are cached
     code = ("import sys; from indexer.text_embedding import TextEncoder; TextEncoder().encode(['hello']); "
             "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -47,7 +48,7 @@ def test_loading_the_packaged_model_imports_neither_torch_nor_sentence_transform
 
 
 def test_models_with_other_pooling_are_not_taken(tmp_path) -> None:
-    source = resolve_text_model(None)
+    source = resolve_text_model(MINILM)
     assert supported(source)
     for name in ("modules.json", "sentence_bert_config.json", "config.json", "tokenizer.json"):
         (tmp_path / name).write_bytes((source / name).read_bytes())
@@ -62,11 +63,11 @@ def test_a_broken_export_falls_back_to_sentence_transformers(tmp_path, monkeypat
     import indexer.text_embedding as text_embedding
 
     monkeypatch.setattr(text_embedding, "default_cache_dir", lambda: tmp_path)
-    first = TextEncoder()
+    first = TextEncoder(MINILM)
     assert first.on_onnxruntime
     [copy] = (tmp_path / "text-onnx").iterdir()
     (copy / broken).write_bytes(b"not a graph")
-    second = TextEncoder()
+    second = TextEncoder(MINILM)
     assert not second.on_onnxruntime
     assert np.abs(second.encode(TEXTS[:1]) - first.encode(TEXTS[:1])).max() < 1e-4
 
@@ -74,7 +75,7 @@ def test_a_broken_export_falls_back_to_sentence_transformers(tmp_path, monkeypat
 def test_an_int8_copy_keeps_the_named_down_projections_float_and_stays_close_to_the_float_vectors(tmp_path) -> None:
     import onnx
 
-    source = resolve_text_model(None)
+    source = resolve_text_model(MINILM)
     revision = TextEncoder.revision_of(source)
     exact = OnnxSentenceModel(source, revision, tmp_path)
     int8 = OnnxSentenceModel(source, revision, tmp_path, int8_except=(1, 4))
@@ -90,14 +91,14 @@ def test_an_int8_copy_keeps_the_named_down_projections_float_and_stays_close_to_
 
 
 def test_a_graph_without_the_named_layers_is_not_quantized(tmp_path) -> None:
-    source = resolve_text_model(None)
+    source = resolve_text_model(MINILM)
     with pytest.raises(ValueError, match="layer.99"):
         onnx_copy(source, TextEncoder.revision_of(source), tmp_path, (99,))
     assert not list((tmp_path / "text-onnx").glob("*int8*")), "no half-made copy is left"
 
 
 def test_int8_models_are_keyed_apart_from_their_float_vectors() -> None:
-    source = resolve_text_model(None)
+    source = resolve_text_model(MINILM)
     assert TextEncoder.revision_of(source, "all-mpnet-base-v2-int8").endswith("+int8")
     assert "+" not in TextEncoder.revision_of(source, "all-mpnet-base-v2")
     assert "+" not in TextEncoder.revision_of(source)

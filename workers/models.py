@@ -50,7 +50,7 @@ class TextChannels:
     speech_device: str = "auto"
     speech_language: str | None = None  # ISO 639-1; None: detect (the packaged tiny.en: English)
     ocr: OcrSettings | None = field(default_factory=OcrSettings)
-    text_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
+    text_model: str | None = None  # None: the default, indexer.text_embedding.DEFAULT_TEXT_MODEL
 
     @property
     def any(self) -> bool:
