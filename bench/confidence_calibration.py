@@ -11,7 +11,7 @@ is fitted on all moments with text; the cut-off is the highest score that keeps 
 and "high" starts where at least ``--high-precision`` of the moments from there up are right, and never below
 ``--high-floor`` (0.5: more likely right than not); "medium" where at least ``--medium-precision`` of the moments
 from there up to "high" are right (below it a listed moment is "low"). ``--budget N`` lowers the cut-off while a
-query lists at most N moments on median; ``--thresholds-only`` keeps the model and chooses only the thresholds.
+query lists at most N moments on median; ``--max-median N`` raises it, if need be, until it does; ``--thresholds-only`` keeps the model and chooses only the thresholds.
 The label precision (right / moments) is printed and saved. Held-out check: with one library
 the model is fitted again on every other file and its cut-off's figures measured on the rest (and the other way
 round); with several, it is fitted on all but one library and measured on that one, for each. Prints the ``Calibration(...)`` to paste into search/confidence.py and saves bench/out/confidence.json.
@@ -169,6 +169,8 @@ def main() -> int:
                         help="keep the fitted model of search/confidence.py; choose only its thresholds")
     parser.add_argument("--budget", type=float, default=None,
                         help="lower the cut-off while a query shows at most this many moments on median")
+    parser.add_argument("--max-median", type=float, default=None,
+                        help="raise the cut-off, if need be, until a query lists at most this many on median")
     args = parser.parse_args()
     libraries = [name.strip() for name in args.libraries.split(",") if name.strip()]
     tests = [name.strip() for name in args.test.split(",") if name.strip()]
@@ -223,6 +225,8 @@ def main() -> int:
         cutoff = choose_cutoff(scores, y_all[mask] > 0, args.keep)
         if args.budget is not None:
             cutoff = min(cutoff, choose_budget_cutoff(scores, query_of[mask], args.budget))
+        if args.max_median is not None:  # raised, if need be, until a query lists at most that many on median
+            cutoff = max(cutoff, choose_budget_cutoff(scores, query_of[mask], args.max_median))
         high = round(min(max(args.high_floor, choose_high(scores, y_all[mask] > 0, args.high_precision, cutoff)),
                          0.99), 4)
         medium = choose_medium(scores, y_all[mask] > 0, args.medium_precision, cutoff, high)

@@ -131,7 +131,8 @@ class TextEncoder:
         model = canonical(model)
         parts = joined_parts(model)
         self._parts = [TextEncoder(p, device, batch_size) for p in parts] if parts is not None else []
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool = ThreadPoolExecutor(len(self._parts) - 1, thread_name_prefix="scenedex-text-part") \
+            if len(self._parts) > 1 else None  # made here: a search service's threads share this encoder
         self._fast: OnnxSentenceModel | None = None
         self._model: Any = None
         if self._parts:
@@ -179,10 +180,8 @@ class TextEncoder:
         """Every part's (N, dim) vectors. A query's parts run at once (onnxruntime works outside the GIL: the
         joint's query takes about its slowest part's time, 13-15 ms against 17 ms in turn on 2 cores); batches run
         in turn, as each part's batch already fills the cores."""
-        if len(texts) > JOINED_AT_ONCE_TEXTS:
+        if len(texts) > JOINED_AT_ONCE_TEXTS or self._pool is None:
             return [p.encode(texts) for p in self._parts]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(len(self._parts) - 1, thread_name_prefix="scenedex-text-part")
         others = [self._pool.submit(p.encode, texts) for p in self._parts[1:]]
         return [self._parts[0].encode(texts)] + [f.result() for f in others]
 
