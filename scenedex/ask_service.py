@@ -27,6 +27,7 @@ import numpy as np
 from db.models import MediaFile, MediaStatus
 from db.repositories import library as library_repo
 from db.repositories import search as search_repo
+from indexer.text_embedding import MINILM_NAME
 from qa.answering import (
     AnswerInput,
     AnswerModel,
@@ -307,11 +308,8 @@ class AskService:
                             _deadline_s=self.config.first_words_deadline_s)
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """texts -> (N, d) L2-normalised rows for the verifier's semantic score: all-MiniLM-L6-v2, whose cosines
-        its thresholds were chosen on (``qa.grounding``), where search's model is it or joins it (the default);
-        else the sentence model search uses."""
-        from indexer.text_embedding import MINILM_NAME
-
+        """texts -> (N, d) unit rows for the verifier's semantic score: all-MiniLM-L6-v2 (its thresholds' model,
+        ``qa.grounding``) where search's model is it or joins it (the default), else search's model."""
         encoder = self.search._text_encoder()
         return (encoder.part(MINILM_NAME) or encoder).encode(texts)
 
