@@ -118,10 +118,7 @@ class SearchService:
         self._loaded = _Loaded()
         text_info = describe_text_model(config.text_model)
         self._text_key = text_info.key
-        self._calibration = calibration_for(text_info.name)  # scores, labels and the cut-off of this model
-        if self._calibration.fitted_for != text_info.name:
-            log.info("no confidence fit for %s: its labels and cut-off use %s's", text_info.name,
-                     self._calibration.fitted_for)
+        self._calibration = calibration_for(text_info.name)  # this model's fit, or the default model's
         self._vision_key = describe_vision_encoder(config.vision).key if config.vision else None
 
     # -- models and indexes, loaded once -------------------------------------------------------------------
@@ -235,7 +232,10 @@ class SearchService:
         sims, ids = index.search(query, k, allowed_ids)
         found = ids[0] >= 0
         with self.db.session() as session:
-            rows = search_repo.chunk_rows(session, ids[0][found])
+            rows = search_repo.chunk_rows(session, ids[0][found], model.id)
+        if len(rows) < found.sum():  # the index still holds chunks since re-embedded with another model
+            log.warning("%d of %d text hits dropped: their text is now embedded with another sentence model (run "
+                        "`scenedex index` to embed it with %s)", found.sum() - len(rows), found.sum(), self._text_key)
         semantic = [(r.media_id, r.start_s, r.end_s, SearchChannel(r.channel), float(sim), r.text, None)
                     for i, sim in zip(ids[0][found], sims[0][found]) if (r := rows.get(int(i))) is not None
                     and (request.min_similarity is None or sim >= request.min_similarity)]

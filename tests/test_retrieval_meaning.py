@@ -85,6 +85,9 @@ def test_reembedding_moves_every_chunk_to_the_new_model_and_builds_its_index(db:
     with db.session() as session:
         assert list(text_repo.chunk_ids(session, done.model_id)) == list(ids)
         assert text_repo.chunk_ids(session, old).size == 0
+        # the old model's index may still hold them: a search with that model gets none of their (stale) rows
+        assert search_repo.chunk_rows(session, np.asarray(ids), old) == {}
+        assert sorted(search_repo.chunk_rows(session, np.asarray(ids), done.model_id)) == sorted(ids)
         vectors = text_repo.chunk_vectors(session, ids, 2)
         media = library_repo.get_media(session, media_id)
         assert media.text_model_id == done.model_id and media.channels_key.endswith(new_info.key)

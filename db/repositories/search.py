@@ -125,11 +125,14 @@ def lexical_matches(session: Session, query: str, channels: Sequence[str], limit
                     float(r.coverage) + 1e-3 * float(r.score)) for r in rows]
 
 
-def chunk_rows(session: Session, ids: np.ndarray) -> dict[int, TextRow]:
+def chunk_rows(session: Session, ids: np.ndarray, model_id: int) -> dict[int, TextRow]:
+    """The chunks of ``ids`` whose vectors are ``model_id``'s: a chunk re-embedded with another sentence model
+    since that model's index was written is not returned (its vector there is stale)."""
     if len(ids) == 0:
         return {}
     rows = session.execute(select(TextChunk.id, TextChunk.media_id, TextChunk.channel, TextChunk.start_s,
-                                  TextChunk.end_s, TextChunk.text).where(TextChunk.id.in_(ids.tolist())))
+                                  TextChunk.end_s, TextChunk.text)
+                           .where(TextChunk.id.in_(ids.tolist()), TextChunk.model_id == model_id))
     return {int(r.id): TextRow(int(r.id), int(r.media_id), str(r.channel), float(r.start_s), float(r.end_s),
                                str(r.text), 0.0) for r in rows}
 
