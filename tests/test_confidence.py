@@ -131,3 +131,14 @@ def test_a_line_at_cosine_zero_or_below_is_weak_text_not_a_frames_only_moment() 
     for media in (2, 3):
         assert by_media[media].confidence == "low" and by_media[media].below_cutoff, by_media[media]
         assert by_media[media].calibrated_score < 0.01
+
+
+def test_the_default_sentence_model_has_its_own_fit_and_minilm_keeps_its_own() -> None:
+    """A model's cosines are its own scale: changing the default sentence model without fitting the confidence
+    model for it would label and cut off its moments by another model's fit."""
+    from indexer.text_embedding import DEFAULT_TEXT_MODEL, MINILM_NAME, canonical
+    from search.confidence import DEFAULT_CALIBRATION, calibration_for
+
+    assert calibration_for(canonical(None)) is DEFAULT_CALIBRATION
+    assert DEFAULT_CALIBRATION.fitted_for == DEFAULT_TEXT_MODEL
+    assert calibration_for(MINILM_NAME) is MINILM_CALIBRATION and MINILM_CALIBRATION is not DEFAULT_CALIBRATION
