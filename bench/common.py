@@ -54,14 +54,19 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def cpu_s() -> float:
+    """CPU seconds so far of this process (every thread) and of its children that were waited for (ffmpeg)."""
+    return time.process_time() + children_cpu_s()
+
+
 def timed(fn: Callable[[], object], repeats: int = 3) -> dict[str, float]:
     """Median wall time and median CPU time (this process and its children) over ``repeats`` runs."""
     walls, cpus = [], []
     for _ in range(repeats):
-        cpu0, t0 = time.process_time() + children_cpu_s(), time.perf_counter()
+        cpu0, t0 = cpu_s(), time.perf_counter()
         fn()
         walls.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() + children_cpu_s() - cpu0)
+        cpus.append(cpu_s() - cpu0)
     return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus)}
 
 

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import logging
-import resource
 import shutil
 import subprocess
 import tempfile
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import ffmpeg_version, plain_ffmpeg, save
+from bench.common import cpu_s, ffmpeg_version, plain_ffmpeg, save
 from bench.credits_score import load_truth, score
 from bench.stages import OVERLAPPED, STAGES, breakdown, cpu_breakdown, stage_timer
 from indexer.text_spans import text_similarity
@@ -47,12 +46,6 @@ def library_of(work: Path, seconds: int, files: tuple[str, ...]) -> Path:
         else:
             shutil.copy(MEDIA / name, library / name)
     return library
-
-
-def cpu_s() -> float:
-    """CPU seconds so far of this process (every thread) and of its children that were waited for (ffmpeg)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def ffmpeg_s(library: Path) -> float:

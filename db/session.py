@@ -56,7 +56,7 @@ def make_engine(url: str) -> Engine:
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.attributes["url"] = driver_url(url)
+    cfg.attributes["url"] = url  # env.py opens it with make_engine, which names the driver
     return cfg
 
 

@@ -130,18 +130,17 @@ class TextEncoder:
     def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64) -> None:
         model = canonical(model)
         parts = joined_parts(model)
+        self.batch_size = batch_size
         self._parts = [TextEncoder(p, device, batch_size) for p in parts] if parts is not None else []
         self._pool = ThreadPoolExecutor(len(self._parts) - 1, thread_name_prefix="scenedex-text-part") \
             if len(self._parts) > 1 else None  # made here: a search service's threads share this encoder
         self._fast: OnnxSentenceModel | None = None
         self._model: Any = None
         if self._parts:
-            self.batch_size = batch_size
             self.info = joined_info([p.info for p in self._parts])
             return
         source = resolve_text_model(model)
         revision = self.revision_of(source, model)
-        self.batch_size = batch_size
         if model in PACKAGED:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the packaged model is complete: never ask a hub
             if device == "cpu" and supported(Path(source)):
