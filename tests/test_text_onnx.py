@@ -8,10 +8,12 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from indexer.text_embedding import MINILM_NAME as MINILM
 from indexer.text_embedding import TextEncoder, resolve_text_model
-from indexer.text_onnx import OnnxSentenceModel, down_projection, onnx_copy, supported
+from indexer.text_onnx import OnnxSentenceModel, down_projection, onnx_copy, supported, token_batches
 
 TEXTS = ["Goddard Space Flight Center", "", "a", "WAVES break over the rail, Ünïcödé & émoji 🚂 …",
          "dinner on the train " * 120,  # longer than the 256 tokens the model reads: truncated alike
@@ -37,6 +39,26 @@ def test_order_and_batches_do_not_change_a_text_s_vector(tmp_path) -> None:
     together = model.encode(TEXTS * 20)  # 140 texts: three batches, sorted by length inside
     for i, text in enumerate(TEXTS):
         assert np.abs(together[i] - model.encode([text])[0]).max() < 1e-5
+
+
+def test_texts_are_not_padded_before_they_are_batched(tmp_path) -> None:
+    """The packaged tokenizer file pads to 128 tokens; a batch must be padded to its own longest text only."""
+    source = resolve_text_model(MINILM)
+    model = OnnxSentenceModel(source, TextEncoder.revision_of(source), tmp_path)
+    assert len(model.tokenizer.encode("honey bees").ids) == 4  # [CLS] honey bees [SEP]
+
+
+@given(st.lists(st.integers(0, 600), max_size=200), st.integers(1, 64), st.integers(1, 9000),
+       st.floats(0.0, 1.0))
+def test_token_batches_take_each_text_once_and_bound_padding(lengths, max_texts, max_tokens, min_fill) -> None:
+    batches = token_batches(lengths, max_texts, max_tokens, min_fill)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        longest = lengths[batch[0]]
+        assert all(lengths[i] <= longest for i in batch)
+        if len(batch) > 1:
+            assert len(batch) <= max_texts and len(batch) * max(longest, 1) <= max_tokens
+            assert all(lengths[i] >= min_fill * longest for i in batch)
 
 
 def test_loading_the_packaged_model_imports_neither_torch_nor_sentence_transformers() -> None:
