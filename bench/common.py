@@ -32,12 +32,15 @@ def make_hd_clip(path: Path, duration_s: int = 60, size: str = "1920x1080", fps:
     return path
 
 
-def plain_ffmpeg(path: Path, fps: float = 1.0) -> None:
+def plain_ffmpeg(path: Path, fps: float = 1.0, skip_nonref: bool = False) -> None:
     """The benchmarks' baseline: ``ffmpeg -i FILE -vf fps=N -f null -`` (decode everything, keep N frames a
-    second, write nothing), run by the same ffmpeg scenedex decodes with."""
+    second, write nothing), run by the same ffmpeg scenedex decodes with; ``skip_nonref``: with ``-skip_frame
+    noref`` before the input, the decoding shortcut scenedex takes by default (indexer.nonref)."""
     from indexer.sampling import ffmpeg_binary
 
-    command = [ffmpeg_binary(), "-v", "error", "-nostdin", "-i", str(path), "-vf", f"fps={fps:g}", "-f", "null", "-"]
+    skip = ["-skip_frame", "noref"] if skip_nonref else []
+    command = [ffmpeg_binary(), "-v", "error", "-nostdin", *skip, "-i", str(path), "-vf", f"fps={fps:g}", "-f",
+               "null", "-"]
     subprocess.run(command, check=True)
 
 

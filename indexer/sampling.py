@@ -8,7 +8,9 @@ The filter graph has two branches fed by one decode:
   threshold are shot cuts.
 
 Each branch ends in a ``showinfo`` filter whose log lines carry the exact presentation time of every frame
-that passed, so timestamps are the source frame's own, not ``k / fps``.
+that passed, so timestamps are the source frame's own, not ``k / fps``. Frames that no other frame refers to are
+not decoded where the reference frames lie close together (``indexer.nonref``): "every frame" is then every
+decoded one.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import IO, Literal, TypeVar
 import numpy as np
 
 from indexer.errors import DecodeError
+from indexer.nonref import skip_nonref
 from indexer.probe import MediaInfo, StreamInfo
 
 # center_crop / squash: a size_px square for an encoder; fit_width: size_px wide, the display aspect kept (OCR).
@@ -58,6 +61,7 @@ class SamplingPolicy:
     resize_mode: ResizeMode = "center_crop"
     batch_frames: int = 32
     decoder_threads: int = 0  # ffmpeg's decoder threads; 0: ffmpeg's own choice (see busy_decoder_threads)
+    skip_nonref: bool = True  # uniform mode: decode reference frames only where they lie close (indexer.nonref)
 
     def __post_init__(self) -> None:
         assert self.fps > 0, f"fps must be positive, got {self.fps}"
@@ -93,6 +97,7 @@ class SampleResult:
     fps: float
     cut_t_s: list[float] = field(default_factory=list)
     frame_count: int = 0
+    skipped_nonref: bool = False  # frames nothing refers to were not decoded (indexer.nonref)
 
 
 def ffmpeg_binary() -> str:
@@ -140,8 +145,10 @@ def busy_decoder_threads(cores: int | None = None) -> int:
     return 1 if cores <= FEW_CORES else 0
 
 
-def build_command(path: Path, stream: StreamInfo, policy: SamplingPolicy, fps: float) -> list[str]:
-    """The ffmpeg command line; stdout carries raw RGB frames, stderr the showinfo lines."""
+def build_command(path: Path, stream: StreamInfo, policy: SamplingPolicy, fps: float,
+                  skip_nonref: bool = False) -> list[str]:
+    """The ffmpeg command line; stdout carries raw RGB frames, stderr the showinfo lines. ``skip_nonref``: decode
+    no frame that other frames do not refer to (``indexer.nonref``; uniform mode)."""
     source = f"[0:{stream.index}]"
     frames = _frames_filter(policy, fps, frame_shape(stream, policy))
     if policy.mode == "keyframes":
@@ -149,7 +156,8 @@ def build_command(path: Path, stream: StreamInfo, policy: SamplingPolicy, fps: f
     else:
         cuts = f"scale={CUT_THUMB}:flags=neighbor,format=rgb24,select='gt(scene,{policy.shot_threshold})',showinfo@cut,nullsink"
         graph = f"{source}split=2[c][f];[c]{cuts};[f]{frames}[out]"
-    decode_opts = ["-skip_frame", "nokey"] if policy.mode == "keyframes" else []
+    decode_opts = ["-skip_frame", "nokey"] if policy.mode == "keyframes" else \
+        ["-skip_frame", "noref"] if skip_nonref else []
     if policy.decoder_threads:
         decode_opts += ["-threads", str(policy.decoder_threads)]
     return [
@@ -238,7 +246,9 @@ class FrameSampler:
 
     def batches(self) -> Iterator[FrameBatch]:
         p = self.policy
-        cmd = build_command(self.info.path, self.stream, p, self.result.fps)
+        self.result.skipped_nonref = p.skip_nonref and p.mode == "uniform" and \
+            skip_nonref(self.info.path, self.stream, self.result.fps)
+        cmd = build_command(self.info.path, self.stream, p, self.result.fps, self.result.skipped_nonref)
         height, width = frame_shape(self.stream, p)
         frame_bytes = height * width * 3
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

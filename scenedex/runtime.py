@@ -78,11 +78,13 @@ def index_setup(settings: Settings) -> IndexSetup:
         size_px, resize = 224, "center_crop"
     sampling = SamplingPolicy(fps=settings.sample_fps, mode=settings.sampling_mode,
                               max_frames=settings.max_frames_per_media, shot_threshold=settings.shot_threshold,
-                              size_px=size_px, resize_mode=resize, batch_frames=settings.encode_batch_size)
+                              size_px=size_px, resize_mode=resize, batch_frames=settings.encode_batch_size,
+                              skip_nonref=not settings.decode_all_frames)
     ingest = IngestConfig(layout=DataLayout(settings.data_dir), sampling=sampling, min_shot_s=settings.min_shot_s,
                           qa_tower_key=qa_tower.key if qa_tower is not None else None)
     ocr = OcrSettings(fps=settings.ocr_fps, width_px=settings.ocr_width_px,
-                      min_confidence=settings.ocr_min_confidence, scripts=settings.ocr_scripts) if settings.ocr else None
+                      min_confidence=settings.ocr_min_confidence, scripts=settings.ocr_scripts,
+                      skip_nonref=not settings.decode_all_frames) if settings.ocr else None
     text = TextChannels(subtitles=settings.subtitles, speech=settings.speech, speech_model=settings.speech_model,
                         speech_language=settings.speech_language, speech_device=settings.device, ocr=ocr,
                         text_model=settings.text_model)

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     shot_threshold: float = Field(default=0.3, gt=0, lt=1)
     # Shorter shots are merged into the previous one.
     min_shot_s: float = Field(default=0.5, ge=0)
+    # Decode every frame. By default frames that no other frame refers to (most B-frames) are not decoded where
+    # the rest lie at most 0.25 s apart: ~45 % less decoding, samples and cuts at most that gap late.
+    decode_all_frames: bool = False
 
     # Files `scenedex index` reads at once, in threads sharing the loaded models. Within a file OCR reads the
     # frames in order, so one file leaves a core idle on 2 cores; 1: one file at a time. Each file in flight holds

@@ -15,6 +15,7 @@ from db.repositories import models as models_repo
 from db.repositories import text as text_repo
 from db.session import Database
 from indexer.encoders import EncoderSpec, describe_vision_encoder, load_vision_encoder
+from indexer.nonref import MAX_GAP_S
 from indexer.sampling import SamplingPolicy
 from scenedex.samples import Segment, make_bad_files, make_clip
 from tests.library_state import assert_same_content, snapshot
@@ -80,8 +81,10 @@ def test_good_files_are_indexed_and_each_bad_file_is_recorded_with_its_reason(db
                                                                                                     audio_only.id)}
     assert channels["frames"] == ("skipped", "no video stream") and channels["speech"][0] == "done"
     state = snapshot(db, config.layout, vision.info)
-    assert state.frames["a.mp4"] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
-    assert state.shots["a.mp4"] == [(0.0, 3.0), (3.0, 5.48), (5.48, pytest.approx(7.48, abs=0.02))]
+    # Frames nothing refers to are not decoded (indexer.nonref): a sample or a cut is at most MAX_GAP_S late.
+    assert state.frames["a.mp4"] == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], abs=MAX_GAP_S)
+    assert [a for a, _ in state.shots["a.mp4"]] == pytest.approx([0.0, 3.0, 5.48], abs=MAX_GAP_S)
+    assert state.shots["a.mp4"][-1][1] == pytest.approx(7.48, abs=0.02)
     # FAISS ids are exactly the frame ids with vectors, and vectors are the ones in the feature files.
     assert state.vector_ids == state.frame_ids_with_vectors
     assert len(state.vector_ids) == sum(len(state.frames[n]) for n in ("a.mp4", "b.mp4", "c30.mp4"))
@@ -122,7 +125,8 @@ def test_changed_file_is_reindexed_and_deleted_file_is_removed(db: Database, lib
     assert [Path(p).name for p in summary.indexed] == ["a.mp4"]
     assert [Path(p).name for p in summary.removed] == ["b.mp4"]
     state = snapshot(db, config.layout, vision.info)
-    assert state.frames["a.mp4"] == [0.0, 1.0, 2.0, 3.0] and state.shots["a.mp4"] == [(0.0, 2.0), (2.0, 4.0)]
+    assert state.frames["a.mp4"] == pytest.approx([0.0, 1.0, 2.0, 3.0], abs=MAX_GAP_S)
+    assert state.shots["a.mp4"] == [(0.0, pytest.approx(2.0, abs=MAX_GAP_S)), (pytest.approx(2.0, abs=MAX_GAP_S), 4.0)]
     assert "b.mp4" not in state.frames
     assert state.vector_ids == state.frame_ids_with_vectors  # the old vectors of a.mp4 and b.mp4 are gone
     assert len(state.feature_files) == 2  # a.mp4 and c30.mp4

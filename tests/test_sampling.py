@@ -27,7 +27,7 @@ def sample(path: Path, **policy: object) -> tuple[np.ndarray, np.ndarray, list[f
 @pytest.mark.parametrize("name, fps", [("a.mp4", 25), ("c30.mp4", 30)])
 def test_frame_times_match_the_burned_in_frame_code(generated_media, name: str, fps: int) -> None:
     path, _ = generated_media[name]
-    frames, t_s, _, _ = sample(path, size_px=224, fps=1.0)
+    frames, t_s, _, _ = sample(path, size_px=224, fps=1.0, skip_nonref=False)
     codes = np.array([read_frame_code(f) for f in frames])
     # The time scenedex records is the time of the frame it handed over, to within one source frame.
     assert np.all(np.abs(t_s - codes / fps) < 1.0 / fps), list(zip(t_s, codes))
@@ -37,7 +37,7 @@ def test_frame_times_match_the_burned_in_frame_code(generated_media, name: str, 
 
 def test_two_frames_per_second_samples_the_half_second_grid(generated_media) -> None:
     path, _ = generated_media["a.mp4"]
-    frames, t_s, _, _ = sample(path, size_px=224, fps=2.0)
+    frames, t_s, _, _ = sample(path, size_px=224, fps=2.0, skip_nonref=False)
     late_s = t_s - np.arange(len(t_s)) * 0.5  # 0.5 s falls between frames at 25 fps: 0.52 s is the one after
     assert np.all((late_s >= -1e-6) & (late_s < 1 / 25)), t_s
     assert [read_frame_code(f) for f in frames] == [round(t * 25) for t in t_s]
@@ -45,7 +45,7 @@ def test_two_frames_per_second_samples_the_half_second_grid(generated_media) -> 
 
 def test_shot_cuts_are_found_at_the_exact_frame(generated_media) -> None:
     for path, true_cuts in generated_media.values():
-        _, _, cuts, _ = sample(path, size_px=64)
+        _, _, cuts, _ = sample(path, size_px=64, skip_nonref=False)
         assert len(cuts) == len(true_cuts), (path.name, cuts, true_cuts)
         assert np.allclose(cuts, true_cuts, atol=1e-3), (path.name, cuts, true_cuts)
 
@@ -88,11 +88,50 @@ def test_real_clip_with_two_programs_samples_the_larger_one(shared_media: Path) 
     info = probe(shared_media / "nasa_webb_cleanroom.mp4")
     stream = choose_video_stream(info)
     assert (stream.width, stream.height, stream.index) == (480, 270, 3)
-    _, t_s, _, _ = sample(shared_media / "nasa_webb_cleanroom.mp4", size_px=64)
+    _, t_s, _, _ = sample(shared_media / "nasa_webb_cleanroom.mp4", size_px=64, skip_nonref=False)
     # 29.97 fps: the first frame at or after each second, never more than one source frame late.
     grid = np.arange(len(t_s))
     assert np.all((t_s - grid >= -1e-6) & (t_s - grid < 1 / 29.97 + 1e-6)), t_s
     assert len(t_s) == 13  # the video stream lasts 13.01 s: frames at 0..12 s
+
+
+def test_skipping_frames_nothing_refers_to_keeps_each_sample_within_the_probed_gap(generated_media) -> None:
+    """By default frames no other frame refers to are not decoded (x264's B-frames here): a sample is the first
+    decoded frame at or after its tick, with its own time, and a cut is found within the same gap."""
+    from indexer.nonref import largest_gap_s
+    from indexer.sampling import build_command
+
+    for name, fps in (("a.mp4", 25), ("c30.mp4", 30)):
+        path, true_cuts = generated_media[name]
+        info = probe(path)
+        gap_s = largest_gap_s(path, choose_video_stream(info))
+        assert gap_s is not None and 1.5 / fps < gap_s <= 0.25, (name, gap_s)  # frames are skipped, not too many
+        frames, t_s, cuts, sampler = sample(path, size_px=224, fps=1.0)
+        assert sampler.result.skipped_nonref
+        assert "noref" in build_command(path, sampler.stream, sampler.policy, 1.0, skip_nonref=True)
+        codes = np.array([read_frame_code(f) for f in frames])
+        assert np.array_equal(codes, np.round(t_s * fps).astype(int)), (name, codes, t_s)  # its own time
+        late_s = t_s - np.arange(len(t_s))
+        assert np.all((late_s >= -1e-6) & (late_s <= gap_s + 1e-6)), (name, t_s)
+        assert len(cuts) == len(true_cuts) and np.all(np.abs(np.subtract(cuts, true_cuts)) <= gap_s + 1e-6), \
+            (name, cuts, true_cuts)
+
+
+def test_long_runs_of_frames_nothing_refers_to_are_decoded_all_the_same(tmp_path: Path) -> None:
+    """16 B-frames in a row: skipping them would leave a picture every 0.68 s, so every frame is decoded."""
+    from indexer.nonref import largest_gap_s, skip_nonref
+
+    path = tmp_path / "b16.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=4",
+                    "-c:v", "libx264", "-x264-params", "bframes=16:b-adapt=0:b-pyramid=none", str(path)],
+                   check=True)
+    stream = choose_video_stream(probe(path))
+    gap_s = largest_gap_s(path, stream)
+    assert gap_s is not None and gap_s > 0.6, gap_s
+    assert not skip_nonref(path, stream, 1.0)
+    _, t_s, _, sampler = sample(path, size_px=32, fps=1.0)
+    assert not sampler.result.skipped_nonref
+    assert np.allclose(t_s, np.arange(4), atol=1e-3), t_s  # every tick on its own frame: nothing skipped
 
 
 def test_sampler_never_seeks(generated_media) -> None:
@@ -116,7 +155,7 @@ def test_times_start_at_zero_in_a_transport_stream_whose_clock_does_not(generate
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-c", "copy", "-output_ts_offset", "1.5",
                     str(ts)], check=True)
     assert probe(ts).start_time_s > 1.0
-    frames, t_s, _, _ = sample(ts, size_px=224)
+    frames, t_s, _, _ = sample(ts, size_px=224, skip_nonref=False)
     assert np.allclose(t_s, np.arange(len(t_s)), atol=1e-3), t_s
     assert [read_frame_code(f) for f in frames] == [round(t * 25) for t in t_s]
 

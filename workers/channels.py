@@ -141,7 +141,8 @@ def run_ocr(info: MediaInfo, stream: StreamInfo, shots: list[Shot], models: RunM
     engine = models.ocr_engine()
     sampler = FrameSampler(info, stream, SamplingPolicy(fps=settings.fps, size_px=settings.width_px,
                                                         resize_mode="fit_width", batch_frames=16,
-                                                        decoder_threads=busy_decoder_threads()))
+                                                        decoder_threads=busy_decoder_threads(),
+                                                        skip_nonref=settings.skip_nonref))
     spans_of_shots = [(s.start_s, s.end_s) for s in shots]
     reader = ScreenTextReader(engine)
     for batch in sampler.batches():

@@ -47,7 +47,8 @@ def ocr_policy(policy: SamplingPolicy, ocr: OcrSettings) -> SamplingPolicy:
     it, so the decoder keeps to one thread on a small machine)."""
     return SamplingPolicy(fps=ocr.fps, mode="uniform", max_frames=policy.max_frames,
                           shot_threshold=policy.shot_threshold, size_px=ocr.width_px, resize_mode="fit_width",
-                          batch_frames=OCR_BATCH_FRAMES, decoder_threads=busy_decoder_threads())
+                          batch_frames=OCR_BATCH_FRAMES, decoder_threads=busy_decoder_threads(),
+                          skip_nonref=policy.skip_nonref)
 
 
 def one_pass_possible(info: MediaInfo, stream: StreamInfo | None, policy: SamplingPolicy, models: RunModels) -> bool:

@@ -38,6 +38,7 @@ class OcrSettings:
     width_px: int = 960  # frames are scaled to this width, aspect kept
     min_confidence: float = 0.5
     scripts: tuple[str, ...] = ("latin",)  # writing systems of the on-screen text kept (indexer.ocr_filters)
+    skip_nonref: bool = True  # its own decode skips frames nothing refers to where it may (indexer.nonref)
 
 
 @dataclass(frozen=True)
