@@ -129,7 +129,8 @@ def main() -> None:
     print(f"scenedex skips decoding frames nothing refers to by default (indexer.nonref; SCENEDEX_DECODE_ALL_FRAMES"
           f"=true decodes all): against ffmpeg taking the same shortcut, {noref_s / full_s:.2f}x")
     report = {"files": args.files, "duration_s": args.duration_s, "size": args.size, "fps": args.fps, "jobs": jobs,
-              "ffmpeg_s": ffmpeg_s, "ffmpeg_noref_s": noref_s, "no_encoder_s": no_encoder_s, "full_s": full_s, "busy": BUSY,
+              "ffmpeg_s": ffmpeg_s, "ffmpeg_noref_s": noref_s, "no_encoder_s": no_encoder_s, "full_s": full_s,
+              "busy": BUSY,
               "cpu_s": {"ffmpeg": ffmpeg_cpu_s, "no_encoder": no_encoder_cpu_s, "full": full_cpu_s}, "cores": cores}
     print(f"saved {save('ingest', report)}")
 

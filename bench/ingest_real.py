@@ -217,8 +217,8 @@ def run_real(seconds: int, files: tuple[str, ...] = FILES, jobs: int | None = No
           f"other lines {len(opening['other_lines'])} (goal <= 3): {opening['other_lines']}")
     print("\n".join(credits_lines(credits)))
     print(f"chaplin_street.mp4: {len(chaplin)} lines (goal 0) {chaplin}")
-    path = save("ingest_real", {"seconds": seconds, "files": list(files), "ffmpeg_s": base_s, "ffmpeg_noref_s": noref_s,
-                                "ffmpeg_before_s": before_s, "ffmpeg_after_s": after_s, "index_s": total_s,
+    path = save("ingest_real", {"seconds": seconds, "files": list(files), "ffmpeg_s": base_s,
+                                "ffmpeg_noref_s": noref_s, "ffmpeg_before_s": before_s, "ffmpeg_after_s": after_s, "index_s": total_s,
                                 "ratio": total_s / base_s, "jobs": jobs, "ocr_share": ocr_s / total_s,
                                 "ocr_wall_share": ocr_wall_s / total_s, "ocr_cpu_share": ocr_cpu_s / index_cpu_s,
                                 "stages": stages, "text_embedding_alone": embedding,

@@ -37,3 +37,18 @@ def test_unknown_keys_and_bad_values_are_refused(monkeypatch, tmp_path: Path) ->
     monkeypatch.setenv("SCENEDEX_CONFIG", str(tmp_path / "absent.toml"))
     with pytest.raises(ValidationError, match="sample_fps"):
         Settings(sample_fps=-1)
+
+
+def test_decoding_every_frame_reaches_every_decode(monkeypatch, tmp_path: Path) -> None:
+    """SCENEDEX_DECODE_ALL_FRAMES turns off the reference-frames-only decode (indexer.nonref) for the frames
+    channel, the shared decode with OCR (it copies the frames channel's policy) and OCR's own decode."""
+    from scenedex.runtime import index_setup
+    from workers.file_pass import ocr_policy
+
+    monkeypatch.setenv("SCENEDEX_CONFIG", str(tmp_path / "absent.toml"))
+    for value, skip in (("false", True), ("true", False)):
+        monkeypatch.setenv("SCENEDEX_DECODE_ALL_FRAMES", value)
+        setup = index_setup(Settings(data_dir=tmp_path / "data"))
+        assert setup.text.ocr is not None
+        assert setup.ingest.sampling.skip_nonref is skip and setup.text.ocr.skip_nonref is skip
+        assert ocr_policy(setup.ingest.sampling, setup.text.ocr).skip_nonref is skip
