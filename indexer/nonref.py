@@ -6,7 +6,7 @@ needs them no more than plain frames between ticks: it keeps the first decoded f
 that frame's own timestamp, so a sample is at most one gap between kept frames late (a few frames: 0.08 s on
 the Big Buck Bunny excerpts), and a cut is found on the first kept frame after it.
 Measured (session 14, 2 cores): decoding the Big Buck Bunny excerpts took 45 % less CPU (3.2 -> 1.8 CPU s for
-100 s of 720p24); the frames channel of `bench/ingest.py --fps 0.25` went from 0.66x to 0.89x plain ffmpeg.
+100 s of 720p24); the frames channel of `bench/ingest.py --fps 0.25` went from 0.66x to 0.86-0.89x plain ffmpeg.
 
 Some files hold long runs of frames nothing refers to (16 B-frames in a row; cameras whose P-frames all refer back
 to the keyframe): skipping them would leave one picture a second or fewer. So the first ``PROBE_S`` seconds are
