@@ -44,6 +44,14 @@ def plain_ffmpeg(path: Path, fps: float = 1.0, skip_nonref: bool = False) -> Non
     subprocess.run(command, check=True)
 
 
+def ffmpeg_baseline(files: list[Path], fps: float = 1.0, skip_nonref: bool = False) -> tuple[float, float]:
+    """(wall s, CPU s) of ``plain_ffmpeg`` over ``files``, one after another."""
+    cpu0, t0 = children_cpu_s(), time.perf_counter()
+    for path in files:
+        plain_ffmpeg(path, fps, skip_nonref)
+    return time.perf_counter() - t0, children_cpu_s() - cpu0
+
+
 def ffmpeg_version() -> str:
     """The first words of ``ffmpeg -version`` of the ffmpeg scenedex decodes with (the benchmarks' headers)."""
     from indexer.sampling import ffmpeg_binary

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import OUT_DIR, children_cpu_s, cpu_s, ffmpeg_version, make_hd_clip, plain_ffmpeg, save, vit_b16  # noqa: E402
+from bench.common import OUT_DIR, cpu_s, ffmpeg_baseline, ffmpeg_version, make_hd_clip, save, vit_b16  # noqa: E402
 from indexer.encoders import EncoderSpec, describe_vision_encoder, load_vision_encoder  # noqa: E402
 from scenedex.runtime import open_database  # noqa: E402
 from scenedex.settings import Settings  # noqa: E402
@@ -89,14 +89,9 @@ def main() -> None:
         library.mkdir()
         for i in range(args.files):
             shutil.copy(clip, library / f"file{i}.mp4")
-        cpu0, t0 = children_cpu_s(), time.perf_counter()
-        for f in sorted(library.glob("*.mp4")):
-            plain_ffmpeg(f, args.fps)
-        ffmpeg_s, ffmpeg_cpu_s = time.perf_counter() - t0, children_cpu_s() - cpu0
-        cpu0, t0 = children_cpu_s(), time.perf_counter()
-        for f in sorted(library.glob("*.mp4")):
-            plain_ffmpeg(f, args.fps, skip_nonref=True)
-        noref_s, noref_cpu_s = time.perf_counter() - t0, children_cpu_s() - cpu0
+        files = sorted(library.glob("*.mp4"))
+        ffmpeg_s, ffmpeg_cpu_s = ffmpeg_baseline(files, args.fps)
+        noref_s, noref_cpu_s = ffmpeg_baseline(files, args.fps, skip_nonref=True)
         no_encoder_s, no_encoder_cpu_s = run_index(library, work / "data-plain", None, args.fps, jobs)
         spec = EncoderSpec(model=str(vit_b16(OUT_DIR / "vit-b16-random")), device="auto", batch_size=32)
         vision = VisionChannel(info=describe_vision_encoder(spec), load=lambda: load_vision_encoder(spec))

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import cpu_s, ffmpeg_version, plain_ffmpeg, save
+from bench.common import cpu_s, ffmpeg_baseline, ffmpeg_version, save
 from bench.credits_score import load_truth, score
 from bench.stages import OVERLAPPED, STAGES, breakdown, cpu_breakdown, stage_timer
 from indexer.text_spans import text_similarity
@@ -49,10 +49,7 @@ def library_of(work: Path, seconds: int, files: tuple[str, ...]) -> Path:
 
 
 def ffmpeg_s(library: Path, skip_nonref: bool = False) -> float:
-    t0 = time.perf_counter()
-    for f in sorted(library.glob("*.mp4")):
-        plain_ffmpeg(f, skip_nonref=skip_nonref)
-    return time.perf_counter() - t0
+    return ffmpeg_baseline(sorted(library.glob("*.mp4")), skip_nonref=skip_nonref)[0]
 
 
 def index_s(library: Path, data_dir: Path, n_files: int,

@@ -169,12 +169,13 @@ class OnnxSentenceModel:
         encodings = self.tokenizer.encode_batch(texts)
         out = np.zeros((len(texts), self.dim), np.float32)
         for idx in token_batches([len(e.ids) for e in encodings]):
-            out[idx] = self._batch([encodings[i] for i in idx], max(len(encodings[idx[0]].ids), 1))
+            out[idx] = self._batch([encodings[i] for i in idx])
         return out
 
-    def _batch(self, encodings: list[Any], length: int) -> np.ndarray:
-        """Tokenized texts, none longer than ``length`` -> (B, D) unit vectors: right-padded to ``length``, run,
-        mean-pooled over each text's own tokens."""
+    def _batch(self, encodings: list[Any]) -> np.ndarray:
+        """Tokenized texts -> (B, D) unit vectors: right-padded to the longest, run, mean-pooled over each text's
+        own tokens."""
+        length = max(max(len(e.ids) for e in encodings), 1)
         arrays = {name: np.full((len(encodings), length), fill, np.int64)  # (B, T)
                   for name, fill in (("input_ids", self.pad_id), ("attention_mask", 0), ("token_type_ids", 0))}
         for row, e in enumerate(encodings):

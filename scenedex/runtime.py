@@ -76,15 +76,16 @@ def index_setup(settings: Settings) -> IndexSetup:
     qa_tower = qa_tower_channel(settings)
     if spec is None and qa_tower is not None:  # frames decoded for the answer model's tower alone
         size_px, resize = 224, "center_crop"
+    skip_nonref = not settings.decode_all_frames  # every decode of a file: the frames channel's, OCR's
     sampling = SamplingPolicy(fps=settings.sample_fps, mode=settings.sampling_mode,
                               max_frames=settings.max_frames_per_media, shot_threshold=settings.shot_threshold,
                               size_px=size_px, resize_mode=resize, batch_frames=settings.encode_batch_size,
-                              skip_nonref=not settings.decode_all_frames)
+                              skip_nonref=skip_nonref)
     ingest = IngestConfig(layout=DataLayout(settings.data_dir), sampling=sampling, min_shot_s=settings.min_shot_s,
                           qa_tower_key=qa_tower.key if qa_tower is not None else None)
     ocr = OcrSettings(fps=settings.ocr_fps, width_px=settings.ocr_width_px,
                       min_confidence=settings.ocr_min_confidence, scripts=settings.ocr_scripts,
-                      skip_nonref=not settings.decode_all_frames) if settings.ocr else None
+                      skip_nonref=skip_nonref) if settings.ocr else None
     text = TextChannels(subtitles=settings.subtitles, speech=settings.speech, speech_model=settings.speech_model,
                         speech_language=settings.speech_language, speech_device=settings.device, ocr=ocr,
                         text_model=settings.text_model)
