@@ -1,8 +1,8 @@
 """Fit the confidence model (``search.confidence``) on libraries of ``bench/search_quality.py`` (never on the one
 it will be tested on), and report what its cut-off keeps.
 
-    .venv/bin/python bench/confidence_calibration.py [--libraries tuned,frozen,holdout,holdout2] [--test holdout3]
-        [--current] [--text-model all-mpnet-base-v2] [--set F=V] [--keep 0.85]
+    .venv/bin/python bench/confidence_calibration.py [--libraries tuned,frozen,holdout,holdout2,holdout3]
+        [--test holdout4] [--current] [--text-model all-mpnet-base-v2] [--set F=V] [--keep 0.85]
 
 The libraries and their indexes are ``bench/search_quality.py``'s (bench/out/, one database each): built on
 first use, reused after. Every query is run with the cut-off off (``show_all``, 100 moments); a moment is

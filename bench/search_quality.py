@@ -1,7 +1,7 @@
 """Search quality on the library search was tuned on and on the frozen one it never saw, side by side.
 
-    .venv/bin/python bench/search_quality.py [--only tuned|frozen|holdout|holdout2|holdout3] [--text-model NAME]
-        [--label NAME] [--set F=V]
+    .venv/bin/python bench/search_quality.py [--only tuned|frozen|holdout|holdout2|holdout3|holdout4]
+        [--text-model NAME] [--label NAME] [--set F=V]
 
 - tuned: ``scenedex.search_samples`` (20 reels, 80 needle queries; the wording and fusion were chosen on it),
   built in bench/out/quality_library_20 and indexed into the database ``scenedex_bench`` (shared with
@@ -17,7 +17,10 @@
   ``scenedex_sq_holdout2``;
 - holdout3: ``bench/frozen_library/holdout3.toml`` (6 more reels, other topics and voices, 54 queries as an archive
   user would type them), frozen on 2026-12-04 before any search change of session 10, built in
-  bench/out/holdout3_library, indexed into ``scenedex_sq_holdout3``.
+  bench/out/holdout3_library, indexed into ``scenedex_sq_holdout3``;
+- holdout4: ``bench/frozen_library/holdout4.toml`` (6 more reels, other topics and voices, 64 queries as an archive
+  user would type them), frozen on 2026-12-05 before any search change of session 15, built in
+  bench/out/holdout4_library, indexed into ``scenedex_sq_holdout4``.
 
 Each is built and indexed once (default channels: subtitles, speech, on-screen text, the packaged models) and
 reused; later runs only search. Every query goes through ``SearchService.search`` as the CLI and the API call it.
@@ -48,12 +51,13 @@ from bench.common import OUT_DIR, save  # noqa: E402
 
 TOP_K = 10
 SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
-LIBRARIES = ("tuned", "frozen", "holdout", "holdout2", "holdout3")
+LIBRARIES = ("tuned", "frozen", "holdout", "holdout2", "holdout3", "holdout4")
 DEFAULT_DATABASES = {"tuned": "scenedex_bench", "frozen": "scenedex_sq_frozen", "holdout": "scenedex_sq_holdout",
-                     "holdout2": "scenedex_sq_holdout2", "holdout3": "scenedex_sq_holdout3"}
+                     "holdout2": "scenedex_sq_holdout2", "holdout3": "scenedex_sq_holdout3",
+                     "holdout4": "scenedex_sq_holdout4"}
 DATA_DIRS = {"tuned": OUT_DIR / "quality_data_20", "frozen": OUT_DIR / "frozen_data",
              "holdout": OUT_DIR / "holdout_data", "holdout2": OUT_DIR / "holdout2_data",
-             "holdout3": OUT_DIR / "holdout3_data"}
+             "holdout3": OUT_DIR / "holdout3_data", "holdout4": OUT_DIR / "holdout4_data"}
 
 
 def _admin(sql: str, *params: str) -> list[tuple]:
@@ -84,7 +88,8 @@ def build(library: str) -> tuple[Path, list[dict[str, Any]]]:
     from bench.frozen_library.build import HOLDOUT_PLAN, PLAN_PATH, build_frozen_library
 
     plans = {"frozen": PLAN_PATH, "holdout": HOLDOUT_PLAN, "holdout2": HOLDOUT_PLAN.with_name("holdout2.toml"),
-             "holdout3": HOLDOUT_PLAN.with_name("holdout3.toml")}
+             "holdout3": HOLDOUT_PLAN.with_name("holdout3.toml"),
+             "holdout4": HOLDOUT_PLAN.with_name("holdout4.toml")}
     root = OUT_DIR / f"{library}_library"
     return root, build_frozen_library(root, plans[library], progress=print)
 
