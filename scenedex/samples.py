@@ -44,7 +44,9 @@ class Segment:
 
 
 def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace(":", "\\:").replace("'", "\u2019").replace("%", "\\%")
+    """A caption as drawtext's option value (quoted): its text is drawn as written (``expansion=none``: a "%" is
+    a percent sign, not the start of an expansion)."""
+    return text.replace("\\", "\\\\").replace(":", "\\:").replace("'", "\u2019")
 
 
 def _code_boxes(w: int, h: int) -> str:
@@ -89,7 +91,7 @@ def make_clip(path: Path, segments: Sequence[Segment], *, size: tuple[int, int] 
         inputs += ["-f", "lavfi", "-i", SOURCES[seg.source].format(w=w, h=h, fps=fps) + f",trim=end_frame={frames}"]
         chain = f"[{i}:v]setsar=1,format=yuv420p"
         if seg.caption:
-            chain += (f",drawtext=fontfile={FONT}:text='{_escape(seg.caption)}':fontsize={max(12, h // 14)}:"
+            chain += (f",drawtext=fontfile={FONT}:text='{_escape(seg.caption)}':expansion=none:fontsize={max(12, h // 14)}:"
                       f"fontcolor=white:box=1:boxcolor=black@0.6:x=(w-text_w)/2:y=h-{h // 6}")
         graph_label = f"s{i}"
         labels.append(f"[{graph_label}]")
