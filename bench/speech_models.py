@@ -1,14 +1,15 @@
 """Speech models compared on the narration of the search libraries: word error rate per reel and speed.
 
-    .venv/bin/python bench/speech_models.py --library frozen|tuned [--model whisper-base] [--beam-size 5]
+    .venv/bin/python bench/speech_models.py --library tuned|frozen|holdout|holdout2|holdout3|holdout4
+        [--model whisper-base] [--beam-size 5]
         [--language en] [--cpu-threads 2]
     .venv/bin/python bench/speech_models.py --library frozen --oracle
 
-Every reel of the library (built by bench/search_quality.py: bench/out/quality_library_20 or
-bench/out/frozen_library) is transcribed with ``transcribe_media`` and the spec given; the reference is the
+Every reel of the library (built by bench/search_quality.py: bench/out/quality_library_20,
+bench/out/frozen_library, bench/out/holdoutN_library) is transcribed with ``transcribe_media`` and the spec given; the reference is the
 reel's narrated lines in order (the manifest ``library.json``). Reported: WER over all the library's words and
-per reel (with its voice on the frozen library), audio seconds per wall second ("x real time") with the model
-loaded beforehand. The transcripts are saved (bench/out/speech_transcripts_LIBRARY_LABEL.json) so that
+per reel (with its voice on the generated-plan libraries), audio seconds per wall second ("x real time") and the
+process's CPU seconds per minute of audio, with the model loaded beforehand. The transcripts are saved (bench/out/speech_transcripts_LIBRARY_LABEL.json) so that
 bench/speech_swap.py can put them into a copy of the library's index without transcribing again.
 
 ``--oracle`` saves the manifest's own lines as a transcript (label "oracle"; each line one segment on its true
@@ -28,9 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import OUT_DIR, save  # noqa: E402
-
-ROOTS = {"tuned": OUT_DIR / "quality_library_20", "frozen": OUT_DIR / "frozen_library"}
+from bench.common import save  # noqa: E402
+from bench.search_misses import ROOTS  # noqa: E402
 
 
 def reels(library: str) -> list[dict[str, Any]]:
@@ -73,7 +73,7 @@ def oracle_transcripts(library: str) -> dict[str, list[dict[str, Any]]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--library", choices=tuple(ROOTS), required=True)
-    parser.add_argument("--model", default=None, help="speech_model (default: the packaged tiny.en)")
+    parser.add_argument("--model", default=None, help="speech_model (default: the packaged whisper-base)")
     parser.add_argument("--beam-size", type=int, default=1)
     parser.add_argument("--language", default=None)
     parser.add_argument("--cpu-threads", type=int, default=2)
@@ -95,6 +95,7 @@ def main() -> int:
     recognizer = load_speech_recognizer(spec)
     load_s = time.perf_counter() - t0
     rows, transcripts, errors, words, audio_s, wall_s = [], {}, 0, 0, 0.0, 0.0
+    cpu0 = time.process_time()  # every thread's, CTranslate2's included
     for reel in reels(args.library):
         info = probe(ROOTS[args.library] / reel["media"])
         t0 = time.perf_counter()
@@ -111,13 +112,16 @@ def main() -> int:
                                       for s in transcript.segments]
         print(f"  {reel['media']:<40} {reel['voice']:<16} WER {e / len(ref):.3f}  {transcript.duration_s / took:5.1f}x"
               f"  {transcript.language}", flush=True)
+    cpu_s = time.process_time() - cpu0
     result = {"library": args.library, "label": label, "model": recognizer.info.key, "beam_size": args.beam_size,
               "language": args.language, "cpu_threads": args.cpu_threads, "load_s": round(load_s, 1),
               "wer": round(errors / words, 4), "x_real_time": round(audio_s / wall_s, 2), "audio_s": round(audio_s),
+              "cpu_s_per_min": round(60 * cpu_s / audio_s, 2),
               "reels": rows, "load_before": load,
               "load_after": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
     print(f"{args.library} {label}: WER {errors / words:.3f} over {words} words; {audio_s / wall_s:.1f}x real time "
-          f"on {args.cpu_threads} threads ({audio_s:.0f} s of audio in {wall_s:.0f} s); load {load}")
+          f"on {args.cpu_threads} threads ({audio_s:.0f} s of audio in {wall_s:.0f} s, {60 * cpu_s / audio_s:.1f} CPU s a "
+          f"minute); load {load}")
     save(f"speech_models_{args.library}_{label}", result)
     print(f"saved {save(f'speech_transcripts_{args.library}_{label}', transcripts)}")
     return 0

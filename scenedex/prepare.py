@@ -1,7 +1,8 @@
 """`scenedex prepare` (and ``python -m scenedex.prepare``, which set-up runs): make what the packaged models need
 before a command does, once. Today that is the dense copy of the packaged answer model (SmolLM2-135M-Instruct:
 its GGUF is sha256-checked and dequantized into the cache directory), which would otherwise cost the first
-question about half a minute, and the OCR models with fused activations (``indexer.ocr_fused``, ~2 s).
+question about half a minute, the OCR models with fused activations (``indexer.ocr_fused``, ~2 s) and the packaged
+speech model's two halves joined into one folder (``indexer.packaged_whisper``, a few seconds).
 Idempotent: when everything is ready it returns in well under a second (it imports no torch then).
 """
 
@@ -22,6 +23,7 @@ def prepare(settings: Settings, say: Callable[[str], None] = print) -> None:
 
     _prepare_text_model(settings, say)
     _prepare_ocr_models(settings, say)
+    _prepare_speech_model(settings, say)
     if settings.ask_model is not None:
         say(f"answer model: {settings.ask_model} (ask_model): nothing to prepare")
         return
@@ -62,6 +64,14 @@ def _prepare_ocr_models(settings: Settings, say: Callable[[str], None]) -> None:
         return
     source = verify_files(package_dir(OCR_PACKAGE, "models"), MODEL_SHA256)
     say(f"OCR models ready: {fused_or_source(source, default_cache_dir())}")
+
+
+def _prepare_speech_model(settings: Settings, say: Callable[[str], None]) -> None:
+    """The packaged whisper-base (the default speech model) joined once from its two halves when speech is on."""
+    from indexer.packaged_whisper import WHISPER_BASE_NAME, prepare_whisper_base
+
+    if settings.speech and (settings.speech_model or WHISPER_BASE_NAME) == WHISPER_BASE_NAME:
+        say(f"speech model ready: {prepare_whisper_base()}")
 
 
 def main(argv: list[str] | None = None) -> int:

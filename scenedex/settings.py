@@ -75,14 +75,15 @@ class Settings(BaseSettings):
     # its frames queue and its OCR in memory (~100-200 MB).
     index_jobs: int = Field(default_factory=default_index_jobs, ge=1, le=32)
 
-    # Text channels. Speech: faster-whisper; empty speech_model = the packaged tiny.en model; "whisper-base" = the
-    # packaged multilingual base (about 2x tiny.en's CPU time; give speech_language too: detection can misjudge
-    # accented English); or a faster-whisper model directory (e.g. "large-v3") or id.
+    # Text channels. Speech: faster-whisper; empty speech_model = the packaged multilingual base ("whisper-base");
+    # "tiny.en" = the packaged English-only tiny model (half base's CPU time, more words misheard: indexer.speech);
+    # or a faster-whisper model directory (e.g. "large-v3") or id.
     speech: bool = True
     speech_model: str | None = None
     # The language spoken (ISO 639-1, e.g. "en", "de"): speech reads the audio track tagged with it, and a
-    # multilingual model transcribes in it. Empty: the default track, language detected (tiny.en: English).
-    speech_language: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
+    # multilingual model transcribes in it. "auto" (or empty): the default track, language detected per file
+    # (detection can misjudge accented English: Scottish English heard as Welsh).
+    speech_language: str | None = Field(default="en", pattern=r"^[A-Za-z]{2}$")
     subtitles: bool = True
     # On-screen text: OCR on frames where the picture changes, sampled at ocr_fps and scaled to ocr_width_px.
     ocr: bool = True
@@ -157,8 +158,8 @@ class Settings(BaseSettings):
 
     @field_validator("speech_language", mode="before")
     @classmethod
-    def _blank_language_is_none(cls, value: str | None) -> str | None:
-        return value or None
+    def _auto_language_is_none(cls, value: str | None) -> str | None:
+        return None if not value or str(value).strip().lower() == "auto" else value
 
     @field_validator("vision_model", "speech_model", "text_model", "api_token", "ask_model", "llamavid_model")
     @classmethod

