@@ -105,11 +105,16 @@ def continuation(lines: Sequence[Line], last: Line, max_gap_s: float = 1.5, max_
 def focus(moment: Moment, kind: AnswerType, lines: Sequence[Line], pad_before_s: float = 0.5) -> Moment | None:
     """A moment on the line that answers, when ``moment``'s own text does not; None when there is nothing to do.
 
-    ``lines``: the file's timed text around the moment (at least up to a few lines after it).
+    ``lines``: the file's timed text around the moment (at least up to a few lines after it). Only evidence
+    lying at least half inside the moment's span counts as its text: a moment keeps its span when a weaker one's
+    evidence joins it (``search.moments.one_per_span``), so a line that names the answer may be listed with a
+    moment that does not play it.
     """
     texts = [e for e in moment.evidence if e.text]
-    if not texts or any(holds_answer(e.text or "", kind) for e in texts):
+    inside = [e for e in texts if _inside_s(e, moment) >= 0.5 * (e.end_s - e.start_s)] or texts
+    if any(holds_answer(e.text or "", kind) for e in inside):
         return None
+    texts = inside
     last_by_channel: dict[SearchChannel, Evidence] = {}
     for e in texts:
         if e.channel not in last_by_channel or e.end_s > last_by_channel[e.channel].end_s:
@@ -125,6 +130,10 @@ def focus(moment: Moment, kind: AnswerType, lines: Sequence[Line], pad_before_s:
 
 def _overlap(a: Line, b: Line) -> float:
     return max(0.0, min(a.end_s, b.end_s) - max(a.start_s, b.start_s))
+
+
+def _inside_s(e: Evidence, moment: Moment) -> float:
+    return max(0.0, min(e.end_s, moment.end_s) - max(e.start_s, moment.start_s))
 
 
 def _answer_moment(source: Moment, line: Line, parallel: Sequence[Line], pad_before_s: float) -> Moment:

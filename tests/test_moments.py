@@ -3,6 +3,8 @@ and/or, grouping by video, paging, request validation and answer focus."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,7 +13,7 @@ from hypothesis import strategies as st
 from search.answer_focus import AnswerType, Line, answer_type, continuation, focus, holds_answer
 from search.errors import QueryError
 from search.fusion import FusionWeights, Retriever
-from search.moments import Hit, MediaTimeline, MomentPolicy, build_moments
+from search.moments import Evidence, Hit, MediaTimeline, MomentPolicy, build_moments
 from search.request import (
     MAX_QUERY_CHARS,
     Combine,
@@ -142,6 +144,24 @@ def test_question_moves_to_the_line_that_answers() -> None:
     assert answer is not None and (answer.start_s, answer.end_s) == (7.85, 12.47)
     assert answer.score > source.score and answer.evidence[0].text == lines[2].text
     assert focus(source, AnswerType.TIME, lines) is None  # nothing in the sentence names a time
+
+
+def test_an_answering_line_listed_with_a_moment_that_does_not_play_it_still_gets_its_own_moment() -> None:
+    """A weaker moment's evidence joins the stronger one, which keeps its span: the speech line naming the place
+    (8.58-11.98) came with the moment of the line before (3.76-8.26), so that moment holds the answer's text but
+    does not play it; only its own span's text counts, and the answer moves to the line after it."""
+    lines = [Line(SPEECH, 0.74, 8.1, "This is the optical segment of the Webb telescope in one of the largest rooms"),
+             Line(SPEECH, 8.58, 11.98, "At NASA's Goddard Space Flight Center in Greenbelt, Maryland")]
+    source = build_moments([hit(1, 3.76, 8.26, SUBS, rank=1, text="telescope in one of the largest rooms")], {}, W,
+                           NO_PAD)[0]
+    joined = replace(source, evidence=source.evidence + tuple(
+        Evidence(channel=SPEECH, start_s=ln.start_s, end_s=ln.end_s, similarity=0.5, rank=2,
+                 retrievers=(Retriever.SEMANTIC,), text=ln.text) for ln in lines))
+    answer = focus(joined, AnswerType.PLACE, lines, pad_before_s=0.5)
+    assert answer is not None and (answer.start_s, answer.end_s) == (8.08, 11.98), answer
+    assert "Goddard" in (answer.evidence[0].text or "")
+    played = replace(joined, end_s=12.0)  # the same moment playing the line: nothing to move
+    assert focus(played, AnswerType.PLACE, lines) is None
 
 
 def test_a_narrated_line_inside_a_long_caption_is_a_moment_of_its_own() -> None:
