@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
 
+from qa.answering import TimedLine
 from qa.grounding.claims import Claim
+from qa.grounding.words import content_stems, stem
 from scenedex.ask_service import AskedMoment, AskRequest, AskResult
 from scenedex.runtime import ask_service, open_database
 from scenedex.settings import Settings
@@ -116,8 +119,13 @@ def answer_footer(result: AskResult, show_dropped: bool = False) -> str:
         out.append("Nearest moments (best match first):" if result.declined else
                    "The moments searched (best match first):")
         shown = list(result.moments)
+    wanted = content_stems(f"{result.question} {result.answer}")
+    dropped_claims = set(map(id, dropped))
+    support = [c for claim in result.claims if id(claim) not in dropped_claims for c in claim.citations]
     for m in shown:
-        out.append(_clip(f"  [{m.n}] {m.name} {clock(m.start_s)}–{clock(m.end_s)}  {_evidence(m)}", width))
+        head = f"  [{m.n}] {m.name} {clock(m.start_s)}–{clock(m.end_s)}  "
+        spans = [(c.start_s, c.end_s) for c in support if c.n == m.n]
+        out.append(_clip(head + _evidence(m, spans, wanted, width - len(head)), width))
     t = result.timing
     out.append("")
     out.append(f"Model: {result.model.key} — {result.model.note}." if result.model.note else
@@ -127,9 +135,50 @@ def answer_footer(result: AskResult, show_dropped: bool = False) -> str:
     return "\n".join(out)
 
 
-def _evidence(m: AskedMoment) -> str:
-    line = m.evidence[0] if m.evidence else (m.lines[0] if m.lines else None)
-    return f'"{" ".join(line.text.split())}"' if line is not None else ""
+def _evidence(m: AskedMoment, spans: list[tuple[float, float]], wanted: set[str], width: int) -> str:
+    """The moment's line that supports the answer, quoted: of the lines search matched, then those the model was
+    given, the one lying most within ``spans`` (where the shown claims cite this moment), then holding the most
+    of the ``wanted`` word stems (the question's and the answer's), the first of equals — the line that answers,
+    not merely the first one matched. A line too long for ``width`` is shown where it holds the most of them."""
+    candidates = [*m.evidence, *m.lines]
+    if not candidates:
+        return ""
+
+    def cited_s(x: TimedLine) -> float:
+        return sum(max(0.0, min(x.end_s, b) - max(x.start_s, a)) for a, b in spans)
+
+    line = max(candidates, key=lambda x: (cited_s(x), len(content_stems(x.text) & wanted)))
+    return f'"{snippet(" ".join(line.text.split()), wanted, width - 2)}"'
+
+
+def snippet(text: str, wanted: set[str], width: int) -> str:
+    """At most ``width`` characters of ``text``: all of it when it fits, else the run of whole words that holds
+    the most words whose stem is in ``wanted`` (the earliest of equals), with "…" where text is left out.
+
+    >>> snippet("This is the optical segment of the telescope assembled at Goddard in Greenbelt", {"goddard"}, 30)
+    '…assembled at Goddard in…'
+    >>> snippet("short line", {"x"}, 30), snippet("no word wanted here at all", set(), 12)
+    ('short line', 'no word…')
+    """
+    if len(text) <= width:
+        return text
+    words = list(re.finditer(r"\S+", text))
+    hits = [stem(w.group().strip(".,;:!?\"'()").lower()) in wanted for w in words]
+    best, best_hits = (0, 0), -1
+    for i, first in enumerate(words):
+        room = width - (1 if first.start() > 0 else 0) - 1  # the ellipses around what is shown
+        last = i
+        while last + 1 < len(words) and words[last + 1].end() - first.start() <= room:
+            last += 1
+        if words[last].end() - first.start() > room:
+            continue
+        if sum(hits[i:last + 1]) > best_hits:
+            best, best_hits = (i, last), sum(hits[i:last + 1])
+    if best_hits < 0:
+        return text[: max(0, width - 1)] + "…"
+    first, last = words[best[0]], words[best[1]]
+    return (("…" if first.start() > 0 else "") + text[first.start():last.end()]
+            + ("…" if last.end() < len(text) else ""))
 
 
 def _clip(text: str, width: int) -> str:
