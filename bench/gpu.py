@@ -131,8 +131,9 @@ def whisper(cpu: bool, audio_path: Path | None = None, save_audio: Path | None =
         np.save(save_audio, samples.astype(np.float16))
         print(f"saved {len(samples) / SAMPLE_RATE_HZ:.0f} s of speech samples to {save_audio}")
         return
-    # tiny.en by name: the figures of earlier sessions are its, and the device machine has only what is carried there
-    spec = SpeechModelSpec(model="tiny.en", device="cpu" if cpu else "cuda", compute_type="int8" if cpu else "float16")
+    # tiny.en by name: earlier sessions' figures are its; the device machine has only what is carried there
+    spec = SpeechModelSpec(model="tiny.en", device="cpu" if cpu else "cuda",
+                           compute_type="int8" if cpu else "float16")
     recognizer = load_speech_recognizer(spec)
     chunk = int(spec.chunk_s * SAMPLE_RATE_HZ)
     recognizer.transcribe_audio(samples[:chunk])  # warm-up

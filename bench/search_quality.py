@@ -18,8 +18,8 @@
 - holdout3: ``bench/frozen_library/holdout3.toml`` (6 more reels, other topics and voices, 54 queries as an archive
   user would type them), frozen on 2026-12-04 before any search change of session 10, built in
   bench/out/holdout3_library, indexed into ``scenedex_sq_holdout3``;
-- holdout4: ``bench/frozen_library/holdout4.toml`` (6 more reels, other topics and voices, 64 queries as an archive
-  user would type them), frozen on 2026-12-05 before any search change of session 15, built in
+- holdout4: ``bench/frozen_library/holdout4.toml`` (6 more reels, other topics and voices, 64 queries as an
+  archive user would type them), frozen on 2026-12-05 before any search change of session 15, built in
   bench/out/holdout4_library, indexed into ``scenedex_sq_holdout4``.
 
 Each is built and indexed once (default channels: subtitles, speech, on-screen text, the packaged models) and

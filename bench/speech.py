@@ -61,7 +61,8 @@ def main() -> None:
     parser.add_argument("--duration-s", type=float, default=60.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--model", default=None, help="speech_model (default: the packaged whisper-base, English)")
+    parser.add_argument("--model", default=None,
+                        help="speech_model (default: the packaged whisper-base, English)")
     parser.add_argument("--beam-size", type=int, default=1)
     parser.add_argument("--cpu-threads", type=int, default=0, help="0: CTranslate2's default")
     args = parser.parse_args()

@@ -1,15 +1,16 @@
 """Speech models compared on the narration of the search libraries: word error rate per reel and speed.
 
     .venv/bin/python bench/speech_models.py --library tuned|frozen|holdout|holdout2|holdout3|holdout4
-        [--model whisper-base] [--beam-size 5]
-        [--language en] [--cpu-threads 2]
+        [--model tiny.en] [--beam-size 5] [--language en|auto] [--cpu-threads 2]
     .venv/bin/python bench/speech_models.py --library frozen --oracle
 
 Every reel of the library (built by bench/search_quality.py: bench/out/quality_library_20,
-bench/out/frozen_library, bench/out/holdoutN_library) is transcribed with ``transcribe_media`` and the spec given; the reference is the
-reel's narrated lines in order (the manifest ``library.json``). Reported: WER over all the library's words and
-per reel (with its voice on the generated-plan libraries), audio seconds per wall second ("x real time") and the
-process's CPU seconds per minute of audio, with the model loaded beforehand. The transcripts are saved (bench/out/speech_transcripts_LIBRARY_LABEL.json) so that
+bench/out/frozen_library, bench/out/holdoutN_library) is transcribed with ``transcribe_media`` and the spec
+given (default: the product's, whisper-base in English); the reference is the reel's narrated lines in order
+(the manifest ``library.json``). Reported: WER over all the library's words and per reel (with its voice on
+the generated-plan libraries), audio seconds per wall second ("x real time") and the process's CPU seconds per
+minute of audio, with the model loaded beforehand. The transcripts are saved
+(bench/out/speech_transcripts_LIBRARY_LABEL.json) so that
 bench/speech_swap.py can put them into a copy of the library's index without transcribing again.
 
 ``--oracle`` saves the manifest's own lines as a transcript (label "oracle"; each line one segment on its true
@@ -31,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import save  # noqa: E402
 from bench.search_misses import ROOTS  # noqa: E402
+from indexer.packaged_whisper import WHISPER_BASE_NAME  # noqa: E402
+from indexer.speech import TINY_EN_NAME  # noqa: E402
 
 
 def reels(library: str) -> list[dict[str, Any]]:
@@ -43,13 +46,15 @@ def reels(library: str) -> list[dict[str, Any]]:
 
 
 def transcript_label(model: str | None, beam_size: int, language: str | None) -> str:
-    """A short name for a speech spec: 'tiny.en', 'whisper-base-en-b5'.
+    """A short name for a speech spec: 'tiny.en', 'whisper-base-en-b5' (the language is named unless the model
+    hears only English; None: detected).
 
-    >>> transcript_label(None, 1, None), transcript_label("whisper-base", 5, "en")
-    ('tiny.en', 'whisper-base-en-b5')
+    >>> transcript_label(None, 1, "en"), transcript_label("tiny.en", 5, "en"), transcript_label(None, 1, None)
+    ('whisper-base-en', 'tiny.en-b5', 'whisper-base')
     """
-    name = model or "tiny.en"
-    return name + (f"-{language}" if language else "") + (f"-b{beam_size}" if beam_size > 1 else "")
+    name = model or WHISPER_BASE_NAME
+    spoken = f"-{language}" if language and name != TINY_EN_NAME else ""
+    return name + spoken + (f"-b{beam_size}" if beam_size > 1 else "")
 
 
 def oracle_transcripts(library: str) -> dict[str, list[dict[str, Any]]]:
@@ -75,7 +80,7 @@ def main() -> int:
     parser.add_argument("--library", choices=tuple(ROOTS), required=True)
     parser.add_argument("--model", default=None, help="speech_model (default: the packaged whisper-base)")
     parser.add_argument("--beam-size", type=int, default=1)
-    parser.add_argument("--language", default=None)
+    parser.add_argument("--language", default="en", help="ISO 639-1 code, or 'auto' to detect (default: en)")
     parser.add_argument("--cpu-threads", type=int, default=2)
     parser.add_argument("--oracle", action="store_true", help="save the true lines as transcripts, and stop")
     args = parser.parse_args()
@@ -87,6 +92,7 @@ def main() -> int:
     from indexer.speech import SpeechModelSpec, load_speech_recognizer, transcribe_media
     from indexer.text_metrics import edit_distance, normalize_words
 
+    args.language = None if args.language == "auto" else args.language
     label = transcript_label(args.model, args.beam_size, args.language)
     spec = SpeechModelSpec(model=args.model, device="cpu", cpu_threads=args.cpu_threads, beam_size=args.beam_size,
                            language=args.language)
@@ -120,8 +126,8 @@ def main() -> int:
               "reels": rows, "load_before": load,
               "load_after": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
     print(f"{args.library} {label}: WER {errors / words:.3f} over {words} words; {audio_s / wall_s:.1f}x real time "
-          f"on {args.cpu_threads} threads ({audio_s:.0f} s of audio in {wall_s:.0f} s, {60 * cpu_s / audio_s:.1f} CPU s a "
-          f"minute); load {load}")
+          f"on {args.cpu_threads} threads ({audio_s:.0f} s of audio in {wall_s:.0f} s, "
+          f"{60 * cpu_s / audio_s:.1f} CPU s a minute); load {load}")
     save(f"speech_models_{args.library}_{label}", result)
     print(f"saved {save(f'speech_transcripts_{args.library}_{label}', transcripts)}")
     return 0

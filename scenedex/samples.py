@@ -44,8 +44,8 @@ class Segment:
 
 
 def _escape(text: str) -> str:
-    """A caption as drawtext's option value (quoted): its text is drawn as written (``expansion=none``: a "%" is
-    a percent sign, not the start of an expansion)."""
+    """A caption as drawtext's option value (quoted): its text is drawn as written (``expansion=none``: a "%"
+    is a percent sign, not the start of an expansion)."""
     return text.replace("\\", "\\\\").replace(":", "\\:").replace("'", "\u2019")
 
 
@@ -91,8 +91,9 @@ def make_clip(path: Path, segments: Sequence[Segment], *, size: tuple[int, int] 
         inputs += ["-f", "lavfi", "-i", SOURCES[seg.source].format(w=w, h=h, fps=fps) + f",trim=end_frame={frames}"]
         chain = f"[{i}:v]setsar=1,format=yuv420p"
         if seg.caption:
-            chain += (f",drawtext=fontfile={FONT}:text='{_escape(seg.caption)}':expansion=none:fontsize={max(12, h // 14)}:"
-                      f"fontcolor=white:box=1:boxcolor=black@0.6:x=(w-text_w)/2:y=h-{h // 6}")
+            chain += (f",drawtext=fontfile={FONT}:text='{_escape(seg.caption)}':expansion=none:"
+                      f"fontsize={max(12, h // 14)}:fontcolor=white:box=1:boxcolor=black@0.6:"
+                      f"x=(w-text_w)/2:y=h-{h // 6}")
         graph_label = f"s{i}"
         labels.append(f"[{graph_label}]")
         inputs_graph = f"{chain}[{graph_label}]"

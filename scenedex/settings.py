@@ -75,9 +75,9 @@ class Settings(BaseSettings):
     # its frames queue and its OCR in memory (~100-200 MB).
     index_jobs: int = Field(default_factory=default_index_jobs, ge=1, le=32)
 
-    # Text channels. Speech: faster-whisper; empty speech_model = the packaged multilingual base ("whisper-base");
-    # "tiny.en" = the packaged English-only tiny model (half base's CPU time, more words misheard: indexer.speech);
-    # or a faster-whisper model directory (e.g. "large-v3") or id.
+    # Text channels. Speech: faster-whisper; empty speech_model = the packaged multilingual base
+    # ("whisper-base"); "tiny.en" = the packaged English-only tiny model (half base's CPU time, more words
+    # misheard: indexer.speech); or a faster-whisper model directory (e.g. "large-v3") or id.
     speech: bool = True
     speech_model: str | None = None
     # The language spoken (ISO 639-1, e.g. "en", "de"): speech reads the audio track tagged with it, and a

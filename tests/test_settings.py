@@ -54,10 +54,12 @@ def test_decoding_every_frame_reaches_every_decode(monkeypatch, tmp_path: Path) 
         assert ocr_policy(setup.ingest.sampling, setup.text.ocr).skip_nonref is skip
 
 
-def test_speech_is_heard_as_english_by_whisper_base_unless_told_otherwise(monkeypatch, tmp_path: Path) -> None:
-    """The default speech model is the packaged whisper-base, told the speech is English (detection hears accented
-    English as another language); "auto" or empty detects it. The channels' key names the model and language, and
-    the packaged tiny.en, chosen by name, keeps the key its indexes were made under while it was the default."""
+def test_speech_is_heard_as_english_by_whisper_base_unless_told_otherwise(monkeypatch,
+                                                                           tmp_path: Path) -> None:
+    """The default speech model is the packaged whisper-base, told the speech is English (detection hears
+    accented English as another language); "auto" or empty detects it. The channels' key names the model and
+    language, and the packaged tiny.en, chosen by name, keeps the key its indexes were made under while it was
+    the default."""
     from scenedex.runtime import index_setup
 
     monkeypatch.setenv("SCENEDEX_CONFIG", str(tmp_path / "absent.toml"))

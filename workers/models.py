@@ -46,7 +46,7 @@ class TextChannels:
     """Which text channels run, and with what. ``key`` changes whenever their output would."""
 
     subtitles: bool = True
-    speech_model: str | None = None  # None: the packaged default (faster-whisper base); "tiny.en": the packaged tiny
+    speech_model: str | None = None  # None: the packaged default (faster-whisper base); "tiny.en": the tiny
     speech: bool = True
     speech_device: str = "auto"
     speech_language: str | None = "en"  # ISO 639-1; None: detect (an English-only model: English)
@@ -59,10 +59,10 @@ class TextChannels:
 
     @property
     def speech_key(self) -> str:
-        """The speech model and language as the channels' key names them. The packaged tiny.en keeps "default",
-        its name while it was the default (until session 15), with no language (it hears English whatever is
-        set), so a library indexed then is not transcribed again when tiny.en is chosen by name; the default now
-        is named as whisper-base.
+        """The speech model and language as the channels' key names them. The packaged tiny.en keeps
+        "default", its name while it was the default (until session 15), with no language (it hears English
+        whatever is set), so a library indexed then is not indexed again when tiny.en is chosen by name; the
+        default now is named as whisper-base.
 
         >>> TextChannels().speech_key, TextChannels(speech_model="tiny.en").speech_key
         ('whisper-base@en', 'default')
