@@ -9,7 +9,6 @@ now take questions from the press." from 11.5 s, in the shot that runs from 11 s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,9 +114,8 @@ def test_a_typed_query_finds_the_moment_first_and_plays_it_from_its_start(site: 
     assert name == "launch_briefing.mp4"
     assert shot_start_s - 1.0 <= start_s <= line_start_s and end_s <= shot_end_s + 0.25, (start_s, end_s)
     first = cards[0]
-    marks = {m.inner_text().lower() for m in first.locator("mark").all()}
-    said = set(re.findall(r"\w+", first.inner_text().lower()))  # whisper-base hears "We will outake questions…"
-    assert marks >= {"take", "questions", "press"} & said and marks >= {"questions", "press"}, (marks, said)
+    marks = {m.inner_text().lower() for m in first.locator("mark").all()}  # "take" where heard ("outake")
+    assert marks >= {"questions", "press"} | {"take"} & set(first.inner_text().lower().split()), marks
     assert first.locator(".span-badge").inner_text() == tab.evaluate(
         "([a, b]) => { const c = t => { const d = Math.round(t * 10); return `${Math.floor(d / 600)}:${"
         "((d % 600) / 10).toFixed(1).padStart(4, '0')}`; }; return `${c(a)}–${c(b)}`; }", [start_s, end_s])
