@@ -120,8 +120,7 @@ def answer_footer(result: AskResult, show_dropped: bool = False) -> str:
                    "The moments searched (best match first):")
         shown = list(result.moments)
     wanted = content_stems(f"{result.question} {result.answer}")
-    dropped_claims = set(map(id, dropped))
-    support = [c for claim in result.claims if id(claim) not in dropped_claims for c in claim.citations]
+    support = [c for claim in result.claims if claim not in dropped for c in claim.citations]
     for m in shown:
         head = f"  [{m.n}] {m.name} {clock(m.start_s)}–{clock(m.end_s)}  "
         spans = [(c.start_s, c.end_s) for c in support if c.n == m.n]

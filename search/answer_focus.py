@@ -111,10 +111,9 @@ def focus(moment: Moment, kind: AnswerType, lines: Sequence[Line], pad_before_s:
     moment that does not play it.
     """
     texts = [e for e in moment.evidence if e.text]
-    inside = [e for e in texts if _inside_s(e, moment) >= 0.5 * (e.end_s - e.start_s)] or texts
-    if any(holds_answer(e.text or "", kind) for e in inside):
+    texts = [e for e in texts if _inside_s(e, moment) >= 0.5 * (e.end_s - e.start_s)] or texts
+    if not texts or any(holds_answer(e.text or "", kind) for e in texts):
         return None
-    texts = inside
     last_by_channel: dict[SearchChannel, Evidence] = {}
     for e in texts:
         if e.channel not in last_by_channel or e.end_s > last_by_channel[e.channel].end_s:
