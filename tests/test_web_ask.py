@@ -20,7 +20,7 @@ from scenedex.runtime import ask_service, search_config
 from scenedex.search_service import SearchService
 from scenedex.settings import Settings
 from tests.browser import screenshot, serve
-from tests.test_web_page import Library, _shot_of_line_s, _wait_for_playback_position, library  # noqa: F401
+from tests.web_library import Library, library, shot_of_line_s, wait_for_playback_position  # noqa: F401
 from web.app import ApiConfig, create_app
 from workers.layout import DataLayout
 
@@ -94,7 +94,7 @@ def test_an_answer_streams_in_and_its_first_chip_plays_from_the_moment_start(ask
     assert chips.count() == len(moments) >= 1
     shown = [(c.get_attribute("data-n"), c.locator(".chip-name").inner_text()) for c in chips.all()]
     assert shown == [(str(m["n"]), m["name"]) for m in moments], "chips are the streamed moments, best match first"
-    shot_start_s, line_start_s, shot_end_s = _shot_of_line_s("field_report.mp4", "harvest season")
+    shot_start_s, line_start_s, shot_end_s = shot_of_line_s("field_report.mp4", "harvest season")
     best = moments[0]
     assert best["name"] == "field_report.mp4" and best["start_s"] < shot_end_s and best["end_s"] > line_start_s, best
     cited = {int(n) for n in done["cited"]}
@@ -104,7 +104,7 @@ def test_an_answer_streams_in_and_its_first_chip_plays_from_the_moment_start(ask
     first = chips.first
     first.click()
     assert tab.locator("#player").is_visible()
-    current_s = _wait_for_playback_position(tab)
+    current_s = wait_for_playback_position(tab)
     assert abs(current_s - best["start_s"]) < 1.0, (current_s, best)
     assert tab.locator("#player .player-title").inner_text() == best["name"]
     tab.evaluate("document.querySelector('#player video').pause()")
@@ -113,7 +113,7 @@ def test_an_answer_streams_in_and_its_first_chip_plays_from_the_moment_start(ask
     if time_chips.count():  # a claim's time chip plays the span it cites
         spans = [sp for c in done["claims"] for sp in c["spans"]] or done["nearest"]
         time_chips.first.click()
-        current_s = _wait_for_playback_position(tab)
+        current_s = wait_for_playback_position(tab)
         assert min(abs(current_s - sp["start_s"]) for sp in spans) < 1.0, (current_s, spans)
         tab.evaluate("document.querySelector('#player video').pause()")
     assert watch.dialogs == []

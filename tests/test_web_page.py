@@ -1,84 +1,26 @@
 """The web page in a real headless Chromium against the real server, over a generated library indexed with the real
 speech, subtitle and OCR models: search, play from the moment's start, keyboard navigation, escaping, the library
 page with a failed file, and the error states (404, unknown media, access token). Pages over a library of their
-own (a running job, a file that shrank) are in test_web_page_own_library.py.
-
-Ground truth comes from the generator (scenedex.demo.PROGRAMMES): in launch_briefing.mp4 the narrator says "We will
-now take questions from the press." from 11.5 s, in the shot that runs from 11 s to the end at 16 s.
+own (a running job, a file that shrank) are in test_web_page_own_library.py. The library and its ground truth:
+tests/web_library.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from db.session import Database
-from indexer.sampling import SamplingPolicy
-from scenedex.demo import PROGRAMMES, make_programme
-from scenedex.search_service import SearchConfig, SearchService
-from search.request import SearchRequest
 from tests.browser import VIEWPORT, screenshot, serve
-from tests.conftest import create_database, drop_database
+from tests.web_library import (BROKEN, SHOWN, Library, library, shot_of_line_s,  # noqa: F401 (fixture)
+                               wait_for_playback_position)
 from web.app import ApiConfig, create_app
-from workers.index_run import TextChannels, index_paths
-from workers.ingest import IngestConfig
-from workers.layout import DataLayout
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-SHOWN = ("field_report.mp4", "launch_briefing.mp4")
-BROKEN = "broken <img src=x onerror=alert(1)>.mp4"  # a file name that is also HTML: the page must show it as text
 TOKEN = "s3cret-token-for-the-page"
-
-
-@dataclass(frozen=True)
-class Library:
-    db: Database
-    data_dir: Path
-    root: Path
-
-    def service(self) -> SearchService:
-        return SearchService(self.db, DataLayout(self.data_dir), SearchConfig())
-
-
-def _shot_of_line_s(name: str, words: str) -> tuple[float, float, float]:
-    """(shot start, line start, shot end) of the narrated line of ``name`` that contains ``words``."""
-    line = next(line for line in PROGRAMMES[name].narration if words in line.text)
-    start_s = 0.0
-    for segment in PROGRAMMES[name].segments:
-        if start_s <= line.start_s < start_s + segment.duration_s:
-            return start_s, line.start_s, start_s + segment.duration_s
-        start_s += segment.duration_s
-    raise AssertionError(f"the line {line.text!r} lies outside {name}")
-
-
-def _index(db: Database, root: Path, data_dir: Path, text: TextChannels, events: Any = None) -> Any:
-    config = IngestConfig(layout=DataLayout(data_dir), sampling=SamplingPolicy(size_px=32, batch_frames=8))
-    return index_paths(db, [root], config, (".mp4",), None, events=events, text=text)
-
-
-@pytest.fixture(scope="module")
-def library(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
-    root = tmp_path_factory.mktemp("page-library")
-    for name in SHOWN:
-        make_programme(root / name, PROGRAMMES[name])
-    data = (root / SHOWN[1]).read_bytes()
-    (root / BROKEN).write_bytes(data[: len(data) // 3])  # truncated: no moov atom
-    name, url = create_database(template=template_db)
-    db = Database(url)
-    data_dir = tmp_path_factory.mktemp("page-data")
-    summary = _index(db, root, data_dir, TextChannels())
-    assert [Path(p.path).name for p in summary.problems] == [BROKEN], summary.problems
-    library = Library(db, data_dir, root)
-    library.service().search(SearchRequest(text="warm up"))  # loads the text model before the browser waits on it
-    yield library
-    db.dispose()
-    drop_database(name)
 
 
 @pytest.fixture(scope="module")
@@ -100,17 +42,11 @@ def _moment_of(card: Any) -> tuple[str, float, float]:
     return data[0], float(data[1]), float(data[2])
 
 
-def _wait_for_playback_position(tab: Any) -> float:
-    tab.wait_for_function("() => { const v = document.querySelector('#player video');"
-                          " return v && v.readyState >= 2 && !v.seeking && v.currentTime > 0; }")
-    return float(tab.evaluate("document.querySelector('#player video').currentTime"))
-
-
 def test_a_typed_query_finds_the_moment_first_and_plays_it_from_its_start(site: str, page: Any) -> None:
     tab, _ = page
     cards = _search(tab, site, "take questions from the press")
     name, start_s, end_s = _moment_of(cards[0])
-    shot_start_s, line_start_s, shot_end_s = _shot_of_line_s("launch_briefing.mp4", "questions from the press")
+    shot_start_s, line_start_s, shot_end_s = shot_of_line_s("launch_briefing.mp4", "questions from the press")
     assert name == "launch_briefing.mp4"
     assert shot_start_s - 1.0 <= start_s <= line_start_s and end_s <= shot_end_s + 0.25, (start_s, end_s)
     first = cards[0]
@@ -128,7 +64,7 @@ def test_a_typed_query_finds_the_moment_first_and_plays_it_from_its_start(site: 
     tab.emulate_media(color_scheme="dark")
 
     first.click()
-    current_s = _wait_for_playback_position(tab)
+    current_s = wait_for_playback_position(tab)
     assert abs(current_s - start_s) < 1.0, (current_s, start_s)
     duration_s = float(tab.evaluate("document.querySelector('#player video').duration"))
     track = tab.locator("#player .timeline").bounding_box()
@@ -171,7 +107,7 @@ def test_keys_move_the_selection_play_and_close(site: str, page: Any) -> None:
     tab.keyboard.press("Enter")
     assert tab.locator("#player").is_visible()
     _, start_s, _ = _moment_of(cards[1])
-    assert abs(_wait_for_playback_position(tab) - start_s) < 1.0
+    assert abs(wait_for_playback_position(tab) - start_s) < 1.0
     assert tab.locator("#player .player-title").inner_text() == _moment_of(cards[1])[0]
     tab.keyboard.press("Escape")
     assert tab.locator("#player").is_hidden()
@@ -307,7 +243,7 @@ def test_filters_combine_pages_turn_and_a_result_opens_on_its_own_page(site: str
     tab.wait_for_url("**/watch/*")
     tab.wait_for_function("() => document.querySelector('#player .player-title').textContent !== ''")
     assert tab.locator("#player .player-title").inner_text() == name
-    assert abs(_wait_for_playback_position(tab) - start_s) < 1.0
+    assert abs(wait_for_playback_position(tab) - start_s) < 1.0
     assert "launch_briefing.mp4" in tab.inner_text("#media-facts")
 
 

@@ -17,7 +17,7 @@ from scenedex.samples import Segment, make_clip
 from scenedex.search_service import SearchConfig, SearchService
 from tests.browser import RunJobs, screenshot, serve
 from tests.conftest import create_database, drop_database
-from tests.test_web_page import _index
+from tests.web_library import index_into
 from web.app import create_app
 from web.library_routes import add_library_routes
 from web.pages import add_pages
@@ -40,7 +40,7 @@ def test_the_library_shows_a_running_job_and_stops_polling_when_it_is_done(templ
     add_library_routes(app, db, jobs=run.jobs)
     add_pages(app)
     text = TextChannels(subtitles=False, speech=False, ocr=None)
-    worker = threading.Thread(target=lambda: (_index(db, root, tmp_path / "data", text, run), run.finished()))
+    worker = threading.Thread(target=lambda: (index_into(db, root, tmp_path / "data", text, run), run.finished()))
     try:
         with serve(app) as site_url:
             worker.start()
@@ -77,7 +77,7 @@ def test_a_file_shorter_than_when_indexed_says_why_it_cannot_play(template_db: s
     name, url = create_database(template=template_db)
     db = Database(url)
     try:
-        _index(db, root, tmp_path / "data", TextChannels(subtitles=False, speech=False, ocr=None))
+        index_into(db, root, tmp_path / "data", TextChannels(subtitles=False, speech=False, ocr=None))
         (root / "shrinking.mp4").write_bytes(b"")  # the file on disk lost its bytes after indexing
         with serve(create_app(SearchService(db, DataLayout(tmp_path / "data"), SearchConfig()))) as site_url:
             with db.session() as session:
