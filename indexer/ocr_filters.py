@@ -43,6 +43,10 @@ Now (indexer.screen_text, 1 fps, 960 px frames), every recognised line of ../sha
   rule up to 5 characters it also dropped "Gimp", "Arne", "Grrr", "E-SHOP" (real credits), hence 4.
 """
 RUN_TOGETHER_CAPS = re.compile(r"^[A-Z0-9]{8,}$")
+# A word of digits and the letters recognisers take for them ("l15" for 115 on the first, fading-in frame of a
+# caption: PP-OCRv6 tiny, bench/ocr.py's caption 115, which kept that reading while it was followed).
+NUMBER_READ_WITH_LETTERS = re.compile(r"(?<!\w)[0-9lI|Oo]*[0-9][0-9lI|Oo]*(?!\w)")
+DIGIT_OF_LETTER = str.maketrans({"l": "1", "I": "1", "|": "1", "O": "0", "o": "0"})
 LONG_WORD_CHARS = 12  # English words this long are rare; OCR runs of several words are common
 
 
@@ -152,6 +156,21 @@ def _split_long_word(word: str) -> str:
     return " ".join(pieces)
 
 
+def digits_of_numbers(text: str) -> str:
+    """Numbers read with a letter for a digit put right: in a word of at least two digits and only l, I, | or
+    O, o besides, those letters become 1 and 0. Words with other letters, or one digit, are left as read ("O2",
+    "B52", "3D").
+
+    >>> digits_of_numbers("Market close report l15"), digits_of_numbers("2O24: O2 and B52, lOl")
+    ('Market close report 115', '2024: O2 and B52, lOl')
+    """
+    def fix(match: re.Match[str]) -> str:
+        word = match.group(0)
+        return word.translate(DIGIT_OF_LETTER) if sum(c.isdigit() for c in word) >= 2 else word
+
+    return NUMBER_READ_WITH_LETTERS.sub(fix, text)
+
+
 def clean_text(text: str) -> str:
-    """A raw reading, trimmed, with the spaces of run-together capitals restored."""
-    return split_run_together_caps(str(text).strip())
+    """A raw reading, trimmed, its numbers' digits put right, the spaces of run-together capitals restored."""
+    return split_run_together_caps(digits_of_numbers(str(text).strip()))
