@@ -18,6 +18,15 @@ from indexer.text_metrics import normalize_words
 
 MATCH_TOLERANCE_S = 0.5  # the same word heard by two chunks: midpoints this close
 MAX_PAUSE_S = 1.5  # a segment is split where its words pause longer than this
+# A segment longer than this is cut where its words pause longest (``split_long``): Whisper hears a long
+# sentence, or two sentences, as one segment or as two depending on the CPU's arithmetic (the NASA clip's
+# 11.2 s sentence: one segment on an AVX2 CPU, two on an AVX-512 one), and a moment that long points at
+# nothing in particular. 6 s is about the longest a subtitle cue stays up; the frozen library's spoken lines
+# are 0.7-5.2 s, so one of them is never cut, and two heard as one segment are cut between them.
+MAX_LINE_S = 6.0
+MIN_LINE_WORDS = 3  # each part of a cut keeps at least this many words
+SENTENCE_END_S = 1.0  # a cut after a sentence's last word counts as a pause this much longer
+LINE_RULE = f"lines{MAX_LINE_S:g}s"  # names the rule in the channels' key: a change re-transcribes
 
 
 @dataclass(frozen=True)
@@ -134,15 +143,43 @@ def split_at_pauses(segment: SpeechSegment, max_pause_s: float = MAX_PAUSE_S) ->
     """
     words = segment.words
     cuts = [i for i in range(1, len(words)) if words[i].start_s - words[i - 1].end_s > max_pause_s]
-    if not cuts:
+    return [_part(segment, lo, hi) for lo, hi in zip([0, *cuts], [*cuts, len(words)])]
+
+
+def split_long(segment: SpeechSegment, max_line_s: float = MAX_LINE_S,
+               min_words: int = MIN_LINE_WORDS) -> list[SpeechSegment]:
+    """``segment`` cut in two while it lasts longer than ``max_line_s``: before the word after the longest
+    pause (a sentence's end adds SENTENCE_END_S; of equal pauses the one nearest the middle), each part
+    keeping at least ``min_words`` words; each part again while it is longer.
+
+    >>> starts_s = (0, 1, 2, 3, 5, 6, 7, 8)  # a pause of 1.5 s after "d."
+    >>> words = tuple(Word(s, s + 0.5, t, 1.0) for s, t in zip(starts_s, "a b c d. e f g h.".split()))
+    >>> seg = SpeechSegment(0.0, 8.5, "a b c d. e f g h.", words, -0.2, 0.1)
+    >>> [(s.start_s, s.end_s, s.text) for s in split_long(seg, max_line_s=4.0)]
+    [(0.0, 3.5, 'a b c d.'), (5, 8.5, 'e f g h.')]
+    """
+    words = segment.words
+    if segment.end_s - segment.start_s <= max_line_s or len(words) < 2 * min_words:
         return [segment]
-    parts = []
-    for lo, hi in zip([0, *cuts], [*cuts, len(words)]):
-        part = words[lo:hi]
-        parts.append(replace(segment, words=part, text=" ".join(w.text for w in part),
-                             start_s=segment.start_s if lo == 0 else part[0].start_s,
-                             end_s=segment.end_s if hi == len(words) else part[-1].end_s))
-    return parts
+
+    def weight(i: int) -> float:
+        pause_s = words[i].start_s - words[i - 1].end_s
+        sentence_end = words[i - 1].text.endswith((".", "?", "!"))
+        return pause_s + SENTENCE_END_S * sentence_end - 1e-6 * abs(2 * i - len(words))
+
+    cut = max(range(min_words, len(words) - min_words + 1), key=weight)
+    return [*split_long(_part(segment, 0, cut), max_line_s, min_words),
+            *split_long(_part(segment, cut, len(words)), max_line_s, min_words)]
+
+
+def _part(segment: SpeechSegment, lo: int, hi: int) -> SpeechSegment:
+    """The words ``lo:hi`` of ``segment`` as a segment; an end that is the segment's own keeps its time."""
+    if lo == 0 and hi == len(segment.words):
+        return segment
+    part = segment.words[lo:hi]
+    return replace(segment, words=part, text=" ".join(w.text for w in part),
+                   start_s=segment.start_s if lo == 0 else part[0].start_s,
+                   end_s=segment.end_s if hi == len(segment.words) else part[-1].end_s)
 
 
 def _not_before(segment: SpeechSegment, t_s: float) -> SpeechSegment:
@@ -182,7 +219,8 @@ class ChunkStitcher:
     def finish(self) -> list[SpeechSegment]:
         self._emit(len(_words(self._pending)))
         self._pending = []
-        return [part for segment in self._done for part in split_at_pauses(segment)]
+        return [line for segment in self._done for part in split_at_pauses(segment)
+                for line in split_long(part)]
 
     def _emit(self, stop: int) -> None:
         kept, cut_start, cut_end = slice_words(self._pending, self._first, stop)

@@ -70,11 +70,13 @@ def test_speech_is_heard_as_english_by_whisper_base_unless_told_otherwise(monkey
         text = index_setup(Settings(data_dir=tmp_path)).text
         return text.key(None).split(";")[1]
 
-    assert speech_key() == "speech=whisper-base@en"
-    assert speech_key(speech_language="auto") == speech_key(speech_language="") == "speech=whisper-base"
-    assert speech_key(speech_language="de") == "speech=whisper-base@de"
-    assert speech_key(speech_language="en", speech_model="tiny.en") == "speech=default"
-    assert speech_key(speech_language="auto", speech_model="tiny.en") == "speech=default"
-    assert speech_key(speech_model="/models/large-v3", speech_language="fr") == "speech=/models/large-v3@fr"
+    assert speech_key() == "speech=whisper-base@en/lines6s"
+    assert speech_key(speech_language="auto") == speech_key(speech_language="") \
+        == "speech=whisper-base/lines6s"
+    assert speech_key(speech_language="de") == "speech=whisper-base@de/lines6s"
+    assert speech_key(speech_language="en", speech_model="tiny.en") == "speech=default/lines6s"
+    assert speech_key(speech_language="auto", speech_model="tiny.en") == "speech=default/lines6s"
+    assert speech_key(speech_model="/models/large-v3", speech_language="fr") \
+        == "speech=/models/large-v3@fr/lines6s"
     with pytest.raises(ValidationError, match="speech_language"):
         Settings(speech_language="english")

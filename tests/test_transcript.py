@@ -1,12 +1,14 @@
 """Joining transcribed chunks, without a model: the cut in each overlap keeps every word once (a word both
-chunks heard, else word midpoints), segments cut by a border are sliced to their words and rejoined, and
-segments are split where speech pauses. Words and segments are built by hand with exact times."""
+chunks heard, else word midpoints), segments cut by a border are sliced to their words and rejoined,
+segments are split where speech pauses, and long ones where it pauses longest. Words and segments are built by
+hand with exact times."""
 
 from __future__ import annotations
 
 import pytest
 
-from indexer.transcript import ChunkStitcher, SpeechSegment, Word, border_cut, slice_words, split_at_pauses
+from indexer.transcript import (MAX_LINE_S, ChunkStitcher, SpeechSegment, Word, border_cut, slice_words,
+                                split_at_pauses, split_long)
 
 
 def _w(text: str, start_s: float, duration_s: float = 0.3) -> Word:
@@ -70,3 +72,35 @@ def test_segments_are_split_where_speech_pauses() -> None:
     assert [(p.text, p.start_s, p.end_s) for p in parts] == [("first line", 1.0, 1.7),
                                                              ("second line", 6.0, 6.7)]
     assert split_at_pauses(_seg(_w("no", 1.0), _w("pause", 1.5))) == [_seg(_w("no", 1.0), _w("pause", 1.5))]
+
+
+# The NASA clip's one sentence as whisper-base heard it on an AVX2 CPU: one 11.2 s segment (two on AVX-512).
+NASA_WORDS = [("This", 0.74, 0.86), ("is", 0.86, 1.12), ("the", 1.12, 1.32), ("optical", 1.32, 1.66),
+              ("and", 1.66, 1.96), ("science", 1.96, 2.38), ("segment", 2.38, 2.92), ("of", 2.92, 3.18),
+              ("the", 3.18, 3.34), ("web", 3.34, 3.64), ("space", 3.64, 4.04), ("telescope", 4.04, 4.62),
+              ("in", 5.18, 5.32), ("one", 5.32, 5.52), ("of", 5.52, 5.7), ("the", 5.7, 5.82),
+              ("largest", 5.82, 6.34), ("clean", 6.34, 6.86), ("rooms", 6.86, 7.14), ("in", 7.14, 7.44),
+              ("the", 7.44, 7.58), ("world", 7.58, 8.1), ("at", 8.58, 8.68), ("NASA's", 8.68, 9.3),
+              ("Goddard", 9.3, 9.6), ("Space", 9.6, 9.9), ("Flight", 9.9, 10.24), ("Center", 10.24, 10.66),
+              ("in", 10.66, 10.96), ("Greenbelt,", 10.96, 11.46), ("Maryland.", 11.64, 11.98)]
+
+
+def test_a_long_segment_is_cut_where_its_words_pause_longest_into_lines_of_at_most_six_seconds() -> None:
+    segment = _seg(*(Word(a, b, t, 0.9) for t, a, b in NASA_WORDS))
+    lines = ChunkStitcher()
+    lines.add([segment], 0.0, 13.1)
+    parts = lines.finish()
+    assert [(p.start_s, p.end_s) for p in parts] == [(0.74, 4.62), (5.18, 8.1), (8.58, 11.98)]
+    assert parts[2].text == "at NASA's Goddard Space Flight Center in Greenbelt, Maryland."
+    assert all(p.end_s - p.start_s <= MAX_LINE_S for p in parts)
+    assert [w for p in parts for w in p.words] == list(segment.words)  # every word once, in order
+
+
+def test_a_sentence_end_is_cut_before_a_slightly_longer_pause_and_short_segments_stay_whole() -> None:
+    words = [_w("we", 0.0), _w("start", 0.4), _w("now.", 0.8), _w("then", 1.3), _w("we", 1.7), _w("go", 2.1),
+             _w("to", 2.8), _w("the", 3.2), _w("end", 3.6)]  # pauses: 0.2 after "now.", 0.4 after "go"
+    segment = _seg(*words)
+    assert [p.text for p in split_long(segment, max_line_s=3.0)] == ["we start now.", "then we go to the end"]
+    assert split_long(segment) == [segment]  # 3.9 s: under MAX_LINE_S
+    few = _seg(_w("one", 0.0), _w("two", 4.0), _w("three", 8.0))
+    assert split_long(few) == [few]  # fewer words than two parts of three

