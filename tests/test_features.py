@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -44,3 +46,20 @@ def test_frames_that_do_not_match_the_database_are_refused(tmp_path: Path) -> No
 def test_a_missing_file_says_how_to_rebuild_it(tmp_path: Path) -> None:
     with pytest.raises(FeatureFileError, match="reindex --reencode"):
         read_feature_file(tmp_path / "nope.npy")
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_write_and_a_live_ones_is_kept(tmp_path: Path) -> None:
+    """A writer SIGKILLed between writing and renaming leaves ``.<name>.<pid>.tmp``; the retry's write removes it
+    (a queued worker's was left for good before session 17), but not the temporary of a writer still running."""
+    path = tmp_path / "features" / "7.npy"
+    path.parent.mkdir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = path.with_name(f".7.npy.{gone.pid}.tmp")
+    live = path.with_name(f".7.npy.{os.getppid()}.tmp")
+    other = path.with_name(f".17.npy.{gone.pid}.tmp")  # another file's: not this write's business
+    for temporary in (dead, live, other):
+        temporary.write_bytes(b"half a feature file")
+    write_feature_file(path, np.arange(3), encoded(3, grid=False))
+    assert read_feature_file(path, np.arange(3)).shape == (3,)
+    assert not dead.exists() and live.exists() and other.exists()
