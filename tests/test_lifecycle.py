@@ -59,6 +59,11 @@ def _healthy(port: int) -> bool:
         return False
 
 
+# the embedded Postgres stops within seconds on a quiet machine; a slow 2-core one under the whole suite once
+# took more than 90 s (session 17), so the log says what it was doing if it ever takes this long
+STOP_WAIT_S = 180
+
+
 class _Serve:
     def __init__(self, tmp_path: Path, name: str) -> None:
         self.port = free_port()
@@ -70,9 +75,13 @@ class _Serve:
         assert self.process.poll() is None, self.log.read_text()
 
     def stop_with(self, signum: int) -> int:
+        """The exit status after ``signum``; a server still running after STOP_WAIT_S fails with its log."""
         self.process.send_signal(signum)
         try:
-            return self.process.wait(timeout=90)
+            return self.process.wait(timeout=STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running {STOP_WAIT_S} s after {signal.Signals(signum).name}:\n"
+                        f"{self.log.read_text()}")
         finally:
             if self.process.poll() is None:
                 self.process.kill()

@@ -34,6 +34,9 @@ from workers.layout import DataLayout
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 GOAL = 0.90  # the bar: top-1 IoU >= 0.5 for 90% of queries
+# making and indexing the 20 reels takes 5-6 min on a quick 2-core machine and more than the suite's 10
+# on a slow one (session 17), which the first test's limit includes
+pytestmark = pytest.mark.timeout(1800)
 
 
 @pytest.fixture(scope="module")
