@@ -166,3 +166,28 @@ def test_prune_keeps_live_holders_and_drops_dead_ones(tmp_path: Path) -> None:
     finally:
         later.kill()
         later.wait()
+
+
+def test_a_sighup_while_serving_stops_uvicorn_gracefully_and_is_raised_once_it_has() -> None:
+    """A SIGHUP that landed inside a request's coroutine was caught by uvicorn as that request's error, and the
+    server went on running (session 17, under the whole suite on a slow machine); now uvicorn is asked to stop,
+    and scenedex's Terminated comes once it has, so the embedded Postgres is stopped as after SIGTERM."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    from scenedex.runtime import Terminated, stop_on_signals
+    from web.server import ServeServer
+
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGHUP, signal.SIGTERM)}
+    try:
+        stop_on_signals()
+        server = ServeServer(uvicorn.Config(FastAPI()))
+        asked_to_stop = False
+        with pytest.raises(Terminated) as stopped:
+            with server.capture_signals():
+                signal.raise_signal(signal.SIGHUP)  # where a request's coroutine would be running
+                asked_to_stop = server.should_exit  # reached: nothing was raised in the middle of serving
+        assert asked_to_stop and stopped.value.signum == signal.SIGHUP
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)

@@ -3,13 +3,18 @@
 Connections are bounded: a request's line and headers must arrive within REQUEST_HEADERS_TIMEOUT_S of the
 connection opening (or of the previous response), so half-open and trickling connections are closed; idle
 keep-alive connections close after KEEP_ALIVE_TIMEOUT_S; past MAX_CONCURRENCY connections uvicorn answers 503.
+SIGHUP stops the server as SIGTERM does (``ServeServer``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
@@ -94,6 +99,35 @@ def uvicorn_config(app: FastAPI, host: str, port: int, headers_timeout_s: float 
                           limit_concurrency=MAX_CONCURRENCY, log_level="warning", **extra)
 
 
+class ServeServer(uvicorn.Server):
+    """uvicorn's server, whose graceful shutdown answers SIGHUP (a closed terminal, a service manager) as it does
+    SIGTERM, and which hands the SIGHUP back once it has stopped. Without it, scenedex's own SIGHUP handler
+    (``scenedex.runtime.stop_on_signals``) raised wherever the main thread was: inside a request's coroutine
+    uvicorn caught the exception as that request's error and went on serving (session 17, a SIGHUP that landed
+    while a health check was answered)."""
+
+    _hung_up = False
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            with super().capture_signals():
+                yield
+            return
+        previous = signal.signal(signal.SIGHUP, self._hang_up)
+        try:
+            with super().capture_signals():
+                yield
+        finally:
+            signal.signal(signal.SIGHUP, previous)
+        if self._hung_up:
+            signal.raise_signal(signal.SIGHUP)  # now the handler before ours: scenedex's raises Terminated
+
+    def _hang_up(self, signum: int, frame: Any) -> None:
+        self._hung_up = True
+        self.should_exit = True
+
+
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> int:
     host = host or settings.api_host
     port = port or settings.api_port
@@ -110,5 +144,5 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         config = ApiConfig(access_token=settings.api_token, allowed_hosts=allowed_hosts(host))
         app = create_app(service, config, ask=ask_service(settings, db))
         print(f"scenedex API on http://{host}:{port} (reference: http://{host}:{port}/docs); Ctrl-C stops it.")
-        uvicorn.Server(uvicorn_config(app, host, port)).run()
+        ServeServer(uvicorn_config(app, host, port)).run()
     return 0
