@@ -100,11 +100,11 @@ def uvicorn_config(app: FastAPI, host: str, port: int, headers_timeout_s: float 
 
 
 class ServeServer(uvicorn.Server):
-    """uvicorn's server, whose graceful shutdown answers SIGHUP (a closed terminal, a service manager) as it does
-    SIGTERM, and which hands the SIGHUP back once it has stopped. Without it, scenedex's own SIGHUP handler
-    (``scenedex.runtime.stop_on_signals``) raised wherever the main thread was: inside a request's coroutine
-    uvicorn caught the exception as that request's error and went on serving (session 17, a SIGHUP that landed
-    while a health check was answered)."""
+    """uvicorn's server, whose graceful shutdown answers SIGHUP (a closed terminal, a service manager) as it
+    does SIGTERM, and which hands the SIGHUP back once it has stopped. Without it, scenedex's own SIGHUP
+    handler (``scenedex.runtime.stop_on_signals``) raised wherever the main thread was: inside a request's
+    coroutine uvicorn caught the exception as that request's error and went on serving (session 17, a SIGHUP
+    that landed while a health check was answered)."""
 
     _hung_up = False
 
