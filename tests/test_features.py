@@ -48,9 +48,9 @@ def test_a_missing_file_says_how_to_rebuild_it(tmp_path: Path) -> None:
         read_feature_file(tmp_path / "nope.npy")
 
 
-def test_a_killed_writers_temporary_is_removed_by_the_next_write_and_a_live_ones_is_kept(tmp_path: Path) -> None:
-    """A writer SIGKILLed between writing and renaming leaves ``.<name>.<pid>.tmp``; the retry's write removes it
-    (a queued worker's was left for good before session 17), but not the temporary of a writer still running."""
+def test_a_dead_writers_temporary_is_removed_by_the_next_write_and_a_live_ones_kept(tmp_path: Path) -> None:
+    """A writer SIGKILLed between writing and renaming leaves ``.<name>.<pid>.tmp``; the retry's write
+    removes it (a queued worker's was left for good before session 17), not a running writer's temporary."""
     path = tmp_path / "features" / "7.npy"
     path.parent.mkdir()
     gone = subprocess.Popen(["true"])

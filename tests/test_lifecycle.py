@@ -171,7 +171,7 @@ def test_prune_keeps_live_holders_and_drops_dead_ones(tmp_path: Path) -> None:
 def test_a_sighup_while_serving_stops_uvicorn_gracefully_and_is_raised_once_it_has() -> None:
     """A SIGHUP that landed inside a request's coroutine was caught by uvicorn as that request's error, and
     the server went on running (session 17, under the whole suite on a slow machine); now uvicorn is asked to
-    stop, and scenedex's Terminated comes once it has, so the embedded Postgres is stopped as after SIGTERM."""
+    stop, and scenedex's Terminated comes once it has: the embedded Postgres is stopped as after SIGTERM."""
     import uvicorn
     from fastapi import FastAPI
 
