@@ -163,7 +163,9 @@ def _group(hits: Iterable[Hit], weights: FusionWeights, policy: MomentPolicy) ->
             home = _Draft(hit.media_id, hit.start_s, hit.end_s)
             drafts.append(home)
             by_media.setdefault(hit.media_id, []).append(home)
-        else:
+        elif _only_chunks_around(home, hit):  # they give way to the line of theirs whose words matched
+            home.start_s, home.end_s = hit.start_s, hit.end_s
+        elif not _chunk_around_its_line(home, hit):  # a chunk around the moment's line gives way to it
             start, end = min(home.start_s, hit.start_s), max(home.end_s, hit.end_s)
             if end - start <= policy.max_moment_s:
                 home.start_s, home.end_s = start, end
@@ -187,7 +189,7 @@ def _joins(draft: _Draft, hit: Hit, policy: MomentPolicy) -> bool:
         # a narrated line inside a long caption is a moment of its own.
         union_s = max(draft.end_s, hit.end_s) - min(draft.start_s, hit.start_s)
         return overlap_s >= 0.5 * max(union_s, 1e-6) or _says_the_same(draft, hit)
-    if overlap_s >= 0.5 * max(hit.end_s - hit.start_s, 1e-6):
+    if overlap_s >= 0.5 * max(hit.end_s - hit.start_s, 1e-6) or _chunk_around_its_line(draft, hit):
         return True
     if hit.channel == SearchChannel.OCR:
         return False  # a caption's span is its time on screen: the next scene's caption is another moment
@@ -195,6 +197,24 @@ def _joins(draft: _Draft, hit: Hit, policy: MomentPolicy) -> bool:
     best = draft.best_similarity.get(hit.retriever)
     return best is not None and best > 0 and hit.similarity >= policy.stretch_ratio * best \
         and stretched_s <= policy.max_moment_s
+
+
+def _chunk_around_its_line(draft: _Draft, hit: Hit, eps: float = 1e-3) -> bool:
+    """Whether ``hit`` is a sentence-embedding chunk of several lines around a line of its channel that the
+    moment holds as a full-text hit. Such a chunk gives way to that line (``_evidence_span``) when it comes
+    first; when the line comes first (it ranked higher, or they tied), the chunk must join it too, or the two
+    lists' evidence for one line is split over two moments that each score one list's rank."""
+    return hit.retriever == Retriever.SEMANTIC and any(
+        h.retriever == Retriever.LEXICAL and h.channel == hit.channel and h.start_s >= hit.start_s - eps
+        and h.end_s <= hit.end_s + eps for h in draft.hits)
+
+
+def _only_chunks_around(draft: _Draft, line: Hit, eps: float = 1e-3) -> bool:
+    """Whether ``line`` is a full-text hit and everything the moment holds so far is sentence-embedding chunks of
+    its channel around it (the same case as ``_chunk_around_its_line``, the chunk having come first)."""
+    return line.retriever == Retriever.LEXICAL and all(
+        h.retriever == Retriever.SEMANTIC and h.channel == line.channel and line.start_s >= h.start_s - eps
+        and line.end_s <= h.end_s + eps for h in draft.hits)
 
 
 def _says_the_same(draft: _Draft, hit: Hit) -> bool:

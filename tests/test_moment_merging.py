@@ -53,6 +53,29 @@ def test_a_chunk_of_several_lines_gives_way_to_the_line_whose_words_matched() ->
     assert {e.text for e in moments[0].evidence} == {chunk.text, caption.text}
 
 
+@pytest.mark.parametrize("line_first", [True, False])
+@pytest.mark.parametrize("chunk_rank", [1, 3])
+def test_a_line_and_the_chunk_around_it_are_one_moment_whatever_their_order(line_first: bool,
+                                                                           chunk_rank: int) -> None:
+    """The Big Buck Bunny credits: "MUSIC AND SOUND DESIGN" (7-10 s) found by its words and the chunk
+    "MUSIC AND SOUND DESIGN Jan Morgenstern Sacha Goedegebure" (7-17 s) by its meaning. When the line came
+    first (ranked higher, or a tie), the chunk used to start a moment of its own: each scored one list's rank
+    and a heading sharing fewer words, found by both lists, ranked above both. One moment at the line's span
+    now holds both, and a caption lying in the chunk's span beyond the line stays a moment of its own."""
+    line = hit(1, 7.0, 10.0, OCR, Retriever.LEXICAL, rank=1, sim=0.75, text="MUSIC AND SOUND DESIGN")
+    chunk = hit(1, 7.0, 17.1, OCR, Retriever.SEMANTIC, rank=chunk_rank, sim=0.6,
+                text="MUSIC AND SOUND DESIGN Jan Morgenstern Sacha Goedegebure")
+    later = hit(1, 10.0, 18.0, OCR, Retriever.SEMANTIC, rank=chunk_rank + 1, sim=0.5,
+                text="ORIGINAL STORY AND SCRIPT")
+    hits = [line, chunk, later] if line_first else [chunk, line, later]
+    moments = build_moments(hits, {1: timeline(120.0)}, W, NO_PAD)
+    assert (moments[0].start_s, moments[0].end_s) == (7.0, 10.0), [(m.start_s, m.end_s) for m in moments]
+    assert {e.text for e in moments[0].evidence} == {line.text, chunk.text}
+    both = W.contribution((OCR, Retriever.LEXICAL), 1) + W.contribution((OCR, Retriever.SEMANTIC), chunk_rank)
+    assert moments[0].score == pytest.approx(both)
+    assert [(m.start_s, m.end_s) for m in moments[1:]] == [(10.0, 18.0)]
+
+
 def test_a_caption_does_not_stretch_into_the_next_scenes_caption() -> None:
     needle = hit(1, 10.0, 22.0, OCR, rank=1, sim=0.62, text="Pilot catches big fish at lighthouse")
     neighbour = hit(1, 22.0, 31.0, OCR, rank=2, sim=0.58, text="Pilot catches big fish at airport")
