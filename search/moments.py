@@ -210,8 +210,8 @@ def _chunk_around_its_line(draft: _Draft, hit: Hit, eps: float = 1e-3) -> bool:
 
 
 def _only_chunks_around(draft: _Draft, line: Hit, eps: float = 1e-3) -> bool:
-    """Whether ``line`` is a full-text hit and everything the moment holds so far is sentence-embedding chunks of
-    its channel around it (the same case as ``_chunk_around_its_line``, the chunk having come first)."""
+    """Whether ``line`` is a full-text hit and all the moment holds so far is sentence-embedding chunks of its
+    channel around it (the case of ``_chunk_around_its_line``, the chunk having come first)."""
     return line.retriever == Retriever.LEXICAL and all(
         h.retriever == Retriever.SEMANTIC and h.channel == line.channel and line.start_s >= h.start_s - eps
         and line.end_s <= h.end_s + eps for h in draft.hits)
