@@ -6,7 +6,7 @@ the overlap: the earlier chunk keeps it and the later one starts after it, so no
 where both heard the same words. Without such a word, each chunk keeps the words whose midpoint lies on its
 side of the middle of the overlap. A segment cut in two by the border is joined back into one. Segments are
 split where speech pauses for long: faster-whisper's VAD glues stretches of speech together before decoding,
-so one segment can span a long silence.
+so one segment can span a long silence; and joined where Whisper cut one utterance without a pause.
 """
 
 from __future__ import annotations
@@ -26,7 +26,13 @@ MAX_PAUSE_S = 1.5  # a segment is split where its words pause longer than this
 MAX_LINE_S = 6.0
 MIN_LINE_WORDS = 3  # each part of a cut keeps at least this many words
 SENTENCE_END_S = 1.0  # a cut after a sentence's last word counts as a pause this much longer
-LINE_RULE = f"lines{MAX_LINE_S:g}s"  # names the rule in the channels' key: a change re-transcribes
+# Whisper ends a segment where its decoding happens to, not only where the speaker pauses: with beam search
+# the NASA clip's sentence came as "... in one of the largest" + "clean rooms in the world at NASA's ...",
+# with no pause between "largest" and "clean". Segments are joined where one's last word runs into the next
+# one's first (a gap under JOIN_GAP_S) and does not end a sentence, and lines are then cut where the words
+# pause (``split_long``): the NASA sentence becomes three lines at its two real pauses, as its subtitles are.
+JOIN_GAP_S = 0.05
+LINE_RULE = f"lines{MAX_LINE_S:g}s+joins"  # names the rules in the channels' key: a change re-transcribes
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,29 @@ def merge_segments(a: SpeechSegment, b: SpeechSegment) -> SpeechSegment:
                          no_speech_prob=(a.no_speech_prob * n_a + b.no_speech_prob * n_b) / (n_a + n_b))
 
 
+def join_unpaused(segments: Sequence[SpeechSegment], max_gap_s: float = JOIN_GAP_S) -> list[SpeechSegment]:
+    """Consecutive segments joined where the first's last word runs into the second's first word (they are
+    less than ``max_gap_s`` apart) and does not end a sentence: one utterance Whisper happened to cut.
+
+    >>> w = lambda t, s, e: Word(s, e, t, 1.0)
+    >>> a = SpeechSegment(0.7, 6.3, "one largest", (w("one", 0.7, 5.5), w("largest", 5.8, 6.3)), -0.2, 0.1)
+    >>> b = SpeechSegment(6.3, 8.1, "clean rooms.", (w("clean", 6.3, 6.9), w("rooms.", 6.9, 8.1)), -0.4, 0.1)
+    >>> c = SpeechSegment(8.1, 9.0, "Next.", (w("Next.", 8.1, 9.0),), -0.1, 0.1)
+    >>> [s.text for s in join_unpaused([a, b, c])]
+    ['one largest clean rooms.', 'Next.']
+    """
+    out: list[SpeechSegment] = []
+    for segment in segments:
+        previous = out[-1] if out else None
+        if (previous is not None and previous.words and segment.words
+                and segment.words[0].start_s - previous.words[-1].end_s < max_gap_s
+                and not previous.words[-1].text.endswith((".", "?", "!"))):
+            out[-1] = merge_segments(previous, segment)
+        else:
+            out.append(segment)
+    return out
+
+
 def split_at_pauses(segment: SpeechSegment, max_pause_s: float = MAX_PAUSE_S) -> list[SpeechSegment]:
     """``segment`` split where one word ends more than ``max_pause_s`` before the next starts.
 
@@ -219,7 +248,7 @@ class ChunkStitcher:
     def finish(self) -> list[SpeechSegment]:
         self._emit(len(_words(self._pending)))
         self._pending = []
-        return [line for segment in self._done for part in split_at_pauses(segment)
+        return [line for segment in join_unpaused(self._done) for part in split_at_pauses(segment)
                 for line in split_long(part)]
 
     def _emit(self, stop: int) -> None:

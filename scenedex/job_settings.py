@@ -12,8 +12,9 @@ from workers.jobs import JobSetup
 
 INGEST_FIELDS = frozenset({
     "vision_model", "encode_batch_size", "feature_layer", "feature_grid_k", "sample_fps", "sampling_mode",
-    "max_frames_per_media", "shot_threshold", "min_shot_s", "speech", "speech_model", "speech_language", "subtitles", "ocr", "ocr_fps",
-    "ocr_width_px", "ocr_min_confidence", "ocr_scripts", "text_model", "media_extensions", "llamavid_model",
+    "max_frames_per_media", "shot_threshold", "min_shot_s", "speech", "speech_model", "speech_language",
+    "speech_beam_size", "subtitles", "ocr", "ocr_fps", "ocr_width_px", "ocr_min_confidence", "ocr_scripts",
+    "text_model", "media_extensions", "llamavid_model",
 })
 
 

@@ -87,7 +87,8 @@ def index_setup(settings: Settings) -> IndexSetup:
                       min_confidence=settings.ocr_min_confidence, scripts=settings.ocr_scripts,
                       skip_nonref=skip_nonref) if settings.ocr else None
     text = TextChannels(subtitles=settings.subtitles, speech=settings.speech, speech_model=settings.speech_model,
-                        speech_language=settings.speech_language, speech_device=settings.device, ocr=ocr,
+                        speech_language=settings.speech_language, speech_beam_size=settings.speech_beam_size,
+                        speech_device=settings.device, ocr=ocr,
                         text_model=settings.text_model)
     return IndexSetup(ingest=ingest, vision=vision, text=text, extensions=settings.media_extensions,
                       qa_tower=qa_tower)

@@ -70,13 +70,35 @@ def test_speech_is_heard_as_english_by_whisper_base_unless_told_otherwise(monkey
         text = index_setup(Settings(data_dir=tmp_path)).text
         return text.key(None).split(";")[1]
 
-    assert speech_key() == "speech=whisper-base@en/lines6s"
+    assert speech_key() == "speech=whisper-base@en/beam5/lines6s+joins"
     assert speech_key(speech_language="auto") == speech_key(speech_language="") \
-        == "speech=whisper-base/lines6s"
-    assert speech_key(speech_language="de") == "speech=whisper-base@de/lines6s"
-    assert speech_key(speech_language="en", speech_model="tiny.en") == "speech=default/lines6s"
-    assert speech_key(speech_language="auto", speech_model="tiny.en") == "speech=default/lines6s"
+        == "speech=whisper-base/beam5/lines6s+joins"
+    assert speech_key(speech_language="de") == "speech=whisper-base@de/beam5/lines6s+joins"
+    assert speech_key(speech_language="en", speech_model="tiny.en") == "speech=default/beam5/lines6s+joins"
+    assert speech_key(speech_language="auto", speech_model="tiny.en") == "speech=default/beam5/lines6s+joins"
     assert speech_key(speech_model="/models/large-v3", speech_language="fr") \
-        == "speech=/models/large-v3@fr/lines6s"
+        == "speech=/models/large-v3@fr/beam5/lines6s+joins"
     with pytest.raises(ValidationError, match="speech_language"):
         Settings(speech_language="english")
+
+
+def test_speech_decodes_with_a_beam_of_5_unless_told_otherwise(monkeypatch, tmp_path: Path) -> None:
+    """Beam search (5, since session 18) is named in the channels' key, so a library transcribed greedily is
+    transcribed again once; SCENEDEX_SPEECH_BEAM_SIZE=1 decodes greedily, with no beam in the key. The width
+    reaches the recogniser's spec; a width outside 1-10 is refused."""
+    from scenedex.runtime import index_setup
+    from workers.models import RunModels
+
+    monkeypatch.setenv("SCENEDEX_CONFIG", str(tmp_path / "absent.toml"))
+    assert index_setup(Settings(data_dir=tmp_path)).text.speech_beam_size == 5
+    monkeypatch.setenv("SCENEDEX_SPEECH_BEAM_SIZE", "1")
+    greedy = index_setup(Settings(data_dir=tmp_path)).text
+    assert greedy.key(None).split(";")[1] == "speech=whisper-base@en/lines6s+joins"
+    seen = {}
+    monkeypatch.setattr("indexer.speech.load_speech_recognizer", lambda spec: seen.setdefault("spec", spec))
+    RunModels(None, greedy).speech_recognizer()
+    assert seen["spec"].beam_size == 1
+    for bad in ("0", "11", "wide"):
+        monkeypatch.setenv("SCENEDEX_SPEECH_BEAM_SIZE", bad)
+        with pytest.raises(ValidationError, match="speech_beam_size"):
+            Settings(data_dir=tmp_path)

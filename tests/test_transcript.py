@@ -96,6 +96,24 @@ def test_a_long_segment_is_cut_where_its_words_pause_longest_into_lines_of_at_mo
     assert [w for p in parts for w in p.words] == list(segment.words)  # every word once, in order
 
 
+def test_an_utterance_whisper_cut_without_a_pause_is_joined_then_cut_where_it_pauses() -> None:
+    """With beam search whisper-base gave the NASA sentence as "… in one of the largest" + "clean rooms in the
+    world at NASA's …", the two with no pause between them (seen in session 18). Joined and cut at the
+    words' pauses they become the same three lines as the sentence heard as one segment, as its subtitles
+    are; a sentence's end, or a pause, keeps two segments apart."""
+    words = [Word(a, b, t, 0.9) for t, a, b in NASA_WORDS]
+    at_clean = next(i for i, w in enumerate(words) if w.text == "clean")
+    assert words[at_clean].start_s == words[at_clean - 1].end_s  # no pause where Whisper cut
+    lines = ChunkStitcher()
+    lines.add([_seg(*words[:at_clean]), _seg(*words[at_clean:])], 0.0, 13.1)
+    parts = lines.finish()
+    assert [(p.start_s, p.end_s) for p in parts] == [(0.74, 4.62), (5.18, 8.1), (8.58, 11.98)]
+    assert parts[1].text == "in one of the largest clean rooms in the world"
+    two = ChunkStitcher()
+    two.add([_seg(_w("Stop.", 0.0)), _seg(_w("Go", 0.3)), _seg(_w("on", 1.0))], 0.0, 2.0)  # an end, a pause
+    assert [p.text for p in two.finish()] == ["Stop.", "Go", "on"]
+
+
 def test_a_sentence_end_is_cut_before_a_slightly_longer_pause_and_short_segments_stay_whole() -> None:
     words = [_w("we", 0.0), _w("start", 0.4), _w("now.", 0.8), _w("then", 1.3), _w("we", 1.7), _w("go", 2.1),
              _w("to", 2.8), _w("the", 3.2), _w("end", 3.6)]  # pauses: 0.2 after "now.", 0.4 after "go"
