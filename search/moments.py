@@ -29,6 +29,7 @@ import numpy as np
 from search.fusion import FusionWeights, ListKey, Retriever, fuse
 from search.request import Combine, SearchChannel
 from search.same_line import same_sentence
+from search.shot_edges import grow_to_shot, snap_to_cuts
 
 MAX_IOU = 0.5  # two moments of a file that overlap more than this are one result
 SAID = frozenset({SearchChannel.SPEECH, SearchChannel.SUBTITLES})  # channels of what is said
@@ -265,8 +266,9 @@ def _finish(draft: _Draft, timeline: MediaTimeline | None, weights: FusionWeight
     only_frames = all(h.retriever in (Retriever.VISUAL, Retriever.EXAMPLE) for h in draft.hits)
     if timeline is not None:
         if only_frames:
-            start_s, end_s = _grow_to_shot(start_s, end_s, timeline, policy.max_moment_s)
-        start_s, end_s = _snap(start_s, end_s, timeline.shot_starts_s, policy.snap_tolerance_s)
+            start_s, end_s = grow_to_shot(start_s, end_s, timeline.shot_starts_s, timeline.duration_s,
+                                          timeline.frame_interval_s, policy.max_moment_s)
+        start_s, end_s = snap_to_cuts(start_s, end_s, timeline.shot_starts_s, policy.snap_tolerance_s)
     end_s += policy.pad_after_s
     start_s = max(0.0, start_s - policy.pad_before_s)
     start_s, end_s = _inside_media(start_s, end_s, timeline)
@@ -330,38 +332,6 @@ def _evidence(hits: Sequence[Hit], weights: FusionWeights, policy: MomentPolicy)
                             similarity=round(float(h.similarity), 4), rank=h.rank, retrievers=tuple(sorted(retrievers)),
                             text=h.text, frame_id=h.frame_id))
     return tuple(out)
-
-
-def _shot_span(t_s: float, shot_starts_s: np.ndarray, duration_s: float) -> tuple[float, float]:
-    i = int(np.searchsorted(shot_starts_s, t_s, side="right")) - 1
-    start = float(shot_starts_s[i]) if i >= 0 else 0.0
-    end = float(shot_starts_s[i + 1]) if i + 1 < len(shot_starts_s) else duration_s
-    return start, end
-
-
-def _grow_to_shot(start_s: float, end_s: float, timeline: MediaTimeline, max_s: float) -> tuple[float, float]:
-    """A moment seen in frames only covers the shot (or shots) its frames fall in, within ``max_s``."""
-    if len(timeline.shot_starts_s) == 0:
-        return start_s, max(end_s, start_s + timeline.frame_interval_s)
-    shot_start, _ = _shot_span(start_s, timeline.shot_starts_s, timeline.duration_s)
-    _, shot_end = _shot_span(max(end_s - 1e-6, start_s), timeline.shot_starts_s, timeline.duration_s)
-    if shot_end - shot_start <= max_s:
-        return shot_start, shot_end
-    centre = (start_s + end_s) / 2
-    return max(shot_start, centre - max_s / 2), min(shot_end, centre + max_s / 2)
-
-
-def _snap(start_s: float, end_s: float, cuts_s: np.ndarray, tolerance_s: float) -> tuple[float, float]:
-    """Move each boundary to a cut within ``tolerance_s`` when the span keeps at least half its length."""
-    if len(cuts_s) == 0:
-        return start_s, end_s
-    near_start = cuts_s[np.abs(cuts_s - start_s) <= tolerance_s]
-    near_end = cuts_s[np.abs(cuts_s - end_s) <= tolerance_s]
-    new_start = float(near_start[np.argmin(np.abs(near_start - start_s))]) if near_start.size else start_s
-    new_end = float(near_end[np.argmin(np.abs(near_end - end_s))]) if near_end.size else end_s
-    if new_end - new_start >= 0.5 * (end_s - start_s) and new_end > new_start:
-        return new_start, new_end
-    return start_s, end_s
 
 
 def span_iou(a: Moment, b: Moment) -> float:
