@@ -1,7 +1,7 @@
 """Speech models compared on the narration of the search libraries: word error rate per reel and speed.
 
     .venv/bin/python bench/speech_models.py --library tuned|frozen|holdout|holdout2|holdout3|holdout4
-        [--model tiny.en] [--beam-size 5] [--language en|auto] [--cpu-threads 2]
+        [--model tiny.en] [--beam-size 1] [--language en|auto] [--cpu-threads 2]
     .venv/bin/python bench/speech_models.py --library frozen --oracle
 
 Every reel of the library (built by bench/search_quality.py: bench/out/quality_library_20,
@@ -34,6 +34,7 @@ from bench.common import save  # noqa: E402
 from bench.search_misses import ROOTS  # noqa: E402
 from indexer.packaged_whisper import WHISPER_BASE_NAME  # noqa: E402
 from indexer.speech import TINY_EN_NAME  # noqa: E402
+from workers.models import TextChannels  # noqa: E402
 
 
 def reels(library: str) -> list[dict[str, Any]]:
@@ -79,7 +80,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--library", choices=tuple(ROOTS), required=True)
     parser.add_argument("--model", default=None, help="speech_model (default: the packaged whisper-base)")
-    parser.add_argument("--beam-size", type=int, default=1)
+    parser.add_argument("--beam-size", type=int, default=TextChannels().speech_beam_size,
+                        help="beam search width (default: the product's)")
     parser.add_argument("--language", default="en", help="ISO 639-1 code, or 'auto' to detect (default: en)")
     parser.add_argument("--cpu-threads", type=int, default=2)
     parser.add_argument("--oracle", action="store_true", help="save the true lines as transcripts, and stop")
