@@ -7,8 +7,8 @@ import numpy as np
 
 
 def shot_span(t_s: float, shot_starts_s: np.ndarray, duration_s: float) -> tuple[float, float]:
-    """(start_s, end_s) of the shot that holds ``t_s``; ``shot_starts_s`` (S,) ascending, the last shot runs to
-    ``duration_s``.
+    """(start_s, end_s) of the shot that holds ``t_s``; ``shot_starts_s`` (S,) ascending, the last shot runs
+    to ``duration_s``.
 
     >>> shot_span(7.0, np.array([0.0, 5.0, 9.0]), 12.0)
     (5.0, 9.0)

@@ -130,9 +130,9 @@ class RunModels:
     def speech_recognizer(self) -> Any:
         from indexer.speech import SpeechModelSpec, load_speech_recognizer
 
+        language = self.text.speech_language.lower() if self.text.speech_language else None
         spec = SpeechModelSpec(model=self.text.speech_model, device=self.text.speech_device,  # type: ignore[arg-type]
-                               language=self.text.speech_language.lower() if self.text.speech_language else None,
-                               beam_size=self.text.speech_beam_size)
+                               language=language, beam_size=self.text.speech_beam_size)
         return self._get("speech", lambda: load_speech_recognizer(spec))
 
     def ocr_engine(self) -> Any:
