@@ -157,7 +157,7 @@ def main() -> None:
         print(json.dumps(report_of(rows, args.home, args.extractive), indent=1, ensure_ascii=False))
         return
     if args.no_build:
-        library = BenchLibrary(args.home / "media", args.home / "data", library_url())
+        library = BenchLibrary(args.home / "media", args.home / "data", library_url(args.home))
         upgrade(library.url)  # the schema of this checkout
     else:
         library = build(args.home)

@@ -4,6 +4,7 @@ own and reused by every later run (indexing the 20 reels takes a while on 2 core
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from dataclasses import dataclass
@@ -45,8 +46,16 @@ def _ensure_database(name: str) -> str:
     return f"postgresql+psycopg2://root@127.0.0.1:5432/{name}"
 
 
-def library_url() -> str:
-    return f"postgresql+psycopg2://root@127.0.0.1:5432/{DB_NAME}"
+def database_name(home: Path = DEFAULT_HOME) -> str:
+    """The library's database: one per ``home``, so a library built elsewhere (``--home``) never indexes its
+    files into another's database."""
+    if home == DEFAULT_HOME:
+        return DB_NAME
+    return f"{DB_NAME}_{hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:8]}"
+
+
+def library_url(home: Path = DEFAULT_HOME) -> str:
+    return f"postgresql+psycopg2://root@127.0.0.1:5432/{database_name(home)}"
 
 
 def build(home: Path = DEFAULT_HOME) -> BenchLibrary:
@@ -57,7 +66,7 @@ def build(home: Path = DEFAULT_HOME) -> BenchLibrary:
     for clip in REAL_CLIPS:
         if (SHARED_MEDIA / clip).is_file() and not (root / "real" / clip).is_file():
             shutil.copy(SHARED_MEDIA / clip, root / "real" / clip)
-    url = _ensure_database(DB_NAME)
+    url = _ensure_database(database_name(home))
     upgrade(url)
     db = Database(url)
     try:

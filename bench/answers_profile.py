@@ -101,7 +101,7 @@ def main() -> None:
     if args.ids:
         wanted = {int(x) for x in args.ids.split(",")}
         questions = [q for q in questions if q["id"] in wanted]
-    search = SearchService(Database(library_url()), DataLayout(args.home / "data"), SearchConfig())
+    search = SearchService(Database(library_url(args.home)), DataLayout(args.home / "data"), SearchConfig())
     if args.extractive:
         from qa.grounding.model_off import ExtractiveOnly
 
