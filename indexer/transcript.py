@@ -46,6 +46,10 @@ class Word:
     def mid_s(self) -> float:
         return (self.start_s + self.end_s) / 2
 
+    @property
+    def ends_sentence(self) -> bool:
+        return self.text.endswith((".", "?", "!"))
+
 
 @dataclass(frozen=True)
 class SpeechSegment:
@@ -154,7 +158,7 @@ def join_unpaused(segments: Sequence[SpeechSegment], max_gap_s: float = JOIN_GAP
         previous = out[-1] if out else None
         if (previous is not None and previous.words and segment.words
                 and segment.words[0].start_s - previous.words[-1].end_s < max_gap_s
-                and not previous.words[-1].text.endswith((".", "?", "!"))):
+                and not previous.words[-1].ends_sentence):
             out[-1] = merge_segments(previous, segment)
         else:
             out.append(segment)
@@ -193,8 +197,7 @@ def split_long(segment: SpeechSegment, max_line_s: float = MAX_LINE_S,
 
     def weight(i: int) -> float:
         pause_s = words[i].start_s - words[i - 1].end_s
-        sentence_end = words[i - 1].text.endswith((".", "?", "!"))
-        return pause_s + SENTENCE_END_S * sentence_end - 1e-6 * abs(2 * i - len(words))
+        return pause_s + SENTENCE_END_S * words[i - 1].ends_sentence - 1e-6 * abs(2 * i - len(words))
 
     cut = max(range(min_words, len(words) - min_words + 1), key=weight)
     return [*split_long(_part(segment, 0, cut), max_line_s, min_words),

@@ -200,22 +200,26 @@ def _joins(draft: _Draft, hit: Hit, policy: MomentPolicy) -> bool:
         and stretched_s <= policy.max_moment_s
 
 
-def _chunk_around_its_line(draft: _Draft, hit: Hit, eps: float = 1e-3) -> bool:
+def _chunk_around_its_line(draft: _Draft, hit: Hit) -> bool:
     """Whether ``hit`` is a sentence-embedding chunk of several lines around a line of its channel that the
     moment holds as a full-text hit. Such a chunk gives way to that line (``_evidence_span``) when it comes
     first; when the line comes first (it ranked higher, or they tied), the chunk must join it too, or the two
     lists' evidence for one line is split over two moments that each score one list's rank."""
     return hit.retriever == Retriever.SEMANTIC and any(
-        h.retriever == Retriever.LEXICAL and h.channel == hit.channel and h.start_s >= hit.start_s - eps
-        and h.end_s <= hit.end_s + eps for h in draft.hits)
+        h.retriever == Retriever.LEXICAL and _line_of(h, hit) for h in draft.hits)
 
 
-def _only_chunks_around(draft: _Draft, line: Hit, eps: float = 1e-3) -> bool:
+def _only_chunks_around(draft: _Draft, line: Hit) -> bool:
     """Whether ``line`` is a full-text hit and all the moment holds so far is sentence-embedding chunks of its
     channel around it (the case of ``_chunk_around_its_line``, the chunk having come first)."""
     return line.retriever == Retriever.LEXICAL and all(
-        h.retriever == Retriever.SEMANTIC and h.channel == line.channel and line.start_s >= h.start_s - eps
-        and line.end_s <= h.end_s + eps for h in draft.hits)
+        h.retriever == Retriever.SEMANTIC and _line_of(line, h) for h in draft.hits)
+
+
+def _line_of(line: Hit, chunk: Hit, eps: float = 1e-3) -> bool:
+    """Whether ``line`` is of ``chunk``'s channel and lies within its span (``eps`` of slack)."""
+    return (line.channel == chunk.channel and line.start_s >= chunk.start_s - eps
+            and line.end_s <= chunk.end_s + eps)
 
 
 def _says_the_same(draft: _Draft, hit: Hit) -> bool:
@@ -235,8 +239,7 @@ def _evidence_span(draft: _Draft) -> tuple[float, float]:
 
     def wider_than_its_line(h: Hit) -> bool:
         return h.retriever == Retriever.SEMANTIC and any(
-            line.channel == h.channel and line.start_s >= h.start_s - eps and line.end_s <= h.end_s + eps
-            and line.end_s - line.start_s < h.end_s - h.start_s - eps for line in lines)
+            _line_of(line, h) and line.end_s - line.start_s < h.end_s - h.start_s - eps for line in lines)
 
     kept = [h for h in draft.hits if not wider_than_its_line(h)]
     cue = _cue_inside_a_spoken_segment(kept)
