@@ -105,7 +105,7 @@ def main() -> int:
                     service.search(SearchRequest(text=text))
                     direct.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            vector = encoder.encode([text])
+            vector = encoder.encode_queries([text])
             embed.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             index.search(vector, 100)

@@ -84,6 +84,8 @@ def main() -> int:
                         help="beam search width (default: the product's)")
     parser.add_argument("--language", default="en", help="ISO 639-1 code, or 'auto' to detect (default: en)")
     parser.add_argument("--cpu-threads", type=int, default=2)
+    parser.add_argument("--no-vad", action="store_true", help="transcribe everything, not only what Silero VAD "
+                        "hears as speech (the product's default filters with it)")
     parser.add_argument("--oracle", action="store_true", help="save the true lines as transcripts, and stop")
     args = parser.parse_args()
     if args.oracle:
@@ -95,9 +97,9 @@ def main() -> int:
     from indexer.text_metrics import edit_distance, normalize_words
 
     args.language = None if args.language == "auto" else args.language
-    label = transcript_label(args.model, args.beam_size, args.language)
+    label = transcript_label(args.model, args.beam_size, args.language) + ("-novad" if args.no_vad else "")
     spec = SpeechModelSpec(model=args.model, device="cpu", cpu_threads=args.cpu_threads, beam_size=args.beam_size,
-                           language=args.language)
+                           language=args.language, vad=not args.no_vad)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     t0 = time.perf_counter()
     recognizer = load_speech_recognizer(spec)

@@ -50,6 +50,50 @@ PACKAGED = (MINILM_NAME, MPNET_NAME, MPNET_INT8_NAME)  # the sentence models tha
 JOINED_AT_ONCE_TEXTS = 8  # up to this many texts (a query), a joint's models run at once
 
 
+# How a sentence-transformers folder names its prompts (config_sentence_transformers.json, "prompts"): the query's
+# is "query"; the stored text's has several names (e5 "passage", nomic "search_document", others "document").
+QUERY_PROMPT_NAME = "query"
+DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus", "search_document")
+
+
+@dataclass(frozen=True)
+class TextPrompts:
+    """What a retrieval-trained (asymmetric) sentence model wants written before a text: e5's "query: " and
+    "passage: ", nomic's "search_query: " and "search_document: ", bge's instruction before a query only. Empty for
+    symmetric models (MiniLM, mpnet, the packaged ones), where a query and a line are embedded alike."""
+
+    query: str = ""
+    document: str = ""
+
+    @property
+    def tag(self) -> str:
+        """What the stored vectors' revision gains: text embedded after another document prompt is other vectors.
+
+        >>> TextPrompts().tag, TextPrompts(query="query: ").tag, TextPrompts(document="passage: ").tag
+        ('', '', '+doc-707ad539')
+        """
+        return f"+doc-{hashlib.sha256(self.document.encode()).hexdigest()[:8]}" if self.document else ""
+
+
+def model_prompts(source: Path | str) -> TextPrompts:
+    """The prompts a sentence-transformers folder's config_sentence_transformers.json names, none when it names
+    none (or is not a folder). To give a model prompts its folder lacks, write them there as sentence-transformers
+    does: ``"prompts": {"query": "query: ", "passage": "passage: "}``."""
+    import json
+
+    config = Path(source) / "config_sentence_transformers.json"
+    if not config.is_file():
+        return TextPrompts()
+    try:
+        prompts = json.loads(config.read_text()).get("prompts") or {}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise EncoderError(str(source), f"config_sentence_transformers.json cannot be read: {exc}") from exc
+    if not isinstance(prompts, dict) or not all(isinstance(v, str) for v in prompts.values()):
+        raise EncoderError(str(source), 'config_sentence_transformers.json: "prompts" must map names to strings')
+    document = next((prompts[n] for n in DOCUMENT_PROMPT_NAMES if prompts.get(n)), "")
+    return TextPrompts(query=prompts.get(QUERY_PROMPT_NAME, ""), document=document)
+
+
 @dataclass(frozen=True)
 class TextEncoderInfo:
     name: str
@@ -114,7 +158,8 @@ def describe_text_model(model: str | None) -> TextEncoderInfo:
     if not (directory / "config.json").is_file():
         raise EncoderError(str(model), "no config.json: give a local sentence-transformers directory")
     dim = int(json.loads((directory / "config.json").read_text())["hidden_size"])
-    return TextEncoderInfo(name=model, revision=TextEncoder.revision_of(source, model), dim=dim)
+    revision = TextEncoder.revision_of(source, model) + model_prompts(source).tag
+    return TextEncoderInfo(name=model, revision=revision, dim=dim)
 
 
 def joined_info(parts: list[TextEncoderInfo]) -> TextEncoderInfo:
@@ -136,11 +181,13 @@ class TextEncoder:
             if len(self._parts) > 1 else None  # made here: a search service's threads share this encoder
         self._fast: OnnxSentenceModel | None = None
         self._model: Any = None
+        self.prompts = TextPrompts()  # each part of a joint has its own
         if self._parts:
             self.info = joined_info([p.info for p in self._parts])
             return
         source = resolve_text_model(model)
-        revision = self.revision_of(source, model)
+        revision = self.revision_of(source, model)  # of the weights: names the onnxruntime copy
+        self.prompts = model_prompts(source)
         if model in PACKAGED:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the packaged model is complete: never ask a hub
             if device == "cpu" and supported(Path(source)):
@@ -161,9 +208,10 @@ class TextEncoder:
             dim_of = getattr(self._model, "get_embedding_dimension", None) \
                 or self._model.get_sentence_embedding_dimension
             dim = int(dim_of())
-        self.info = TextEncoderInfo(name=model, revision=revision, dim=dim)
+        self.info = TextEncoderInfo(name=model, revision=revision + self.prompts.tag, dim=dim)
         assert describe_text_model(model) == self.info, "describe_text_model disagrees with the loaded model"
-        log.info("loaded text encoder %s (%s)", self.info.key, "onnxruntime" if self._fast else "sentence-transformers")
+        log.info("loaded text encoder %s (%s)%s", self.info.key, "onnxruntime" if self._fast else "sentence-transformers",
+                 f", prompts {self.prompts}" if self.prompts != TextPrompts() else "")
 
     def part(self, name: str) -> TextEncoder | None:
         """The model ``name`` alone: this encoder when it is that model, its part when it joins it, else None."""
@@ -175,14 +223,14 @@ class TextEncoder:
     def on_onnxruntime(self) -> bool:
         return all(p.on_onnxruntime for p in self._parts) if self._parts else self._fast is not None
 
-    def _each_part(self, texts: list[str]) -> list[np.ndarray]:
+    def _each_part(self, texts: list[str], query: bool) -> list[np.ndarray]:
         """Every part's (N, dim) vectors. A query's parts run at once (onnxruntime works outside the GIL: the
         joint's query takes about its slowest part's time, 13-15 ms against 17 ms in turn on 2 cores); batches run
         in turn, as each part's batch already fills the cores."""
         if len(texts) > JOINED_AT_ONCE_TEXTS or self._pool is None:
-            return [p.encode(texts) for p in self._parts]
-        others = [self._pool.submit(p.encode, texts) for p in self._parts[1:]]
-        return [self._parts[0].encode(texts)] + [f.result() for f in others]
+            return [p._encode(texts, query) for p in self._parts]
+        others = [self._pool.submit(p._encode, texts, query) for p in self._parts[1:]]
+        return [self._parts[0]._encode(texts, query)] + [f.result() for f in others]
 
     @staticmethod
     def _onnx(source: Path, revision: str, int8_except: tuple[int, ...] | None) -> OnnxSentenceModel | None:
@@ -204,13 +252,23 @@ class TextEncoder:
         return digest + ("+int8" if model in INT8_EXCEPT else "")
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """texts -> (N, dim) float32, L2-normalised."""
+        """Stored text (lines, captions, chunks) -> (N, dim) float32, L2-normalised, after the model's document
+        prompt (``TextPrompts``; none for symmetric models)."""
+        return self._encode(texts, query=False)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Search queries -> (N, dim) float32, L2-normalised, after the model's query prompt: what is compared
+        with ``encode``'s vectors. The same vectors as ``encode`` for a symmetric model."""
+        return self._encode(texts, query=True)
+
+    def _encode(self, texts: list[str], query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.info.dim), dtype=np.float32)
         if self._parts:  # (N, sum of dims): each part's unit vectors / sqrt(parts), so the whole has unit length
-            return np.concatenate(self._each_part(texts), axis=1) / np.float32(np.sqrt(len(self._parts)))
+            return np.concatenate(self._each_part(texts, query), axis=1) / np.float32(np.sqrt(len(self._parts)))
+        prompt = self.prompts.query if query else self.prompts.document
         if self._fast is not None:
-            return self._fast.encode(texts)
-        out = self._model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+            return self._fast.encode([prompt + t for t in texts] if prompt else texts)
+        out = self._model.encode(texts, prompt=prompt or None, batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(out, dtype=np.float32)

@@ -228,7 +228,7 @@ class SearchService:
         if restrict:
             with self.db.session() as session:
                 allowed_ids = search_repo.chunk_ids_where(session, model.id, [c.value for c in channels], allowed_media)
-        query = self._text_encoder().encode([request.text])  # (1, d)
+        query = self._text_encoder().encode_queries([request.text])  # (1, d)
         sims, ids = index.search(query, k, allowed_ids)
         found = ids[0] >= 0
         with self.db.session() as session:
