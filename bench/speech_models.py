@@ -84,8 +84,9 @@ def main() -> int:
                         help="beam search width (default: the product's)")
     parser.add_argument("--language", default="en", help="ISO 639-1 code, or 'auto' to detect (default: en)")
     parser.add_argument("--cpu-threads", type=int, default=2)
-    parser.add_argument("--no-vad", action="store_true", help="transcribe everything, not only what Silero VAD "
-                        "hears as speech (the product's default filters with it)")
+    parser.add_argument("--no-vad", action="store_true",
+                        help="transcribe everything, not only what Silero VAD hears as speech (the product's "
+                             "default filters with it)")
     parser.add_argument("--oracle", action="store_true", help="save the true lines as transcripts, and stop")
     args = parser.parse_args()
     if args.oracle:

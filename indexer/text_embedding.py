@@ -50,8 +50,8 @@ PACKAGED = (MINILM_NAME, MPNET_NAME, MPNET_INT8_NAME)  # the sentence models tha
 JOINED_AT_ONCE_TEXTS = 8  # up to this many texts (a query), a joint's models run at once
 
 
-# How a sentence-transformers folder names its prompts (config_sentence_transformers.json, "prompts"): the query's
-# is "query"; the stored text's has several names (e5 "passage", nomic "search_document", others "document").
+# How a sentence-transformers folder names its prompts (config_sentence_transformers.json, "prompts"): the
+# query's is "query"; the stored text's has several names (e5 "passage", nomic "search_document", "document").
 QUERY_PROMPT_NAME = "query"
 DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus", "search_document")
 
@@ -59,15 +59,16 @@ DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus", "search_document")
 @dataclass(frozen=True)
 class TextPrompts:
     """What a retrieval-trained (asymmetric) sentence model wants written before a text: e5's "query: " and
-    "passage: ", nomic's "search_query: " and "search_document: ", bge's instruction before a query only. Empty for
-    symmetric models (MiniLM, mpnet, the packaged ones), where a query and a line are embedded alike."""
+    "passage: ", nomic's "search_query: " and "search_document: ", bge's instruction before a query only.
+    Empty for symmetric models (MiniLM, mpnet, the packaged ones): a query and a line are embedded alike."""
 
     query: str = ""
     document: str = ""
 
     @property
     def tag(self) -> str:
-        """What the stored vectors' revision gains: text embedded after another document prompt is other vectors.
+        """What the stored vectors' revision gains: text embedded after another document prompt is other
+        vectors.
 
         >>> TextPrompts().tag, TextPrompts(query="query: ").tag, TextPrompts(document="passage: ").tag
         ('', '', '+doc-707ad539')
@@ -76,9 +77,9 @@ class TextPrompts:
 
 
 def model_prompts(source: Path | str) -> TextPrompts:
-    """The prompts a sentence-transformers folder's config_sentence_transformers.json names, none when it names
-    none (or is not a folder). To give a model prompts its folder lacks, write them there as sentence-transformers
-    does: ``"prompts": {"query": "query: ", "passage": "passage: "}``."""
+    """The prompts a sentence-transformers folder's config_sentence_transformers.json names, none when it
+    names none (or is not a folder). To give a model prompts its folder lacks, write them there as
+    sentence-transformers does: ``"prompts": {"query": "query: ", "passage": "passage: "}``."""
     import json
 
     config = Path(source) / "config_sentence_transformers.json"
@@ -89,7 +90,8 @@ def model_prompts(source: Path | str) -> TextPrompts:
     except (OSError, ValueError, AttributeError) as exc:
         raise EncoderError(str(source), f"config_sentence_transformers.json cannot be read: {exc}") from exc
     if not isinstance(prompts, dict) or not all(isinstance(v, str) for v in prompts.values()):
-        raise EncoderError(str(source), 'config_sentence_transformers.json: "prompts" must map names to strings')
+        raise EncoderError(str(source),
+                           'config_sentence_transformers.json: "prompts" must map names to strings')
     document = next((prompts[n] for n in DOCUMENT_PROMPT_NAMES if prompts.get(n)), "")
     return TextPrompts(query=prompts.get(QUERY_PROMPT_NAME, ""), document=document)
 
@@ -210,8 +212,9 @@ class TextEncoder:
             dim = int(dim_of())
         self.info = TextEncoderInfo(name=model, revision=revision + self.prompts.tag, dim=dim)
         assert describe_text_model(model) == self.info, "describe_text_model disagrees with the loaded model"
-        log.info("loaded text encoder %s (%s)%s", self.info.key, "onnxruntime" if self._fast else "sentence-transformers",
-                 f", prompts {self.prompts}" if self.prompts != TextPrompts() else "")
+        runtime = "onnxruntime" if self._fast else "sentence-transformers"
+        prompts = f", prompts {self.prompts}" if self.prompts != TextPrompts() else ""
+        log.info("loaded text encoder %s (%s)%s", self.info.key, runtime, prompts)
 
     def part(self, name: str) -> TextEncoder | None:
         """The model ``name`` alone: this encoder when it is that model, its part when it joins it, else None."""
@@ -252,8 +255,8 @@ class TextEncoder:
         return digest + ("+int8" if model in INT8_EXCEPT else "")
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Stored text (lines, captions, chunks) -> (N, dim) float32, L2-normalised, after the model's document
-        prompt (``TextPrompts``; none for symmetric models)."""
+        """Stored text (lines, captions, chunks) -> (N, dim) float32, L2-normalised, after the model's
+        document prompt (``TextPrompts``; none for symmetric models)."""
         return self._encode(texts, query=False)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
@@ -265,10 +268,11 @@ class TextEncoder:
         if not texts:
             return np.zeros((0, self.info.dim), dtype=np.float32)
         if self._parts:  # (N, sum of dims): each part's unit vectors / sqrt(parts), so the whole has unit length
-            return np.concatenate(self._each_part(texts, query), axis=1) / np.float32(np.sqrt(len(self._parts)))
+            vectors = np.concatenate(self._each_part(texts, query), axis=1)
+            return vectors / np.float32(np.sqrt(len(self._parts)))
         prompt = self.prompts.query if query else self.prompts.document
         if self._fast is not None:
             return self._fast.encode([prompt + t for t in texts] if prompt else texts)
-        out = self._model.encode(texts, prompt=prompt or None, batch_size=self.batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
+        out = self._model.encode(texts, prompt=prompt or None, batch_size=self.batch_size,
+                                 normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(out, dtype=np.float32)

@@ -1,6 +1,7 @@
-"""Retrieval-trained sentence models want a prompt before a query and another before stored text (e5's "query: " /
-"passage: "): scenedex reads them from the model's folder, embeds queries and stored text each after its own, and
-keys the stored vectors by the document prompt, so text embedded without it is embedded again."""
+"""Retrieval-trained sentence models want a prompt before a query and another before stored text (e5's
+"query: " / "passage: "): scenedex reads them from the model's folder, embeds queries and stored text each
+after its own, and keys the stored vectors by the document prompt, so text embedded without it is embedded
+again."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from indexer.text_embedding import MINILM_NAME, TextEncoder, TextPrompts, descri
 from tests.test_retrieval_meaning import _save_tiny_sentence_model
 
 TEXTS = ["The train leaves at nine.", "We ate dinner in the dining car."]
-# e5 writes "query: " and "passage: "; the tiny model's tokenizer knows only a few words (tests.tiny_models.WORDS),
-# and would read both as the same unknown token, so its prompts are words it knows
+# e5 writes "query: " and "passage: "; the tiny model's tokenizer knows only a few words
+# (tests.tiny_models.WORDS) and would read both as the same unknown token, so its prompts are words it knows
 QUERY, PASSAGE = "red sky: ", "blue sea: "
 
 
@@ -51,8 +52,9 @@ def test_prompts_are_read_under_the_names_models_publish_them_with(tmp_path: Pat
     assert model_prompts(tmp_path) == TextPrompts()  # no config: a symmetric model
     _write_prompts(tmp_path, {"query": "search_query: ", "search_document": "search_document: "})  # nomic's
     assert model_prompts(tmp_path) == TextPrompts("search_query: ", "search_document: ")
-    _write_prompts(tmp_path, {"query": "Represent this sentence for searching relevant passages: "})  # bge's
-    assert model_prompts(tmp_path) == TextPrompts("Represent this sentence for searching relevant passages: ", "")
+    bge = "Represent this sentence for searching relevant passages: "
+    _write_prompts(tmp_path, {"query": bge})  # a query instruction only
+    assert model_prompts(tmp_path) == TextPrompts(bge, "")
     (tmp_path / "config_sentence_transformers.json").write_text('{"prompts": {"query": 3}}')
     with pytest.raises(EncoderError, match="must map names to strings"):
         model_prompts(tmp_path)
@@ -86,7 +88,8 @@ def test_stored_vectors_are_keyed_by_the_document_prompt_not_the_query_prompt(pl
 
 
 def test_a_joint_gives_each_model_its_own_prompts(prompted: Path) -> None:
-    joint, minilm, tiny = TextEncoder(f"{MINILM_NAME},{prompted}"), TextEncoder(MINILM_NAME), TextEncoder(str(prompted))
+    joint, minilm = TextEncoder(f"{MINILM_NAME},{prompted}"), TextEncoder(MINILM_NAME)
+    tiny = TextEncoder(str(prompted))
     expected = np.concatenate([minilm.encode(TEXTS), tiny.encode_queries(TEXTS)], axis=1) / np.sqrt(2)
     np.testing.assert_allclose(joint.encode_queries(TEXTS), expected, atol=1e-5)
     expected = np.concatenate([minilm.encode(TEXTS), tiny.encode(TEXTS)], axis=1) / np.sqrt(2)
@@ -94,8 +97,8 @@ def test_a_joint_gives_each_model_its_own_prompts(prompted: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_search_compares_the_prompted_query_with_text_stored_after_its_prompt(db: Database, tmp_path: Path,
-                                                                              shared_media, prompted: Path) -> None:
+def test_search_compares_the_prompted_query_with_text_stored_after_its_prompt(
+        db: Database, tmp_path: Path, shared_media, prompted: Path) -> None:
     from db.repositories import library as library_repo
     from db.repositories import text as text_repo
     from indexer.sampling import SamplingPolicy
@@ -117,7 +120,8 @@ def test_search_compares_the_prompted_query_with_text_stored_after_its_prompt(db
     assert len(chunks) >= 4
     query = "zebra quantum harbour"  # no word of the clip's subtitles: only sentence vectors match it
     cosines = encoder.encode(chunks) @ encoder.encode_queries([query])[0]  # (n,)
-    service = SearchService(db, DataLayout(tmp_path / "data"), SearchConfig(vision=None, text_model=str(prompted)))
+    search = SearchConfig(vision=None, text_model=str(prompted))
+    service = SearchService(db, DataLayout(tmp_path / "data"), search)
     response = service.search(SearchRequest(text=query, show_all=True))
     assert response.moments is not None and response.moments.items
     assert response.moments.items[0].signals.semantic == pytest.approx(float(cosines.max()), abs=1e-4)
