@@ -22,6 +22,7 @@ from scenedex.search_service import SearchConfig, SearchService
 from scenedex.settings import Settings
 from search.fusion import FusionWeights
 from search.moments import MomentPolicy
+from search.rerank import RerankSpec
 from workers.ingest import IngestConfig
 from workers.layout import DataLayout
 from workers.models import OcrSettings, QaTowerChannel, TextChannels, VisionChannel
@@ -101,7 +102,10 @@ def search_config(settings: Settings) -> SearchConfig:
                             k=settings.search_rrf_k, agreement=settings.search_agreement)
     policy = MomentPolicy(join_gap_s=settings.moment_join_gap_s, max_moment_s=settings.moment_max_s,
                           pad_before_s=settings.moment_pad_before_s, pad_after_s=settings.moment_pad_after_s)
-    return SearchConfig(text_model=settings.text_model, vision=encoder_spec(settings), weights=weights, policy=policy)
+    rerank = RerankSpec(settings.rerank_model, settings.rerank_top, settings.rerank_weight) \
+        if settings.rerank_model else None
+    return SearchConfig(text_model=settings.text_model, vision=encoder_spec(settings), weights=weights, policy=policy,
+                        rerank=rerank)
 
 
 def ask_config(settings: Settings) -> AskConfig:

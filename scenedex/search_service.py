@@ -27,27 +27,16 @@ from indexer.errors import EncoderError, FeatureFileError, IndexerError
 from indexer.features import read_feature_file
 from indexer.text_embedding import describe_text_model
 from scenedex.loading import step
-from search.answer_focus import AnswerType, Line, answer_type, focus
-from search.errors import (
-    ChannelUnavailableError,
-    IndexMismatchError,
-    IndexMissingError,
-    NotFoundError,
-    QueryError,
-)
+from search.answer_focus import AnswerType, Line, answer_type, focus, mostly_same
+from search.errors import (ChannelUnavailableError, IndexMismatchError, IndexMissingError, NotFoundError,
+                           QueryError)
 from search.fusion import FusionWeights, Retriever
 from search.confidence import assess, calibration_for
 from search.scene_blend import scene_blended
 from search.moments import Hit, MediaTimeline, Moment, MomentPolicy, build_moments, one_per_span
-from search.request import (
-    TEXT_CHANNELS,
-    ExampleFrame,
-    ExampleImage,
-    GroupBy,
-    SearchChannel,
-    SearchRequest,
-    validate,
-)
+from search.rerank import CrossEncoderScorer, RerankerError, RerankSpec, reranked
+from search.request import (TEXT_CHANNELS, ExampleFrame, ExampleImage, GroupBy, SearchChannel, SearchRequest,
+                            validate)
 from search.results import Page, VideoHit, group_by_video, paginate
 from search.vector_index import VectorIndex, load_index
 from workers.layout import DataLayout
@@ -68,6 +57,7 @@ class SearchConfig:
     lexical_rare_words: bool = False  # full-text words weighted by their rarity in the library (issue 15)
     scene_blend: float = 0.0  # a said line's sentence rank blends in its caption's cosine at this weight (0: off;
     # issue 15: 0.5 lifts R@5 off the tuned library but not top-1, see search.scene_blend)
+    rerank: RerankSpec | None = None  # a cross-encoder reads the first moments again (``search.rerank``)
 
 
 @dataclass(frozen=True)
@@ -105,7 +95,8 @@ class _Loaded:
     indexes: dict[int, _CachedIndex] = field(default_factory=dict)
 
 
-MODEL_NAMES = {"text": "text model", "text_tower": "vision model's text tower", "vision": "vision model"}
+MODEL_NAMES = {"text": "text model", "text_tower": "vision model's text tower", "vision": "vision model",
+               "reranker": "reranking model"}
 
 
 class SearchService:
@@ -338,6 +329,14 @@ class SearchService:
             moments = one_per_span(moments, self.config.weights, self.config.policy.evidence_per_channel)
         return moments[: self.config.max_moments]
 
+    def _reranked(self, query: str, moments: list[Moment], spec: RerankSpec) -> list[Moment]:
+        try:
+            scorer = self._model("reranker", lambda: CrossEncoderScorer(spec.model))
+        except RerankerError as exc:
+            log.warning("%s; moments are listed in the search's own order", exc)
+            return moments
+        return reranked(moments, query, scorer, spec, self.config.weights.k)
+
     def _focus_answers(self, moments: list[Moment], kind: AnswerType, channels: list[SearchChannel]) -> list[Moment]:
         """For a where/when/who/how-many question, add the line that answers next to the top moments."""
         added: list[Moment] = []
@@ -351,7 +350,7 @@ class SearchService:
                     added.append(answer)
         if not added:
             return moments
-        kept = [m for m in moments if not any(_mostly_same(m, a) for a in added)]
+        kept = [m for m in moments if not any(mostly_same(m, a) for a in added)]
         return sorted(kept + added, key=lambda m: (-m.score, m.media_id, m.start_s))
 
     def _respond(self, request: SearchRequest, moments: list[Moment], searched: tuple[SearchChannel, ...],
@@ -359,7 +358,10 @@ class SearchService:
         moment_page: Page[Moment] | None = None
         video_page: Page[VideoHit] | None = None
         assessed = assess(moments, self._calibration)  # search.confidence: scores, labels, the cut-off
-        moments = assessed.moments if request.show_all else assessed.moments[: assessed.shown]
+        moments, shown = assessed.moments, assessed.shown
+        if self.config.rerank is not None and request.text:  # what is listed, in the cross-encoder's order
+            moments = self._reranked(request.text, moments[:shown], self.config.rerank) + moments[shown:]
+        moments = moments if request.show_all else moments[:shown]
         if request.group_by == GroupBy.VIDEO:
             video_page = paginate(group_by_video(moments), request.page, request.page_size)
             media_ids = [v.media_id for v in video_page.items]
@@ -377,11 +379,6 @@ class SearchService:
         with self.db.session() as session:
             roots = {r.id: r.path for r in library_repo.list_roots(session)}
             return {m.id: _summary(m, roots) for m in library_repo.get_media_many(session, media_ids)}
-
-
-def _mostly_same(a: Moment, b: Moment) -> bool:
-    overlap_s = min(a.end_s, b.end_s) - max(a.start_s, b.start_s)
-    return a.media_id == b.media_id and overlap_s >= 0.5 * min(a.duration_s, b.duration_s)
 
 
 def _summary(media: MediaFile, roots: dict[int, str]) -> MediaSummary:

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     # Sentence-embedding model for text chunks and text queries; empty = the packaged all-MiniLM-L6-v2 and
     # all-mpnet-base-v2 (int8) joined; "all-MiniLM-L6-v2" alone is the fastest; models joined by commas.
     text_model: str | None = None
+    # A cross-encoder (a local sentence-transformers folder, e.g. ms-marco-MiniLM-L-6-v2) that reads the query
+    # with each of the first rerank_top moments' text and reorders them, its order fused with the search's at
+    # rerank_weight (search.rerank); empty: off (none ships in a PyPI package, so it is unmeasured here).
+    rerank_model: str | None = None
+    rerank_top: int = Field(default=20, ge=2, le=100)
+    rerank_weight: float = Field(default=1.0, ge=0, le=100)
 
     # Search: how much each channel (and each retriever) counts when results are fused (reciprocal rank,
     # k = search_rrf_k; a smaller k rewards being first in one list over being fair in many).
@@ -164,7 +170,8 @@ class Settings(BaseSettings):
     def _auto_language_is_none(cls, value: str | None) -> str | None:
         return None if not value or str(value).strip().lower() == "auto" else value
 
-    @field_validator("vision_model", "speech_model", "text_model", "api_token", "ask_model", "llamavid_model")
+    @field_validator("vision_model", "speech_model", "text_model", "rerank_model", "api_token", "ask_model",
+                     "llamavid_model")
     @classmethod
     def _blank_model_is_none(cls, value: str | None) -> str | None:
         return value or None

@@ -127,6 +127,13 @@ def focus(moment: Moment, kind: AnswerType, lines: Sequence[Line], pad_before_s:
     return None
 
 
+def mostly_same(a: Moment, b: Moment) -> bool:
+    """Whether two moments of one file overlap by half the shorter one's length (an answer and the moment
+    it replaces)."""
+    overlap_s = min(a.end_s, b.end_s) - max(a.start_s, b.start_s)
+    return a.media_id == b.media_id and overlap_s >= 0.5 * min(a.duration_s, b.duration_s)
+
+
 def _overlap(a: Line, b: Line) -> float:
     return max(0.0, min(a.end_s, b.end_s) - max(a.start_s, b.start_s))
 
