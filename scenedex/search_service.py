@@ -34,7 +34,7 @@ from search.fusion import FusionWeights, Retriever
 from search.confidence import assess, calibration_for
 from search.scene_blend import scene_blended
 from search.moments import Hit, MediaTimeline, Moment, MomentPolicy, build_moments, one_per_span
-from search.rerank import CrossEncoderScorer, RerankerError, RerankSpec, reranked
+from search.rerank import RerankSpec, reranked, scorer_or_none
 from search.request import (TEXT_CHANNELS, ExampleFrame, ExampleImage, GroupBy, SearchChannel, SearchRequest,
                             validate)
 from search.results import Page, VideoHit, group_by_video, paginate
@@ -330,12 +330,8 @@ class SearchService:
         return moments[: self.config.max_moments]
 
     def _reranked(self, query: str, moments: list[Moment], spec: RerankSpec) -> list[Moment]:
-        try:
-            scorer = self._model("reranker", lambda: CrossEncoderScorer(spec.model))
-        except RerankerError as exc:
-            log.warning("%s; moments are listed in the search's own order", exc)
-            return moments
-        return reranked(moments, query, scorer, spec, self.config.weights.k)
+        scorer = self._model("reranker", lambda: scorer_or_none(spec.model))  # tried once a process
+        return moments if scorer is None else reranked(moments, query, scorer, spec, self.config.weights.k)
 
     def _focus_answers(self, moments: list[Moment], kind: AnswerType, channels: list[SearchChannel]) -> list[Moment]:
         """For a where/when/who/how-many question, add the line that answers next to the top moments."""

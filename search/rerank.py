@@ -109,3 +109,13 @@ class CrossEncoderScorer:
                                      convert_to_numpy=True)  # (N,) or (N, labels)
         scores = np.asarray(scores, dtype=np.float32)
         return scores if scores.ndim == 1 else scores[:, -1]  # two labels: the last is "relevant"
+
+
+def scorer_or_none(model: str) -> CrossEncoderScorer | None:
+    """The cross-encoder in ``model``, or None with a warning saying what to configure when it cannot be used
+    (search then lists its own order rather than failing)."""
+    try:
+        return CrossEncoderScorer(model)
+    except RerankerError as exc:
+        log.warning("%s; moments are listed in the search's own order", exc)
+        return None
