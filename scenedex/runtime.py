@@ -104,8 +104,8 @@ def search_config(settings: Settings) -> SearchConfig:
                           pad_before_s=settings.moment_pad_before_s, pad_after_s=settings.moment_pad_after_s)
     rerank = RerankSpec(settings.rerank_model, settings.rerank_top, settings.rerank_weight) \
         if settings.rerank_model else None
-    return SearchConfig(text_model=settings.text_model, vision=encoder_spec(settings), weights=weights, policy=policy,
-                        rerank=rerank)
+    return SearchConfig(text_model=settings.text_model, vision=encoder_spec(settings), weights=weights,
+                        policy=policy, rerank=rerank)
 
 
 def ask_config(settings: Settings) -> AskConfig:

@@ -94,6 +94,9 @@ class CrossEncoderScorer:
         folder = Path(model).expanduser()
         if not (folder / "config.json").is_file():
             raise RerankerError(model, "it is not a folder holding a model's config.json")
+        if not _classifies_pairs(folder / "config.json"):  # a bi-encoder would load with a random head
+            raise RerankerError(model, "its config.json names no *ForSequenceClassification architecture, so "
+                                       "it is no cross-encoder (sentence models go in SCENEDEX_TEXT_MODEL)")
         try:
             from sentence_transformers import CrossEncoder
 
@@ -109,6 +112,16 @@ class CrossEncoderScorer:
                                      convert_to_numpy=True)  # (N,) or (N, labels)
         scores = np.asarray(scores, dtype=np.float32)
         return scores if scores.ndim == 1 else scores[:, -1]  # two labels: the last is "relevant"
+
+
+def _classifies_pairs(config: Path) -> bool:
+    import json
+
+    try:
+        architectures = json.loads(config.read_text()).get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        return True  # let the loader say what is wrong with the file
+    return any(str(a).endswith("ForSequenceClassification") for a in architectures)
 
 
 def scorer_or_none(model: str) -> CrossEncoderScorer | None:

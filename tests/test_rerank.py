@@ -1,7 +1,7 @@
 """A cross-encoder reading the first moments again (``search.rerank``): its order fused with the search's,
-frames-only moments in place, scores still descending; a tiny random cross-encoder loaded through the same path
-a user's ms-marco model takes; a search configured with one reorders its moments, and a broken one is ignored
-with a warning instead of failing the search."""
+frames-only moments in place, scores still descending; a tiny random cross-encoder loaded through the same
+path a user's ms-marco model takes; a search configured with one reorders its moments, and a broken one is
+ignored with a warning instead of failing the search."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def _scores_for(texts_scores: dict[str, float]):
     return score, seen
 
 
-def test_the_cross_encoders_order_is_fused_with_the_searchs_and_frames_only_moments_keep_their_place() -> None:
+def test_the_cross_encoders_order_is_fused_with_the_searchs_and_frames_only_moments_stay() -> None:
     score, seen = _scores_for({"a red car": 0.0, "a blue boat": 0.0, "a dog at night": 1.0})
     equal = reranked(MOMENTS, "dog", score, RerankSpec("m", top_n=4, weight=1.0), k=10.0)
     assert seen == [["a red car", "a blue boat", "a dog at night"]]  # the frames-only moment is not read
@@ -48,7 +48,8 @@ def test_the_cross_encoders_order_is_fused_with_the_searchs_and_frames_only_mome
     assert [m.start_s for m in trusted] == [30.0, 10.0, 0.0, 20.0]
     for out in (equal, trusted):  # each place keeps its score: the list stays sorted for the cut-off
         assert [m.score for m in out] == [m.score for m in MOMENTS]
-    assert reranked(MOMENTS, "dog", score, RerankSpec("m", top_n=2), k=10.0) == MOMENTS  # one text: nothing to do
+    one_text = reranked(MOMENTS, "dog", score, RerankSpec("m", top_n=2), k=10.0)
+    assert one_text == MOMENTS  # the first two hold one text: nothing to reorder
     unchanged = reranked(MOMENTS, "dog", score, RerankSpec("m", top_n=4, weight=0.0), k=10.0)
     assert unchanged == MOMENTS
     assert fused_order(np.array([3.0, 2.0, 1.0]), 5.0, 10.0).tolist() == [0, 1, 2]  # agreement: same order
@@ -74,15 +75,16 @@ def _save_tiny_cross_encoder(path: Path) -> Path:
     vocab = {token: i for i, token in enumerate(SPECIALS + list(WORDS))}
     core = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
     core.normalizer, core.pre_tokenizer = normalizers.Lowercase(), pre_tokenizers.Whitespace()
-    core.post_processor = processors.TemplateProcessing(single="[BOS] $A [EOS]", pair="[BOS] $A [EOS] $B:1 [EOS]:1",
-                                                        special_tokens=[("[BOS]", 2), ("[EOS]", 3)])
+    core.post_processor = processors.TemplateProcessing(
+        single="[BOS] $A [EOS]", pair="[BOS] $A [EOS] $B:1 [EOS]:1",
+        special_tokens=[("[BOS]", 2), ("[EOS]", 3)])
     PreTrainedTokenizerFast(tokenizer_object=core, pad_token="[PAD]", unk_token="[UNK]", bos_token="[BOS]",
                             eos_token="[EOS]").save_pretrained(path)
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                         num_attention_heads=2, max_position_embeddings=64, num_labels=1,
                         initializer_range=0.5)  # wide weights: texts score apart
     with torch.random.fork_rng():  # other tests' random models stay as they were
-        torch.manual_seed(1)  # this tiny model orders the NASA test's listed moments otherwise than the search
+        torch.manual_seed(1)  # this tiny model orders the NASA test's listed moments unlike the search
         BertForSequenceClassification(config).save_pretrained(path)
     return path
 
@@ -101,7 +103,8 @@ def test_a_cross_encoder_folder_scores_query_and_text_read_together(tiny_ce: Pat
     tokenizer = AutoTokenizer.from_pretrained(tiny_ce)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_ce).eval()
     with torch.no_grad():
-        logits = model(**tokenizer(["red car"] * 3, texts, return_tensors="pt", padding=True)).logits[:, 0].numpy()
+        pairs = tokenizer(["red car"] * 3, texts, return_tensors="pt", padding=True)
+        logits = model(**pairs).logits[:, 0].numpy()  # (3,)
     assert scores.shape == (3,)
     assert np.allclose(scores, logits, atol=1e-4) or np.allclose(scores, 1 / (1 + np.exp(-logits)), atol=1e-4)
     assert np.ptp(scores) > 1e-3  # the texts are told apart
@@ -112,6 +115,9 @@ def test_a_missing_or_unreadable_cross_encoder_says_what_to_configure(tmp_path: 
         CrossEncoderScorer(str(tmp_path / "nowhere"))
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(RerankerError, match="loading failed"):
+        CrossEncoderScorer(str(tmp_path))
+    (tmp_path / "config.json").write_text('{"architectures": ["BertModel"]}')  # a sentence model's folder
+    with pytest.raises(RerankerError, match="no cross-encoder"):
         CrossEncoderScorer(str(tmp_path))
 
 
@@ -131,7 +137,8 @@ def test_a_search_configured_with_a_cross_encoder_lists_its_fused_order(db, tmp_
     library.mkdir()
     shutil.copyfile(shared_media / "nasa_webb_cleanroom.mp4", library / "nasa.mp4")
     config = IngestConfig(layout=DataLayout(tmp_path / "data"), sampling=SamplingPolicy(size_px=32))
-    assert index_paths(db, [library], config, (".mp4",), None, text=TextChannels(speech=False, ocr=None)).indexed
+    subtitles_only = TextChannels(speech=False, ocr=None)
+    assert index_paths(db, [library], config, (".mp4",), None, text=subtitles_only).indexed
     request = SearchRequest(text="the telescope in the clean room", show_all=True)
     plain_config = SearchConfig(vision=None)
     plain = SearchService(db, DataLayout(tmp_path / "data"), plain_config).search(request).moments.items

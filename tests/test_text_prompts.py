@@ -125,5 +125,5 @@ def test_search_compares_the_prompted_query_with_text_stored_after_its_prompt(
     response = service.search(SearchRequest(text=query, show_all=True))
     assert response.moments is not None and response.moments.items
     unprompted = encoder.encode(chunks) @ encoder.encode([query])[0]  # (n,) what a symmetric search would see
-    assert abs(float(unprompted.max()) - float(cosines.max())) > 1e-2  # so the comparison below tells them apart
+    assert abs(float(unprompted.max()) - float(cosines.max())) > 1e-2  # the check below tells them apart
     assert response.moments.items[0].signals.semantic == pytest.approx(float(cosines.max()), abs=2e-3)
