@@ -115,8 +115,11 @@ def test_missing_or_altered_mpnet_parts_are_refused_with_what_to_install(monkeyp
     assert not packaged_mpnet.is_prepared(tmp_path)
 
 
-def _save_tiny_sentence_model(path) -> None:
-    """A randomly initialised 2-layer BERT with mean pooling, saved as a sentence-transformers folder."""
+def _save_tiny_sentence_model(path, seed: int | None = None, initializer_range: float = 0.02) -> None:
+    """A randomly initialised 2-layer BERT with mean pooling, saved as a sentence-transformers folder; ``seed``:
+    the same weights on every run (without moving other tests' random state); a wider ``initializer_range``
+    spreads its vectors apart (at 0.02 every text's vector is within a few degrees of every other's)."""
+    import torch
     from sentence_transformers import SentenceTransformer, models
     from transformers import BertConfig, BertModel
 
@@ -124,8 +127,12 @@ def _save_tiny_sentence_model(path) -> None:
 
     raw = path.parent / "tiny-bert"
     vocab = save_word_tokenizer(raw)
-    BertModel(BertConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=64)).save_pretrained(raw)
+    config = BertConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=2, max_position_embeddings=64, initializer_range=initializer_range)
+    with torch.random.fork_rng():
+        if seed is not None:
+            torch.manual_seed(seed)
+        BertModel(config).save_pretrained(raw)
     word = models.Transformer(str(raw), max_seq_length=32)
     SentenceTransformer(modules=[word, models.Pooling(32)]).save(str(path))
 

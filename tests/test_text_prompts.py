@@ -34,7 +34,7 @@ def _write_prompts(folder: Path, prompts: dict[str, str] | None) -> None:
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("prompts") / "tiny-plain"
-    _save_tiny_sentence_model(path)
+    _save_tiny_sentence_model(path, seed=0, initializer_range=0.5)  # vectors apart: a prompt moves them
     _write_prompts(path, None)
     return path
 
@@ -125,5 +125,5 @@ def test_search_compares_the_prompted_query_with_text_stored_after_its_prompt(
     response = service.search(SearchRequest(text=query, show_all=True))
     assert response.moments is not None and response.moments.items
     unprompted = encoder.encode(chunks) @ encoder.encode([query])[0]  # (n,) what a symmetric search would see
-    assert abs(float(unprompted.max()) - float(cosines.max())) > 1e-2  # the check below tells them apart
-    assert response.moments.items[0].signals.semantic == pytest.approx(float(cosines.max()), abs=2e-3)
+    assert abs(float(unprompted.max()) - float(cosines.max())) > 5e-3  # the check below tells them apart
+    assert response.moments.items[0].signals.semantic == pytest.approx(float(cosines.max()), abs=1e-3)
