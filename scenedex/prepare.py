@@ -24,6 +24,7 @@ def prepare(settings: Settings, say: Callable[[str], None] = print) -> None:
     _prepare_text_model(settings, say)
     _prepare_ocr_models(settings, say)
     _prepare_speech_model(settings, say)
+    _check_reranker(settings, say)
     if settings.ask_model is not None:
         say(f"answer model: {settings.ask_model} (ask_model): nothing to prepare")
         return
@@ -73,6 +74,21 @@ def _prepare_speech_model(settings: Settings, say: Callable[[str], None]) -> Non
 
     if settings.speech and (settings.speech_model or WHISPER_BASE_NAME) == WHISPER_BASE_NAME:
         say(f"speech model ready: {prepare_whisper_base()}")
+
+
+def _check_reranker(settings: Settings, say: Callable[[str], None]) -> None:
+    """A configured cross-encoder loaded once, so a folder that cannot serve is reported now and not found
+    out at the first search (which then lists its own order: ``search.rerank``)."""
+    if settings.rerank_model is None:
+        return
+    from search.rerank import CrossEncoderScorer, RerankerError
+
+    try:
+        CrossEncoderScorer(settings.rerank_model)
+    except RerankerError as exc:
+        say(f"warning: {exc}; until then searches list moments in their own order")
+        return
+    say(f"reranking model ready: {settings.rerank_model} (the first {settings.rerank_top} listed moments)")
 
 
 def main(argv: list[str] | None = None) -> int:

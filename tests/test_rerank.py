@@ -160,3 +160,16 @@ def test_a_search_configured_with_a_cross_encoder_lists_its_fused_order(db, tmp_
         broken_service.search(request)
     assert [(m.start_s, m.end_s) for m in kept] == [(m.start_s, m.end_s) for m in plain]
     assert caplog.text.count("SCENEDEX_RERANK_MODEL") == 1  # said once, not at every search
+
+
+def test_prepare_reports_whether_the_configured_cross_encoder_can_serve(tiny_ce: Path, tmp_path: Path) -> None:
+    from scenedex.prepare import _check_reranker
+    from scenedex.settings import Settings
+
+    said: list[str] = []
+    _check_reranker(Settings(rerank_model=str(tiny_ce), rerank_top=10), said.append)
+    _check_reranker(Settings(rerank_model=str(tmp_path / "missing")), said.append)
+    _check_reranker(Settings(), said.append)  # not configured: nothing to say
+    assert said[0] == f"reranking model ready: {tiny_ce} (the first 10 listed moments)"
+    assert said[1].startswith("warning: the reranking model") and "SCENEDEX_RERANK_MODEL" in said[1]
+    assert len(said) == 2
