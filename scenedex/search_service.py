@@ -34,7 +34,7 @@ from search.fusion import FusionWeights, Retriever
 from search.confidence import assess, calibration_for
 from search.scene_blend import scene_blended
 from search.moments import Hit, MediaTimeline, Moment, MomentPolicy, build_moments, one_per_span
-from search.rerank import RerankSpec, reranked, scorer_or_none
+from search.rerank import RerankerError, RerankSpec, reranked, scorer_or_none
 from search.request import (TEXT_CHANNELS, ExampleFrame, ExampleImage, GroupBy, SearchChannel, SearchRequest,
                             validate)
 from search.results import Page, VideoHit, group_by_video, paginate
@@ -331,7 +331,13 @@ class SearchService:
 
     def _reranked(self, query: str, moments: list[Moment], spec: RerankSpec) -> list[Moment]:
         scorer = self._model("reranker", lambda: scorer_or_none(spec.model))  # tried once a process
-        return moments if scorer is None else reranked(moments, query, scorer, spec, self.config.weights.k)
+        if scorer is None:
+            return moments
+        try:
+            return reranked(moments, query, scorer, spec, self.config.weights.k)
+        except RerankerError as exc:
+            log.warning("%s; this search lists its own order", exc)
+            return moments
 
     def _focus_answers(self, moments: list[Moment], kind: AnswerType, channels: list[SearchChannel]) -> list[Moment]:
         """For a where/when/who/how-many question, add the line that answers next to the top moments."""

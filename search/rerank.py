@@ -104,12 +104,15 @@ class CrossEncoderScorer:
                                        local_files_only=True)
         except Exception as exc:  # transformers raises many types for a folder it cannot read
             raise RerankerError(model, f"loading failed ({exc})") from exc
-        self.name = model
+        self.model = model
         log.info("loaded the reranking model %s", folder)
 
     def __call__(self, query: str, texts: list[str]) -> np.ndarray:
-        scores = self._model.predict([(query, t) for t in texts], batch_size=32, show_progress_bar=False,
-                                     convert_to_numpy=True)  # (N,) or (N, labels)
+        try:
+            scores = self._model.predict([(query, t) for t in texts], batch_size=32, show_progress_bar=False,
+                                         convert_to_numpy=True)  # (N,) or (N, labels)
+        except Exception as exc:  # torch and tokenizers raise many types; a search must still answer
+            raise RerankerError(self.model, f"scoring failed ({exc})") from exc
         scores = np.asarray(scores, dtype=np.float32)
         return scores if scores.ndim == 1 else scores[:, -1]  # two labels: the last is "relevant"
 

@@ -161,6 +161,14 @@ def test_a_search_configured_with_a_cross_encoder_lists_its_fused_order(db, tmp_
     assert [(m.start_s, m.end_s) for m in kept] == [(m.start_s, m.end_s) for m in plain]
     assert caplog.text.count("SCENEDEX_RERANK_MODEL") == 1  # said once, not at every search
 
+    def failing(pairs, **_):
+        raise RuntimeError("out of memory")
+
+    scorer = service._model("reranker", lambda: None)  # the loaded cross-encoder
+    scorer._model.predict = failing  # a scoring failure: the search still answers, in its own order
+    assert [(m.start_s, m.end_s) for m in service.search(request).moments.items] == \
+        [(m.start_s, m.end_s) for m in plain]
+
 
 def test_prepare_reports_whether_the_configured_cross_encoder_can_serve(tiny_ce: Path, tmp_path: Path) -> None:
     from scenedex.prepare import _check_reranker
