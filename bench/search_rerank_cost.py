@@ -29,8 +29,6 @@ from bench.search_quality import DATA_DIRS, LIBRARIES, build, index_default  # n
 
 def random_ms_marco_shape(folder: Path) -> Path:
     """A random BERT cross-encoder of ms-marco-MiniLM-L-6-v2's shape, with the packaged MiniLM's tokenizer."""
-    import shutil
-
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
@@ -43,7 +41,6 @@ def random_ms_marco_shape(folder: Path) -> Path:
                         num_labels=1)
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    shutil.rmtree(folder / ".cache", ignore_errors=True)
     return folder
 
 

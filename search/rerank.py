@@ -76,11 +76,12 @@ def fused_order(scores: np.ndarray, weight: float, k: float) -> np.ndarray:
 def reranked(moments: Sequence[Moment], query: str, score: Scorer, spec: RerankSpec,
              k: float) -> list[Moment]:
     """``moments`` best first -> the same moments, the first ``spec.top_n`` with text in the fused order."""
-    slots = [i for i, m in enumerate(moments[: spec.top_n]) if moment_text(m)]
+    texts = {i: t for i, m in enumerate(moments[: spec.top_n]) if (t := moment_text(m))}
+    slots = list(texts)
     out = list(moments)
     if len(slots) < 2:
         return out
-    scores = np.asarray(score(query, [moment_text(moments[i]) for i in slots]), dtype=np.float64)  # (S,)
+    scores = np.asarray(score(query, list(texts.values())), dtype=np.float64)  # (S,)
     assert scores.shape == (len(slots),), f"{scores.shape} scores for {len(slots)} moments"
     for slot, j in zip(slots, fused_order(scores, spec.weight, k)):
         out[slot] = replace(moments[slots[j]], score=moments[slot].score)

@@ -6,7 +6,6 @@ ignored with a warning instead of failing the search."""
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 from search.moments import Evidence, Moment
 from search.request import SearchChannel
 from search.rerank import CrossEncoderScorer, RerankerError, RerankSpec, fused_order, moment_text, reranked
+from tests.test_retrieval_meaning import nasa_library
 from tests.tiny_models import SPECIALS, WORDS
 
 
@@ -126,17 +126,12 @@ def test_a_search_configured_with_a_cross_encoder_lists_its_fused_order(db, tmp_
                                                                         tiny_ce: Path, caplog) -> None:
     from dataclasses import replace
 
-    from indexer.sampling import SamplingPolicy
     from scenedex.search_service import SearchConfig, SearchService
     from search.request import SearchRequest
     from workers.index_run import TextChannels, index_paths
-    from workers.ingest import IngestConfig
     from workers.layout import DataLayout
 
-    library = tmp_path / "lib"
-    library.mkdir()
-    shutil.copyfile(shared_media / "nasa_webb_cleanroom.mp4", library / "nasa.mp4")
-    config = IngestConfig(layout=DataLayout(tmp_path / "data"), sampling=SamplingPolicy(size_px=32))
+    library, config = nasa_library(tmp_path, shared_media)
     subtitles_only = TextChannels(speech=False, ocr=None)
     assert index_paths(db, [library], config, (".mp4",), None, text=subtitles_only).indexed
     request = SearchRequest(text="the telescope in the clean room", show_all=True)

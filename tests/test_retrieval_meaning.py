@@ -137,20 +137,27 @@ def _save_tiny_sentence_model(path, seed: int | None = None, initializer_range: 
     SentenceTransformer(modules=[word, models.Pooling(32)]).save(str(path))
 
 
-@pytest.mark.e2e
-def test_an_index_run_with_a_new_sentence_model_re_embeds_without_re_reading(db: Database, tmp_path,
-                                                                              shared_media) -> None:
+def nasa_library(tmp_path, shared_media):
+    """A library folder holding the NASA clip (subtitled) and an ingest config writing under ``tmp_path``,
+    with small frames: what the sentence-model tests index."""
     import shutil
 
     from indexer.sampling import SamplingPolicy
-    from indexer.text_embedding import describe_text_model
-    from workers.index_run import TextChannels, index_paths
     from workers.ingest import IngestConfig
 
     library = tmp_path / "lib"
     library.mkdir()
     shutil.copyfile(shared_media / "nasa_webb_cleanroom.mp4", library / "nasa.mp4")
-    config = IngestConfig(layout=DataLayout(tmp_path / "data"), sampling=SamplingPolicy(size_px=32))
+    return library, IngestConfig(layout=DataLayout(tmp_path / "data"), sampling=SamplingPolicy(size_px=32))
+
+
+@pytest.mark.e2e
+def test_an_index_run_with_a_new_sentence_model_re_embeds_without_re_reading(db: Database, tmp_path,
+                                                                              shared_media) -> None:
+    from indexer.text_embedding import describe_text_model
+    from workers.index_run import TextChannels, index_paths
+
+    library, config = nasa_library(tmp_path, shared_media)
     first = index_paths(db, [library], config, (".mp4",), None, text=TextChannels(speech=False, ocr=None))
     assert len(first.indexed) == 1
     with db.session() as session:

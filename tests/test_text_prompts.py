@@ -16,7 +16,7 @@ from workers.layout import DataLayout
 from db.session import Database
 from indexer.errors import EncoderError
 from indexer.text_embedding import MINILM_NAME, TextEncoder, TextPrompts, describe_text_model, model_prompts
-from tests.test_retrieval_meaning import _save_tiny_sentence_model
+from tests.test_retrieval_meaning import _save_tiny_sentence_model, nasa_library
 
 TEXTS = ["The train leaves at nine.", "We ate dinner in the dining car."]
 # e5 writes "query: " and "passage: "; the tiny model's tokenizer knows only a few words
@@ -101,16 +101,11 @@ def test_search_compares_the_prompted_query_with_text_stored_after_its_prompt(
         db: Database, tmp_path: Path, shared_media, prompted: Path) -> None:
     from db.repositories import library as library_repo
     from db.repositories import text as text_repo
-    from indexer.sampling import SamplingPolicy
     from scenedex.search_service import SearchConfig, SearchService
     from search.request import SearchRequest
     from workers.index_run import TextChannels, index_paths
-    from workers.ingest import IngestConfig
 
-    library = tmp_path / "lib"
-    library.mkdir()
-    shutil.copyfile(shared_media / "nasa_webb_cleanroom.mp4", library / "nasa.mp4")
-    config = IngestConfig(layout=DataLayout(tmp_path / "data"), sampling=SamplingPolicy(size_px=32))
+    library, config = nasa_library(tmp_path, shared_media)
     channels = TextChannels(speech=False, ocr=None, text_model=str(prompted))
     assert len(index_paths(db, [library], config, (".mp4",), None, text=channels).indexed) == 1
     encoder = TextEncoder(str(prompted))
