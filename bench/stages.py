@@ -84,21 +84,21 @@ def stage_timer() -> Iterator[tuple[dict[str, float], dict[str, list[Any]]]]:
 
     patches.append((indexer.sampling.FrameSampler, "batches", original_batches))
     indexer.sampling.FrameSampler.batches = timed_batches  # type: ignore[method-assign]
-    original_encode = indexer.text_embedding.TextEncoder.encode
+    original_encode = indexer.text_embedding.TextEncoder._encode
 
-    def timed_encode(self: Any, texts: list[str]) -> Any:  # one model's work: a joined model's parts are timed
-        if self._parts:  # each, not again as their sum
-            return original_encode(self, texts)
+    def timed_encode(self: Any, texts: list[str], query: bool) -> Any:  # one model's work: a joined model's
+        if self._parts or query:  # parts are timed each (they call ``_encode``), not again as their sum
+            return original_encode(self, texts, query)
         t0, c0 = time.perf_counter(), time.thread_time()
         try:
-            return original_encode(self, texts)
+            return original_encode(self, texts, query)
         finally:
             seconds["text embedding"] += time.perf_counter() - t0
             seconds["cpu text embedding"] += time.thread_time() - c0
             outcomes["text embedding"].append((self, list(texts)))
 
-    patches.append((indexer.text_embedding.TextEncoder, "encode", original_encode))
-    indexer.text_embedding.TextEncoder.encode = timed_encode  # type: ignore[method-assign]
+    patches.append((indexer.text_embedding.TextEncoder, "_encode", original_encode))
+    indexer.text_embedding.TextEncoder._encode = timed_encode  # type: ignore[method-assign]
     original_commit = workers.ingest.commit_media
     committing: set[int] = set()  # the threads inside a commit (several files commit at once)
 
