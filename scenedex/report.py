@@ -37,8 +37,10 @@ def summary_text(summary: IndexSummary) -> str:
                  f"{len(summary.failed)} failed, {len(summary.skipped)} skipped, {deferred}"
                  f"{len(summary.removed)} removed.")
     if summary.reembedded:
-        lines.append(f"  {summary.reembedded} unchanged file(s): text re-embedded with {summary.reembedded_with} "
-                     "(speech and on-screen text kept, not read again)")
+        recut = (f", {summary.rechunked} of them cut into chunks again by this version's rules"
+                 if summary.rechunked else "")
+        lines.append(f"  {summary.reembedded} unchanged file(s): text re-embedded with "
+                     f"{summary.reembedded_with}{recut} (speech and on-screen text kept, not read again)")
     for path in summary.removed:
         lines.append(f"  - removed (file is gone): {shown(path)}")
     for p in summary.problems:

@@ -17,7 +17,9 @@ from db.repositories import text as text_repo
 from db.session import Database
 from indexer import packaged_mpnet
 from indexer.model_files import ModelFileError
+from indexer.text_chunks import CHUNK_RULE
 from workers.layout import DataLayout
+from workers.models import text_key_part
 from workers.reembed import model_id_for, reembed_text, with_text_key
 
 COMMON = ["The train leaves at nine.", "The train was late again.", "A train passed the farm.",
@@ -68,12 +70,12 @@ def test_reembedding_moves_every_chunk_to_the_new_model_and_builds_its_index(db:
     import workers.reembed as reembed
     from indexer.text_embedding import TextEncoderInfo
 
-    media_id = _media(db, "c.mp4", ["one line", "another line"])
+    media_id = _media(db, "c.mp4", ["one line of the talk", "another line of the talk"])
     old = model_id_for(db, TextEncoderInfo("old-model", "r1", 2))
     with db.session() as session:
         ids = text_repo.replace_chunks(session, media_id, old, [
-            {"channel": Channel.SPEECH, "start_s": 0.0, "end_s": 1.5, "text": "one line"},
-            {"channel": Channel.SPEECH, "start_s": 2.0, "end_s": 3.5, "text": "another line"}],
+            {"channel": Channel.SPEECH, "start_s": 0.0, "end_s": 1.5, "text": "one line of the talk"},
+            {"channel": Channel.SPEECH, "start_s": 2.0, "end_s": 3.5, "text": "another line of the talk"}],
             np.eye(2, dtype=np.float32))
         media = library_repo.get_media(session, media_id)
         media.text_model_id, media.channels_key = old, "subs=on;speech=default;ocr=off;sentence:old-model@r1"
@@ -90,8 +92,9 @@ def test_reembedding_moves_every_chunk_to_the_new_model_and_builds_its_index(db:
         assert sorted(search_repo.chunk_rows(session, np.asarray(ids), done.model_id)) == sorted(ids)
         vectors = text_repo.chunk_vectors(session, ids, 2)
         media = library_repo.get_media(session, media_id)
-        assert media.text_model_id == done.model_id and media.channels_key.endswith(new_info.key)
-    assert np.allclose(vectors, _Encoder().encode(["one line", "another line"]), atol=1e-3)
+        assert media.text_model_id == done.model_id and media.channels_key.endswith(text_key_part(new_info))
+    lines = ["one line of the talk", "another line of the talk"]
+    assert np.allclose(vectors, _Encoder().encode(lines), atol=1e-3)
     manifest = json.loads((DataLayout(tmp_path).index_dir(done.model_id) / "manifest.json").read_text())
     assert manifest["count"] == 2
 
@@ -178,7 +181,7 @@ def test_an_index_run_with_a_new_sentence_model_re_embeds_without_re_reading(db:
     new_key = describe_text_model(str(tiny)).key
     with db.session() as session:
         (media,) = library_repo.list_media(session)
-        assert media.channels_key.endswith(new_key) and media.text_model_id != old_model
+        assert media.channels_key.endswith(f"{new_key}/{CHUNK_RULE}") and media.text_model_id != old_model
         assert list(text_repo.chunk_ids(session, media.text_model_id)) == list(old_ids) and old_ids.size >= 4
         assert search_repo.text_segment_count(session) == segments
         new_model = media.text_model_id

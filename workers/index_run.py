@@ -57,6 +57,7 @@ class IndexSummary:
     models_loaded: list[str] = field(default_factory=list)
     reembedded: int = 0  # unchanged files whose stored text got the new sentence model's vectors
     reembedded_with: str | None = None  # that model's name
+    rechunked: int = 0  # of those, files whose chunks were cut again (by rules newer than their index)
 
     @property
     def failed(self) -> list[Problem]:
@@ -223,6 +224,7 @@ def _index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exte
             done = reembed_text(db, config.layout, models.text.text_model, models.text_encoder(), media_ids=stale,
                                 channels_key=models.text.key(models.text_info))
             summary.reembedded, summary.reembedded_with = done.media, models.text_info.name
+            summary.rechunked = done.recut
     plan = plan_index(db, paths, config, extensions, models, ids, retry_failed, force)
     seen, todo = plan.seen, plan.todo
     summary.removed = plan.removed

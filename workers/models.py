@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from indexer.encoders.base import EncoderInfo, TorchVisionEncoder
+from indexer.text_chunks import CHUNK_RULE
 from indexer.text_embedding import TextEncoder, TextEncoderInfo, describe_text_model
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,14 @@ class TextChannels:
                + (f"/{DEFAULT_MODELS_KEY}" if v6_installed() else "") if self.ocr else "ocr=off")
         beam = f"/beam{self.speech_beam_size}" if self.speech_beam_size > 1 else ""
         speech = f"speech={self.speech_key}{beam}/{LINE_RULE}" if self.speech else "speech=off"
-        text = text_info.key if text_info else "text=off"
-        return f"subs={'on' if self.subtitles else 'off'};{speech};{ocr};{text}"
+        return f"subs={'on' if self.subtitles else 'off'};{speech};{ocr};{text_key_part(text_info)}"
+
+
+def text_key_part(text_info: TextEncoderInfo | None) -> str:
+    """The channels key's last part: the sentence model, and the rules that cut the stored text into the
+    chunks it embeds (``indexer.text_chunks.CHUNK_RULE``). A change of either alone is caught up from the
+    stored text (``workers.reembed``), without speech or OCR."""
+    return f"{text_info.key}/{CHUNK_RULE}" if text_info else "text=off"
 
 
 class RunModels:

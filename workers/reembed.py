@@ -1,26 +1,32 @@
 """Re-embed a library's stored text with another sentence model, without running speech or OCR again.
 
 Text chunks keep their ids, spans and texts; only their vectors and model change, and each file's recorded
-``channels_key`` takes the new model's key (so a later ``scenedex index`` with that model finds it current). The
-new model's FAISS index is then brought up to date from Postgres.
+``channels_key`` takes the new model's key (so a later ``scenedex index`` with that model finds it current).
+Where the rules that cut text into chunks changed since the file was indexed
+(``indexer.text_chunks.CHUNK_RULE``), its chunks are cut again from its stored text segments first. The new
+model's FAISS index is then brought up to date from Postgres.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from db.models import MediaStatus
+import numpy as np
+
+from db.models import Channel, MediaStatus, TextSegment
 from db.repositories import library as library_repo
 from db.repositories import models as models_repo
 from db.repositories import text as text_repo
 from db.session import Database
+from indexer.text_chunks import TimedText, make_chunks
 from indexer.text_embedding import TextEncoderInfo, describe_text_model
 from workers.file_state import same_file
 from workers.ingest import IngestConfig
 from workers.layout import DataLayout
+from workers.models import text_key_part
 from workers.vectors import sync_text_index
 
 log = logging.getLogger(__name__)
@@ -31,6 +37,7 @@ class Reembedded:
     model_id: int
     media: int  # files whose chunks were re-embedded
     chunks: int
+    recut: int = 0  # of those files, how many were chunked again (their chunks were cut by older rules)
 
 
 def with_text_key(channels_key: str | None, text_key: str) -> str | None:
@@ -63,27 +70,40 @@ def reembed_text(db: Database, layout: DataLayout, text_model: str | None, encod
     if media_ids is None:
         with db.session() as session:
             media_ids = text_repo.media_with_chunks_not_of(session, model_id)
-    chunks = 0
+    chunks = recut = 0
     for done, media_id in enumerate(media_ids, 1):
         with db.session() as session:
-            ids, texts = text_repo.chunk_texts(session, media_id)
-        if texts and encoder is None:
+            ids, stored = text_repo.chunk_spans(session, media_id)
+            rows = current_chunks(text_repo.segments_of(session, media_id))
+        same = [(r["channel"], r["start_s"], r["end_s"], r["text"]) for r in rows] == stored
+        if rows and encoder is None:
             from indexer.text_embedding import TextEncoder
 
             encoder = TextEncoder(text_model)
-        vectors = encoder.encode(texts) if texts else None  # (n, dim) float32
+        vectors = encoder.encode([r["text"] for r in rows]) if rows else np.zeros((0, info.dim), np.float32)
         with db.session() as session:
-            if vectors is not None:
+            if same:
                 text_repo.set_chunk_embeddings(session, ids, model_id, vectors)
+            else:  # cut by older rules: the file's chunks (and their vector ids) are replaced
+                ids = text_repo.replace_chunks(session, media_id, model_id, rows, vectors)
+                recut += 1
             media = library_repo.get_media(session, media_id)
             if media is not None:
                 media.text_model_id = model_id if len(ids) else None
-                media.channels_key = channels_key or with_text_key(media.channels_key, info.key)
+                media.channels_key = channels_key or with_text_key(media.channels_key, text_key_part(info))
         chunks += len(ids)
         on_file(done, len(media_ids))
     sync_text_index(db, layout, model_id)
-    log.info("re-embedded %d chunks of %d files with %s", chunks, len(media_ids), info.key)
-    return Reembedded(model_id, len(media_ids), chunks)
+    log.info("re-embedded %d chunks of %d files with %s (%d cut again by the current rules)", chunks,
+             len(media_ids), info.key, recut)
+    return Reembedded(model_id, len(media_ids), chunks, recut)
+
+
+def current_chunks(segments: Sequence[TextSegment]) -> list[dict[str, Any]]:
+    """A file's stored text segments -> its chunks under today's rules, as ``replace_chunks`` rows."""
+    items = [TimedText(str(s.channel), s.start_s, s.end_s, s.text) for s in segments]
+    return [{"channel": Channel(c.channel), "start_s": c.start_s, "end_s": c.end_s, "text": c.text}
+            for c in make_chunks(items)]
 
 
 def only_text_model_changed(db: Database, config: IngestConfig, vision_id: int | None, channels_key: str) -> list[int]:

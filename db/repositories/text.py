@@ -118,6 +118,15 @@ def chunk_texts(session: Session, media_id: int) -> tuple[np.ndarray, list[str]]
     return np.asarray([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
 
 
+def chunk_spans(session: Session, media_id: int) -> tuple[np.ndarray, list[tuple[str, float, float, str]]]:
+    """A file's chunk ids (n,) int64 and their (channel, start_s, end_s, text), in id order."""
+    columns = (TextChunk.id, TextChunk.channel, TextChunk.start_s, TextChunk.end_s, TextChunk.text)
+    query = select(*columns).where(TextChunk.media_id == media_id).order_by(TextChunk.id)
+    rows = session.execute(query).all()
+    return (np.asarray([r[0] for r in rows], dtype=np.int64),
+            [(str(r[1]), float(r[2]), float(r[3]), r[4]) for r in rows])
+
+
 def set_chunk_embeddings(session: Session, ids: np.ndarray, model_id: int, embeddings: np.ndarray) -> None:
     """Give chunks (ids (n,)) new embeddings (n, dim) of text model ``model_id``; their ids, spans and texts stay."""
     assert len(ids) == len(embeddings), f"{len(ids)} chunks but {len(embeddings)} embeddings"
