@@ -60,8 +60,11 @@ def cmd_index_queued(args: argparse.Namespace, settings: Settings) -> int:
         if done.job_id is None:
             print(f"nothing to do: {done.unchanged} files unchanged")
             return 0
-        print(f"job {done.job_id}: {done.files} files queued ({done.unchanged} unchanged, {len(done.removed)} removed). "
-              f"Workers pick them up; follow with `scenedex jobs {done.job_id}`.")
+        again = f", the text of {done.reembedded} of them chunked and embedded again" if done.reembedded \
+            else ""
+        print(f"job {done.job_id}: {done.files} files queued ({done.unchanged} unchanged{again}, "
+              f"{len(done.removed)} removed). Workers pick them up; follow with "
+              f"`scenedex jobs {done.job_id}`.")
         if args.wait:
             return _wait(db, done.job_id, args.json)
     return 0

@@ -1,6 +1,6 @@
-"""Chunk rules (issue 15): on-screen figures (a burnt-in timecode, a counter) are not embedded with the caption
-they share frames with, and a library chunked by older rules is chunked again from its stored text by the next
-`scenedex index`, without speech or OCR, with nothing lost."""
+"""Chunk rules (issue 15): on-screen figures (a burnt-in timecode, a counter) are not embedded with the
+caption they share frames with, and a library chunked by older rules is chunked again from its stored text by
+the next `scenedex index`, without speech or OCR, with nothing lost."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def test_a_caption_is_chunked_apart_from_the_timecode_and_counter_on_screen_with
 
 
 def test_short_worded_items_still_join_and_channels_never_mix() -> None:
-    items = [TimedText("speech", 0.0, 1.0, "Hello"), TimedText("speech", 1.2, 4.0, "and welcome to the launch"),
+    items = [TimedText("speech", 0.0, 1.0, "Hello"),
+             TimedText("speech", 1.2, 4.0, "and welcome to the launch"),
              TimedText("subtitles", 0.5, 1.5, "♪ ♪"), TimedText("subtitles", 1.6, 3.0, "Hi there"),
              _ocr(0.0, 3.0, "Item 2: bus lanes"), _ocr(2.0, 3.0, "12:05")]
     assert sorted((c.channel, c.text) for c in make_chunks(items)) == [
@@ -48,18 +49,20 @@ def test_short_worded_items_still_join_and_channels_never_mix() -> None:
         ("subtitles", "Hi there"), ("subtitles", "♪ ♪")]
 
 
-@pytest.mark.parametrize(("text", "worded"), [("Item 2", True), ("21:05", False), ("3.2 %", False), ("Ök", True),
-                                              ("天气", True), ("x 4", False), ("4K", False), ("", False)])
+@pytest.mark.parametrize(("text", "worded"), [("Item 2", True), ("21:05", False), ("3.2 %", False),
+                                              ("Ök", True), ("天气", True), ("x 4", False), ("4K", False),
+                                              ("", False)])
 def test_what_counts_as_words(text: str, worded: bool) -> None:
     assert has_words(text) is worded
 
 
-_TEXTS = st.sampled_from(["Water at dusk", "00:00:00.000", "100", "Hello", "and welcome to the launch", "21:05",
-                          "Item 2", "♪", "The sofa problem was solved at last"])
+_TEXTS = st.sampled_from(["Water at dusk", "00:00:00.000", "100", "Hello", "and welcome to the launch",
+                          "21:05", "Item 2", "♪", "The sofa problem was solved at last"])
 _ITEMS = st.lists(st.builds(lambda ch, start, dur, text: TimedText(ch, start, start + dur, text),
                             st.sampled_from(["speech", "ocr", "subtitles"]),
                             st.floats(0, 60, allow_nan=False).map(lambda x: round(x, 2)),
-                            st.floats(0.1, 8, allow_nan=False).map(lambda x: round(x, 2)), _TEXTS), max_size=25)
+                            st.floats(0.1, 8, allow_nan=False).map(lambda x: round(x, 2)), _TEXTS),
+                  max_size=25)
 
 
 @settings(max_examples=200, deadline=None)
@@ -79,13 +82,14 @@ def test_chunks_lose_no_text_and_never_join_figures_to_words(items: list[TimedTe
 
 
 def _captioned_clip(path: Path) -> None:
-    """14 s: a 3-word caption from 2 to 12 s over a gray frame, a running timecode in the corner throughout."""
+    """14 s: a 3-word caption from 2 to 12 s over a gray frame, a running timecode in a corner throughout."""
     caption = (f"drawtext=fontfile={FONT}:text='Water at dusk':fontsize=44:fontcolor=white:box=1:"
                "boxcolor=black@0.8:x=(w-tw)/2:y=h*0.7:enable='between(t,2,12)'")
     clock = (f"drawtext=fontfile={FONT}:timecode='00\\:00\\:00\\:00':rate=25:fontsize=28:fontcolor=yellow:"
              "box=1:boxcolor=black@0.8:x=20:y=20")
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=gray:s=640x360:r=25:d=14",
-                    "-vf", f"{caption},{clock}", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
+                    "-vf", f"{caption},{clock}", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
+                   check=True)
 
 
 @pytest.mark.e2e
@@ -128,7 +132,8 @@ def test_a_library_chunked_by_older_rules_is_chunked_again_without_reading_it_ag
 
     encoder = RunModels(None, channels).text_encoder()
     with db.session() as session:
-        text_repo.replace_chunks(session, media.id, model_id, old_rows, encoder.encode([r["text"] for r in old_rows]))
+        old_vectors = encoder.encode([r["text"] for r in old_rows])
+        text_repo.replace_chunks(session, media.id, model_id, old_rows, old_vectors)
         library_repo.get_media(session, media.id).channels_key = key.removesuffix(f"/{CHUNK_RULE}")
     second = index_paths(db, [library], config, (".mp4",), None, text=channels)
     assert second.indexed == [] and second.unchanged == 1 and second.reembedded == 1  # OCR not run again

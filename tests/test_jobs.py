@@ -187,3 +187,31 @@ def test_a_done_file_leaves_no_staging_behind_not_even_a_killed_writers_temporar
         path.write_bytes(b"x")
     remove_staged(staged)
     assert sorted(p.name for p in staged.parent.iterdir()) == sorted([other.name, f".{other.name}.1.tmp"])
+
+
+def test_a_queued_index_of_a_library_chunked_by_older_rules_reads_nothing_again(db, tmp_path, library,
+                                                                                tiny_clip_dir):
+    """An upgrade changes the chunk rules (``indexer.text_chunks.CHUNK_RULE``): `scenedex index --queue`
+    cuts and embeds the stored text again in Postgres and sends only the index writer's sync, no file
+    stage."""
+    from indexer.text_chunks import CHUNK_RULE
+    from workers.queueing import enqueue_index
+
+    setup = _setup(tmp_path, tiny_clip_dir, "data")
+    first = index_paths(db, [library], setup.ingest, (".mp4",), setup.vision, text=setup.text)
+    assert len(first.indexed) == 2
+    with db.session() as session:  # the library as the release before the rule left it
+        for media in library_repo.list_media(session):
+            if media.channels_key:
+                media.channels_key = media.channels_key.removesuffix(f"/{CHUNK_RULE}")
+    queue = RecordingQueue()
+    done = enqueue_index(db, queue, [library], setup, (".mp4",), {})
+    assert (done.files, done.reembedded) == (0, 2) and queue.stages == [] and queue.syncs == [done.job_id]
+    runner = JobRunner(db, lambda _: setup, queue)
+    assert runner.sync(done.job_id) == StageResult.RAN
+    with db.session() as session:
+        assert jobs_repo.job_overviews(session, job_id=done.job_id)[0].state == JobState.DONE
+        keys = [m.channels_key for m in library_repo.list_media(session) if m.status == MediaStatus.INDEXED]
+    assert len(keys) == 2 and all(k.endswith(f"/{CHUNK_RULE}") for k in keys)
+    again = enqueue_index(db, RecordingQueue(), [library], setup, (".mp4",), {})
+    assert again.job_id is None and again.reembedded == 0

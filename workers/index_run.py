@@ -22,7 +22,7 @@ from workers.file_state import file_signature, is_current, touch_if_same_content
 from workers.index_files import IndexEvents, RetryPolicy, RunInterrupted, SilentEvents, index_each
 from workers.ingest import IngestConfig, ModelIds, Outcome, remove_media
 from workers.models import QaTowerChannel, RunModels, TextChannels, VisionChannel
-from workers.reembed import only_text_model_changed, reembed_text
+from workers.reembed import Reembedded, only_text_model_changed, reembed_text
 from workers.transient import describe, is_transient
 from workers.vectors import sync_text_index, sync_vector_index
 
@@ -208,6 +208,21 @@ def _say_waiting(db: Database) -> None:
                 "(Ctrl-C to stop waiting)", who)
 
 
+def catch_up_stored_text(db: Database, config: IngestConfig, models: RunModels, ids: ModelIds,
+                         sync_index: bool = True) -> Reembedded | None:
+    """Indexed, unchanged files whose settings differ from this run's only in the sentence model or in the
+    rules that cut text into chunks: their stored text is chunked and embedded again now (no speech, no OCR),
+    so the plan that follows finds them current. None when there are none (or no text model)."""
+    if models.text_info is None:
+        return None
+    key = models.text.key(models.text_info)
+    stale = only_text_model_changed(db, config, ids.vision, key)
+    if not stale:
+        return None
+    return reembed_text(db, config.layout, models.text.text_model, models.text_encoder(), media_ids=stale,
+                        channels_key=key, sync_index=sync_index)
+
+
 def _index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, extensions: Sequence[str],
                  vision: VisionChannel | None, events: IndexEvents | None, retry_failed: bool, force: bool,
                  text: TextChannels | None, qa_tower: QaTowerChannel | None, retry: RetryPolicy,
@@ -218,13 +233,10 @@ def _index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exte
     with db.session() as session:
         run_id = runs_repo.start_run(session, "index").id
     ids = model_ids(db, models)
-    if models.text_info is not None and not force:  # a new sentence model: new vectors of the stored text only
-        stale = only_text_model_changed(db, config, ids.vision, models.text.key(models.text_info))
-        if stale:
-            done = reembed_text(db, config.layout, models.text.text_model, models.text_encoder(), media_ids=stale,
-                                channels_key=models.text.key(models.text_info))
-            summary.reembedded, summary.reembedded_with = done.media, models.text_info.name
-            summary.rechunked = done.recut
+    done = None if force else catch_up_stored_text(db, config, models, ids)
+    if done is not None:
+        summary.reembedded, summary.reembedded_with = done.media, done.model_name
+        summary.rechunked = done.recut
     plan = plan_index(db, paths, config, extensions, models, ids, retry_failed, force)
     seen, todo = plan.seen, plan.todo
     summary.removed = plan.removed

@@ -15,7 +15,7 @@ from db.models import FileStage, JobState
 from db.repositories import jobs as jobs_repo
 from db.session import Database
 from workers.celery_app import QUEUES, TASK_FRAMES, TASK_PROBE, TASK_SYNC, TASK_TEXT
-from workers.index_run import model_ids, plan_index
+from workers.index_run import catch_up_stored_text, model_ids, plan_index
 from workers.jobs import JobSetup, StageTask
 from workers.models import RunModels
 
@@ -62,23 +62,29 @@ class Enqueued:
     files: int
     unchanged: int
     removed: list[str]
+    reembedded: int = 0  # unchanged files whose stored text was chunked and embedded again (no speech or OCR)
 
 
 def enqueue_index(db: Database, queue: CeleryQueue, paths: Sequence[Path], setup: JobSetup, extensions: Sequence[str],
                   job_settings: dict[str, Any], retry_failed: bool = False, force: bool = False) -> Enqueued:
-    """Plan like an in-process run, record a job with its files, and send one probe task per file."""
+    """Plan like an in-process run, record a job with its files, and send one probe task per file. Files whose
+    settings differ only in the sentence model or the chunk rules get their stored text chunked and embedded
+    again here, in Postgres, as an in-process run does; the job's sync stage (the index writer) then brings
+    the FAISS index up to date."""
     models = RunModels(setup.vision, setup.text, setup.qa_tower)
     ids = model_ids(db, models)
+    caught_up = None if force else catch_up_stored_text(db, setup.ingest, models, ids, sync_index=False)
+    reembedded = caught_up.media if caught_up is not None else 0
     plan = plan_index(db, paths, setup.ingest, extensions, models, ids, retry_failed, force)
-    if not plan.todo and not plan.removed:
+    if not plan.todo and not plan.removed and not reembedded:
         return Enqueued(None, 0, len(plan.seen), plan.removed)
     with db.session() as session:
         job = jobs_repo.create_job(session, job_settings, [str(p) for p in paths], socket.gethostname(), plan.todo)
         job_id = job.id
-        if not plan.todo:  # only removals: the indexes still need to drop their vectors
+        if not plan.todo:  # only removals or new vectors: the indexes still need to follow Postgres
             jobs_repo.set_job_state(session, job, JobState.SYNCING)
     if not plan.todo:
         queue.send_sync(job_id)
     for media_id in plan.todo:
         queue.send_stage(StageTask(job_id, media_id, FileStage.PROBE), gpu=False)
-    return Enqueued(job_id, len(plan.todo), len(plan.seen) - len(plan.todo), plan.removed)
+    return Enqueued(job_id, len(plan.todo), len(plan.seen) - len(plan.todo), plan.removed, reembedded)

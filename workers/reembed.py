@@ -38,6 +38,7 @@ class Reembedded:
     media: int  # files whose chunks were re-embedded
     chunks: int
     recut: int = 0  # of those files, how many were chunked again (their chunks were cut by older rules)
+    model_name: str = ""  # the sentence model's name, as it is shown
 
 
 def with_text_key(channels_key: str | None, text_key: str) -> str | None:
@@ -61,10 +62,12 @@ def model_id_for(db: Database, info: TextEncoderInfo) -> int:
 
 def reembed_text(db: Database, layout: DataLayout, text_model: str | None, encoder: Any = None,
                  on_file: Callable[[int, int], None] = lambda done, total: None,
-                 media_ids: list[int] | None = None, channels_key: str | None = None) -> Reembedded:
+                 media_ids: list[int] | None = None, channels_key: str | None = None,
+                 sync_index: bool = True) -> Reembedded:
     """Embed the chunks of ``media_ids`` (default: every file with chunks of another model) with ``text_model``
     (None: the packaged default) and record it on each file (``channels_key``: the whole new key; default: the
-    old one with its text part replaced). The caller may pass a loaded ``TextEncoder`` of that model."""
+    old one with its text part replaced). The caller may pass a loaded ``TextEncoder`` of that model.
+    ``sync_index=False`` leaves the FAISS index to its writer (a queued job's sync stage)."""
     info = describe_text_model(text_model)
     model_id = model_id_for(db, info)
     if media_ids is None:
@@ -93,10 +96,11 @@ def reembed_text(db: Database, layout: DataLayout, text_model: str | None, encod
                 media.channels_key = channels_key or with_text_key(media.channels_key, text_key_part(info))
         chunks += len(ids)
         on_file(done, len(media_ids))
-    sync_text_index(db, layout, model_id)
+    if sync_index:
+        sync_text_index(db, layout, model_id)
     log.info("re-embedded %d chunks of %d files with %s (%d cut again by the current rules)", chunks,
              len(media_ids), info.key, recut)
-    return Reembedded(model_id, len(media_ids), chunks, recut)
+    return Reembedded(model_id, len(media_ids), chunks, recut, info.name)
 
 
 def current_chunks(segments: Sequence[TextSegment]) -> list[dict[str, Any]]:
