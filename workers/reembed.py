@@ -111,8 +111,9 @@ def current_chunks(segments: Sequence[TextSegment]) -> list[dict[str, Any]]:
 
 
 def only_text_model_changed(db: Database, config: IngestConfig, vision_id: int | None, channels_key: str) -> list[int]:
-    """Indexed, unchanged files whose settings differ from ``channels_key`` in the sentence model alone: what a
-    model change needs for them is new vectors of their stored text, not speech and OCR again."""
+    """Indexed, unchanged files whose settings differ from ``channels_key`` in its last part alone (the sentence
+    model, the chunk rules): what they need is their stored text chunked and embedded again, not speech and OCR
+    again."""
     head = channels_key.rpartition(";")[0]
     with db.session() as session:
         return [m.id for m in library_repo.list_media(session)
