@@ -111,7 +111,7 @@ def test_search_compares_the_prompted_query_with_text_stored_after_its_prompt(
     encoder = TextEncoder(str(prompted))
     with db.session() as session:
         (media,) = library_repo.list_media(session)
-        _ids, chunks = text_repo.chunk_texts(session, media.id)
+        chunks = [text for *_, text in text_repo.chunk_spans(session, media.id)[1]]
     assert len(chunks) >= 4
     query = "zebra quantum harbour"  # no word of the clip's subtitles: only sentence vectors match it
     cosines = encoder.encode(chunks) @ encoder.encode_queries([query])[0]  # (n,)

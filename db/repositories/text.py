@@ -111,13 +111,6 @@ def media_with_chunks_not_of(session: Session, model_id: int) -> list[int]:
     return list(rows)
 
 
-def chunk_texts(session: Session, media_id: int) -> tuple[np.ndarray, list[str]]:
-    """A file's chunk ids (n,) int64 and their texts, in id order."""
-    rows = session.execute(select(TextChunk.id, TextChunk.text).where(TextChunk.media_id == media_id)
-                           .order_by(TextChunk.id)).all()
-    return np.asarray([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
-
-
 def chunk_spans(session: Session, media_id: int) -> tuple[np.ndarray, list[tuple[str, float, float, str]]]:
     """A file's chunk ids (n,) int64 and their (channel, start_s, end_s, text), in id order."""
     columns = (TextChunk.id, TextChunk.channel, TextChunk.start_s, TextChunk.end_s, TextChunk.text)
