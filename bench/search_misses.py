@@ -33,7 +33,8 @@ from bench.search_quality import DEFAULT_DATABASES, SERVER, _iou  # noqa: E402
 
 ROOTS = {"tuned": OUT_DIR / "quality_library_20", "frozen": OUT_DIR / "frozen_library",
          "holdout": OUT_DIR / "holdout_library", "holdout2": OUT_DIR / "holdout2_library",
-         "holdout3": OUT_DIR / "holdout3_library", "holdout4": OUT_DIR / "holdout4_library"}
+         "holdout3": OUT_DIR / "holdout3_library", "holdout4": OUT_DIR / "holdout4_library",
+         "holdout5": OUT_DIR / "holdout5_library"}
 CLASSES = {"a": "misheard / misread", "b": "boundaries", "c": "ranking", "d": "other (meaning)"}
 
 

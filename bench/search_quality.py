@@ -1,6 +1,6 @@
 """Search quality on the library search was tuned on and on the frozen one it never saw, side by side.
 
-    .venv/bin/python bench/search_quality.py [--only tuned|frozen|holdout|holdout2|holdout3|holdout4]
+    .venv/bin/python bench/search_quality.py [--only tuned|frozen|holdout|...|holdout5]
         [--text-model NAME] [--label NAME] [--set F=V]
 
 - tuned: ``scenedex.search_samples`` (20 reels, 80 needle queries; the wording and fusion were chosen on it),
@@ -20,7 +20,10 @@
   bench/out/holdout3_library, indexed into ``scenedex_sq_holdout3``;
 - holdout4: ``bench/frozen_library/holdout4.toml`` (6 more reels, other topics and voices, 64 queries as an
   archive user would type them), frozen on 2026-12-05 before any search change of session 15, built in
-  bench/out/holdout4_library, indexed into ``scenedex_sq_holdout4``.
+  bench/out/holdout4_library, indexed into ``scenedex_sq_holdout4``;
+- holdout5: ``bench/frozen_library/holdout5.toml`` (6 more reels, 64 queries), written on 2026-12-05 (session 21)
+  by a helper that read no search code and no results, frozen before any search change of that session, built in
+  bench/out/holdout5_library, indexed into ``scenedex_sq_holdout5``.
 
 Each is built and indexed once (default channels: subtitles, speech, on-screen text, the packaged models) and
 reused; later runs only search. Every query goes through ``SearchService.search`` as the CLI and the API call it.
@@ -51,13 +54,14 @@ from bench.common import OUT_DIR, save  # noqa: E402
 
 TOP_K = 10
 SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
-LIBRARIES = ("tuned", "frozen", "holdout", "holdout2", "holdout3", "holdout4")
+LIBRARIES = ("tuned", "frozen", "holdout", "holdout2", "holdout3", "holdout4", "holdout5")
 DEFAULT_DATABASES = {"tuned": "scenedex_bench", "frozen": "scenedex_sq_frozen", "holdout": "scenedex_sq_holdout",
                      "holdout2": "scenedex_sq_holdout2", "holdout3": "scenedex_sq_holdout3",
-                     "holdout4": "scenedex_sq_holdout4"}
+                     "holdout4": "scenedex_sq_holdout4", "holdout5": "scenedex_sq_holdout5"}
 DATA_DIRS = {"tuned": OUT_DIR / "quality_data_20", "frozen": OUT_DIR / "frozen_data",
              "holdout": OUT_DIR / "holdout_data", "holdout2": OUT_DIR / "holdout2_data",
-             "holdout3": OUT_DIR / "holdout3_data", "holdout4": OUT_DIR / "holdout4_data"}
+             "holdout3": OUT_DIR / "holdout3_data", "holdout4": OUT_DIR / "holdout4_data",
+             "holdout5": OUT_DIR / "holdout5_data"}
 
 
 def _admin(sql: str, *params: str) -> list[tuple]:
@@ -89,7 +93,8 @@ def build(library: str) -> tuple[Path, list[dict[str, Any]]]:
 
     plans = {"frozen": PLAN_PATH, "holdout": HOLDOUT_PLAN, "holdout2": HOLDOUT_PLAN.with_name("holdout2.toml"),
              "holdout3": HOLDOUT_PLAN.with_name("holdout3.toml"),
-             "holdout4": HOLDOUT_PLAN.with_name("holdout4.toml")}
+             "holdout4": HOLDOUT_PLAN.with_name("holdout4.toml"),
+             "holdout5": HOLDOUT_PLAN.with_name("holdout5.toml")}
     root = OUT_DIR / f"{library}_library"
     return root, build_frozen_library(root, plans[library], progress=print)
 

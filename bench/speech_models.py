@@ -1,6 +1,6 @@
 """Speech models compared on the narration of the search libraries: word error rate per reel and speed.
 
-    .venv/bin/python bench/speech_models.py --library tuned|frozen|holdout|holdout2|holdout3|holdout4
+    .venv/bin/python bench/speech_models.py --library tuned|frozen|holdout|holdout2|...|holdout5
         [--model tiny.en] [--beam-size 1] [--language en|auto] [--cpu-threads 2]
     .venv/bin/python bench/speech_models.py --library frozen --oracle
 

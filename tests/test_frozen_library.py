@@ -189,3 +189,19 @@ def test_holdout4_is_a_sixth_library_in_new_voices_and_words(plan: Plan) -> None
     assert_shares_nothing(holdout4, [plan] + [load_plan(HOLDOUT_PLAN.with_name(name))
                                               for name in ("holdout.toml", "holdout2.toml", "holdout3.toml")])
     assert len({r.voice for r in holdout4.reels}) == 6 and len({r.bed for r in holdout4.reels}) >= 3
+
+
+def test_holdout5_is_a_seventh_library_in_new_voices_and_words(plan: Plan) -> None:
+    """holdout5 (written blind and frozen before the search changes of session 21): six reels, 60+ queries, 40+
+    sharing no content word, 18+ caption targets, and no text, file or voice any earlier plan has."""
+    holdout5 = load_plan(HOLDOUT_PLAN.with_name("holdout5.toml"))
+    queries = [(reel, q) for reel in holdout5.reels for q in reel.queries]
+    assert len(holdout5.reels) == 6 and len(queries) >= 60 and not holdout5.real
+    assert sum(reel.disjoint(q) for reel, q in queries) >= 40
+    assert sum(q.line is None for _, q in queries) >= 18
+    assert all(11 <= s.duration_s <= 14 for r in holdout5.reels for s in r.scenes)
+    assert all(140 <= r.speed_wpm <= 190 and 12 <= r.music_snr_db <= 19 and 22 <= r.noise_snr_db <= 30
+               for r in holdout5.reels)
+    assert_shares_nothing(holdout5, [plan] + [load_plan(HOLDOUT_PLAN.with_name(f"holdout{n}.toml"))
+                                              for n in ("", "2", "3", "4")])
+    assert len({r.voice for r in holdout5.reels}) == 6 and len({r.bed for r in holdout5.reels}) >= 3
