@@ -48,6 +48,11 @@ MIN_PROBE_MATCH = 0.4  # of those, at half resolution
 MIN_PART_CONFIDENCE = 0.9  # a line read this surely keeps its reading when the detector boxes part of it; one
 # read less surely (the credits' dense paragraphs of names) is read again in the part: more readings, more names
 MAX_MISSED = 2  # frames in a row a line the detector misses is carried by its picture alone
+# Figures that change in place (a clock, a timecode, a counter, a score): one glyph of a short line changes
+# and the whole line still matches its picture, so a followed line whose reading holds a digit and is at most
+# FIGURE_LINE_CHARS long is read again when a glyph-sized window of its picture changed by more than
+# MAX_GLYPH_CHANGE of its contrast (``glyph_change``); other lines are not checked (their cost is unchanged).
+FIGURE_LINE_CHARS, MAX_GLYPH_CHANGE = 24, 0.15
 
 
 def bounds(box: Box) -> tuple[float, float, float, float]:
@@ -87,6 +92,39 @@ def template(gray: np.ndarray, box: Box) -> tuple[np.ndarray, tuple[int, int]]:
     x0, y0, x1, y1 = (int(round(v)) for v in bounds(box))
     x0, y0 = max(0, x0), max(0, y0)
     return gray[y0:max(y0 + 2, y1 + 1), x0:max(x0 + 2, x1 + 1)], (x0, y0)
+
+
+def glyph_change(before: np.ndarray, gray: np.ndarray, corner: tuple[int, int]) -> float:
+    """How much the most changed glyph-sized window of a line changed: ``before`` (h, w) uint8 is its
+    picture when last seen, ``corner`` (x, y) where that rectangle lies in ``gray`` (H, W) uint8 now; the
+    mean absolute difference over a window as high as the line and half as wide, in units of the line's
+    contrast (5th to 95th percentile of ``before``, at least 32 gray levels). Out of the frame: inf.
+
+    Measured (``tests/test_screen_text.py``'s kind of footage, 640 x 360, 1 fps): a burnt-in clock over
+    moving test patterns, whose seconds and frame counter change at every sampled frame, 0.18-0.82 (median
+    0.49); short captions with figures standing over the same footage 0-0.43 (median 0.03), the background
+    showing through their boxes; so at 0.15 a clock is read again at nearly every change and a still
+    caption about half as often as it is followed (each re-reading costs a short line's recognition, 3-7 ms).
+
+    >>> line = np.zeros((20, 60), np.uint8); line[4:16, 10:18] = 255; frame = np.zeros((40, 80), np.uint8)
+    >>> frame[10:30, 5:65] = line; round(glyph_change(line, frame, (5, 10)), 2)
+    0.0
+    >>> frame[14:26, 45:53] = 255; round(glyph_change(line, frame, (5, 10)), 2)  # a glyph appeared
+    0.48
+    """
+    h, w = before.shape
+    x, y = corner
+    if x < 0 or y < 0 or y + h > gray.shape[0] or x + w > gray.shape[1]:
+        return float("inf")
+    low, high = np.percentile(before, (5, 95))
+    diff = cv2.absdiff(before, gray[y:y + h, x:x + w]).astype(np.float32) / max(32.0, float(high - low))
+    return float(cv2.blur(diff, (max(2, min(w, h // 2)), h), borderType=cv2.BORDER_CONSTANT).max())
+
+
+def figures_line(line: "Line") -> bool:
+    """Whether a line's reading is short and holds a digit: what may change in place (``glyph_change``)."""
+    r = line.reading
+    return r is not None and len(r.text) <= FIGURE_LINE_CHARS and any(c.isdigit() for c in r.text)
 
 
 def _best(scores: np.ndarray) -> tuple[int, int, float]:
@@ -149,6 +187,7 @@ class LineTracker:
         self.lines: list[Line] = []
         self.found: list[tuple[float, float, float, bool]] = []  # per old line at the last follow: dx, dy, score,
         # partial
+        self.changed: list[bool] = []  # per old line at the last follow: figures that changed in place
         self.motion: tuple[float, float] = (0.0, 0.0)  # (dx, dy) px of the frame at the last follow
         self._next_track = 0
 
@@ -165,7 +204,7 @@ class LineTracker:
     def locate(self, gray: np.ndarray) -> None:
         """Where each old line went in the new frame (gray: (H, W) uint8): sets ``motion`` (the frame's, from
         the lines) and ``found`` (dx, dy, score, partial per old line), before the new frame's boxes are known."""
-        self.found, self.motion = [], (0.0, 0.0)
+        self.found, self.motion, self.changed = [], (0.0, 0.0), []
         if not self.lines:
             return
         half = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
@@ -195,6 +234,10 @@ class LineTracker:
                     dx, dy, score, partial = sdx, sdy, s_score, False
             found.append((dx, dy, score, partial))
         self.found, self.motion = found, motion
+        self.changed = [
+            figures_line(line) and score >= MIN_MATCH and MAX_GLYPH_CHANGE < glyph_change(
+                line.template, gray, (line.corner[0] + int(round(dx)), line.corner[1] + int(round(dy))))
+            for line, (dx, dy, score, _) in zip(self.lines, found)]
 
     def pair(self, boxes: Sequence[Box]) -> dict[int, Followed]:
         """The new frame's boxes -> box index -> the old line it continues (``locate`` ran on that frame)."""
@@ -214,8 +257,9 @@ class LineTracker:
                 part = (score >= MIN_MATCH and within >= MIN_INSIDE and line.reading is not None
                         and line.reading.confidence >= MIN_PART_CONFIDENCE)
                 if part or (iou >= MIN_IOU and (not partial or within >= MIN_INSIDE)):
-                    same = part or (score >= MIN_MATCH
-                                    and abs((nb[2] - nb[0]) - (x1 - x0)) <= MAX_WIDTH_CHANGE * (x1 - x0))
+                    same = not self.changed[o] and (part or (
+                        score >= MIN_MATCH
+                        and abs((nb[2] - nb[0]) - (x1 - x0)) <= MAX_WIDTH_CHANGE * (x1 - x0)))
                     pairs.append((max(iou, within) * score, n, o, not same))
         continued: dict[int, Followed] = {}
         used: set[int] = set()
@@ -244,7 +288,8 @@ class LineTracker:
         carried = []
         taken = [bounds(b) for b in boxes]
         for o, (line, (dx, dy, score, partial)) in enumerate(zip(self.lines, self.found)):
-            if o in used or partial or score < MIN_MATCH or line.reading is None or line.missed >= MAX_MISSED:
+            if (o in used or partial or score < MIN_MATCH or line.reading is None or line.missed >= MAX_MISSED
+                    or self.changed[o]):
                 continue
             box = tuple((x + dx, y + dy) for x, y in line.box)
             went = bounds(box)

@@ -34,7 +34,7 @@ from indexer.ocr_tracking import (MIN_INSIDE, MIN_PART_CONFIDENCE, Line, LineTra
                                   touches_edge)
 from indexer.span_gaps import MAX_GAP_FRAMES, join_interrupted
 from indexer.text_spans import (DEFAULT_CHANGE_THRESHOLD, MIN_TEXT_SIMILARITY, TextSpan, merge_spans, picture_change,
-                                text_similarity, thumbnail)
+                                similar_enough, thumbnail)
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,8 @@ class ScreenTextReader:
             if i in by_box:
                 r = by_box[i]
                 same = old is not None and (r is None) == (old.reading is None) and (
-                    r is None or old.reading is None or text_similarity(r.text, old.reading.text) >= SAME_LINE_TEXT)
+                    r is None or old.reading is None
+                    or similar_enough(r.text, old.reading.text, SAME_LINE_TEXT) is not None)
                 track = old.track if same and old is not None else self._tracker.new_track()
                 reading = TextBox(r.text, r.confidence, b, track) if r is not None else None
             else:

@@ -4,6 +4,7 @@ the title card, the credit lines and nothing else."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from indexer.ocr import OcrEngine, load_ocr_engine
 from indexer.ocr_filters import HAN, LATIN, keep_reading
 from indexer.ocr_scroll import FULL_EVERY, scroll_strip
-from indexer.ocr_tracking import Line
+from indexer.ocr_tracking import MAX_GLYPH_CHANGE, Line, glyph_change
 from indexer.probe import choose_video_stream, probe
 from indexer.sampling import FrameSampler, SamplingPolicy
 from indexer.screen_text import ScreenTextReader, ScreenTextStats
@@ -169,6 +170,43 @@ def cut(tmp_path: Path, name: str, start_s: float, duration_s: float) -> Path:
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", str(start_s), "-i", str(MEDIA / name), "-t",
                     str(duration_s), "-c", "copy", str(out)], check=True)
     return out
+
+
+def test_a_running_clock_is_read_again_each_second_and_a_still_score_once(engine: OcrEngine,
+                                                                         tmp_path: Path) -> None:
+    """Figures that change in place (a burnt-in clock) match their old picture almost everywhere, so they
+    would be followed with their first reading for as long as they show; a short line with a digit is read
+    again when a glyph of it changed, and readings with other digits are other spans. A score that stays put (over
+    moving footage) is one span, read about once."""
+    clock = (f"drawtext=fontfile={FONT}:text='%{{pts\\:hms}}':fontsize=30:fontcolor=yellow:box=1:"
+             "boxcolor=black@0.7:x=40:y=40")
+    score = (f"drawtext=fontfile={FONT}:text='HOME 2 - 1 AWAY':fontsize=30:fontcolor=white:box=1:"
+             "boxcolor=black@0.6:x=300:y=440")
+    spans, stats = read_file(engine, render(tmp_path / "clock.mp4", 12.0, "mandelbrot", [clock, score]))
+    seconds = {}  # second shown on the clock -> (start_s, end_s) of the span that read it
+    for s in spans:
+        if (hms := re.search(r"00:?00:?(\d\d)", normalise_text(s.text))) is not None:
+            seconds[int(hms.group(1))] = (s.start_s, s.end_s)
+    right = [sec for sec, (start_s, end_s) in seconds.items() if start_s <= sec + 0.5 < end_s + 1.0]
+    assert len(right) >= 9, seconds  # of the 12 seconds shown, each at its time (within a sampled frame)
+    assert len(seconds) == len(right), seconds  # and none read at a time it does not show
+    [home] = spans_of(spans, "HOME 2 - 1 AWAY")
+    assert home.start_s <= 1.0 and home.end_s >= 11.0
+
+
+def test_a_glyph_that_changed_is_seen_where_the_rest_of_the_line_matches() -> None:
+    rng = np.random.default_rng(3)
+    line = np.full((24, 120), 20, np.uint8)
+    for x in range(6, 110, 14):  # glyph-like strokes
+        line[5:19, x:x + 4] = 230
+    frame = np.full((80, 200), 20, np.uint8)
+    frame[30:54, 40:160] = line
+    noisy = np.clip(frame + rng.normal(0, 6, frame.shape), 0, 255).astype(np.uint8)  # compression noise
+    assert glyph_change(line, noisy, (40, 30)) < MAX_GLYPH_CHANGE
+    changed = noisy.copy()
+    changed[35:49, 40 + 90:40 + 102] = 230  # one digit became another: a wider glyph in its place
+    assert glyph_change(line, changed, (40, 30)) > MAX_GLYPH_CHANGE
+    assert glyph_change(line, noisy, (150, 30)) == float("inf")  # reaching out of the frame
 
 
 def test_the_silent_film_has_no_text(engine: OcrEngine) -> None:

@@ -126,6 +126,11 @@ def test_only_the_very_same_text_continues_a_span_across_a_cut() -> None:
 
 # --- matching readings to open spans -------------------------------------------------------------------------
 
+def other_figures(a: str, b: str) -> bool:
+    """For readings of one length (the test's): a digit in one where the other has another digit."""
+    return len(a) == len(b) and any(x != y and x.isdigit() and y.isdigit() for x, y in zip(a, b))
+
+
 def every_pair_greedy(open_spans: list, boxes: list[TextBox], min_similarity: float,
                       min_iou: float) -> dict[int, int]:
     """The matching as first written: every pair scored (3 for the same track, else similarity + overlap when
@@ -140,7 +145,7 @@ def every_pair_greedy(open_spans: list, boxes: list[TextBox], min_similarity: fl
                 continue
             iou = box_iou(span.last.box, box.box)
             sim = text_similarity(span.last.text, box.text) if iou >= min_iou else 0.0
-            if iou >= min_iou and sim >= min_similarity:
+            if iou >= min_iou and sim >= min_similarity and not other_figures(span.last.text, box.text):
                 pairs.append((sim + iou, b, s))
     matched: dict[int, int] = {}
     for _, b, s in sorted(pairs, reverse=True):
@@ -154,7 +159,8 @@ def test_followed_lines_matched_first_give_the_matching_of_every_pair_scored() -
 
     rng = np.random.default_rng(7)
     words = ["Sacha Goedegebure", "Sacha Goedegebur", "Jan Morgenstern", "Jan Morganstern", "SOUND DESIGN",
-             "S0UND DESIGN", "Sun Microsystems", "blender"]
+             "S0UND DESIGN", "Sun Microsystems", "blender", "00:00:05", "00:00:06", "0O:00:05",
+             "Lap 12 of 50", "Lap 13 of 50", "Lap l2 of 50"]
 
     def reading() -> TextBox:
         x, y = rng.integers(0, 12, size=2)
