@@ -52,7 +52,7 @@ MAX_MISSED = 2  # frames in a row a line the detector misses is carried by its p
 # and the whole line still matches its picture, so a followed line whose reading holds a digit and is at most
 # FIGURE_LINE_CHARS long is read again when a glyph-sized window of its picture changed by more than
 # MAX_GLYPH_CHANGE of its contrast (``glyph_change``); other lines are not checked (their cost is unchanged).
-FIGURE_LINE_CHARS, MAX_GLYPH_CHANGE = 24, 0.15
+FIGURE_LINE_CHARS, MAX_GLYPH_CHANGE = 24, 0.08
 
 
 def bounds(box: Box) -> tuple[float, float, float, float]:
@@ -100,11 +100,12 @@ def glyph_change(before: np.ndarray, gray: np.ndarray, corner: tuple[int, int]) 
     mean absolute difference over a window as high as the line and half as wide, in units of the line's
     contrast (5th to 95th percentile of ``before``, at least 32 gray levels). Out of the frame: inf.
 
-    Measured (``tests/test_screen_text.py``'s kind of footage, 640 x 360, 1 fps): a burnt-in clock over
-    moving test patterns, whose seconds and frame counter change at every sampled frame, 0.18-0.82 (median
-    0.49); short captions with figures standing over the same footage 0-0.43 (median 0.03), the background
-    showing through their boxes; so at 0.15 a clock is read again at nearly every change and a still
-    caption about half as often as it is followed (each re-reading costs a short line's recognition, 3-7 ms).
+    Measured at 1 fps: a clock and a timecode on a still picture (960 x 540, 30 px) whose seconds change
+    (one glyph, "7" to "8") 0.10-0.27, unchanged 0-0.02; a clock and frame counter over moving test patterns
+    (640 x 360, 20 px) 0.18-0.82, short captions with figures standing over that footage 0-0.43 (median
+    0.03: the background shows through their boxes). At 0.08 every change of the still clock is read, and a
+    caption over moving footage is read again at about half the frames it is followed in (a short line's
+    recognition, 3-7 ms; it reads the same and its span goes on).
 
     >>> line = np.zeros((20, 60), np.uint8); line[4:16, 10:18] = 255; frame = np.zeros((40, 80), np.uint8)
     >>> frame[10:30, 5:65] = line; round(glyph_change(line, frame, (5, 10)), 2)
@@ -177,6 +178,7 @@ class Followed:
     box: Box  # where the line is now: the new box, or where the old line went when the new box is part of it
     reread: bool  # it matched only loosely or changed width: recognise it again (a new caption in the same
     # place looks much like the old one); it stays the same line if it reads about the same
+    figures_changed: bool = False  # read again only because a glyph of its figures changed (it is where it went)
 
 
 class LineTracker:
@@ -269,8 +271,10 @@ class LineTracker:
                 dx, dy = found[o][0], found[o][1]
                 went_box = tuple((x + dx, y + dy) for x, y in self.lines[o].box)
                 went_w = bounds(went_box)[2] - bounds(went_box)[0]
-                keep_old = not reread and (x1 - x0) < (1 - MAX_WIDTH_CHANGE) * went_w
-                continued[n] = Followed(self.lines[o], went_box if keep_old else boxes[n], reread)
+                # a part of the line boxed: the whole line goes on where it went (read again there when its
+                # figures changed)
+                keep_old = (not reread or self.changed[o]) and (x1 - x0) < (1 - MAX_WIDTH_CHANGE) * went_w
+                continued[n] = Followed(self.lines[o], went_box if keep_old else boxes[n], reread, self.changed[o])
                 used.add(o)
         return continued
 

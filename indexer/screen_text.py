@@ -4,9 +4,11 @@ engine (``indexer.ocr``), and the readings that become spans (``indexer.text_spa
 Each sampled frame goes down the first of these paths that applies:
 
 1. unchanged: the picture did not change since the last frame looked at (same shot, ``picture_change`` under
-   the threshold, no frame waiting for a probe): it shows what that frame showed; nothing runs.
+   the threshold, no frame waiting for a probe, no short line of figures changed in place: a clock on a still
+   picture): it shows what that frame showed; nothing runs.
 2. read: text was showing at the last frame read: detect at ``read_width_px``, follow each line from the last
-   frame read (``indexer.ocr_tracking``), recognise only the lines that are new or look changed, in one batch.
+   frame read (``indexer.ocr_tracking``), recognise only the lines that are new or look changed, in one batch
+   (a short line with figures counts as changed when one glyph of it did: a clock, a score).
    While text shows every sampled frame is read, so a span ends within one sampling interval. When the frame
    is the last one scrolled (every line found where the frame's motion puts it), the lines are carried and
    only the strip the scroll uncovered is detected (``indexer.ocr_scroll``).
@@ -30,8 +32,8 @@ import numpy as np
 
 from indexer.ocr import Box, OcrEngine, TextBox
 from indexer.ocr_scroll import FULL_EVERY, carried, detect_in_rows, scroll_strip, strip_and_carried
-from indexer.ocr_tracking import (MIN_INSIDE, MIN_PART_CONFIDENCE, Line, LineTracker, bounds, inside, moved,
-                                  touches_edge)
+from indexer.ocr_tracking import (MAX_GLYPH_CHANGE, MIN_INSIDE, MIN_PART_CONFIDENCE, Line, LineTracker, bounds,
+                                  figures_line, glyph_change, inside, moved, touches_edge)
 from indexer.span_gaps import MAX_GAP_FRAMES, join_interrupted
 from indexer.text_spans import (DEFAULT_CHANGE_THRESHOLD, MIN_TEXT_SIMILARITY, TextSpan, merge_spans, picture_change,
                                 similar_enough, thumbnail)
@@ -106,7 +108,8 @@ class ScreenTextReader:
         thumb, new_shot = thumbnail(frame), shot != self._last_shot
         self._last_shot = shot
         if (not new_shot and self._pending is None and self._last_thumb is not None
-                and picture_change(self._last_thumb, thumb) <= self.change_threshold):
+                and picture_change(self._last_thumb, thumb) <= self.change_threshold
+                and not self._figures_changed(frame)):
             self.stats.frames_unchanged += 1
             return
         self._last_thumb = thumb
@@ -125,6 +128,15 @@ class ScreenTextReader:
         else:
             self._read[index] = []
         self._pending = None
+
+    def _figures_changed(self, frame: np.ndarray) -> bool:
+        """Whether a short line with figures showing at the last frame read changed in place: a clock or a
+        timecode on a still picture changes too few pixels for the thumbnail to see (frame: (H, W, 3) RGB)."""
+        lines = [line for line in self._tracker.lines if figures_line(line)] if self._showing else []
+        if not lines:
+            return False
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)  # (H, W) uint8
+        return any(glyph_change(line.template, gray, line.corner) > MAX_GLYPH_CHANGE for line in lines)
 
     def _probe(self, frame: np.ndarray) -> bool:
         self.stats.frames_probed += 1
@@ -161,7 +173,8 @@ class ScreenTextReader:
         continued = self._tracker.pair(boxes)
         boxes = [continued[i].box if i in continued else b for i, b in enumerate(boxes)]
         kept = [bounds(continued[i].box) for i in continued  # another part of a line followed (sure) is no line
-                if not continued[i].reread and (r := continued[i].line.reading) is not None
+                if (not continued[i].reread or continued[i].figures_changed)
+                and (r := continued[i].line.reading) is not None
                 and r.confidence >= MIN_PART_CONFIDENCE]
         drop = {i for i, b in enumerate(boxes)
                 if i not in continued and any(inside(bounds(b), k) >= MIN_INSIDE for k in kept)}

@@ -173,20 +173,24 @@ class _OpenSpan:
                         box=best.box, frame_count=self.frame_count)
 
 
-def _figures_differ(matcher: difflib.SequenceMatcher) -> bool:
-    """Whether the two strings of ``matcher`` put one digit where the other has another."""
-    a, b = matcher.a, matcher.b
-    return any(x != y and x.isdigit() and y.isdigit() for tag, i1, i2, j1, j2 in matcher.get_opcodes()
-               if tag == "replace" for x, y in zip(a[i1:i2], b[j1:j2]))
+def figures_differ(a: str, b: str) -> bool:
+    """Whether two readings hold as many digits, not the same ones: a clock, a timecode, a counter or a
+    score that changed. A digit read as a letter ("2O24") changes how many there are: reading noise.
+
+    >>> figures_differ("10:00:00:00", "10:00:00:10"), figures_differ("Revenue 2024", "REVENUE 2O24")
+    (True, False)
+    """
+    da, db = [c for c in a if c.isdigit()], [c for c in b if c.isdigit()]
+    return len(da) == len(db) and da != db
 
 
 def similar_enough(a: str, b: str, min_similarity: float) -> float | None:
     """``text_similarity(a, b)`` when it is at least ``min_similarity``, else None; difflib's upper bounds
     (``real_quick_ratio``, ``quick_ratio``) turn most other pairs away before the full comparison.
 
-    Readings that put one digit where the other has another are never similar enough: a clock, a timecode, a
+    Readings whose figures differ (``figures_differ``) are never similar enough: a clock, a timecode, a
     counter or a score that changed on screen is other text however alike the rest reads ("00:00:05" and
-    "00:00:06" are 88 % alike). A digit read as a letter ("2O24") is reading noise and stays similar.
+    "00:00:06" are 88 % alike).
 
     >>> similar_enough("Sun Microsystems", "SUN MICROSYSTEMS", 0.8), similar_enough("Sun", "Jan Morgenstern", 0.8)
     (1.0, None)
@@ -197,7 +201,7 @@ def similar_enough(a: str, b: str, min_similarity: float) -> float | None:
     if matcher.real_quick_ratio() < min_similarity or matcher.quick_ratio() < min_similarity:
         return None
     ratio = matcher.ratio()
-    return ratio if ratio >= min_similarity and not _figures_differ(matcher) else None
+    return ratio if ratio >= min_similarity and not figures_differ(a, b) else None
 
 
 def _match(open_spans: Sequence[_OpenSpan], boxes: Sequence[TextBox], min_similarity: float,

@@ -4,6 +4,8 @@ consecutive frames is one span with its best reading."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from indexer.ocr import TextBox
@@ -127,8 +129,9 @@ def test_only_the_very_same_text_continues_a_span_across_a_cut() -> None:
 # --- matching readings to open spans -------------------------------------------------------------------------
 
 def other_figures(a: str, b: str) -> bool:
-    """For readings of one length (the test's): a digit in one where the other has another digit."""
-    return len(a) == len(b) and any(x != y and x.isdigit() and y.isdigit() for x, y in zip(a, b))
+    """As many digits in both, not the same (the digits compared as one number)."""
+    da, db = re.sub(r"\D", "", a), re.sub(r"\D", "", b)
+    return len(da) == len(db) and da != db
 
 
 def every_pair_greedy(open_spans: list, boxes: list[TextBox], min_similarity: float,

