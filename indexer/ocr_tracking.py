@@ -178,7 +178,8 @@ class Followed:
     box: Box  # where the line is now: the new box, or where the old line went when the new box is part of it
     reread: bool  # it matched only loosely or changed width: recognise it again (a new caption in the same
     # place looks much like the old one); it stays the same line if it reads about the same
-    figures_changed: bool = False  # read again only because a glyph of its figures changed (it is where it went)
+    figures_changed: bool = False  # read again only because a glyph of its figures changed (it is where it
+    # went)
 
 
 class LineTracker:
@@ -274,7 +275,8 @@ class LineTracker:
                 # a part of the line boxed: the whole line goes on where it went (read again there when its
                 # figures changed)
                 keep_old = (not reread or self.changed[o]) and (x1 - x0) < (1 - MAX_WIDTH_CHANGE) * went_w
-                continued[n] = Followed(self.lines[o], went_box if keep_old else boxes[n], reread, self.changed[o])
+                continued[n] = Followed(self.lines[o], went_box if keep_old else boxes[n], reread,
+                                        self.changed[o])
                 used.add(o)
         return continued
 

@@ -32,8 +32,8 @@ import numpy as np
 
 from indexer.ocr import Box, OcrEngine, TextBox
 from indexer.ocr_scroll import FULL_EVERY, carried, detect_in_rows, scroll_strip, strip_and_carried
-from indexer.ocr_tracking import (MAX_GLYPH_CHANGE, MIN_INSIDE, MIN_PART_CONFIDENCE, Line, LineTracker, bounds,
-                                  figures_line, glyph_change, inside, moved, touches_edge)
+from indexer.ocr_tracking import (MAX_GLYPH_CHANGE, MIN_INSIDE, MIN_PART_CONFIDENCE, Line, LineTracker,
+                                  bounds, figures_line, glyph_change, inside, moved, touches_edge)
 from indexer.span_gaps import MAX_GAP_FRAMES, join_interrupted
 from indexer.text_spans import (DEFAULT_CHANGE_THRESHOLD, MIN_TEXT_SIMILARITY, TextSpan, merge_spans, picture_change,
                                 similar_enough, thumbnail)
