@@ -192,8 +192,8 @@ def test_holdout4_is_a_sixth_library_in_new_voices_and_words(plan: Plan) -> None
 
 
 def test_holdout5_is_a_seventh_library_in_new_voices_and_words(plan: Plan) -> None:
-    """holdout5 (written blind and frozen before the search changes of session 21): six reels, 60+ queries, 40+
-    sharing no content word, 18+ caption targets, and no text, file or voice any earlier plan has."""
+    """holdout5 (written blind and frozen before the search changes of session 21): six reels, 60+ queries,
+    40+ sharing no content word, 18+ caption targets, and no text, file or voice any earlier plan has."""
     holdout5 = load_plan(HOLDOUT_PLAN.with_name("holdout5.toml"))
     queries = [(reel, q) for reel in holdout5.reels for q in reel.queries]
     assert len(holdout5.reels) == 6 and len(queries) >= 60 and not holdout5.real
