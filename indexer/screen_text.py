@@ -199,6 +199,11 @@ class ScreenTextReader:
                     or similar_enough(r.text, old.reading.text, SAME_LINE_TEXT) is not None)
                 track = old.track if same and old is not None else self._tracker.new_track()
                 reading = TextBox(r.text, r.confidence, b, track) if r is not None else None
+                if same and old is not None and old.reading is not None and continued[i].figures_changed:
+                    # read again only to see whether its figures changed, and they did not: the reading
+                    # stands (a second reading of a caption over moving footage is no better, and the
+                    # recogniser is surer of "Round 2:music" than of "Round 2: music")
+                    reading = moved(old.reading, b)
             else:
                 assert old is not None
                 track, reading = old.track, moved(old.reading, b) if old.reading is not None else None
