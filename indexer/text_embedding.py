@@ -247,12 +247,13 @@ class TextEncoder:
 
     @staticmethod
     def revision_of(source: Path | str, model: str | None = None) -> str:
-        """The weights' digest (16 hex digits), with "+int8" when ``model`` runs quantized (INT8_EXCEPT): its
+        """The weights' digest (16 hex digits), with "+int8-alone" when ``model`` runs quantized (INT8_EXCEPT),
+        each text on its own (``indexer.text_onnx``; "+int8" until session 21, when texts were batched): its
         vectors differ from the float model's, so text embedded by one is not searched with the other."""
         directory = Path(source)
         weights = [p for p in (directory / "model.safetensors", directory / "pytorch_model.bin") if p.is_file()]
         digest = sha256_of(weights[0])[:16] if weights else hashlib.sha256(str(source).encode()).hexdigest()[:16]
-        return digest + ("+int8" if model in INT8_EXCEPT else "")
+        return digest + ("+int8-alone" if model in INT8_EXCEPT else "")
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Stored text (lines, captions, chunks) -> (N, dim) float32, L2-normalised, after the model's

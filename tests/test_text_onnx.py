@@ -112,6 +112,22 @@ def test_an_int8_copy_keeps_the_named_down_projections_float_and_stays_close_to_
     assert (a * b).sum(1).min() > 0.95 and np.abs(a - b).max() > 1e-4  # close, yet another copy
 
 
+def test_an_int8_text_gets_the_same_vector_whatever_is_embedded_with_it(tmp_path) -> None:
+    """Dynamic int8 quantizes a batch's activations with one scale, set by its largest value: batched, a
+    caption's vector would move with the other texts of its batch. Each text runs alone, so it is the vector
+    its own words give as a query."""
+    source = resolve_text_model(MINILM)
+    int8 = OnnxSentenceModel(source, TextEncoder.revision_of(source), tmp_path, int8_except=(1, 4))
+    caption = "Harbour lights at midnight"
+    others = ["00:00:05.480 n=137", "Every Wednesday since nineteen fifty eight, members have met above the "
+              "old post office on Mill Lane, and the older ones help set up the boards. " * 3, "Lot 47"]
+    alone = int8.encode([caption])[0]  # (384,)
+    for company in (others, others[:1], others[1:]):
+        assert np.array_equal(int8.encode([*company, caption])[-1], alone)
+    batched = np.concatenate([int8._batch([e]) for e in int8.tokenizer.encode_batch([caption])])[0]
+    assert np.array_equal(batched, alone)  # alone is one batch of one
+
+
 def test_a_graph_without_the_named_layers_is_not_quantized(tmp_path) -> None:
     source = resolve_text_model(MINILM)
     with pytest.raises(ValueError, match="layer.99"):
@@ -121,6 +137,6 @@ def test_a_graph_without_the_named_layers_is_not_quantized(tmp_path) -> None:
 
 def test_int8_models_are_keyed_apart_from_their_float_vectors() -> None:
     source = resolve_text_model(MINILM)
-    assert TextEncoder.revision_of(source, "all-mpnet-base-v2-int8").endswith("+int8")
+    assert TextEncoder.revision_of(source, "all-mpnet-base-v2-int8").endswith("+int8-alone")
     assert "+" not in TextEncoder.revision_of(source, "all-mpnet-base-v2")
     assert "+" not in TextEncoder.revision_of(source)
