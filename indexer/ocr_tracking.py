@@ -178,8 +178,8 @@ class Followed:
     box: Box  # where the line is now: the new box, or where the old line went when the new box is part of it
     reread: bool  # it matched only loosely or changed width: recognise it again (a new caption in the same
     # place looks much like the old one); it stays the same line if it reads about the same
-    figures_changed: bool = False  # read again only because a glyph of its figures changed (it is where it
-    # went)
+    figures_changed: bool = False  # read again only because a glyph of its figures changed: otherwise it
+    # looks the same, where it went
 
 
 class LineTracker:
@@ -260,23 +260,24 @@ class LineTracker:
                 part = (score >= MIN_MATCH and within >= MIN_INSIDE and line.reading is not None
                         and line.reading.confidence >= MIN_PART_CONFIDENCE)
                 if part or (iou >= MIN_IOU and (not partial or within >= MIN_INSIDE)):
-                    same = not self.changed[o] and (part or (
-                        score >= MIN_MATCH
-                        and abs((nb[2] - nb[0]) - (x1 - x0)) <= MAX_WIDTH_CHANGE * (x1 - x0)))
+                    same = part or (score >= MIN_MATCH
+                                    and abs((nb[2] - nb[0]) - (x1 - x0)) <= MAX_WIDTH_CHANGE * (x1 - x0))
                     pairs.append((max(iou, within) * score, n, o, not same))
         continued: dict[int, Followed] = {}
         used: set[int] = set()
-        for _, n, o, reread in sorted(pairs, reverse=True):
+        for _, n, o, looks_changed in sorted(pairs, reverse=True):
             if n not in continued and o not in used:
+                figures_only = self.changed[o] and not looks_changed  # read again for its figures alone
+                reread = looks_changed or figures_only
                 x0, y0, x1, y1 = bounds(boxes[n])
                 dx, dy = found[o][0], found[o][1]
                 went_box = tuple((x + dx, y + dy) for x, y in self.lines[o].box)
                 went_w = bounds(went_box)[2] - bounds(went_box)[0]
                 # a part of the line boxed: the whole line goes on where it went (read again there when its
                 # figures changed)
-                keep_old = (not reread or self.changed[o]) and (x1 - x0) < (1 - MAX_WIDTH_CHANGE) * went_w
+                keep_old = not looks_changed and (x1 - x0) < (1 - MAX_WIDTH_CHANGE) * went_w
                 continued[n] = Followed(self.lines[o], went_box if keep_old else boxes[n], reread,
-                                        self.changed[o])
+                                        figures_only)
                 used.add(o)
         return continued
 
