@@ -39,8 +39,8 @@ MIN_FILL = 2 / 3
 # An int8 graph embeds each text alone. Its activations are quantized with one scale per tensor, set by the
 # largest value in the batch, so a text's vector depended on the texts batched with it: the chunk texts of two
 # libraries (session 21, holdout3 and frozen, int8 mpnet), embedded batched and alone, came out at cosine
-# 0.978 on mean to themselves (0.92 at worst), enough to swap moments whose similarities are 0.01 apart; and
-# as a file's chunks are embedded together, a rule that read or cut one of them otherwise moved all the others.
+# 0.978 on mean to themselves (0.92 at worst), enough to swap moments whose similarities are 0.01 apart;
+# and as a file's chunks are embedded together, a rule that read or cut one of them otherwise moved the rest.
 # Alone, a text gets the vector a query of the same words gets (queries are embedded alone), closer to the
 # float model's (cosine to it 0.9794 -> 0.9835 on mean, 5th percentile 0.9655 -> 0.9714), for 1.46x the int8
 # CPU (7.6 -> 11.1 s; the float model 18.5; the Big Buck Bunny run's 186 texts 4.6-4.7 -> 5.2-5.8 s).
