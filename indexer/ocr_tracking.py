@@ -267,8 +267,8 @@ class LineTracker:
         used: set[int] = set()
         for _, n, o, looks_changed in sorted(pairs, reverse=True):
             if n not in continued and o not in used:
-                figures_only = self.changed[o] and not looks_changed  # read again for its figures alone
-                reread = looks_changed or figures_only
+                reread = looks_changed or self.changed[o]
+                figures_only = reread and not looks_changed  # read again for its figures alone
                 x0, y0, x1, y1 = bounds(boxes[n])
                 dx, dy = found[o][0], found[o][1]
                 went_box = tuple((x + dx, y + dy) for x, y in self.lines[o].box)
