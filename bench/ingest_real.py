@@ -53,9 +53,10 @@ def ffmpeg_s(library: Path, skip_nonref: bool = False) -> float:
 
 
 def index_s(library: Path, data_dir: Path, n_files: int,
-            jobs: int | None) -> tuple[float, int, dict[str, float], dict[str, list[Any]]]:
-    """(wall s, files at once, busy seconds per stage, kept outcomes) of `scenedex index` on ``library``;
-    ``jobs`` None: the index_jobs setting (SCENEDEX_INDEX_JOBS, else its default), as the CLI does."""
+            jobs: int | None) -> tuple[float, tuple[int, int], dict[str, float], dict[str, list[Any]]]:
+    """(wall s, (files at once, segments of a file OCR reads at once), busy seconds per stage, kept outcomes) of
+    `scenedex index` on ``library``; ``jobs`` None: the index_jobs setting (SCENEDEX_INDEX_JOBS, else its
+    default), as the CLI does; OCR's segments: the ocr_workers setting (SCENEDEX_OCR_WORKERS)."""
     from scenedex.runtime import index_setup, open_database
     from scenedex.settings import Settings
     from workers.index_run import index_paths
@@ -68,7 +69,8 @@ def index_s(library: Path, data_dir: Path, n_files: int,
                               qa_tower=setup.qa_tower, jobs=settings.index_jobs)
         elapsed = time.perf_counter() - t0
     assert len(summary.indexed) == n_files, summary
-    return elapsed, settings.index_jobs, dict(seconds), dict(outcomes)
+    ocr_workers = setup.text.ocr.workers if setup.text.ocr is not None else 0
+    return elapsed, (settings.index_jobs, ocr_workers), dict(seconds), dict(outcomes)
 
 
 def ocr_items(outcomes: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -162,7 +164,7 @@ def run_real(seconds: int, files: tuple[str, ...] = FILES, jobs: int | None = No
         c0 = cpu_s()
         before_s = ffmpeg_s(library)
         c1 = cpu_s()
-        total_s, jobs, raw, outcomes = index_s(library, work / "data", len(files), jobs)
+        total_s, (jobs, ocr_workers), raw, outcomes = index_s(library, work / "data", len(files), jobs)
         c2 = cpu_s()
         after_s = ffmpeg_s(library)  # the machine is shared: the baseline on both sides of the run
         c3 = cpu_s()
@@ -182,7 +184,7 @@ def run_real(seconds: int, files: tuple[str, ...] = FILES, jobs: int | None = No
     chaplin = chaplin_lines()
     embedding = embedding_alone(outcomes)
     print(f"{' + '.join(files)}{f' (first {seconds} s each)' if seconds else ''}, default channels, no vision model, "
-          f"{jobs} file(s) at once")
+          f"{jobs} file(s) at once, OCR reading {ocr_workers} segment(s) of a file at once")
     print(f"load average before {load_before}, after {load_average()} (2 cores), {ffmpeg_version()}\n")
     print(f"plain ffmpeg -vf fps=1 -f null -   {base_s:7.1f} s   (before {before_s:.1f} s, after {after_s:.1f} s)")
     print(f"  the same, -skip_frame noref      {noref_s:7.1f} s   (the decoding shortcut scenedex takes by default)")

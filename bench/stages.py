@@ -19,6 +19,7 @@ from typing import Any
 import indexer.ocr
 import indexer.sampling
 import indexer.screen_text
+import indexer.screen_text_segments
 import indexer.text_embedding
 import workers.channels
 import workers.file_pass
@@ -64,7 +65,7 @@ def stage_timer() -> Iterator[tuple[dict[str, float], dict[str, list[Any]]]]:
     wrap(workers.ingest, "run_file_pass", "file pass", keep=True)
     wrap(workers.channels.FramesConsumer, "feed", "frames: encoders")
     wrap(indexer.screen_text.ScreenTextReader, "feed", OCR)
-    wrap(indexer.screen_text.ScreenTextReader, "finish", OCR)
+    wrap(indexer.screen_text_segments.SegmentedScreenText, "finish", OCR)  # the segments' readings joined
     for owner in (workers.ingest, workers.file_pass):
         wrap(owner, "run_speech", "speech")
         wrap(owner, "run_subtitles", "subtitles")

@@ -25,7 +25,8 @@ which frames get which part):
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,18 +271,41 @@ class OcrEngine:
             return self._rec(x)
 
         try:
-            if self.rec_workers > 1 and len(groups) > 1:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self.rec_workers, thread_name_prefix="scenedex-ocr-rec")
-                results = list(self._pool.map(run, groups))
-            else:
-                results = [run(idx) for idx in groups]
+            results = self._run_groups(run, groups) if self.rec_workers > 1 and len(groups) > 1 \
+                else [run(idx) for idx in groups]
             for idx, readings in zip(groups, results):
                 for i, (text, score) in zip(idx, readings):
                     out[i] = (str(text), float(score))
         except Exception as exc:
             raise self._fail(crops[0], exc) from exc
         return out
+
+    def _run_groups(self, run: Callable[[list[int]], list[tuple[str, float]]],
+                    groups: list[list[int]]) -> list[list[tuple[str, float]]]:
+        """``run`` on every group, ``rec_workers`` at once: the calling thread and the engine's helper threads
+        take the next group in turn. The caller works too, so readers that share the engine (files, a file's
+        segments: ``indexer.screen_text_segments``) each bring a thread, and a helper still queued behind another
+        reader's work when the groups are done is cancelled rather than waited for."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.rec_workers - 1, thread_name_prefix="scenedex-ocr-rec")
+        results: list[list[tuple[str, float]]] = [[] for _ in groups]
+        queue = iter(range(len(groups)))
+        lock = threading.Lock()
+
+        def drain() -> None:
+            while True:
+                with lock:
+                    k = next(queue, None)
+                if k is None:
+                    return
+                results[k] = run(groups[k])
+
+        helpers = [self._pool.submit(drain) for _ in range(min(self.rec_workers, len(groups)) - 1)]
+        drain()
+        for helper in helpers:
+            if not helper.cancel():
+                helper.result()  # started: it finishes the group it took (and raises its error)
+        return results
 
     def recognise_boxes(self, frame: np.ndarray, boxes: Sequence[Box]) -> list[TextBox | None]:
         """Recognise the given boxes of ``frame``, one batch: a TextBox where the reading is text

@@ -77,6 +77,7 @@ class ScreenTextReader:
     probe_every: int = PROBE_EVERY
     change_threshold: float = DEFAULT_CHANGE_THRESHOLD
     scroll_strips: bool = True  # detect only what a scroll uncovered (``indexer.ocr_scroll``)
+    read_first: bool = False  # the first frame fed is read, not probed (a segment's first: text may be showing)
     stats: ScreenTextStats = field(default_factory=ScreenTextStats)
 
     def __post_init__(self) -> None:
@@ -113,7 +114,7 @@ class ScreenTextReader:
             self.stats.frames_unchanged += 1
             return
         self._last_thumb = thumb
-        if self._showing:
+        if self._showing or (index == 0 and self.read_first):
             self._read_frame(index, frame)
             return
         self._since_probe += 1
@@ -219,27 +220,41 @@ class ScreenTextReader:
         self._read[index] = [line.reading for line in lines if line.reading is not None]
         self._showing = bool(self._read[index])
 
+    @property
+    def readings(self) -> tuple[list[float], list[int], dict[int, list[TextBox]]]:
+        """(time of every frame fed, its shot, frame index -> what was read there: frames read or probed)."""
+        return self._t_s, self._shot, self._read
+
     def finish(self, interval_s: float, duration_s: float, frame_shot: np.ndarray | None = None) -> list[TextSpan]:
         """The spans of everything fed; text still showing at the last frame ends at ``duration_s`` (or one
         interval after the last frame, whichever is later). ``frame_shot`` (N,): the shot of every frame fed,
         when the shots known while feeding were provisional (a decode shared with shot detection)."""
-        if not self._t_s:
-            return []
-        if frame_shot is not None:
-            assert frame_shot.shape == (len(self._t_s),), f"frame_shot {frame_shot.shape} for {len(self._t_s)} frames"
-            self._shot = [int(v) for v in frame_shot]
-        t_s = np.asarray(self._t_s)
-        selected = np.asarray(sorted(self._read), dtype=np.int64)
-        end_s = duration_s if duration_s > float(t_s[-1]) else float(t_s[-1]) + interval_s
-        frame_shot = np.asarray(self._shot, dtype=np.int64)  # (N,)
-        spans = join_interrupted(merge_spans(t_s, self._read, selected, interval_s, end_s=end_s,
-                                             frame_shot=frame_shot),
-                                 t_s, MAX_GAP_FRAMES * interval_s, frame_shot)
-        s = self.stats
-        log.info("OCR: %d frames, %d unchanged, %d probed, %d read; %d lines recognised, %d followed; "
-                 "detect %.1f s, recognise %.1f s; %d spans", s.frames_given, s.frames_unchanged, s.frames_probed,
-                 s.frames_read, s.lines_recognised, s.lines_followed, s.detect_s, s.recognise_s, len(spans))
+        spans = spans_of_readings(self._t_s, frame_shot if frame_shot is not None else np.asarray(self._shot),
+                                  self._read, interval_s, duration_s)
+        log_read(self.stats, len(spans))
         return spans
+
+
+def spans_of_readings(t_s: list[float], frame_shot: np.ndarray, read: dict[int, list[TextBox]], interval_s: float,
+                      duration_s: float) -> list[TextSpan]:
+    """Spans of the readings of a file's frames: t_s (N,) every frame's time, frame_shot (N,) its shot, ``read``
+    frame index -> readings (frames read or probed); text showing at the last frame ends at ``duration_s``, or one
+    interval after the last frame when that is later."""
+    if not t_s:
+        return []
+    assert frame_shot.shape == (len(t_s),), f"frame_shot {frame_shot.shape} for {len(t_s)} frames"
+    times_s = np.asarray(t_s)  # (N,)
+    selected = np.asarray(sorted(read), dtype=np.int64)
+    end_s = duration_s if duration_s > float(times_s[-1]) else float(times_s[-1]) + interval_s
+    shots = np.asarray(frame_shot, dtype=np.int64)  # (N,)
+    return join_interrupted(merge_spans(times_s, read, selected, interval_s, end_s=end_s, frame_shot=shots),
+                            times_s, MAX_GAP_FRAMES * interval_s, shots)
+
+
+def log_read(s: ScreenTextStats, spans: int) -> None:
+    log.info("OCR: %d frames, %d unchanged, %d probed, %d read; %d lines recognised, %d followed; "
+             "detect %.1f s, recognise %.1f s; %d spans", s.frames_given, s.frames_unchanged, s.frames_probed,
+             s.frames_read, s.lines_recognised, s.lines_followed, s.detect_s, s.recognise_s, spans)
 
 
 def read_screen_text(engine: OcrEngine, frames: np.ndarray, t_s: np.ndarray, frame_shot: np.ndarray,

@@ -86,7 +86,7 @@ def index_setup(settings: Settings) -> IndexSetup:
                           qa_tower_key=qa_tower.key if qa_tower is not None else None)
     ocr = OcrSettings(fps=settings.ocr_fps, width_px=settings.ocr_width_px,
                       min_confidence=settings.ocr_min_confidence, scripts=settings.ocr_scripts,
-                      skip_nonref=skip_nonref) if settings.ocr else None
+                      skip_nonref=skip_nonref, workers=settings.ocr_workers) if settings.ocr else None
     text = TextChannels(subtitles=settings.subtitles, speech=settings.speech, speech_model=settings.speech_model,
                         speech_language=settings.speech_language, speech_beam_size=settings.speech_beam_size,
                         speech_device=settings.device, ocr=ocr,

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     ocr_width_px: int = Field(default=960, ge=160, le=3840)
     ocr_min_confidence: float = Field(default=0.5, ge=0, le=1)
     ocr_scripts: tuple[str, ...] = ("latin",)  # writing systems kept: latin, han (e.g. '["latin","han"]')
+    # Segments of one file's frames OCR reads at once, each by a reader of its own (indexer.screen_text_segments):
+    # for a machine with cores to spare and files full of text. 1 until measured on a many-core machine
+    # (bench/ocr_segments.py): on 2 cores it only shortens OCR run alone (1.26x with 2).
+    ocr_workers: int = Field(default=1, ge=1, le=64)
     # Sentence-embedding model for text chunks and text queries; empty = the packaged all-MiniLM-L6-v2 and
     # all-mpnet-base-v2 (int8) joined; "all-MiniLM-L6-v2" alone is the fastest; models joined by commas.
     text_model: str | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,17 +82,19 @@ class BrokenEngine:
         raise OcrError(Path("models"), "OCR failed on a test frame", "report it")
 
 
-def test_a_failing_ocr_leaves_the_frames_done_and_the_decode_thread_ends(clip: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("ocr_workers", [1, 2])
+def test_a_failing_ocr_leaves_the_frames_done_and_the_decode_thread_ends(clip: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                         ocr_workers: int) -> None:
     info = probe(clip)
     stream = choose_video_stream(info)
-    models = RunModels(None, TEXT)
+    models = RunModels(None, replace(TEXT, ocr=OcrSettings(workers=ocr_workers)))
     monkeypatch.setattr(models, "ocr_engine", lambda: BrokenEngine())
     frames, ocr, _, _ = run_file_pass(info, stream, POLICY, 0.5, models, None, _channel)
     assert frames.status == ChannelStatus.DONE and len(frames.t_s) == 8, frames
     assert ocr.status == ChannelStatus.FAILED and ocr.reason == "OCR failed on a test frame", ocr
     assert ocr.channel == Channel.OCR
-    assert not [t for t in threading.enumerate() if t.name == "scenedex-decode"]
+    assert not [t for t in threading.enumerate() if t.name == "scenedex-decode"
+                or t.name.startswith("scenedex-ocr-seg")]  # the segment readers stopped too
 
 
 def _threads_calling(models: RunModels, loader: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -28,3 +28,12 @@ def test_only_the_named_section_runs() -> None:
     assert "== FAISS search" in done.stdout and "faiss exact inner-product search on" in done.stdout
     assert "== vision encoders" not in done.stdout and "== speech" not in done.stdout
     assert "0 section(s) failed" in done.stdout
+
+
+def test_the_ocr_segments_section_times_one_reader_against_several_on_the_real_credits() -> None:
+    done = gpu_sh("ocrseg")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "bbb_credits_720p.mp4, 109 frames at 960 px" in done.stdout, done.stdout
+    rows = [line.split() for line in done.stdout.splitlines() if line.strip()[:1].isdigit() and "x" in line]
+    assert [row[0] for row in rows][:2] == ["1", "2"], done.stdout  # one reader, then two, in the same run
+    assert all(int(row[5].split("/")[0]) >= 240 for row in rows), done.stdout  # credit lines read, each way

@@ -102,3 +102,20 @@ def test_speech_decodes_with_a_beam_of_5_unless_told_otherwise(monkeypatch, tmp_
         monkeypatch.setenv("SCENEDEX_SPEECH_BEAM_SIZE", bad)
         with pytest.raises(ValidationError, match="speech_beam_size"):
             Settings(data_dir=tmp_path)
+
+
+def test_ocr_segments_read_at_once_reach_the_ocr_and_leave_the_channels_key_alone(monkeypatch, tmp_path: Path) -> None:
+    """SCENEDEX_OCR_WORKERS is the machine's (how many cores read one file's text), not what is read: the
+    channels' key is the same, so a library is not indexed again for it; 0 is refused."""
+    from scenedex.runtime import index_setup
+
+    monkeypatch.setenv("SCENEDEX_CONFIG", str(tmp_path / "absent.toml"))
+    one = index_setup(Settings(data_dir=tmp_path)).text
+    monkeypatch.setenv("SCENEDEX_OCR_WORKERS", "4")
+    four = index_setup(Settings(data_dir=tmp_path)).text
+    assert one.ocr is not None and four.ocr is not None
+    assert (one.ocr.workers, four.ocr.workers) == (1, 4)
+    assert one.key(None) == four.key(None)
+    monkeypatch.setenv("SCENEDEX_OCR_WORKERS", "0")
+    with pytest.raises(ValidationError, match="ocr_workers"):
+        Settings(data_dir=tmp_path)

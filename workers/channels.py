@@ -134,7 +134,7 @@ def run_ocr(info: MediaInfo, stream: StreamInfo, shots: list[Shot], models: RunM
             progress: ProgressFn | None) -> ChannelOutcome:
     """On-screen text, batch by batch (``indexer.screen_text``): a small text detector says where text is,
     and only lines that are new on screen are recognised, so only a batch is ever held at OCR resolution."""
-    from indexer.screen_text import ScreenTextReader
+    from indexer.screen_text_segments import SegmentedScreenText
 
     settings = models.text.ocr
     assert settings is not None
@@ -144,18 +144,22 @@ def run_ocr(info: MediaInfo, stream: StreamInfo, shots: list[Shot], models: RunM
                                                         decoder_threads=busy_decoder_threads(),
                                                         skip_nonref=settings.skip_nonref))
     spans_of_shots = [(s.start_s, s.end_s) for s in shots]
-    reader = ScreenTextReader(engine)
-    for batch in sampler.batches():
-        frame_shot = np.asarray(assign_frames(batch.t_s, spans_of_shots), dtype=np.int64)  # (B,)
-        reader.feed(batch.frames, batch.t_s, frame_shot)
-        if progress is not None:
-            progress(float(batch.t_s[-1]), info.duration_s)
+    reader = SegmentedScreenText(engine, settings.workers)
+    try:
+        for batch in sampler.batches():
+            frame_shot = np.asarray(assign_frames(batch.t_s, spans_of_shots), dtype=np.int64)  # (B,)
+            reader.feed(batch.frames, batch.t_s, frame_shot)
+            if progress is not None:
+                progress(float(batch.t_s[-1]), info.duration_s)
+    except BaseException:
+        reader.close()
+        raise
     return ocr_outcome(reader, getattr(engine, "key", "rapidocr"), info, sampler.result.fps)
 
 
 def ocr_outcome(reader: Any, producer: str, info: MediaInfo, fps: float,
                 frame_shot: np.ndarray | None = None) -> ChannelOutcome:
-    """The OCR channel's outcome from a ``ScreenTextReader`` that has been fed every frame of the file;
+    """The OCR channel's outcome from a ``SegmentedScreenText`` that has been fed every frame of the file;
     ``frame_shot`` (N,), when given, replaces the shots the frames were fed with (the final ones)."""
     spans = reader.finish(1.0 / fps, info.duration_s, frame_shot=frame_shot)
     log.info("ocr %s: %d spans", info.path.name, len(spans))

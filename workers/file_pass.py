@@ -133,24 +133,26 @@ def run_frames_and_ocr(info: MediaInfo, stream: StreamInfo, policy: SamplingPoli
     """(frames, ocr) of one file from one decode, without the audio channels: part of ``run_file_pass``, and the
     queued frames task on its own, whose outcomes the text task picks up from staging (``one_pass_possible``
     must hold)."""
-    from indexer.screen_text import ScreenTextReader
+    from indexer.screen_text_segments import SegmentedScreenText
 
     assert models.text.ocr is not None
+    ocr_settings = models.text.ocr
     box: dict[str, Any] = {}
     loading = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scenedex-ocr-load")
     engine: Future[Any] = loading.submit(models.ocr_engine)  # loads while ffmpeg decodes the first batch
     loading.shutdown(wait=False)
 
-    def ocr_reader() -> ScreenTextReader:
+    def ocr_reader() -> SegmentedScreenText:
         if "reader" not in box:
-            box["reader"] = ScreenTextReader(box.setdefault("engine", engine.result()))
+            box["reader"] = SegmentedScreenText(box.setdefault("engine", engine.result()), ocr_settings.workers)
         return box["reader"]  # type: ignore[no-any-return]
 
     frames_failed = _attempt(guard, Channel.FRAMES, lambda: box.setdefault("frames", FramesConsumer(models)))
     ocr_failed: ChannelOutcome | None = None
     consumer: FramesConsumer | None = box.get("frames")
-    sampler = FrameSampler(info, stream, ocr_policy(policy, models.text.ocr))
+    sampler = FrameSampler(info, stream, ocr_policy(policy, ocr_settings))
     batches = prefetch(sampler.batches())
+    fed_all = False
     try:
         for batch in batches:
             if frames_failed is None and consumer is not None:
@@ -166,14 +168,17 @@ def run_frames_and_ocr(info: MediaInfo, stream: StreamInfo, policy: SamplingPoli
                 break
             if progress is not None:
                 progress(float(batch.t_s[-1]), info.duration_s)
+        fed_all = True
     except Exception as exc:  # noqa: BLE001 - the decode failed: both channels fail with its reason
         frames_failed = frames_failed or guard(Channel.FRAMES, lambda: _raise(exc))
         ocr_failed = ocr_failed or guard(Channel.OCR, lambda: _raise(exc))
     finally:
         batches.close()  # stops the decode thread (and ffmpeg) when the loop ended early
+        if (ocr_failed is not None or not fed_all) and "reader" in box:
+            box["reader"].close()  # its segment readers: OCR failed, the decode did or the run stops
     if ocr_failed is None:  # a file without frames still has its OCR channel (empty), or the engine's error
         ocr_failed = _attempt(guard, Channel.OCR, ocr_reader)
-    reader: ScreenTextReader | None = box.get("reader")
+    reader: SegmentedScreenText | None = box.get("reader")
     if frames_failed is None and consumer is not None:
         frames = guard(Channel.FRAMES, lambda: consumer.outcome(sampler.result.cut_t_s, info.duration_s,
                                                                  min_shot_s, sampler.result.fps))

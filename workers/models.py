@@ -40,6 +40,8 @@ class OcrSettings:
     min_confidence: float = 0.5
     scripts: tuple[str, ...] = ("latin",)  # writing systems of the on-screen text kept (indexer.ocr_filters)
     skip_nonref: bool = True  # its own decode skips frames nothing refers to where it may (indexer.nonref)
+    # segments of one file read at once (indexer.screen_text_segments): the machine's cores, not in the key
+    workers: int = 1
 
 
 @dataclass(frozen=True)
