@@ -62,8 +62,8 @@ def main() -> None:
     for workers in counts:
         wall = statistics.median(walls[workers])
         cpu_s, lines, strict, split = result[workers]
-        print(f"{workers:>16} {wall:7.2f} {base / wall:5.2f}x {cpu_s:6.1f} {lines:>10} {strict:>8}/{len(credits.lines)} "
-              f"{split:>5}")
+        print(f"{workers:>16} {wall:7.2f} {base / wall:5.2f}x {cpu_s:6.1f} {lines:>10} "
+              f"{strict:>8}/{len(credits.lines)} {split:>5}")
 
 
 if __name__ == "__main__":

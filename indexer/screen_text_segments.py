@@ -3,18 +3,22 @@
 ``indexer.screen_text.ScreenTextReader`` reads a file in order, each frame after the one before (it follows lines
 from frame to frame), so one file's OCR keeps about one core and a half busy however many the machine has: on
 footage with text most of the time (news with its lower thirds and tickers, scrolling credits) it is the file's
-critical path. ``SegmentedScreenText`` hands consecutive runs of ``segment_frames`` frames to ``workers``
-readers at once, one reader a segment, and joins what they read into one file's readings:
+critical path. ``SegmentedScreenText`` hands consecutive runs of frames to ``workers`` readers at once, one
+reader a segment, and joins what they read into one file's readings:
 
-* each segment after the first starts at the last frame of the one before (one frame read twice), and the lines
-  its reader found there take the track numbers of the lines the earlier reader had there (same place, same
-  text): a line that crosses the seam, scrolling or standing, stays one track and so one span;
-* that frame keeps the earlier reader's readings; a line the earlier reader did not have gets a track of its own.
+* a segment ends at the first cut once it holds half of ``segment_frames``, or when it holds them all; the next
+  starts at the cut (nothing is followed across a cut, so nothing is lost), or, with no cut, at the last frame
+  of the one before, read by both: the lines the later reader found there take the track numbers of the lines
+  the earlier one had there (same place, alike text), so a line crossing the seam, scrolling or standing,
+  stays one track and one span; that frame keeps the earlier reader's readings, and a line only the later
+  reader found there gets a track of its own;
+* a segment's reader reads its first frame in full (a probe of a small frame can miss dense text showing).
 
-The cost is one frame read in full at each seam (a reader starts knowing no lines). Frames are fed in order
-from the one decode; a segment waits in memory (``segment_frames`` frames, ~1.5 MB each at 960 px) until a
-reader is free, so at most ``workers + 1`` segments are held. ``workers`` 1 is the plain reader, in the
-caller's thread.
+The cost: a frame read twice at a seam without a cut, and a seam's lines recognised again (a reader starts
+knowing no lines); where dense text crosses such a seam a line may split (the credits excerpt: 6 of 250 split
+as with one reader at 64 frames a segment, 9 at 32). Frames are fed in order from the one decode; a segment
+waits in memory (at most ``segment_frames`` frames, ~1.5 MB each at 960 px) until a reader is free, so at most
+``workers + 1`` segments are held. ``workers`` 1 is the plain reader, in the caller's thread.
 """
 
 from __future__ import annotations
@@ -31,9 +35,9 @@ from indexer.ocr import OcrEngine, TextBox
 from indexer.screen_text import ScreenTextReader, ScreenTextStats, log_read, spans_of_readings
 from indexer.text_spans import MIN_TEXT_SIMILARITY, TextSpan, box_iou, similar_enough
 
-SEGMENT_FRAMES = 32  # two of the shared decode's batches: a segment waits whole while readers are busy
+SEGMENT_FRAMES = 64  # at most; a segment ends at a cut once half full (four of the shared decode's batches)
 SEAM_MIN_IOU = 0.5  # a line of the later reader is the earlier reader's line at the seam frame when it overlaps it
-_BATCHES_HELD = 4  # a segment's queue; with SEGMENT_FRAMES and 16-frame batches a whole segment fits
+_BATCHES_HELD = 8  # a segment's queue: a whole segment fits, in 16-frame batches cut at its ends
 _WAIT_S = 0.2  # how often a blocked hand-over looks whether the other side failed or stopped
 
 
@@ -79,28 +83,38 @@ class SegmentedScreenText:
     def _feed(self, frames: np.ndarray, t_s: np.ndarray, frame_shot: np.ndarray) -> None:
         start = 0
         while start < len(frames):
-            segment = self._open_segment()
-            take = min(len(frames) - start, self.segment_frames - segment.frames)
-            end = start + take
+            segment = self._segment_for(int(frame_shot[start]))
+            end = start + 1
+            while end < len(frames) and self._room(segment.frames + end - start, int(frame_shot[end - 1]),
+                                                   int(frame_shot[end])):
+                end += 1
             self._hand_over(segment, (frames[start:end], t_s[start:end], frame_shot[start:end]))
-            segment.frames += take
-            self._fed += take
+            segment.frames += end - start
+            self._fed += end - start
             self._last = (frames[end - 1].copy(), float(t_s[end - 1]), int(frame_shot[end - 1]))
             start = end
 
-    def _open_segment(self) -> _Segment:
-        """The segment the next frame goes to: the current one while it has room, else a new one."""
-        if self._segments and self._segments[-1].frames < self.segment_frames:
-            return self._segments[-1]
-        if self._segments:
-            self._hand_over(self._segments[-1], None)  # the segment is whole
-        segment = _Segment(first=self._fed if not self._segments else self._fed - 1)
+    def _room(self, frames_in: int, last_shot: int, shot: int) -> bool:
+        """Whether a segment holding ``frames_in`` frames, the last of shot ``last_shot``, takes a frame of
+        ``shot``: not when full, nor at a cut once it is half full (a seam at a cut joins nothing)."""
+        return frames_in < self.segment_frames and (shot == last_shot or frames_in < self.segment_frames // 2)
+
+    def _segment_for(self, shot: int) -> _Segment:
+        """The segment the next frame (of ``shot``) goes to: the current one while it has room, else a new one,
+        which starts at the current one's last frame unless the new frame starts a shot."""
+        current = self._segments[-1] if self._segments else None
+        if current is not None and self._last is not None and self._room(current.frames, self._last[2], shot):
+            return current
+        if current is not None:
+            self._hand_over(current, None)  # the segment is whole
+        seam = self._last is not None and self._last[2] == shot  # no cut between the segments: share a frame
+        segment = _Segment(first=self._fed - 1 if seam else self._fed)
         assert self._pool is not None
         segment.reader = self._pool.submit(self._read_segment, segment)
         self._segments.append(segment)
-        if self._last is not None:  # the seam frame: the last of the segment before
-            frame, t, shot = self._last
-            self._hand_over(segment, (frame[None], np.asarray([t]), np.asarray([shot], dtype=np.int64)))
+        if seam and self._last is not None:
+            frame, t, last_shot = self._last
+            self._hand_over(segment, (frame[None], np.asarray([t]), np.asarray([last_shot], dtype=np.int64)))
             segment.frames += 1
         return segment
 
@@ -165,18 +179,18 @@ class SegmentedScreenText:
 def join_segments(segments: list[tuple[int, ScreenTextReader]]) -> tuple[list[float], list[int],
                                                                            dict[int, list[TextBox]]]:
     """(t_s, shot, frame index -> readings) of a file from its segments' readers: (file index of the segment's
-    first frame, its reader), in order, each after the first starting at the last frame of the one before. Track
-    numbers are made unique to the file, and a later segment's lines at the seam take the earlier reader's."""
+    first frame, its reader), in order, each after the first starting at a cut after the one before or at its
+    last frame (a seam). Track numbers are made unique to the file; at a seam the later segment's lines take the
+    earlier reader's tracks."""
     t_s: list[float] = []
     shots: list[int] = []
     read: dict[int, list[TextBox]] = {}
     next_track = 0
     for n, (first, reader) in enumerate(segments):
         seg_t_s, seg_shot, seg_read = reader.readings
-        skip = 1 if n else 0  # the seam frame: the earlier reader's
-        assert first + skip == len(t_s), f"segment {n} starts at frame {first}, after {len(t_s)} frames"
-        seen = _latest(read, first) if n else []
-        tracks = _seam_tracks(seen, seg_read.get(0, [])) if n else {}
+        skip = len(t_s) - first  # 1: it starts at the frame the one before ended at (the earlier reader's)
+        assert skip in ((1, 0) if n else (0,)), f"segment {n} starts at frame {first}, after {len(t_s)} frames"
+        tracks = _seam_tracks(_latest(read, first), seg_read.get(0, [])) if skip else {}
         for local, boxes in sorted(seg_read.items()):
             if local < skip:
                 continue

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     ocr_scripts: tuple[str, ...] = ("latin",)  # writing systems kept: latin, han (e.g. '["latin","han"]')
     # Segments of one file's frames OCR reads at once, each by a reader of its own (indexer.screen_text_segments):
     # for a machine with cores to spare and files full of text. 1 until measured on a many-core machine
-    # (bench/ocr_segments.py): on 2 cores it only shortens OCR run alone (1.26x with 2).
+    # (bench/ocr_segments.py): on 2 cores it shortens OCR run alone (1.36x with 2), not scenedex index (2-3 %).
     ocr_workers: int = Field(default=1, ge=1, le=64)
     # Sentence-embedding model for text chunks and text queries; empty = the packaged all-MiniLM-L6-v2 and
     # all-mpnet-base-v2 (int8) joined; "all-MiniLM-L6-v2" alone is the fastest; models joined by commas.

@@ -180,3 +180,25 @@ def test_readers_sharing_the_engine_each_bring_a_thread_to_recognition(engine: O
         c.join()
     assert peak[0] == 3, peak  # two callers and the one helper
     assert time.perf_counter() - t0 < 16 * 0.05 * 0.8  # well under one at a time
+
+
+def test_a_segment_ends_at_a_cut_once_half_full_and_starts_there_without_a_shared_frame(engine: OcrEngine) -> None:
+    frames = np.zeros((14, 270, 480, 3), np.uint8)
+    shots = np.asarray([0, 0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2], np.int64)
+    reader = SegmentedScreenText(engine, 2, segment_frames=6)
+    reader.feed(frames[:8], np.arange(8, dtype=float), shots[:8])  # fed in two batches: seams inside batches
+    reader.feed(frames[8:], np.arange(8, 14, dtype=float), shots[8:])
+    reader.finish(1.0, 14.0)
+    # the cut at 2 comes before the first segment is half full (3), which then fills up (0..5); the next starts
+    # at its last frame (no cut there) and ends at the cut at 9 (half full); the last starts at the cut
+    assert [s.first for s in reader._segments] == [0, 5, 9]
+    assert [s.frames for s in reader._segments] == [6, 4, 5]
+    assert reader.stats.frames_given == 14
+
+
+def test_a_segment_that_starts_at_a_cut_shares_no_frame_and_joins_no_track() -> None:
+    before = FakeReader([0.0, 1.0], {0: [TextBox("Chapter one", 0.9, rect(100, 300), 0)], 1: []})
+    after = FakeReader([2.0, 3.0], {0: [TextBox("Chapter one", 0.9, rect(100, 300), 0)], 1: []})
+    t_s, _, read = join_segments([(0, before), (2, after)])  # type: ignore[list-item]
+    assert t_s == [0.0, 1.0, 2.0, 3.0]
+    assert read[2][0].text == "Chapter one" and read[2][0].track != read[0][0].track
