@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 
 PROBE_WIDTH_PX = 480  # finds about half the 14 px credit lines of 720p footage: enough to say "text here"
 PROBE_EVERY = 2
+# Names the rules that decide what is read (the channels' key carries it: a change has each file's on-screen text
+# read again once, ``workers.reread_ocr``): "figures" since session 21, a short line of figures read again where
+# a glyph of it changed (``indexer.ocr_tracking.glyph_change``).
+READ_RULES = "figures"
 SAME_LINE_TEXT = MIN_TEXT_SIMILARITY  # a line read again continues its span when it reads this alike
 
 

@@ -41,6 +41,9 @@ def summary_text(summary: IndexSummary) -> str:
                  if summary.rechunked else "")
         lines.append(f"  {summary.reembedded} unchanged file(s): text re-embedded with "
                      f"{summary.reembedded_with}{recut} (speech and on-screen text kept, not read again)")
+    if summary.ocr_read_again:
+        lines.append(f"  {summary.ocr_read_again} unchanged file(s): on-screen text read again (OCR's settings or "
+                     "this version's rules changed; frames, speech and subtitles kept)")
     for path in summary.removed:
         lines.append(f"  - removed (file is gone): {shown(path)}")
     for p in summary.problems:

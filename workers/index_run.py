@@ -23,6 +23,7 @@ from workers.index_files import IndexEvents, RetryPolicy, RunInterrupted, Silent
 from workers.ingest import IngestConfig, ModelIds, Outcome, remove_media
 from workers.models import QaTowerChannel, RunModels, TextChannels, VisionChannel
 from workers.reembed import Reembedded, only_text_model_changed, reembed_text
+from workers.reread_ocr import ReadAgain, only_ocr_changed, reread_ocr
 from workers.transient import describe, is_transient
 from workers.vectors import sync_text_index, sync_vector_index
 
@@ -58,6 +59,7 @@ class IndexSummary:
     reembedded: int = 0  # unchanged files whose stored text got the new sentence model's vectors
     reembedded_with: str | None = None  # that model's name
     rechunked: int = 0  # of those, files whose chunks were cut again (by rules newer than their index)
+    ocr_read_again: int = 0  # unchanged files whose on-screen text alone was read again (OCR's settings changed)
 
     @property
     def failed(self) -> list[Problem]:
@@ -223,6 +225,19 @@ def catch_up_stored_text(db: Database, config: IngestConfig, models: RunModels, 
                         channels_key=key, sync_index=sync_index)
 
 
+def catch_up_ocr(db: Database, config: IngestConfig, models: RunModels, ids: ModelIds) -> ReadAgain | None:
+    """Indexed, unchanged files whose settings differ from this run's in OCR's part alone (its models, sampling or
+    rules; the sentence model may differ too): their on-screen text is read again now, and their text chunked and
+    embedded again, without frames, speech or subtitles (``workers.reread_ocr``), so the plan that follows finds
+    them current. None when there are none."""
+    if models.text.ocr is None or models.text_info is None:
+        return None
+    stale = only_ocr_changed(db, config, ids.vision, models.text.key(models.text_info))
+    if not stale:
+        return None
+    return reread_ocr(db, stale, models, ids.text)  # the run's end brings the FAISS text index up to date
+
+
 def _index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, extensions: Sequence[str],
                  vision: VisionChannel | None, events: IndexEvents | None, retry_failed: bool, force: bool,
                  text: TextChannels | None, qa_tower: QaTowerChannel | None, retry: RetryPolicy,
@@ -237,6 +252,9 @@ def _index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exte
     if done is not None:
         summary.reembedded, summary.reembedded_with = done.media, done.model_name
         summary.rechunked = done.recut
+    again = None if force else catch_up_ocr(db, config, models, ids)
+    if again is not None:
+        summary.ocr_read_again = again.media
     plan = plan_index(db, paths, config, extensions, models, ids, retry_failed, force)
     seen, todo = plan.seen, plan.todo
     summary.removed = plan.removed

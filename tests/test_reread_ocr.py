@@ -1,0 +1,132 @@
+"""A library whose on-screen text was read under older OCR rules or settings has that text alone read again by the
+next `scenedex index` (``workers.reread_ocr``): frames and subtitles kept as they were, nothing lost, the user told;
+a file where that fails is indexed again whole. Real Postgres, real ffmpeg, the packaged OCR models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from db.models import Channel
+from db.repositories import frames as frames_repo
+from db.repositories import library as library_repo
+from db.repositories import text as text_repo
+from db.session import Database
+from indexer.screen_text import READ_RULES
+from workers.layout import DataLayout
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+STALE = "00:00:00:00"
+
+
+def _clip_with_a_clock(folder: Path) -> Path:
+    """12 s: a running timecode over a still gray picture, a caption from 2 to 8 s, and a subtitle file."""
+    path = folder / "bakery.mp4"
+    caption = (f"drawtext=fontfile={FONT}:text='Bread out of the oven':fontsize=40:fontcolor=white:box=1:"
+               "boxcolor=black@0.8:x=(w-tw)/2:y=h*0.7:enable='between(t,2,8)'")
+    clock = (f"drawtext=fontfile={FONT}:timecode='00\\:00\\:00\\:00':rate=25:fontsize=28:fontcolor=yellow:"
+             "box=1:boxcolor=black@0.8:x=20:y=20")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=gray:s=640x360:r=25:d=12",
+                    "-vf", f"{caption},{clock}", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
+    path.with_suffix(".srt").write_text("1\n00:00:01,000 --> 00:00:04,000\nThe first loaves of the morning\n")
+    return path
+
+
+def _state(db: Database) -> tuple[int, str, list[tuple[str, str, float, float]], np.ndarray]:
+    with db.session() as session:
+        (media,) = library_repo.list_media(session)
+        segments = [(str(s.channel), s.text, s.start_s, s.end_s) for s in text_repo.segments_of(session, media.id)]
+        return media.id, media.channels_key, segments, frames_repo.frame_ids(session, media.id)
+
+
+@pytest.mark.e2e
+def test_text_read_under_older_rules_is_read_again_alone_and_the_rest_is_kept(db: Database, tmp_path: Path,
+                                                                              monkeypatch) -> None:
+    from indexer.sampling import SamplingPolicy
+    from scenedex.report import summary_text
+    from workers.index_run import TextChannels, index_paths
+    from workers.ingest import IngestConfig
+
+    library = tmp_path / "lib"
+    library.mkdir()
+    _clip_with_a_clock(library)
+    config = IngestConfig(layout=DataLayout(tmp_path / "data"), sampling=SamplingPolicy(size_px=32))
+    channels = TextChannels(subtitles=True, speech=False)
+    first = index_paths(db, [library], config, (".mp4",), None, text=channels)
+    assert len(first.indexed) == 1
+    media_id, key, segments, frame_ids = _state(db)
+    with db.session() as session:
+        _, first_chunks = text_repo.chunk_spans(session, media_id)
+    assert key.split(";")[2].endswith(f"/{READ_RULES}")
+    ocr = [s for s in segments if s[0] == "ocr"]
+    assert any("oven" in s[1].lower() for s in ocr)
+    assert len({s[1] for s in ocr if s[1][:1].isdigit()}) >= 8  # the clock, read at each second
+
+    # The library as a release before these rules left it: the clock's first reading over the whole clip, and
+    # a key whose OCR part does not name the rules.
+    old_key = key.replace(f"/{READ_RULES};", ";")
+    with db.session() as session:
+        kept = [s for s in text_repo.segments_of(session, media_id) if s.channel != Channel.OCR]
+        rows = [{"channel": Channel(s.channel), "start_s": s.start_s, "end_s": s.end_s, "text": s.text,
+                 "language": s.language, "source": s.source, "confidence": s.confidence, "detail": s.detail}
+                for s in kept]
+        text_repo.replace_segments(session, media_id, [
+            *rows, {"channel": Channel.OCR, "start_s": 0.0, "end_s": 12.0, "text": STALE, "language": None,
+                    "source": "rapidocr", "confidence": 0.9, "detail": None}])
+        library_repo.get_media(session, media_id).channels_key = old_key
+
+    second = index_paths(db, [library], config, (".mp4",), None, text=channels)
+    assert second.indexed == [] and second.unchanged == 1 and second.ocr_read_again == 1, second
+    assert "1 unchanged file(s): on-screen text read again" in summary_text(second)  # the user is told why
+    again_id, again_key, again_segments, again_frames = _state(db)
+    assert (again_id, again_key) == (media_id, key)
+    assert sorted(again_segments) == sorted(segments)  # the readings of today's rules, subtitles as they were
+    assert np.array_equal(again_frames, frame_ids)  # frames not decoded and written again
+    with db.session() as session:
+        ids, chunks = text_repo.chunk_spans(session, media_id)
+        model_id = library_repo.get_media(session, media_id).text_model_id
+    assert chunks == first_chunks  # cut again from the new readings: the stale one is gone
+    manifest = json.loads((DataLayout(tmp_path / "data").index_dir(model_id) / "manifest.json").read_text())
+    assert manifest["count"] == len(ids)  # the FAISS text index follows
+
+    third = index_paths(db, [library], config, (".mp4",), None, text=channels)
+    assert third.indexed == [] and third.ocr_read_again == 0 and third.unchanged == 1
+
+
+@pytest.mark.e2e
+def test_a_file_whose_ocr_fails_when_read_again_is_indexed_again_whole(db: Database, tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    from indexer.sampling import SamplingPolicy
+    from workers import reread_ocr
+    from workers.index_run import TextChannels, index_paths
+    from workers.ingest import IngestConfig
+
+    library = tmp_path / "lib"
+    library.mkdir()
+    _clip_with_a_clock(library)
+    config = IngestConfig(layout=DataLayout(tmp_path / "data"), sampling=SamplingPolicy(size_px=32))
+    channels = TextChannels(subtitles=True, speech=False)
+    index_paths(db, [library], config, (".mp4",), None, text=channels)
+    media_id, key, segments, _ = _state(db)
+    with db.session() as session:
+        library_repo.get_media(session, media_id).channels_key = key.replace(f"/{READ_RULES};", ";")
+    assert reread_ocr.only_ocr_changed(db, config, None, key) == [media_id]
+    with db.session() as session:  # another speech setting too: not OCR's part alone
+        library_repo.get_media(session, media_id).channels_key = key.replace(f"/{READ_RULES};", ";").replace(
+            "speech=off", "speech=tiny")
+    assert reread_ocr.only_ocr_changed(db, config, None, key) == []
+    with db.session() as session:
+        library_repo.get_media(session, media_id).channels_key = key.replace(f"/{READ_RULES};", ";")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the OCR engine broke")
+
+    monkeypatch.setattr(reread_ocr, "run_ocr", broken)
+    second = index_paths(db, [library], config, (".mp4",), None, text=channels)
+    assert second.ocr_read_again == 0 and len(second.indexed) == 1, second  # indexed again whole instead
+    _, again_key, again_segments, _ = _state(db)
+    assert again_key == key and sorted(again_segments) == sorted(segments)

@@ -1,0 +1,118 @@
+"""Read a library's on-screen text again where only OCR's settings or rules changed, without the other channels.
+
+A file indexed with another OCR part of the channels' key (``TextChannels.key``: OCR's models, its sampling or its
+rules, ``indexer.ocr_tracking.OCR_RULES``) would otherwise be indexed again whole: frames, speech, subtitles and
+OCR. Here only OCR runs (its own decode, the file's stored shots), its text segments replace the file's old OCR
+segments, the file's chunks are cut again from all its text and embedded with the run's sentence model, and the
+file's key becomes the run's; frames, speech and subtitles stay as they were. A file whose OCR fails here, or
+that changed meanwhile, is left as it was, for the plan that follows to index again whole (where its problem is
+recorded the usual way).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from db.models import Channel, ChannelStatus, MediaStatus, TextSegment
+from db.repositories import frames as frames_repo
+from db.repositories import library as library_repo
+from db.repositories import text as text_repo
+from db.session import Database
+from indexer.shots import Shot
+from indexer.text_chunks import TimedText, make_chunks
+from workers.bounds import clip_outcome
+from workers.channels import run_ocr
+from workers.file_state import change_since_probe, same_file
+from workers.ingest import IngestConfig, Probed, _channel, probe_stage
+from workers.models import RunModels
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReadAgain:
+    media: int  # files whose on-screen text was read again
+    left: int  # files where that failed or the file changed: left for the plan to index again whole
+
+
+def only_ocr_changed(db: Database, config: IngestConfig, vision_id: int | None, channels_key: str) -> list[int]:
+    """Indexed, unchanged files whose channels' key differs from ``channels_key`` in its OCR part (and perhaps
+    its sentence model part) alone, with OCR on both sides: their on-screen text is to be read again, not the
+    rest of them."""
+    def parts(key: str) -> tuple[list[str], str]:
+        head, _, text = key.rpartition(";")
+        return head.split(";"), text
+
+    (subs, speech, ocr), _ = parts(channels_key)
+    if ocr == "ocr=off":
+        return []
+    with db.session() as session:
+        out = []
+        for m in library_repo.list_media(session):
+            if m.status != MediaStatus.INDEXED or m.channels_key is None or m.channels_key == channels_key:
+                continue
+            head, _ = parts(m.channels_key)
+            if (len(head) == 3 and head[:2] == [subs, speech] and head[2] != ocr and head[2] != "ocr=off"
+                    and m.sampling_key == config.sampling_key() and m.embedding_model_id == vision_id
+                    and same_file(m)):
+                out.append(m.id)
+        return out
+
+
+def reread_ocr(db: Database, media_ids: list[int], models: RunModels, text_model_id: int | None,
+               on_file: Callable[[int, int], None] = lambda done, total: None) -> ReadAgain:
+    """OCR again on each of ``media_ids`` (see the module's doc); the caller brings the FAISS text index up to
+    date afterwards (``workers.vectors.sync_text_index``)."""
+    channels_key = models.text.key(models.text_info)
+    done = left = 0
+    for n, media_id in enumerate(media_ids, 1):
+        if _reread_one(db, media_id, models, text_model_id, channels_key):
+            done += 1
+        else:
+            left += 1
+        on_file(n, len(media_ids))
+    log.info("on-screen text read again in %d files (%d left to be indexed again whole)", done, left)
+    return ReadAgain(done, left)
+
+
+def _reread_one(db: Database, media_id: int, models: RunModels, text_model_id: int | None, channels_key: str) -> bool:
+    probed = probe_stage(db, media_id)
+    if not isinstance(probed, Probed) or probed.stream is None:
+        return False
+    with db.session() as session:
+        shots = [Shot(s.start_s, s.end_s, None) for s in frames_repo.shots_of_media(session, media_id)]
+        kept = [s for s in text_repo.segments_of(session, media_id) if s.channel != Channel.OCR]
+        rows = [_row(s) for s in kept]
+    stream = probed.stream
+    outcome = _channel(Channel.OCR, lambda: run_ocr(probed.info, stream, shots, models, None))
+    if outcome.status != ChannelStatus.DONE or change_since_probe(probed) is not None:
+        log.warning("%s: on-screen text not read again (%s); the file is indexed again whole", probed.path,
+                    outcome.reason or "the file changed")
+        return False
+    outcome = clip_outcome(outcome, probed.info.duration_s)
+    rows += [{"channel": Channel.OCR, "start_s": i.start_s, "end_s": i.end_s, "text": i.text, "language": i.language,
+              "source": i.source, "confidence": i.confidence, "detail": i.detail} for i in outcome.items]
+    chunks = make_chunks([TimedText(str(r["channel"]), r["start_s"], r["end_s"], r["text"]) for r in rows])
+    vectors = models.text_encoder().encode([c.text for c in chunks]) if chunks else np.zeros((0, 0), np.float32)
+    with db.session() as session:
+        media = library_repo.get_media(session, media_id)
+        if media is None or not same_file(media):
+            return False
+        text_repo.replace_segments(session, media_id, rows)
+        ids = text_repo.replace_chunks(session, media_id, text_model_id, [
+            {"channel": Channel(c.channel), "start_s": c.start_s, "end_s": c.end_s, "text": c.text} for c in chunks],
+            vectors)
+        text_repo.set_channel(session, media_id, Channel.OCR, outcome.status, producer=outcome.producer,
+                              item_count=outcome.item_count, error_reason=outcome.reason, error_hint=outcome.hint)
+        media.text_model_id = text_model_id if len(ids) else None
+        media.channels_key = channels_key
+    return True
+
+
+def _row(s: TextSegment) -> dict[str, object]:
+    return {"channel": Channel(s.channel), "start_s": s.start_s, "end_s": s.end_s, "text": s.text,
+            "language": s.language, "source": s.source, "confidence": s.confidence, "detail": s.detail}
