@@ -116,7 +116,8 @@ def index_default(library: str, root: Path) -> str:
     t0 = time.perf_counter()
     config = IngestConfig(layout=DataLayout(DATA_DIRS[library]), sampling=SamplingPolicy(size_px=32))
     summary = index_paths(db, [root], config, (".mp4",), None, text=TextChannels())
-    print(f"{library}: {len(summary.indexed)} indexed, {summary.unchanged} unchanged in "
+    again = f" ({summary.ocr_read_again} with on-screen text read again)" if summary.ocr_read_again else ""
+    print(f"{library}: {len(summary.indexed)} indexed, {summary.unchanged} unchanged{again} in "
           f"{time.perf_counter() - t0:.0f} s; problems: {summary.problems or 'none'}")
     db.dispose()
     return url

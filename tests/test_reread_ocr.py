@@ -79,7 +79,7 @@ def test_text_read_under_older_rules_is_read_again_alone_and_the_rest_is_kept(db
                     "source": "rapidocr", "confidence": 0.9, "detail": None}])
         library_repo.get_media(session, media_id).channels_key = old_key
 
-    second = index_paths(db, [library], config, (".mp4",), None, text=channels)
+    second = index_paths(db, [library], config, (".mp4",), None, text=channels, jobs=2)
     assert second.indexed == [] and second.unchanged == 1 and second.ocr_read_again == 1, second
     assert "1 unchanged file(s): on-screen text read again" in summary_text(second)  # the user is told why
     again_id, again_key, again_segments, again_frames = _state(db)

@@ -225,17 +225,18 @@ def catch_up_stored_text(db: Database, config: IngestConfig, models: RunModels, 
                         channels_key=key, sync_index=sync_index)
 
 
-def catch_up_ocr(db: Database, config: IngestConfig, models: RunModels, ids: ModelIds) -> ReadAgain | None:
+def catch_up_ocr(db: Database, config: IngestConfig, models: RunModels, ids: ModelIds,
+                 jobs: int = 1) -> ReadAgain | None:
     """Indexed, unchanged files whose settings differ from this run's in OCR's part alone (its models, sampling or
     rules; the sentence model may differ too): their on-screen text is read again now, and their text chunked and
     embedded again, without frames, speech or subtitles (``workers.reread_ocr``), so the plan that follows finds
-    them current. None when there are none."""
+    them current, ``jobs`` files at once. None when there are none."""
     if models.text.ocr is None or models.text_info is None:
         return None
     stale = only_ocr_changed(db, config, ids.vision, models.text.key(models.text_info))
     if not stale:
         return None
-    return reread_ocr(db, stale, models, ids.text)  # the run's end brings the FAISS text index up to date
+    return reread_ocr(db, stale, models, ids.text, jobs)  # the run's end brings the FAISS text index up to date
 
 
 def _index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, extensions: Sequence[str],
@@ -252,7 +253,7 @@ def _index_paths(db: Database, paths: Sequence[Path], config: IngestConfig, exte
     if done is not None:
         summary.reembedded, summary.reembedded_with = done.media, done.model_name
         summary.rechunked = done.recut
-    again = None if force else catch_up_ocr(db, config, models, ids)
+    again = None if force else catch_up_ocr(db, config, models, ids, jobs)
     if again is not None:
         summary.ocr_read_again = again.media
     plan = plan_index(db, paths, config, extensions, models, ids, retry_failed, force)

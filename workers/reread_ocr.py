@@ -12,7 +12,7 @@ recorded the usual way).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,19 +64,19 @@ def only_ocr_changed(db: Database, config: IngestConfig, vision_id: int | None, 
 
 
 def reread_ocr(db: Database, media_ids: list[int], models: RunModels, text_model_id: int | None,
-               on_file: Callable[[int, int], None] = lambda done, total: None) -> ReadAgain:
-    """OCR again on each of ``media_ids`` (see the module's doc); the caller brings the FAISS text index up to
-    date afterwards (``workers.vectors.sync_text_index``)."""
+               jobs: int = 1) -> ReadAgain:
+    """OCR again on each of ``media_ids`` (see the module's doc), ``jobs`` files at once (threads sharing the
+    run's models, as ``scenedex index`` reads files); the caller brings the FAISS text index up to date
+    afterwards (``workers.vectors.sync_text_index``)."""
     channels_key = models.text.key(models.text_info)
-    done = left = 0
-    for n, media_id in enumerate(media_ids, 1):
-        if _reread_one(db, media_id, models, text_model_id, channels_key):
-            done += 1
-        else:
-            left += 1
-        on_file(n, len(media_ids))
-    log.info("on-screen text read again in %d files (%d left to be indexed again whole)", done, left)
-    return ReadAgain(done, left)
+    pool = ThreadPoolExecutor(max(1, jobs), thread_name_prefix="scenedex-reread")
+    try:
+        results = list(pool.map(lambda m: _reread_one(db, m, models, text_model_id, channels_key), media_ids))
+    finally:  # Ctrl-C: the files being read finish (each is its own transaction), the rest are not started
+        pool.shutdown(wait=True, cancel_futures=True)
+    done = sum(results)
+    log.info("on-screen text read again in %d files (%d left to be indexed again whole)", done, len(results) - done)
+    return ReadAgain(done, len(results) - done)
 
 
 def _reread_one(db: Database, media_id: int, models: RunModels, text_model_id: int | None, channels_key: str) -> bool:
