@@ -16,7 +16,10 @@ from db.repositories import frames as frames_repo
 from db.repositories import library as library_repo
 from db.repositories import text as text_repo
 from db.session import Database
+from indexer.sampling import SamplingPolicy
 from indexer.screen_text import READ_RULES
+from workers.index_run import IndexSummary, TextChannels, index_paths
+from workers.ingest import IngestConfig
 from workers.layout import DataLayout
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -43,20 +46,22 @@ def _state(db: Database) -> tuple[int, str, list[tuple[str, str, float, float]],
         return media.id, media.channels_key, segments, frames_repo.frame_ids(session, media.id)
 
 
-@pytest.mark.e2e
-def test_text_read_under_older_rules_is_read_again_alone_and_the_rest_is_kept(db: Database, tmp_path: Path,
-                                                                              monkeypatch) -> None:
-    from indexer.sampling import SamplingPolicy
-    from scenedex.report import summary_text
-    from workers.index_run import TextChannels, index_paths
-    from workers.ingest import IngestConfig
-
+def _index(db: Database, tmp_path: Path, channels: TextChannels, jobs: int = 1) -> IndexSummary:
+    """Index (again) the one-clip library under ``tmp_path``, made on the first call."""
     library = tmp_path / "lib"
-    library.mkdir()
-    _clip_with_a_clock(library)
+    if not library.exists():
+        library.mkdir()
+        _clip_with_a_clock(library)
     config = IngestConfig(layout=DataLayout(tmp_path / "data"), sampling=SamplingPolicy(size_px=32))
+    return index_paths(db, [library], config, (".mp4",), None, text=channels, jobs=jobs)
+
+
+@pytest.mark.e2e
+def test_text_read_under_older_rules_is_read_again_alone_and_the_rest_is_kept(db: Database, tmp_path: Path) -> None:
+    from scenedex.report import summary_text
+
     channels = TextChannels(subtitles=True, speech=False)
-    first = index_paths(db, [library], config, (".mp4",), None, text=channels)
+    first = _index(db, tmp_path, channels)
     assert len(first.indexed) == 1
     media_id, key, segments, frame_ids = _state(db)
     with db.session() as session:
@@ -79,7 +84,7 @@ def test_text_read_under_older_rules_is_read_again_alone_and_the_rest_is_kept(db
                     "source": "rapidocr", "confidence": 0.9, "detail": None}])
         library_repo.get_media(session, media_id).channels_key = old_key
 
-    second = index_paths(db, [library], config, (".mp4",), None, text=channels, jobs=2)
+    second = _index(db, tmp_path, channels, jobs=2)
     assert second.indexed == [] and second.unchanged == 1 and second.ocr_read_again == 1, second
     assert "1 unchanged file(s): on-screen text read again" in summary_text(second)  # the user is told why
     again_id, again_key, again_segments, again_frames = _state(db)
@@ -93,25 +98,19 @@ def test_text_read_under_older_rules_is_read_again_alone_and_the_rest_is_kept(db
     manifest = json.loads((DataLayout(tmp_path / "data").index_dir(model_id) / "manifest.json").read_text())
     assert manifest["count"] == len(ids)  # the FAISS text index follows
 
-    third = index_paths(db, [library], config, (".mp4",), None, text=channels)
+    third = _index(db, tmp_path, channels)
     assert third.indexed == [] and third.ocr_read_again == 0 and third.unchanged == 1
 
 
 @pytest.mark.e2e
 def test_a_file_whose_ocr_fails_when_read_again_is_indexed_again_whole(db: Database, tmp_path: Path,
                                                                        monkeypatch) -> None:
-    from indexer.sampling import SamplingPolicy
     from workers import reread_ocr
-    from workers.index_run import TextChannels, index_paths
-    from workers.ingest import IngestConfig
 
-    library = tmp_path / "lib"
-    library.mkdir()
-    _clip_with_a_clock(library)
-    config = IngestConfig(layout=DataLayout(tmp_path / "data"), sampling=SamplingPolicy(size_px=32))
     channels = TextChannels(subtitles=True, speech=False)
-    index_paths(db, [library], config, (".mp4",), None, text=channels)
+    _index(db, tmp_path, channels)
     media_id, key, segments, _ = _state(db)
+    config = IngestConfig(layout=DataLayout(tmp_path / "data"), sampling=SamplingPolicy(size_px=32))
     with db.session() as session:
         library_repo.get_media(session, media_id).channels_key = key.replace(f"/{READ_RULES};", ";")
     assert reread_ocr.only_ocr_changed(db, config, None, key) == [media_id]
@@ -126,7 +125,7 @@ def test_a_file_whose_ocr_fails_when_read_again_is_indexed_again_whole(db: Datab
         raise RuntimeError("the OCR engine broke")
 
     monkeypatch.setattr(reread_ocr, "run_ocr", broken)
-    second = index_paths(db, [library], config, (".mp4",), None, text=channels)
+    second = _index(db, tmp_path, channels)
     assert second.ocr_read_again == 0 and len(second.indexed) == 1, second  # indexed again whole instead
     _, again_key, again_segments, _ = _state(db)
     assert again_key == key and sorted(again_segments) == sorted(segments)
@@ -134,19 +133,11 @@ def test_a_file_whose_ocr_fails_when_read_again_is_indexed_again_whole(db: Datab
 
 @pytest.mark.e2e
 def test_turning_ocr_on_reads_the_on_screen_text_alone(db: Database, tmp_path: Path) -> None:
-    from indexer.sampling import SamplingPolicy
-    from workers.index_run import TextChannels, index_paths
-    from workers.ingest import IngestConfig
-
-    library = tmp_path / "lib"
-    library.mkdir()
-    _clip_with_a_clock(library)
-    config = IngestConfig(layout=DataLayout(tmp_path / "data"), sampling=SamplingPolicy(size_px=32))
-    first = index_paths(db, [library], config, (".mp4",), None, text=TextChannels(speech=False, ocr=None))
+    first = _index(db, tmp_path, TextChannels(speech=False, ocr=None))
     assert len(first.indexed) == 1
     media_id, key, segments, frame_ids = _state(db)
     assert ";ocr=off;" in key and not [s for s in segments if s[0] == "ocr"]
-    second = index_paths(db, [library], config, (".mp4",), None, text=TextChannels(speech=False))
+    second = _index(db, tmp_path, TextChannels(speech=False))
     assert second.indexed == [] and second.ocr_read_again == 1, second
     _, again_key, again_segments, again_frames = _state(db)
     assert again_key == TextChannels(speech=False).key(None).rpartition(";")[0] + ";" + key.rpartition(";")[2]
