@@ -55,7 +55,6 @@ class SegmentedScreenText:
     engine: OcrEngine
     workers: int
     segment_frames: int = SEGMENT_FRAMES
-    stats: ScreenTextStats = field(default_factory=ScreenTextStats)
 
     def __post_init__(self) -> None:
         assert self.workers >= 1, f"workers must be at least 1, got {self.workers}"
@@ -67,6 +66,15 @@ class SegmentedScreenText:
         self._fed = 0  # frames fed so far
         self._last: tuple[np.ndarray, float, int] | None = None  # the last frame fed: (frame, t_s, shot)
         self._stop = threading.Event()
+        self._joined: ScreenTextStats | None = None  # the segments' work added up, once finished
+
+    @property
+    def stats(self) -> ScreenTextStats:
+        """The reading's counts; ``frames_given`` counts every frame fed so far (a seam frame once), the rest of
+        the segments' work is added up when they are finished."""
+        if self._single is not None:
+            return self._single.stats
+        return self._joined or ScreenTextStats(frames_given=self._fed)
 
     def feed(self, frames: np.ndarray, t_s: np.ndarray, frame_shot: np.ndarray) -> None:
         """frames: (B, H, W, 3) uint8 RGB, in time order after those fed before; t_s: (B,); frame_shot: (B,).
@@ -159,9 +167,7 @@ class SegmentedScreenText:
     def finish(self, interval_s: float, duration_s: float, frame_shot: np.ndarray | None = None) -> list[TextSpan]:
         """The file's spans, as ``ScreenTextReader.finish`` gives them; ``frame_shot`` (N,): the final shots."""
         if self._single is not None:
-            spans = self._single.finish(interval_s, duration_s, frame_shot)
-            self.stats = self._single.stats
-            return spans
+            return self._single.finish(interval_s, duration_s, frame_shot)
         try:
             if self._segments:
                 self._hand_over(self._segments[-1], None)
@@ -169,7 +175,7 @@ class SegmentedScreenText:
         finally:
             self.close()
         t_s, shots, read = join_segments([(s.first, r) for s, r in zip(self._segments, readers)])
-        self.stats = summed_stats([r.stats for r in readers], frames=len(t_s))
+        self._joined = summed_stats([r.stats for r in readers], frames=len(t_s))
         spans = spans_of_readings(t_s, frame_shot if frame_shot is not None else np.asarray(shots, dtype=np.int64),
                                   read, interval_s, duration_s)
         log_read(self.stats, len(spans))

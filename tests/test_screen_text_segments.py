@@ -202,3 +202,13 @@ def test_a_segment_that_starts_at_a_cut_shares_no_frame_and_joins_no_track() -> 
     t_s, _, read = join_segments([(0, before), (2, after)])  # type: ignore[list-item]
     assert t_s == [0.0, 1.0, 2.0, 3.0]
     assert read[2][0].text == "Chapter one" and read[2][0].track != read[0][0].track
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_frames_fed_are_counted_before_the_finish(engine: OcrEngine, workers: int) -> None:
+    """The shared pass compares this count with the final shots' length before ``finish`` to hand them over."""
+    reader = SegmentedScreenText(engine, workers, segment_frames=4)
+    reader.feed(np.zeros((6, 270, 480, 3), np.uint8), np.arange(6, dtype=float), np.zeros(6, np.int64))
+    assert reader.stats.frames_given == 6
+    reader.finish(1.0, 6.0, frame_shot=np.zeros(6, np.int64))
+    assert reader.stats.frames_given == 6
