@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from indexer.features import write_feature_file
 from indexer.files import FileSignature, fingerprint
 from indexer.probe import MediaInfo, StreamInfo, check_readable, choose_video_stream, probe
 from indexer.sampling import SamplingPolicy
-from indexer.text_chunks import make_chunks
+from indexer.text_chunks import TimedText, make_chunks
 from workers.channels import (
     ChannelOutcome,
     FramesOutcome,
@@ -273,13 +274,8 @@ def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[Cha
             qa_kept = config.layout.qa_feature_file(config.qa_tower_key, media_id)
             write_feature_file(qa_kept, frame_ids, EncodedFrames(np.zeros((len(frame_ids), 0), np.float32),
                                                                  frames.qa_pooled, None))
-        text_repo.replace_segments(session, media_id, [
-            {"channel": Channel(i.channel), "start_s": i.start_s, "end_s": i.end_s, "text": i.text,
-             "language": i.language, "source": i.source, "confidence": i.confidence, "detail": i.detail}
-            for i in text_items])
-        text_repo.replace_chunks(session, media_id, ids.text, [
-            {"channel": Channel(c.channel), "start_s": c.start_s, "end_s": c.end_s, "text": c.text} for c in chunks],
-            chunk_vectors)
+        text_repo.replace_segments(session, media_id, segment_rows(text_items))
+        text_repo.replace_chunks(session, media_id, ids.text, chunk_rows(chunks), chunk_vectors)
         for o in outcomes:
             text_repo.set_channel(session, media_id, o.channel, o.status, producer=o.producer, item_count=o.item_count,
                                   error_reason=o.reason, error_hint=o.hint)
@@ -295,6 +291,18 @@ def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[Cha
             stale.unlink(missing_ok=True)
     log.info("%s %s: %s", status, path, ", ".join(f"{o.channel} {o.status} ({o.item_count})" for o in outcomes))
     return Outcome.INDEXED if status == MediaStatus.INDEXED else Outcome(str(status))
+
+
+def segment_rows(items: Sequence[TimedText]) -> list[dict[str, Any]]:
+    """Timed text -> ``text_repo.replace_segments`` rows."""
+    return [{"channel": Channel(i.channel), "start_s": i.start_s, "end_s": i.end_s, "text": i.text,
+             "language": i.language, "source": i.source, "confidence": i.confidence, "detail": i.detail}
+            for i in items]
+
+
+def chunk_rows(chunks: Sequence[TimedText]) -> list[dict[str, Any]]:
+    """Chunks (``make_chunks``) -> ``text_repo.replace_chunks`` rows."""
+    return [{"channel": Channel(c.channel), "start_s": c.start_s, "end_s": c.end_s, "text": c.text} for c in chunks]
 
 
 def _guarded_media(session: Session, media_id: int, guard: CommitGuard | None) -> MediaFile | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from db.models import Channel, MediaStatus, TextSegment
+from db.models import MediaStatus, TextSegment
 from db.repositories import library as library_repo
 from db.repositories import models as models_repo
 from db.repositories import text as text_repo
@@ -24,7 +24,7 @@ from db.session import Database
 from indexer.text_chunks import TimedText, make_chunks
 from indexer.text_embedding import TextEncoderInfo, describe_text_model
 from workers.file_state import same_file
-from workers.ingest import IngestConfig
+from workers.ingest import IngestConfig, chunk_rows
 from workers.layout import DataLayout
 from workers.models import text_key_part
 from workers.vectors import sync_text_index
@@ -105,9 +105,7 @@ def reembed_text(db: Database, layout: DataLayout, text_model: str | None, encod
 
 def current_chunks(segments: Sequence[TextSegment]) -> list[dict[str, Any]]:
     """A file's stored text segments -> its chunks under today's rules, as ``replace_chunks`` rows."""
-    items = [TimedText(str(s.channel), s.start_s, s.end_s, s.text) for s in segments]
-    return [{"channel": Channel(c.channel), "start_s": c.start_s, "end_s": c.end_s, "text": c.text}
-            for c in make_chunks(items)]
+    return chunk_rows(make_chunks([TimedText(str(s.channel), s.start_s, s.end_s, s.text) for s in segments]))
 
 
 def only_text_model_changed(db: Database, config: IngestConfig, vision_id: int | None, channels_key: str) -> list[int]:

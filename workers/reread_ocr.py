@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from db.models import Channel, ChannelStatus, MediaStatus, TextSegment
+from db.models import Channel, ChannelStatus, MediaStatus
 from db.repositories import frames as frames_repo
 from db.repositories import library as library_repo
 from db.repositories import text as text_repo
@@ -27,7 +27,7 @@ from indexer.text_chunks import TimedText, make_chunks
 from workers.bounds import clip_outcome
 from workers.channels import run_ocr
 from workers.file_state import change_since_probe, same_file
-from workers.ingest import IngestConfig, Probed, _channel, probe_stage
+from workers.ingest import IngestConfig, Probed, _channel, chunk_rows, probe_stage, segment_rows
 from workers.models import RunModels
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,8 @@ def _reread_one(db: Database, media_id: int, models: RunModels, text_model_id: i
         return False
     with db.session() as session:
         shots = [Shot(s.start_s, s.end_s, None) for s in frames_repo.shots_of_media(session, media_id)]
-        kept = [s for s in text_repo.segments_of(session, media_id) if s.channel != Channel.OCR]
-        rows = [_row(s) for s in kept]
+        kept = [TimedText(str(s.channel), s.start_s, s.end_s, s.text, s.language, s.source, s.confidence, s.detail)
+                for s in text_repo.segments_of(session, media_id) if s.channel != Channel.OCR]
     stream = probed.stream
     outcome = _channel(Channel.OCR, lambda: run_ocr(probed.info, stream, shots, models, None))
     if outcome.status != ChannelStatus.DONE or change_since_probe(probed) is not None:
@@ -94,25 +94,18 @@ def _reread_one(db: Database, media_id: int, models: RunModels, text_model_id: i
                     outcome.reason or "the file changed")
         return False
     outcome = clip_outcome(outcome, probed.info.duration_s)
-    rows += [{"channel": Channel.OCR, "start_s": i.start_s, "end_s": i.end_s, "text": i.text, "language": i.language,
-              "source": i.source, "confidence": i.confidence, "detail": i.detail} for i in outcome.items]
-    chunks = make_chunks([TimedText(str(r["channel"]), r["start_s"], r["end_s"], r["text"]) for r in rows])
+    items = kept + outcome.items
+    chunks = make_chunks(items)
     vectors = models.text_encoder().encode([c.text for c in chunks]) if chunks else np.zeros((0, 0), np.float32)
     with db.session() as session:
         media = library_repo.get_media(session, media_id)
         if media is None or not same_file(media):
             return False
-        text_repo.replace_segments(session, media_id, rows)
-        ids = text_repo.replace_chunks(session, media_id, text_model_id, [
-            {"channel": Channel(c.channel), "start_s": c.start_s, "end_s": c.end_s, "text": c.text} for c in chunks],
-            vectors)
+        text_repo.replace_segments(session, media_id, segment_rows(items))
+        ids = text_repo.replace_chunks(session, media_id, text_model_id, chunk_rows(chunks), vectors)
         text_repo.set_channel(session, media_id, Channel.OCR, outcome.status, producer=outcome.producer,
                               item_count=outcome.item_count, error_reason=outcome.reason, error_hint=outcome.hint)
         media.text_model_id = text_model_id if len(ids) else None
         media.channels_key = channels_key
     return True
 
-
-def _row(s: TextSegment) -> dict[str, object]:
-    return {"channel": Channel(s.channel), "start_s": s.start_s, "end_s": s.end_s, "text": s.text,
-            "language": s.language, "source": s.source, "confidence": s.confidence, "detail": s.detail}
