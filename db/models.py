@@ -247,6 +247,7 @@ class FileStage(enum.StrEnum):
     PROBE = "probe"  # CPU: read the streams (a bad file stops here, recorded)
     FRAMES = "frames"  # GPU when a vision model is configured: sample, find shots, encode
     TEXT = "text"  # CPU: on-screen text, subtitles, speech, then one transaction writes everything
+    OCR = "ocr"  # CPU, instead of the three above: on-screen text alone read again (OCR's settings changed)
     FINISHED = "finished"
 
 

@@ -62,6 +62,8 @@ def cmd_index_queued(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         again = f", the text of {done.reembedded} of them chunked and embedded again" if done.reembedded \
             else ""
+        if done.ocr_again:
+            again += f", the on-screen text of {done.ocr_again} of them to be read again"
         print(f"job {done.job_id}: {done.files} files queued ({done.unchanged} unchanged{again}, "
               f"{len(done.removed)} removed). Workers pick them up; follow with "
               f"`scenedex jobs {done.job_id}`.")

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from db.models import Channel
+from db.models import Channel, FileStage, JobState
+from db.repositories import jobs as jobs_repo
 from db.repositories import frames as frames_repo
 from db.repositories import library as library_repo
 from db.repositories import text as text_repo
@@ -20,7 +21,9 @@ from indexer.sampling import SamplingPolicy
 from indexer.screen_text import READ_RULES
 from workers.index_run import IndexSummary, TextChannels, index_paths
 from workers.ingest import IngestConfig
+from workers.jobs import StageResult
 from workers.layout import DataLayout
+from workers.queueing import Enqueued
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 STALE = "00:00:00:00"
@@ -56,6 +59,20 @@ def _index(db: Database, tmp_path: Path, channels: TextChannels, jobs: int = 1) 
     return index_paths(db, [library], config, (".mp4",), None, text=channels, jobs=jobs)
 
 
+def _as_before_the_rules(db: Database, media_id: int, key: str) -> None:
+    """The library as a release before today's OCR rules left it: the clock's first reading over the whole clip,
+    and a key whose OCR part does not name the rules."""
+    with db.session() as session:
+        kept = [s for s in text_repo.segments_of(session, media_id) if s.channel != Channel.OCR]
+        rows = [{"channel": Channel(s.channel), "start_s": s.start_s, "end_s": s.end_s, "text": s.text,
+                 "language": s.language, "source": s.source, "confidence": s.confidence, "detail": s.detail}
+                for s in kept]
+        text_repo.replace_segments(session, media_id, [
+            *rows, {"channel": Channel.OCR, "start_s": 0.0, "end_s": 12.0, "text": STALE, "language": None,
+                    "source": "rapidocr", "confidence": 0.9, "detail": None}])
+        library_repo.get_media(session, media_id).channels_key = key.replace(f"/{READ_RULES};", ";")
+
+
 @pytest.mark.e2e
 def test_text_read_under_older_rules_is_read_again_alone_and_the_rest_is_kept(db: Database, tmp_path: Path) -> None:
     from scenedex.report import summary_text
@@ -71,19 +88,7 @@ def test_text_read_under_older_rules_is_read_again_alone_and_the_rest_is_kept(db
     assert any("oven" in s[1].lower() for s in ocr)
     assert len({s[1] for s in ocr if s[1][:1].isdigit()}) >= 8  # the clock, read at each second
 
-    # The library as a release before these rules left it: the clock's first reading over the whole clip, and
-    # a key whose OCR part does not name the rules.
-    old_key = key.replace(f"/{READ_RULES};", ";")
-    with db.session() as session:
-        kept = [s for s in text_repo.segments_of(session, media_id) if s.channel != Channel.OCR]
-        rows = [{"channel": Channel(s.channel), "start_s": s.start_s, "end_s": s.end_s, "text": s.text,
-                 "language": s.language, "source": s.source, "confidence": s.confidence, "detail": s.detail}
-                for s in kept]
-        text_repo.replace_segments(session, media_id, [
-            *rows, {"channel": Channel.OCR, "start_s": 0.0, "end_s": 12.0, "text": STALE, "language": None,
-                    "source": "rapidocr", "confidence": 0.9, "detail": None}])
-        library_repo.get_media(session, media_id).channels_key = old_key
-
+    _as_before_the_rules(db, media_id, key)
     second = _index(db, tmp_path, channels, jobs=2)
     assert second.indexed == [] and second.unchanged == 1 and second.ocr_read_again == 1, second
     assert "1 unchanged file(s): on-screen text read again" in summary_text(second)  # the user is told why
@@ -144,3 +149,70 @@ def test_turning_ocr_on_reads_the_on_screen_text_alone(db: Database, tmp_path: P
     assert [s for s in again_segments if s[0] != "ocr"] == [s for s in segments if s[0] != "ocr"]
     assert any("oven" in s[1].lower() for s in again_segments if s[0] == "ocr")
     assert np.array_equal(again_frames, frame_ids)
+
+
+def _run_queued(db: Database, tmp_path: Path, channels: TextChannels) -> tuple[Enqueued, list[FileStage]]:
+    """`scenedex index --queue` of the library, its tasks run in this process through a recording queue until
+    none is left (tests/test_jobs.py); the stages run, in order."""
+    from tests.test_jobs import RecordingQueue
+    from workers.jobs import JobRunner, JobSetup
+    from workers.queueing import enqueue_index
+
+    config = IngestConfig(layout=DataLayout(tmp_path / "data"), sampling=SamplingPolicy(size_px=32))
+    setup = JobSetup(config, None, channels)
+    queue = RecordingQueue()
+    done = enqueue_index(db, queue, [tmp_path / "lib"], setup, (".mp4",), {})
+    runner, ran, sent = JobRunner(db, lambda _: setup, queue), [], 0
+    while sent < len(queue.stages):
+        task, _ = queue.stages[sent]
+        sent += 1
+        assert runner.run_stage(task) == StageResult.RAN
+        ran.append(task.stage)
+    for job_id in queue.syncs:
+        runner.sync(job_id)
+    if done.job_id is not None:
+        with db.session() as session:
+            assert jobs_repo.job_overviews(session, job_id=done.job_id)[0].state == JobState.DONE
+        assert runner.run_stage(queue.stages[0][0]) == StageResult.SKIPPED  # a duplicate task does nothing
+    return done, ran
+
+
+@pytest.mark.e2e
+def test_a_queued_index_reads_the_text_alone_again_in_one_worker_task(db: Database, tmp_path: Path) -> None:
+    channels = TextChannels(subtitles=True, speech=False)
+    _index(db, tmp_path, channels)
+    media_id, key, segments, frame_ids = _state(db)
+    _as_before_the_rules(db, media_id, key)
+
+    done, ran = _run_queued(db, tmp_path, channels)
+    assert (done.files, done.unchanged, done.ocr_again) == (0, 1, 1) and ran == [FileStage.OCR], (done, ran)
+    again_id, again_key, again_segments, again_frames = _state(db)
+    assert (again_id, again_key) == (media_id, key)
+    assert sorted(again_segments) == sorted(segments) and np.array_equal(again_frames, frame_ids)
+    with db.session() as session:
+        ids, _ = text_repo.chunk_spans(session, media_id)
+        model_id = library_repo.get_media(session, media_id).text_model_id
+    manifest = json.loads((DataLayout(tmp_path / "data").index_dir(model_id) / "manifest.json").read_text())
+    assert manifest["count"] == len(ids)  # the job's sync brought the FAISS text index up to date
+    assert _run_queued(db, tmp_path, channels)[0].job_id is None  # nothing left to do
+
+
+@pytest.mark.e2e
+def test_a_queued_file_whose_ocr_fails_when_read_again_is_indexed_whole(db: Database, tmp_path: Path,
+                                                                        monkeypatch) -> None:
+    from workers import reread_ocr
+
+    channels = TextChannels(subtitles=True, speech=False)
+    _index(db, tmp_path, channels)
+    media_id, key, segments, _ = _state(db)
+    _as_before_the_rules(db, media_id, key)
+    with monkeypatch.context() as patch:
+        patch.setattr(reread_ocr, "run_ocr", lambda *args, **kwargs: _broken())
+        done, ran = _run_queued(db, tmp_path, channels)
+    assert done.ocr_again == 1 and ran == [FileStage.OCR, FileStage.PROBE, FileStage.FRAMES, FileStage.TEXT], ran
+    _, again_key, again_segments, _ = _state(db)
+    assert again_key == key and sorted(again_segments) == sorted(segments)
+
+
+def _broken() -> None:
+    raise RuntimeError("the OCR engine broke")

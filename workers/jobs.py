@@ -6,7 +6,9 @@ transaction, so a file is written once even when a task runs twice. Starts are c
 worker ``max_attempts`` times is recorded as failed and the queue goes on. When the last file of a job
 finishes, one sync task brings the vector indexes up to date (one writer per index). The frames task reads the
 on-screen text from the same decode when both sample the same pictures (the defaults) and stages it with the
-frames, so a file is decoded once; the text task then runs subtitles and speech.
+frames, so a file is decoded once; the text task then runs subtitles and speech. An indexed file whose OCR
+settings alone changed takes one task instead, the OCR stage (``workers.reread_ocr``: its on-screen text read
+again, the rest kept); if that fails it goes back to the probe stage and is indexed again whole.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from workers.channels import ChannelOutcome
 from workers.ingest import (IngestConfig, ModelIds, Probed, commit_media, frames_and_ocr_stage, frames_stage,
                             probe_stage, text_stage)
 from workers.models import QaTowerChannel, RunModels, TextChannels, VisionChannel
+from workers.reread_ocr import read_again
 from workers.staging import read_frames, read_ocr, remove_staged, staging_file, write_frames
 from workers.vectors import sync_text_index, sync_vector_index
 
@@ -140,6 +143,8 @@ class JobRunner:
         if task.stage == FileStage.PROBE:
             self._advance(task, FileStage.FRAMES if probed.stream is not None else FileStage.TEXT,
                           time.perf_counter() - started, prepared)
+        elif task.stage == FileStage.OCR:
+            self._ocr_again(task, probed, prepared, beat, started)
         elif task.stage == FileStage.FRAMES:
             frames, ocr = frames_and_ocr_stage(probed, prepared.setup.ingest, prepared.models, beat)
             write_frames(staging_file(prepared.setup.ingest.layout.data_dir, task.media_id, probed.fingerprint),
@@ -183,7 +188,7 @@ class JobRunner:
 
     def _heartbeat(self, task: StageTask, path: str, data_dir: Path) -> Callable[[float, float], None]:
         last = [0.0]
-        base = STAGE_ORDER.index(task.stage)
+        base, stages = (STAGE_ORDER.index(task.stage), len(STAGE_ORDER)) if task.stage in STAGE_ORDER else (0, 1)
         me = worker_name()
 
         def beat(t_s: float, duration_s: float) -> None:
@@ -194,7 +199,7 @@ class JobRunner:
             fraction = min(t_s / duration_s, 1.0) if duration_s > 0 else 0.0
             with self.db.session() as session:
                 faults.maybe_drop_connection(task.stage, path, task.media_id, data_dir, session)
-                jobs_repo.heartbeat(session, task.job_id, task.media_id, me, (base + fraction) / len(STAGE_ORDER))
+                jobs_repo.heartbeat(session, task.job_id, task.media_id, me, (base + fraction) / stages)
 
         return beat
 
@@ -239,6 +244,27 @@ class JobRunner:
                      guard=guard)
         remove_staged(staged)
         self._after_file(task.job_id)
+
+    def _ocr_again(self, task: StageTask, probed: Probed, prepared: _Prepared,
+                   beat: Callable[[float, float], None], started: float) -> None:
+        lost = False
+
+        def guard(session: Session) -> bool:
+            nonlocal lost
+            row = self._still_mine(session, task)
+            if row is None:
+                lost = True
+                return False
+            jobs_repo.finish_file(session, row, FileState.DONE, work_s=time.perf_counter() - started)
+            return True
+
+        models = prepared.models
+        assert models.text_info is not None
+        if read_again(self.db, task.media_id, probed, models, prepared.ids.text, models.text.key(models.text_info),
+                      beat, guard):
+            self._after_file(task.job_id)
+        elif not lost:  # OCR failed or the file changed: index it again whole, from the probe on
+            self._advance(task, FileStage.PROBE, time.perf_counter() - started, prepared)
 
     def _back_to_frames(self, task: StageTask) -> None:
         with self.db.session() as session:

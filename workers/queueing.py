@@ -14,13 +14,15 @@ from celery import Celery
 from db.models import FileStage, JobState
 from db.repositories import jobs as jobs_repo
 from db.session import Database
-from workers.celery_app import QUEUES, TASK_FRAMES, TASK_PROBE, TASK_SYNC, TASK_TEXT
+from workers.celery_app import QUEUES, TASK_FRAMES, TASK_OCR, TASK_PROBE, TASK_SYNC, TASK_TEXT
 from workers.index_run import catch_up_stored_text, model_ids, plan_index
+from workers.reread_ocr import only_ocr_changed
 from workers.jobs import JobSetup, StageTask
 from workers.models import RunModels
 
 log = logging.getLogger(__name__)
-TASK_OF_STAGE = {FileStage.PROBE: TASK_PROBE, FileStage.FRAMES: TASK_FRAMES, FileStage.TEXT: TASK_TEXT}
+TASK_OF_STAGE = {FileStage.PROBE: TASK_PROBE, FileStage.FRAMES: TASK_FRAMES, FileStage.TEXT: TASK_TEXT,
+                 FileStage.OCR: TASK_OCR}
 
 
 class CeleryQueue:
@@ -59,32 +61,41 @@ def queue_depths(app: Celery) -> dict[str, int | None]:
 @dataclass(frozen=True)
 class Enqueued:
     job_id: int | None  # None when nothing needed doing
-    files: int
+    files: int  # queued to be indexed
     unchanged: int
     removed: list[str]
     reembedded: int = 0  # unchanged files whose stored text was chunked and embedded again (no speech or OCR)
+    ocr_again: int = 0  # unchanged files queued to have their on-screen text alone read again (OCR's settings changed)
 
 
 def enqueue_index(db: Database, queue: CeleryQueue, paths: Sequence[Path], setup: JobSetup, extensions: Sequence[str],
                   job_settings: dict[str, Any], retry_failed: bool = False, force: bool = False) -> Enqueued:
     """Plan like an in-process run, record a job with its files, and send one probe task per file. Files whose
     settings differ only in the sentence model or the chunk rules get their stored text chunked and embedded
-    again here, in Postgres, as an in-process run does; the job's sync stage (the index writer) then brings
-    the FAISS index up to date."""
+    again here, in Postgres, as an in-process run does; files whose settings differ in OCR's alone are queued for
+    the OCR stage (their on-screen text read again by a worker, ``workers.reread_ocr``); the job's sync stage (the
+    index writer) then brings the FAISS index up to date."""
     models = RunModels(setup.vision, setup.text, setup.qa_tower)
     ids = model_ids(db, models)
     caught_up = None if force else catch_up_stored_text(db, setup.ingest, models, ids, sync_index=False)
     reembedded = caught_up.media if caught_up is not None else 0
+    ocr_again = [] if force or setup.text.ocr is None or models.text_info is None else only_ocr_changed(
+        db, setup.ingest, ids.vision, models.text.key(models.text_info))
     plan = plan_index(db, paths, setup.ingest, extensions, models, ids, retry_failed, force)
-    if not plan.todo and not plan.removed and not reembedded:
-        return Enqueued(None, 0, len(plan.seen), plan.removed)
+    todo = [m for m in plan.todo if m not in set(ocr_again)]
+    unchanged = len(plan.seen) - len(todo)
+    if not todo and not ocr_again and not plan.removed and not reembedded:
+        return Enqueued(None, 0, unchanged, plan.removed)
     with db.session() as session:
-        job = jobs_repo.create_job(session, job_settings, [str(p) for p in paths], socket.gethostname(), plan.todo)
+        job = jobs_repo.create_job(session, job_settings, [str(p) for p in paths], socket.gethostname(), todo,
+                                   ocr_again)
         job_id = job.id
-        if not plan.todo:  # only removals or new vectors: the indexes still need to follow Postgres
+        if not todo and not ocr_again:  # only removals or new vectors: the indexes still need to follow Postgres
             jobs_repo.set_job_state(session, job, JobState.SYNCING)
-    if not plan.todo:
+    if not todo and not ocr_again:
         queue.send_sync(job_id)
-    for media_id in plan.todo:
+    for media_id in todo:
         queue.send_stage(StageTask(job_id, media_id, FileStage.PROBE), gpu=False)
-    return Enqueued(job_id, len(plan.todo), len(plan.seen) - len(plan.todo), plan.removed, reembedded)
+    for media_id in ocr_again:
+        queue.send_stage(StageTask(job_id, media_id, FileStage.OCR), gpu=False)
+    return Enqueued(job_id, len(todo), unchanged, plan.removed, reembedded, len(ocr_again))

@@ -25,9 +25,9 @@ from db.session import Database
 from indexer.shots import Shot
 from indexer.text_chunks import TimedText, make_chunks
 from workers.bounds import clip_outcome
-from workers.channels import run_ocr
+from workers.channels import ProgressFn, run_ocr
 from workers.file_state import change_since_probe, same_file
-from workers.ingest import IngestConfig, Probed, _channel, chunk_rows, probe_stage, segment_rows
+from workers.ingest import CommitGuard, IngestConfig, Probed, _channel, chunk_rows, probe_stage, segment_rows
 from workers.models import RunModels
 
 log = logging.getLogger(__name__)
@@ -81,14 +81,23 @@ def reread_ocr(db: Database, media_ids: list[int], models: RunModels, text_model
 
 def _reread_one(db: Database, media_id: int, models: RunModels, text_model_id: int | None, channels_key: str) -> bool:
     probed = probe_stage(db, media_id)
-    if not isinstance(probed, Probed) or probed.stream is None:
+    return isinstance(probed, Probed) and read_again(db, media_id, probed, models, text_model_id, channels_key)
+
+
+def read_again(db: Database, media_id: int, probed: Probed, models: RunModels, text_model_id: int | None, channels_key: str,
+               progress: ProgressFn | None = None, guard: CommitGuard | None = None) -> bool:
+    """One probed file's on-screen text read again and written with its text chunked and embedded again, the
+    file's key becoming ``channels_key`` (see the module's doc); ``guard`` runs inside the write's transaction
+    and may refuse it (a queued task that lost its claim). False, with nothing written, when OCR failed, the
+    file changed or has no picture, or the guard refused: such a file is to be indexed again whole."""
+    if probed.stream is None:
         return False
+    stream = probed.stream
     with db.session() as session:
         shots = [Shot(s.start_s, s.end_s, None) for s in frames_repo.shots_of_media(session, media_id)]
         kept = [TimedText(str(s.channel), s.start_s, s.end_s, s.text, s.language, s.source, s.confidence, s.detail)
                 for s in text_repo.segments_of(session, media_id) if s.channel != Channel.OCR]
-    stream = probed.stream
-    outcome = _channel(Channel.OCR, lambda: run_ocr(probed.info, stream, shots, models, None))
+    outcome = _channel(Channel.OCR, lambda: run_ocr(probed.info, stream, shots, models, progress))
     if outcome.status != ChannelStatus.DONE or change_since_probe(probed) is not None:
         log.warning("%s: on-screen text not read again (%s); the file is indexed again whole", probed.path,
                     outcome.reason or "the file changed")
@@ -99,7 +108,7 @@ def _reread_one(db: Database, media_id: int, models: RunModels, text_model_id: i
     vectors = models.text_encoder().encode([c.text for c in chunks]) if chunks else np.zeros((0, 0), np.float32)
     with db.session() as session:
         media = library_repo.get_media(session, media_id)
-        if media is None or not same_file(media):
+        if media is None or not same_file(media) or (guard is not None and not guard(session)):
             return False
         text_repo.replace_segments(session, media_id, segment_rows(items))
         ids = text_repo.replace_chunks(session, media_id, text_model_id, chunk_rows(chunks), vectors)
@@ -108,4 +117,3 @@ def _reread_one(db: Database, media_id: int, models: RunModels, text_model_id: i
         media.text_model_id = text_model_id if len(ids) else None
         media.channels_key = channels_key
     return True
-

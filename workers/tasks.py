@@ -22,7 +22,7 @@ from db.models import FileStage
 from db.session import Database
 from scenedex.job_settings import job_setup
 from scenedex.settings import Settings
-from workers.celery_app import TASK_FRAMES, TASK_PROBE, TASK_SYNC, TASK_TEXT, make_app
+from workers.celery_app import TASK_FRAMES, TASK_OCR, TASK_PROBE, TASK_SYNC, TASK_TEXT, make_app
 from workers.jobs import JobLimits, JobRunner, StageResult, StageTask
 from workers.queueing import CeleryQueue
 from workers.transient import describe, is_out_of_memory, is_transient
@@ -111,6 +111,11 @@ def encode_frames(self: Task, job_id: int, media_id: int, batch_size: int | None
 @app.task(name=TASK_TEXT, bind=True, max_retries=MAX_RETRIES)
 def read_text(self: Task, job_id: int, media_id: int) -> str:
     return _run(self, job_id, media_id, FileStage.TEXT)
+
+
+@app.task(name=TASK_OCR, bind=True, max_retries=MAX_RETRIES)
+def read_screen_text_again(self: Task, job_id: int, media_id: int) -> str:
+    return _run(self, job_id, media_id, FileStage.OCR)
 
 
 @app.task(name=TASK_SYNC, bind=True, max_retries=MAX_RETRIES)

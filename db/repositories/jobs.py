@@ -22,12 +22,15 @@ def _now() -> datetime:
 
 
 def create_job(session: Session, settings: dict[str, Any], paths: Sequence[str], created_by: str,
-               media_ids: Sequence[int]) -> Job:
+               media_ids: Sequence[int], ocr_again: Sequence[int] = ()) -> Job:
+    """A job indexing ``media_ids`` (from the probe stage on) and reading the on-screen text of ``ocr_again``
+    again (the OCR stage alone)."""
     job = Job(kind="index", state=JobState.QUEUED, settings=settings, paths=list(paths), created_by=created_by)
     session.add(job)
     session.flush()
-    session.add_all(JobFile(job_id=job.id, media_id=m, stage=FileStage.PROBE, state=FileState.QUEUED, attempts=0,
-                            progress=0.0, work_s=0.0) for m in dict.fromkeys(media_ids))
+    stages = {**{m: FileStage.OCR for m in ocr_again}, **{m: FileStage.PROBE for m in media_ids}}
+    session.add_all(JobFile(job_id=job.id, media_id=m, stage=stage, state=FileState.QUEUED, attempts=0,
+                            progress=0.0, work_s=0.0) for m, stage in stages.items())
     session.flush()
     return job
 
