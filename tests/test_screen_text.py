@@ -196,6 +196,27 @@ def test_a_running_clock_is_read_again_each_second_and_a_still_score_once(engine
     assert home.start_s <= 1.0 and home.end_s >= 11.0
 
 
+@pytest.mark.parametrize("background", ["mandelbrot", "color=c=#506070"])
+def test_a_clock_inside_a_long_scoreboard_line_is_read_where_it_changes(engine: OcrEngine, tmp_path: Path,
+                                                                        background: str) -> None:
+    """A line of any length with figures in it is read again where a glyph changed: a 45-character scoreboard
+    line with a match clock kept its first reading for the whole clip over a still picture while only lines of
+    at most 24 characters were checked (the detector may box the clock apart over moving footage). The
+    team names stay read."""
+    board = (f"drawtext=fontfile={FONT}:text='HARBOR ROVERS 2 - 1 ELM CITY UNITED   %{{pts\\:hms}}':fontsize=30:"
+             "fontcolor=yellow:box=1:boxcolor=black@0.7:x=40:y=40")
+    spans, _ = read_file(engine, render(tmp_path / "board.mp4", 12.0, background, [board]))
+    seconds = {}  # second shown on the clock -> (start_s, end_s) of the span that read it
+    for s in spans:
+        if (hms := re.search(r"00:?00:?(\d\d)", normalise_text(s.text))) is not None:
+            seconds[int(hms.group(1))] = (s.start_s, s.end_s)
+    right = [sec for sec, (start_s, end_s) in seconds.items() if start_s <= sec + 0.5 < end_s + 1.0]
+    assert len(right) >= 9, seconds
+    assert len(seconds) == len(right), seconds
+    names = [s for s in spans if "HARBOR ROVERS" in s.text.upper()]
+    assert min(s.start_s for s in names) <= 1.0 and max(s.end_s for s in names) >= 11.0, names
+
+
 def test_a_glyph_that_changed_is_seen_where_the_rest_of_the_line_matches() -> None:
     rng = np.random.default_rng(3)
     line = np.full((24, 120), 20, np.uint8)

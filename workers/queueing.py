@@ -79,8 +79,8 @@ def enqueue_index(db: Database, queue: CeleryQueue, paths: Sequence[Path], setup
     ids = model_ids(db, models)
     caught_up = None if force else catch_up_stored_text(db, setup.ingest, models, ids, sync_index=False)
     reembedded = caught_up.media if caught_up is not None else 0
-    ocr_again = [] if force or setup.text.ocr is None or models.text_info is None else only_ocr_changed(
-        db, setup.ingest, ids.vision, models.text.key(models.text_info))
+    ocr_again = [] if force or retry_failed or setup.text.ocr is None or models.text_info is None else \
+        only_ocr_changed(db, setup.ingest, ids.vision, models.text.key(models.text_info))  # retry: all again
     plan = plan_index(db, paths, setup.ingest, extensions, models, ids, retry_failed, force)
     todo = [m for m in plan.todo if m not in set(ocr_again)]
     unchanged = len(plan.seen) - len(todo)
