@@ -151,6 +151,15 @@ def test_turning_ocr_on_reads_the_on_screen_text_alone(db: Database, tmp_path: P
     assert np.array_equal(again_frames, frame_ids)
 
 
+def _indexed_then_stale(db: Database, tmp_path: Path, channels: TextChannels
+                        ) -> tuple[int, str, list[tuple[str, str, float, float]], np.ndarray]:
+    """The library indexed, then left as a release before today's OCR rules left it; its state before that."""
+    _index(db, tmp_path, channels)
+    state = _state(db)
+    _as_before_the_rules(db, state[0], state[1])
+    return state
+
+
 def _run_queued(db: Database, tmp_path: Path, channels: TextChannels) -> tuple[Enqueued, list[FileStage]]:
     """`scenedex index --queue` of the library, its tasks run in this process through a recording queue until
     none is left (tests/test_jobs.py); the stages run, in order."""
@@ -180,10 +189,7 @@ def _run_queued(db: Database, tmp_path: Path, channels: TextChannels) -> tuple[E
 @pytest.mark.e2e
 def test_a_queued_index_reads_the_text_alone_again_in_one_worker_task(db: Database, tmp_path: Path) -> None:
     channels = TextChannels(subtitles=True, speech=False)
-    _index(db, tmp_path, channels)
-    media_id, key, segments, frame_ids = _state(db)
-    _as_before_the_rules(db, media_id, key)
-
+    media_id, key, segments, frame_ids = _indexed_then_stale(db, tmp_path, channels)
     done, ran = _run_queued(db, tmp_path, channels)
     assert (done.files, done.unchanged, done.ocr_again) == (0, 1, 1) and ran == [FileStage.OCR], (done, ran)
     again_id, again_key, again_segments, again_frames = _state(db)
@@ -203,9 +209,7 @@ def test_a_queued_file_whose_ocr_fails_when_read_again_is_indexed_whole(db: Data
     from workers import reread_ocr
 
     channels = TextChannels(subtitles=True, speech=False)
-    _index(db, tmp_path, channels)
-    media_id, key, segments, _ = _state(db)
-    _as_before_the_rules(db, media_id, key)
+    _, key, segments, _ = _indexed_then_stale(db, tmp_path, channels)
     with monkeypatch.context() as patch:
         patch.setattr(reread_ocr, "run_ocr", lambda *args, **kwargs: _broken())
         done, ran = _run_queued(db, tmp_path, channels)
