@@ -1,9 +1,10 @@
 """The Celery application: queues, routing and delivery guarantees. No result backend: progress lives in Postgres.
 
-Queues: ``cpu`` (probe, on-screen text, subtitles, speech, the final write; on-screen text read again), ``gpu`` (frame sampling and the vision
-encoder, when a vision model is configured; else frames go to ``cpu``), ``index`` (the one task that writes the
-FAISS indexes: give it to a single worker process). Tasks are acknowledged after they finish (``acks_late``) and
-handed back when their worker dies, so a crash loses no work; each worker takes one task at a time.
+Queues: ``cpu`` (probe, on-screen text, subtitles, speech, the final write; on-screen text read again alone),
+``gpu`` (frame sampling and the vision encoder, when a vision model is configured; else frames go to ``cpu``),
+``index`` (the one task that writes the FAISS indexes: give it to a single worker process). Tasks are
+acknowledged after they finish (``acks_late``) and handed back when their worker dies, so a crash loses no work;
+each worker takes one task at a time.
 """
 
 from __future__ import annotations

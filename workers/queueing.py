@@ -16,9 +16,9 @@ from db.repositories import jobs as jobs_repo
 from db.session import Database
 from workers.celery_app import QUEUES, TASK_FRAMES, TASK_OCR, TASK_PROBE, TASK_SYNC, TASK_TEXT
 from workers.index_run import catch_up_stored_text, model_ids, plan_index
-from workers.reread_ocr import only_ocr_changed
 from workers.jobs import JobSetup, StageTask
 from workers.models import RunModels
+from workers.reread_ocr import only_ocr_changed
 
 log = logging.getLogger(__name__)
 TASK_OF_STAGE = {FileStage.PROBE: TASK_PROBE, FileStage.FRAMES: TASK_FRAMES, FileStage.TEXT: TASK_TEXT,
@@ -65,7 +65,7 @@ class Enqueued:
     unchanged: int
     removed: list[str]
     reembedded: int = 0  # unchanged files whose stored text was chunked and embedded again (no speech or OCR)
-    ocr_again: int = 0  # unchanged files queued to have their on-screen text alone read again (OCR's settings changed)
+    ocr_again: int = 0  # unchanged files queued to have their on-screen text alone read again (OCR settings changed)
 
 
 def enqueue_index(db: Database, queue: CeleryQueue, paths: Sequence[Path], setup: JobSetup, extensions: Sequence[str],

@@ -84,8 +84,8 @@ def _reread_one(db: Database, media_id: int, models: RunModels, text_model_id: i
     return isinstance(probed, Probed) and read_again(db, media_id, probed, models, text_model_id, channels_key)
 
 
-def read_again(db: Database, media_id: int, probed: Probed, models: RunModels, text_model_id: int | None, channels_key: str,
-               progress: ProgressFn | None = None, guard: CommitGuard | None = None) -> bool:
+def read_again(db: Database, media_id: int, probed: Probed, models: RunModels, text_model_id: int | None,
+               channels_key: str, progress: ProgressFn | None = None, guard: CommitGuard | None = None) -> bool:
     """One probed file's on-screen text read again and written with its text chunked and embedded again, the
     file's key becoming ``channels_key`` (see the module's doc); ``guard`` runs inside the write's transaction
     and may refuse it (a queued task that lost its claim). False, with nothing written, when OCR failed, the
