@@ -44,9 +44,10 @@ PROBE_WIDTH_PX = 480  # finds about half the 14 px credit lines of 720p footage:
 PROBE_EVERY = 2
 # Names the rules that decide what is read (the channels' key carries it: a change has each file's on-screen text
 # read again once, ``workers.reread_ocr``): "figures" since session 21, a short line of figures read again where
-# a glyph of it changed (``indexer.ocr_tracking.glyph_change``); "figures-any-length" since session 23, any line
-# with figures (a scoreboard's clock beside the team names).
-READ_RULES = "figures-any-length"
+# a glyph of it changed (``indexer.ocr_tracking.glyph_change``); "figures-lookalikes" since session 23, any line
+# with figures (a scoreboard's clock beside the team names), and letters read for digits inside a number taken
+# as those digits when readings are compared (``indexer.text_spans.figures``: "O0:O0:09" is a new second).
+READ_RULES = "figures-lookalikes"
 SAME_LINE_TEXT = MIN_TEXT_SIMILARITY  # a line read again continues its span when it reads this alike
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -173,14 +174,31 @@ class _OpenSpan:
                         box=best.box, frame_count=self.frame_count)
 
 
+_NUMBER = re.compile(r"[0-9OoIl]*[0-9][0-9OoIl]*")  # a run of digits, and of letters read for digits in it
+_AS_DIGITS = str.maketrans("OoIl", "0011")
+
+
+def figures(text: str) -> str:
+    """The digits of a reading, with the letters the recogniser reads for digits inside a number (O for 0, l
+    for 1: "O0:O0:09") taken as those digits; letters of words stay letters.
+
+    >>> figures("UNITEDO0:O0:09.000"), figures("HARBOR ROVERS 2-1"), figures("Revenue 2O24")
+    ('000009000', '21', '2024')
+    """
+    return "".join(m.group().translate(_AS_DIGITS) for m in _NUMBER.finditer(text))
+
+
 def figures_differ(a: str, b: str) -> bool:
     """Whether two readings hold as many digits, not the same ones: a clock, a timecode, a counter or a
-    score that changed. A digit read as a letter ("2O24") changes how many there are: reading noise.
+    score that changed. A digit dropped or doubled changes how many there are: reading noise; a digit read as
+    a look-alike letter (``figures``) is taken as the digit.
 
     >>> figures_differ("10:00:00:00", "10:00:00:10"), figures_differ("Revenue 2024", "REVENUE 2O24")
     (True, False)
+    >>> figures_differ("ELM CITY UNITED 00:00:08.000", "ELM CITY UNITEDO0:O0:09.000")
+    True
     """
-    da, db = [c for c in a if c.isdigit()], [c for c in b if c.isdigit()]
+    da, db = figures(a), figures(b)
     return len(da) == len(db) and da != db
 
 
