@@ -174,7 +174,7 @@ class _OpenSpan:
                         box=best.box, frame_count=self.frame_count)
 
 
-_NUMBER = re.compile(r"[0-9OoIl]*[0-9][0-9OoIl]*")  # a run of digits, and of letters read for digits in it
+_NUMBER = re.compile(r"[\dOoIl]*\d[\dOoIl]*")  # a run of digits, and of letters read for digits in it
 _AS_DIGITS = str.maketrans("OoIl", "0011")
 
 

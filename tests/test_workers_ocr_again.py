@@ -26,7 +26,8 @@ def _running_ocr(db, job_id: int) -> bool:  # type: ignore[no-untyped-def]
     return row.stage == FileStage.OCR and row.state == FileState.RUNNING
 
 
-def test_queued_workers_read_the_text_again_through_a_kill_and_a_dropped_connection(queued, redis_server, tmp_path):
+def test_queued_workers_read_the_text_again_through_a_kill_and_a_dropped_connection(queued, redis_server,
+                                                                                    tmp_path):
     url, db = queued
     library, data = tmp_path / "lib", tmp_path / "data"
     library.mkdir()

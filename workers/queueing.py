@@ -65,7 +65,7 @@ class Enqueued:
     unchanged: int
     removed: list[str]
     reembedded: int = 0  # unchanged files whose stored text was chunked and embedded again (no speech or OCR)
-    ocr_again: int = 0  # unchanged files queued to have their on-screen text alone read again (OCR settings changed)
+    ocr_again: int = 0  # unchanged files queued to have their on-screen text alone read again (OCR changed)
 
 
 def enqueue_index(db: Database, queue: CeleryQueue, paths: Sequence[Path], setup: JobSetup, extensions: Sequence[str],
