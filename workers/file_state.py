@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from db.models import MediaFile, MediaStatus
@@ -100,3 +101,15 @@ def change_since_probe(probed: Probed) -> str | None:
         return "it was removed"
     except OSError as exc:
         return f"it can no longer be read ({exc.strerror})"
+
+
+def stale_in_key_alone(db: Database, config: IngestConfig, vision_id: int | None, channels_key: str,
+                       key_differs_only_as_allowed: Callable[[str], bool]) -> list[int]:
+    """Indexed files, unchanged on disk, sampled and encoded as now, whose channels' key is not ``channels_key``
+    but passes ``key_differs_only_as_allowed`` (given their key): what a catch-up can bring up to date without
+    indexing them again whole (``workers.reembed``, ``workers.reread_ocr``)."""
+    with db.session() as session:
+        return [m.id for m in library_repo.list_media(session)
+                if m.status == MediaStatus.INDEXED and m.channels_key is not None and m.channels_key != channels_key
+                and key_differs_only_as_allowed(m.channels_key) and m.sampling_key == config.sampling_key()
+                and m.embedding_model_id == vision_id and same_file(m)]

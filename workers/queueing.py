@@ -82,17 +82,19 @@ def enqueue_index(db: Database, queue: CeleryQueue, paths: Sequence[Path], setup
     ocr_again = [] if force or retry_failed or setup.text.ocr is None or models.text_info is None else \
         only_ocr_changed(db, setup.ingest, ids.vision, models.text.key(models.text_info))  # retry: all again
     plan = plan_index(db, paths, setup.ingest, extensions, models, ids, retry_failed, force)
-    todo = [m for m in plan.todo if m not in set(ocr_again)]
+    reading = set(ocr_again)
+    todo = [m for m in plan.todo if m not in reading]
     unchanged = len(plan.seen) - len(todo)
-    if not todo and not ocr_again and not plan.removed and not reembedded:
+    no_file_work = not todo and not ocr_again  # only removals or new vectors: the indexes still follow Postgres
+    if no_file_work and not plan.removed and not reembedded:
         return Enqueued(None, 0, unchanged, plan.removed)
     with db.session() as session:
         job = jobs_repo.create_job(session, job_settings, [str(p) for p in paths], socket.gethostname(), todo,
                                    ocr_again)
         job_id = job.id
-        if not todo and not ocr_again:  # only removals or new vectors: the indexes still need to follow Postgres
+        if no_file_work:
             jobs_repo.set_job_state(session, job, JobState.SYNCING)
-    if not todo and not ocr_again:
+    if no_file_work:
         queue.send_sync(job_id)
     for media_id in todo:
         queue.send_stage(StageTask(job_id, media_id, FileStage.PROBE), gpu=False)

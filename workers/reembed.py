@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from db.models import MediaStatus, TextSegment
+from db.models import TextSegment
 from db.repositories import library as library_repo
 from db.repositories import models as models_repo
 from db.repositories import text as text_repo
 from db.session import Database
 from indexer.text_chunks import TimedText, make_chunks
 from indexer.text_embedding import TextEncoderInfo, describe_text_model
-from workers.file_state import same_file
+from workers.file_state import stale_in_key_alone
 from workers.ingest import IngestConfig, chunk_rows
 from workers.layout import DataLayout
 from workers.models import text_key_part
@@ -113,8 +113,4 @@ def only_text_model_changed(db: Database, config: IngestConfig, vision_id: int |
     model, the chunk rules): what they need is their stored text chunked and embedded again, not speech and OCR
     again."""
     head = channels_key.rpartition(";")[0]
-    with db.session() as session:
-        return [m.id for m in library_repo.list_media(session)
-                if m.status == MediaStatus.INDEXED and m.channels_key is not None and m.channels_key != channels_key
-                and m.channels_key.rpartition(";")[0] == head and m.sampling_key == config.sampling_key()
-                and m.embedding_model_id == vision_id and same_file(m)]
+    return stale_in_key_alone(db, config, vision_id, channels_key, lambda key: key.rpartition(";")[0] == head)

@@ -2,9 +2,9 @@
 
 A file indexed with another OCR part of the channels' key (``TextChannels.key``: OCR's models, its sampling or its
 reading rules, ``indexer.screen_text.READ_RULES``; or OCR off then, on now) would otherwise be indexed again
-whole: frames, speech, subtitles and OCR. Here only OCR runs (its own decode, the file's stored shots), its text segments replace the file's old OCR
-segments, the file's chunks are cut again from all its text and embedded with the run's sentence model, and the
-file's key becomes the run's; frames, speech and subtitles stay as they were. A file whose OCR fails here, or
+whole: frames, speech, subtitles and OCR. Here only OCR runs (its own decode, the file's stored shots), its text
+segments replace the file's old OCR segments, the file's chunks are cut again from all its text and embedded
+with the run's sentence model, and the file's key becomes the run's; frames, speech and subtitles stay as they were. A file whose OCR fails here, or
 that changed meanwhile, is left as it was, for the plan that follows to index again whole (where its problem is
 recorded the usual way).
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from db.models import Channel, ChannelStatus, MediaStatus
+from db.models import Channel, ChannelStatus
 from db.repositories import frames as frames_repo
 from db.repositories import library as library_repo
 from db.repositories import text as text_repo
@@ -26,7 +26,7 @@ from indexer.shots import Shot
 from indexer.text_chunks import TimedText, make_chunks
 from workers.bounds import clip_outcome
 from workers.channels import ProgressFn, run_ocr
-from workers.file_state import change_since_probe, same_file
+from workers.file_state import change_since_probe, same_file, stale_in_key_alone
 from workers.ingest import CommitGuard, IngestConfig, Probed, _channel, chunk_rows, probe_stage, segment_rows
 from workers.models import RunModels
 
@@ -50,17 +50,12 @@ def only_ocr_changed(db: Database, config: IngestConfig, vision_id: int | None, 
     (subs, speech, ocr), _ = parts(channels_key)
     if ocr == "ocr=off":
         return []
-    with db.session() as session:
-        out = []
-        for m in library_repo.list_media(session):
-            if m.status != MediaStatus.INDEXED or m.channels_key is None or m.channels_key == channels_key:
-                continue
-            head, _ = parts(m.channels_key)
-            if (len(head) == 3 and head[:2] == [subs, speech] and head[2] != ocr
-                    and m.sampling_key == config.sampling_key() and m.embedding_model_id == vision_id
-                    and same_file(m)):
-                out.append(m.id)
-        return out
+
+    def ocr_part_alone(key: str) -> bool:
+        head, _ = parts(key)
+        return len(head) == 3 and head[:2] == [subs, speech] and head[2] != ocr
+
+    return stale_in_key_alone(db, config, vision_id, channels_key, ocr_part_alone)
 
 
 def reread_ocr(db: Database, media_ids: list[int], models: RunModels, text_model_id: int | None,
