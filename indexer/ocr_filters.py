@@ -52,6 +52,9 @@ RUN_TOGETHER_CAPS = re.compile(r"^[A-Z0-9]{8,}$")
 _DIGIT_WORD = r"[0-9lI|Oo]*[0-9][0-9lI|Oo]*"
 NUMBER_READ_WITH_LETTERS = re.compile(rf"(?<!\w){_DIGIT_WORD}(?:[:.,]{_DIGIT_WORD})*(?!\w)")
 DIGIT_OF_LETTER = str.maketrans({"l": "1", "I": "1", "|": "1", "O": "0", "o": "0"})
+# A clock or timecode the recogniser glued to the word before it ("CITYUNITED00:00:08.000"), with a letter
+# read for its first digit where that group is a digit short of the next ("UNITEDO0:O0:09.000").
+GLUED_CLOCK = re.compile(r"(?<![A-Za-z])([A-Za-z]{2,}?)([OoIl|]?)(\d{1,2})((?::[\dOoIl|]{2})+(?:\.[\dOoIl|]+)?)(?!\w)")
 LONG_WORD_CHARS = 12  # English words this long are rare; OCR runs of several words are common
 
 
@@ -178,6 +181,31 @@ def digits_of_numbers(text: str) -> str:
     return NUMBER_READ_WITH_LETTERS.sub(fix, text)
 
 
+def unglue_clocks(text: str) -> str:
+    """A space put back between a word and the clock or timecode glued to it, so both are words a search
+    matches. A look-alike letter before a first group a digit shorter than the next groups of an H:MM:SS-like
+    figure is the figure's (``digits_of_numbers`` then makes it a digit); with one colon it stays the word's.
+
+    >>> unglue_clocks("ELM CITYUNITED00:00:08.000"), unglue_clocks("UNITEDO0:O0:09.000")
+    ('ELM CITYUNITED 00:00:08.000', 'UNITED O0:O0:09.000')
+    >>> unglue_clocks("Kickoff19:45"), unglue_clocks("HALFO0:45"), unglue_clocks("v1:00, Ratio 16:9, TIME:10:30")
+    ('Kickoff 19:45', 'HALFO 0:45', 'v1:00, Ratio 16:9, TIME:10:30')
+    """
+    def fix(match: re.Match[str]) -> str:
+        word, lookalike, first, rest = match.groups()
+        groups = rest.split(":")
+        if lookalike and len(groups) >= 3 and len(first) < len(groups[1]):
+            return f"{word} {lookalike}{first}{rest}"
+        return f"{word}{lookalike} {first}{rest}"
+
+    return GLUED_CLOCK.sub(fix, text)
+
+
 def clean_text(text: str) -> str:
-    """A raw reading, trimmed, its numbers' digits put right, the spaces of run-together capitals restored."""
-    return split_run_together_caps(digits_of_numbers(str(text).strip()))
+    """A raw reading, trimmed, a clock glued to a word set apart, its numbers' digits put right, the spaces of
+    run-together capitals restored.
+
+    >>> clean_text("HARBOR ROVERS 2-1 ELM CITYUNITEDO0:O0:09.000")
+    'HARBOR ROVERS 2-1 ELM CITY UNITED 00:00:09.000'
+    """
+    return split_run_together_caps(digits_of_numbers(unglue_clocks(str(text).strip())))

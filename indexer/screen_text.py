@@ -47,10 +47,11 @@ PROBE_EVERY = 2
 # a glyph of it changed (``indexer.ocr_tracking.glyph_change``); "figures-lookalikes" since session 23, any line
 # with figures (a scoreboard's clock beside the team names), and letters read for digits inside a number taken
 # as those digits when readings are compared (``indexer.text_spans.figures``: "O0:O0:09" is a new second);
-# "figures-digit-noise" since session 24, a reading with a digit doubled or dropped is another second when the
-# rest of its figures changed too (``indexer.text_spans.figures_differ``), and the stored reading of a clock or
-# timecode has its look-alike letters as digits (``indexer.ocr_filters.digits_of_numbers``: "00:00:09.000").
-READ_RULES = "figures-digit-noise"
+# "figures-as-words" since session 24, a reading with a digit doubled or dropped is another second when the
+# rest of its figures changed too (``indexer.text_spans.figures_differ``), and a clock or timecode is stored
+# as digits, apart from a word it was read glued to (``indexer.ocr_filters.clean_text``: "UNITEDO0:O0:09.000"
+# is stored as "UNITED 00:00:09.000").
+READ_RULES = "figures-as-words"
 SAME_LINE_TEXT = MIN_TEXT_SIMILARITY  # a line read again continues its span when it reads this alike
 
 

