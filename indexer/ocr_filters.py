@@ -54,7 +54,8 @@ NUMBER_READ_WITH_LETTERS = re.compile(rf"(?<!\w){_DIGIT_WORD}(?:[:.,]{_DIGIT_WOR
 DIGIT_OF_LETTER = str.maketrans({"l": "1", "I": "1", "|": "1", "O": "0", "o": "0"})
 # A clock or timecode the recogniser glued to the word before it ("CITYUNITED00:00:08.000"), with a letter
 # read for its first digit where that group is a digit short of the next ("UNITEDO0:O0:09.000").
-GLUED_CLOCK = re.compile(r"(?<![A-Za-z])([A-Za-z]{2,}?)([OoIl|]?)(\d{1,2})((?::[\dOoIl|]{2})+(?:\.[\dOoIl|]+)?)(?!\w)")
+GLUED_CLOCK = re.compile(r"(?<![A-Za-z])([A-Za-z]{2,}?)([OoIl|]?)(\d{1,2})"  # word, look-alike, first group
+                         r"((?::[\dOoIl|]{2})+(?:\.[\dOoIl|]+)?)(?!\w)")  # :MM[:SS][.fff]
 LONG_WORD_CHARS = 12  # English words this long are rare; OCR runs of several words are common
 
 
