@@ -49,13 +49,15 @@ RUN_TOGETHER_CAPS = re.compile(r"^[A-Z0-9]{8,}$")
 # A word of digits and the letters recognisers take for them ("l15" for 115 on the first, fading-in frame of a
 # caption: PP-OCRv6 tiny, bench/ocr.py's caption 115, which kept that reading while it was followed), or such
 # words joined by ":", "." or "," into one figure: a clock, a timecode, a decimal ("O0:O0:09.000", "1,O00").
-_DIGIT_WORD = r"[0-9lI|Oo]*[0-9][0-9lI|Oo]*"
-NUMBER_READ_WITH_LETTERS = re.compile(rf"(?<!\w){_DIGIT_WORD}(?:[:.,]{_DIGIT_WORD})*(?!\w)")
 DIGIT_OF_LETTER = str.maketrans({"l": "1", "I": "1", "|": "1", "O": "0", "o": "0"})
+_LOOK_ALIKES = "lI|Oo"  # what DIGIT_OF_LETTER makes digits, as a regex character class's members
+_DIGIT_WORD = rf"[0-9{_LOOK_ALIKES}]*[0-9][0-9{_LOOK_ALIKES}]*"
+NUMBER_READ_WITH_LETTERS = re.compile(rf"(?<!\w){_DIGIT_WORD}(?:[:.,]{_DIGIT_WORD})*(?!\w)")
 # A clock or timecode the recogniser glued to the word before it ("CITYUNITED00:00:08.000"), with a letter
 # read for its first digit where that group is a digit short of the next ("UNITEDO0:O0:09.000").
-GLUED_CLOCK = re.compile(r"(?<![A-Za-z])([A-Za-z]{2,}?)([OoIl|]?)(\d{1,2})"  # word, look-alike, first group
-                         r"((?::[\dOoIl|]{2})+(?:\.[\dOoIl|]+)?)(?!\w)")  # :MM[:SS][.fff]
+# Groups: the word, a look-alike letter, the figure's first group, the rest (":MM[:SS][.fff]").
+GLUED_CLOCK = re.compile(rf"(?<![A-Za-z])([A-Za-z]{{2,}}?)([{_LOOK_ALIKES}]?)(\d{{1,2}})"
+                         rf"((?::[\d{_LOOK_ALIKES}]{{2}})+(?:\.[\d{_LOOK_ALIKES}]+)?)(?!\w)")
 LONG_WORD_CHARS = 12  # English words this long are rare; OCR runs of several words are common
 
 

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from indexer.ocr import Box, TextBox, TextReader
+from indexer.ocr_filters import DIGIT_OF_LETTER
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,6 @@ class _OpenSpan:
 
 
 _NUMBER = re.compile(r"[\dOoIl]*\d[\dOoIl]*")  # a run of digits, and of letters read for digits in it
-_AS_DIGITS = str.maketrans("OoIl", "0011")
 
 
 def figures(text: str) -> str:
@@ -185,7 +185,7 @@ def figures(text: str) -> str:
     >>> figures("UNITEDO0:O0:09.000"), figures("HARBOR ROVERS 2-1"), figures("Revenue 2O24")
     ('000009000', '21', '2024')
     """
-    return "".join(m.group().translate(_AS_DIGITS) for m in _NUMBER.finditer(text))
+    return "".join(m.group().translate(DIGIT_OF_LETTER) for m in _NUMBER.finditer(text))
 
 
 def figures_differ(a: str, b: str) -> bool:

@@ -4,8 +4,8 @@ at (ctime, inode), recorded when a pass is kept and compared on every run and be
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from db.models import MediaFile, MediaStatus

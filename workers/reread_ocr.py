@@ -4,9 +4,9 @@ A file indexed with another OCR part of the channels' key (``TextChannels.key``:
 reading rules, ``indexer.screen_text.READ_RULES``; or OCR off then, on now) would otherwise be indexed again
 whole: frames, speech, subtitles and OCR. Here only OCR runs (its own decode, the file's stored shots), its text
 segments replace the file's old OCR segments, the file's chunks are cut again from all its text and embedded
-with the run's sentence model, and the file's key becomes the run's; frames, speech and subtitles stay as they were. A file whose OCR fails here, or
-that changed meanwhile, is left as it was, for the plan that follows to index again whole (where its problem is
-recorded the usual way).
+with the run's sentence model, and the file's key becomes the run's; frames, speech and subtitles stay as they
+were. A file whose OCR fails here, or that changed meanwhile, is left as it was, for the plan that follows to
+index again whole (where its problem is recorded the usual way).
 """
 
 from __future__ import annotations
