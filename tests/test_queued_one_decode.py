@@ -1,6 +1,7 @@
 """Queued workers decode a file once: the frames task reads the on-screen text from the same decode and stages it
-with the frames; the text task runs subtitles and speech and writes what the in-process run writes. Real Postgres,
-real ffmpeg, real OCR models; tasks run in this process through a recording queue (tests/test_jobs.py)."""
+with the frames (subtitles and speech beside them: tests/test_sound_alongside.py); the text task writes what the
+in-process run writes. Real Postgres, real ffmpeg, real OCR models; tasks run in this process through a recording
+queue (tests/test_jobs.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from workers.ingest import IngestConfig
 from workers.jobs import JobRunner, JobSetup
 from workers.layout import DataLayout
 from workers.models import OcrSettings, RunModels, TextChannels
-from workers.staging import read_frames, read_ocr, write_frames
+from workers.staging import read_frames, read_text, write_frames
 
 pytestmark = pytest.mark.integration
 TEXT = TextChannels(subtitles=True, speech=False, ocr=OcrSettings())
@@ -101,15 +102,35 @@ def test_queued_tasks_decode_each_file_once_and_write_what_the_in_process_run_wr
         drop_database(name)
 
 
-def test_staged_on_screen_text_reads_back_exactly(tmp_path: Path) -> None:
+def test_staged_text_channels_read_back_exactly(tmp_path: Path) -> None:
     frames = FramesOutcome(Channel.FRAMES, ChannelStatus.DONE, producer="ffmpeg")
     line = TimedText("ocr", 1.0 / 3.0, 5.123456789, "Harbor lights at midnight", confidence=0.987654321,
                      source="rapidocr", detail={"box": [[200.5, 380.0], [610.0, 380.0]], "frames": 5})
     ocr = ChannelOutcome(Channel.OCR, ChannelStatus.DONE, producer="rapidocr", items=[line], reason="a note")
+    said = TimedText("speech", 0.25, 2.5, "harbor lights", language="en", source="whisper", confidence=0.75,
+                     detail={"words": [[0.25, 0.9, "harbor"], [1.0, 2.5, "lights"]]})
+    speech = ChannelOutcome(Channel.SPEECH, ChannelStatus.DONE, producer="whisper", items=[said])
+    no_subtitles = ChannelOutcome(Channel.SUBTITLES, ChannelStatus.SKIPPED, reason="no subtitle track")
     path = tmp_path / "staged.npz"
-    write_frames(path, frames, ocr)
-    back = read_ocr(path)
-    assert back is not None and back.items == [line] and back.items[0].detail == line.detail
-    assert (back.channel, back.status, back.producer, back.reason) == (ocr.channel, ocr.status, "rapidocr", "a note")
+    write_frames(path, frames, [ocr, no_subtitles, speech])
+    back = read_text(path)
+    assert back == [ocr, no_subtitles, speech] and back[0].items[0].detail == line.detail
     write_frames(path, frames)
-    assert read_ocr(path) is None and read_frames(path).channel == Channel.FRAMES
+    assert read_text(path) == [] and read_frames(path).channel == Channel.FRAMES
+
+
+def test_a_file_staged_by_the_earlier_layout_gives_its_on_screen_text(tmp_path: Path) -> None:
+    """Staged before the sound was heard in the frames task: the OCR outcome alone, under "ocr" (a job that
+    spans an upgrade of its workers finishes)."""
+    import json
+
+    import numpy as np
+
+    ocr = {"channel": "ocr", "status": "done", "producer": "rapidocr", "reason": None, "hint": None,
+           "items": [{"channel": "ocr", "start_s": 1.0, "end_s": 5.0, "text": "Harbor lights"}]}
+    meta = {"status": "done", "producer": "ffmpeg", "reason": None, "hint": None, "ocr": ocr}
+    path = tmp_path / "old.npz"
+    np.savez(path, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    [back] = read_text(path)
+    assert (back.channel, back.status, [i.text for i in back.items]) == (Channel.OCR, ChannelStatus.DONE,
+                                                                         ["Harbor lights"])

@@ -13,9 +13,10 @@
 * OCR is fed the shots known so far (cuts arrive with the frames); its spans are merged with the final shots.
   Its models load in a thread of their own while ffmpeg decodes the first batch.
 
-Used when the frames channel and OCR sample at the same rate (the defaults); otherwise each channel decodes on
-its own (``workers.ingest.frames_stage`` / ``text_stage``). A channel that fails is recorded by ``guard`` (the
-caller's classification of errors) and the others go on.
+Used when the frames channel and OCR sample at the same rate (the defaults); otherwise the frames and OCR each
+decode on their own (``workers.ingest.frames_then_ocr``), the sound still heard alongside (``with_audio_alongside``,
+also the queued frames task's). A channel that fails is recorded by ``guard`` (the caller's classification of
+errors) and the others go on.
 """
 
 from __future__ import annotations
@@ -89,20 +90,27 @@ def _raise(exc: BaseException) -> ChannelOutcome:
 def run_file_pass(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, min_shot_s: float, models: RunModels,
                   progress: ProgressFn | None, guard: Guard) -> list[ChannelOutcome]:
     """[frames, ocr, subtitles, speech] of one file, from one decode (``one_pass_possible`` must hold)."""
-    text = models.text
+    frames, ocr, *audio = with_audio_alongside(
+        info, stream.index, models, guard,
+        lambda: list(run_frames_and_ocr(info, stream, policy, min_shot_s, models, progress, guard)))
+    if models.text.ocr is None:
+        ocr = skipped(Channel.OCR, "switched off")
+    return [frames, ocr, *audio]
+
+
+def with_audio_alongside(info: MediaInfo, stream_index: int | None, models: RunModels, guard: Guard,
+                         pictures: Callable[[], list[ChannelOutcome]]) -> list[ChannelOutcome]:
+    """``pictures()``'s outcomes, then [subtitles, speech] computed meanwhile in a thread of their own (the
+    audio's decode, VAD and whisper do not wait for the frames, nor the frames for them)."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scenedex-speech")
-    speech: Future[list[ChannelOutcome]] = pool.submit(_subtitles_and_speech, info, stream.index, models, guard)
+    audio: Future[list[ChannelOutcome]] = pool.submit(_subtitles_and_speech, info, stream_index, models, guard)
     try:
-        frames, ocr = run_frames_and_ocr(info, stream, policy, min_shot_s, models, progress, guard)
-        subtitles, speech_outcome = speech.result()
+        return [*pictures(), *audio.result()]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    if text.ocr is None:
-        ocr = skipped(Channel.OCR, "switched off")
-    return [frames, ocr, subtitles, speech_outcome]
 
 
-def _subtitles_and_speech(info: MediaInfo, stream_index: int, models: RunModels,
+def _subtitles_and_speech(info: MediaInfo, stream_index: int | None, models: RunModels,
                           guard: Guard) -> list[ChannelOutcome]:
     text = models.text
     subtitles = guard(Channel.SUBTITLES, lambda: run_subtitles(info)) if text.subtitles \

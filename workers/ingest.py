@@ -43,7 +43,7 @@ from workers.channels import (
     skipped,
 )
 from workers import faults
-from workers.file_pass import one_pass_possible, run_file_pass, run_frames_and_ocr
+from workers.file_pass import one_pass_possible, run_file_pass, run_frames_and_ocr, with_audio_alongside
 from workers.bounds import clip_outcomes
 from workers.file_state import change_since_probe, record_signature, signature_or_none
 from workers.layout import DataLayout
@@ -182,41 +182,62 @@ def frames_stage(probed: Probed, config: IngestConfig, models: RunModels,
                                                          models, progress))
 
 
-def frames_and_ocr_stage(probed: Probed, config: IngestConfig, models: RunModels,
-                         progress: ProgressFn | None = None) -> tuple[ChannelOutcome, ChannelOutcome | None]:
-    """The queued frames task: frames, and on-screen text from the same decode when both sample the same
-    pictures (``workers.file_pass``), so a file is decoded once; (frames, None) when OCR must decode on its own."""
+def frames_task_stage(probed: Probed, config: IngestConfig, models: RunModels,
+                      progress: ProgressFn | None = None) -> list[ChannelOutcome]:
+    """The queued frames task: [frames, the text channels it computes beside them]: the on-screen text from the
+    same decode when both sample the same pictures (``workers.file_pass``), so a file is decoded once, and
+    subtitles and speech meanwhile in a thread of their own; the text task computes the rest (``text_stage``)."""
     stream = probed.stream
-    if stream is None or not one_pass_possible(probed.info, stream, config.sampling, models):
-        return frames_stage(probed, config, models, progress), None
-    return run_frames_and_ocr(probed.info, stream, config.sampling, config.min_shot_s, models, progress, _channel)
+    assert stream is not None  # a file without pictures goes from the probe stage to the text stage
+
+    def pictures() -> list[ChannelOutcome]:
+        if one_pass_possible(probed.info, stream, config.sampling, models):
+            return list(run_frames_and_ocr(probed.info, stream, config.sampling, config.min_shot_s, models, progress,
+                                           _channel))
+        return [frames_stage(probed, config, models, progress)]
+
+    return with_audio_alongside(probed.info, stream.index, models, _channel, pictures)
 
 
-def text_stage(probed: Probed, frames: ChannelOutcome, models: RunModels,
-               progress: ProgressFn | None = None, ocr: ChannelOutcome | None = None) -> list[ChannelOutcome]:
-    """On-screen text (within the frames' shots; ``ocr`` when the frames task already read it), subtitles and
-    speech: every channel after frames."""
+def ocr_stage(probed: Probed, frames: ChannelOutcome, models: RunModels,
+              progress: ProgressFn | None = None) -> ChannelOutcome:
+    """On-screen text in a decode of its own, within the frames' shots (when OCR samples other pictures)."""
+    stream, ocr = probed.stream, models.text.ocr
+    if ocr is None or stream is None:
+        return skipped(Channel.OCR, "switched off" if ocr is None else "no video stream")
+    shots = frames.shots if isinstance(frames, FramesOutcome) else []
+    return _channel(Channel.OCR, lambda: run_ocr(probed.info, stream, shots, models, progress))
+
+
+def frames_then_ocr(probed: Probed, config: IngestConfig, models: RunModels,
+                    progress: ProgressFn | None = None) -> list[ChannelOutcome]:
+    """[frames, ocr] when they sample other pictures (no one decode for both): the frames, then the on-screen
+    text in a decode of its own, within the frames' shots."""
+    reads_ocr = models.text.ocr is not None
+    stages = _Stages(progress, 2 if reads_ocr else 1, probed.info.duration_s)
+    frames = frames_stage(probed, config, models, stages.stage())
+    return [frames, ocr_stage(probed, frames, models, stages.stage() if reads_ocr else None)]
+
+
+def text_stage(probed: Probed, frames: ChannelOutcome, models: RunModels, progress: ProgressFn | None = None,
+               staged: Sequence[ChannelOutcome] = ()) -> list[ChannelOutcome]:
+    """[ocr, subtitles, speech]: those in ``staged`` (the queued frames task computed them beside the frames) as
+    they are, the others now (on-screen text within the frames' shots)."""
+    done = {o.channel: o for o in staged}
     info, stream, text = probed.info, probed.stream, models.text
-    reads_ocr = ocr is None and text.ocr is not None and stream is not None
-    stages = _Stages(progress, (1 if reads_ocr else 0) + (1 if text.speech else 0), info.duration_s)
-    outcomes: list[ChannelOutcome] = []
-    if ocr is not None:
-        outcomes.append(ocr)
-    elif text.ocr is None or stream is None:
-        outcomes.append(skipped(Channel.OCR, "switched off" if text.ocr is None else "no video stream"))
-    else:
-        shots = frames.shots if isinstance(frames, FramesOutcome) else []
-        ocr_stage = stages.stage()
-        outcomes.append(_channel(Channel.OCR, lambda: run_ocr(info, stream, shots, models, ocr_stage)))
-    outcomes.append(_channel(Channel.SUBTITLES, lambda: run_subtitles(info)) if text.subtitles
-                    else skipped(Channel.SUBTITLES, "switched off"))
-    if text.speech:
+    reads_ocr = Channel.OCR not in done and text.ocr is not None and stream is not None
+    reads_speech = Channel.SPEECH not in done and text.speech
+    stages = _Stages(progress, int(reads_ocr) + int(reads_speech), info.duration_s)
+    ocr = done.get(Channel.OCR) or ocr_stage(probed, frames, models, stages.stage() if reads_ocr else None)
+    subtitles = done.get(Channel.SUBTITLES) or (
+        _channel(Channel.SUBTITLES, lambda: run_subtitles(info)) if text.subtitles
+        else skipped(Channel.SUBTITLES, "switched off"))
+    speech = done.get(Channel.SPEECH)
+    if speech is None and text.speech:
         speech_stage = stages.stage()
         index = stream.index if stream else None
-        outcomes.append(_channel(Channel.SPEECH, lambda: run_speech(info, index, models, speech_stage)))
-    else:
-        outcomes.append(skipped(Channel.SPEECH, "switched off"))
-    return outcomes
+        speech = _channel(Channel.SPEECH, lambda: run_speech(info, index, models, speech_stage))
+    return [ocr, subtitles, speech or skipped(Channel.SPEECH, "switched off")]
 
 
 def _media_status(outcomes: list[ChannelOutcome]) -> tuple[MediaStatus, str | None, str | None]:
@@ -333,18 +354,16 @@ def index_media(db: Database, media_id: int, config: IngestConfig, models: RunMo
     probed = probe_stage(db, media_id)
     if not isinstance(probed, Probed):
         return probed
-    has_frames = probed.stream is not None
-    if probed.stream is not None and one_pass_possible(probed.info, probed.stream, config.sampling, models):
-        outcomes = run_file_pass(probed.info, probed.stream, config.sampling, config.min_shot_s, models,
-                                 progress, _channel)  # one decode for every channel, speech alongside
-        faults.maybe_pause(str(probed.path))
-        return commit_media(db, media_id, probed, outcomes, config, models, ids)
-    text = models.text
-    parts = (2 if has_frames else 0) + (1 if text.speech else 0)
-    stages = _Stages(progress, parts, probed.info.duration_s)
-    frames = frames_stage(probed, config, models, stages.stage() if has_frames else None)
-    rest = stages.span(parts - 1) if has_frames else stages.span(parts)
-    outcomes = [frames, *text_stage(probed, frames, models, rest)]
+    stream = probed.stream
+    if stream is None:  # sound alone: nothing to overlap
+        frames = frames_stage(probed, config, models)
+        outcomes = [frames, *text_stage(probed, frames, models, progress)]
+    elif one_pass_possible(probed.info, stream, config.sampling, models):
+        outcomes = run_file_pass(probed.info, stream, config.sampling, config.min_shot_s, models,
+                                 progress, _channel)  # one decode for every picture channel, the sound alongside
+    else:
+        outcomes = with_audio_alongside(probed.info, stream.index, models, _channel,
+                                        lambda: frames_then_ocr(probed, config, models, progress))
     faults.maybe_pause(str(probed.path))
     return commit_media(db, media_id, probed, outcomes, config, models, ids)
 

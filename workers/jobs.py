@@ -6,7 +6,8 @@ transaction, so a file is written once even when a task runs twice. Starts are c
 worker ``max_attempts`` times is recorded as failed and the queue goes on. When the last file of a job
 finishes, one sync task brings the vector indexes up to date (one writer per index). The frames task reads the
 on-screen text from the same decode when both sample the same pictures (the defaults) and stages it with the
-frames, so a file is decoded once; the text task then runs subtitles and speech. An indexed file whose OCR
+frames, so a file is decoded once, and runs subtitles and speech meanwhile in a thread of its own (both staged
+with the frames); the text task computes what was not staged and writes. An indexed file whose OCR
 settings alone changed takes one task instead, the OCR stage (``workers.reread_ocr``: its on-screen text read
 again, the rest kept); if that fails it goes back to the probe stage and is indexed again whole.
 """
@@ -33,11 +34,11 @@ from db.repositories import library as library_repo
 from db.session import Database
 from workers import faults
 from workers.channels import ChannelOutcome
-from workers.ingest import (IngestConfig, ModelIds, Probed, commit_media, frames_and_ocr_stage, frames_stage,
+from workers.ingest import (IngestConfig, ModelIds, Probed, commit_media, frames_stage, frames_task_stage,
                             probe_stage, text_stage)
 from workers.models import QaTowerChannel, RunModels, TextChannels, VisionChannel
 from workers.reread_ocr import read_again
-from workers.staging import read_frames, read_ocr, remove_staged, staging_file, write_frames
+from workers.staging import read_frames, read_text, remove_staged, staging_file, write_frames
 from workers.vectors import sync_text_index, sync_vector_index
 
 log = logging.getLogger(__name__)
@@ -146,9 +147,9 @@ class JobRunner:
         elif task.stage == FileStage.OCR:
             self._ocr_again(task, probed, prepared, beat, started)
         elif task.stage == FileStage.FRAMES:
-            frames, ocr = frames_and_ocr_stage(probed, prepared.setup.ingest, prepared.models, beat)
+            frames, *text = frames_task_stage(probed, prepared.setup.ingest, prepared.models, beat)
             write_frames(staging_file(prepared.setup.ingest.layout.data_dir, task.media_id, probed.fingerprint),
-                         frames, ocr)
+                         frames, text)
             self._advance(task, FileStage.TEXT, time.perf_counter() - started, prepared)
         else:
             self._text(task, probed, prepared, beat, started)
@@ -222,16 +223,16 @@ class JobRunner:
               started: float) -> None:
         staged = staging_file(prepared.setup.ingest.layout.data_dir, task.media_id, probed.fingerprint)
         frames: ChannelOutcome
-        ocr: ChannelOutcome | None = None
+        text: list[ChannelOutcome] = []
         if probed.stream is None:
             frames = frames_stage(probed, prepared.setup.ingest, prepared.models)
         else:
             try:
-                frames, ocr = read_frames(staged), read_ocr(staged)
+                frames, text = read_frames(staged), read_text(staged)
             except FileNotFoundError:  # the file changed since the frames stage (or staging was lost): redo it
                 self._back_to_frames(task)
                 return
-        outcomes = [frames, *text_stage(probed, frames, prepared.models, beat, ocr)]
+        outcomes = [frames, *text_stage(probed, frames, prepared.models, beat, text)]
 
         def guard(session: Session) -> bool:
             row = self._still_mine(session, task)

@@ -1,11 +1,13 @@
 """What the frames stage hands to the text stage when they run as separate tasks (maybe on other machines):
 one .npz per file under data_dir/staging, written to a temporary name and renamed, read back bit for bit. It holds
-the frames outcome and, when the frames task read the on-screen text from the same decode, the OCR outcome."""
+the frames outcome and the text channels the frames task computed beside them (subtitles, speech and, when it read
+the on-screen text from the same decode, OCR)."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,11 +24,10 @@ def staging_file(data_dir: Path, media_id: int, fingerprint: str) -> Path:
     return data_dir / "staging" / f"{media_id}-{fingerprint[:16]}.frames.npz"
 
 
-def write_frames(path: Path, outcome: ChannelOutcome, ocr: ChannelOutcome | None = None) -> None:
+def write_frames(path: Path, outcome: ChannelOutcome, text: Sequence[ChannelOutcome] = ()) -> None:
     meta: dict[str, object] = {"status": str(outcome.status), "producer": outcome.producer,
-                               "reason": outcome.reason, "hint": outcome.hint}
-    if ocr is not None:
-        meta["ocr"] = _outcome_json(ocr)
+                               "reason": outcome.reason, "hint": outcome.hint,
+                               "text": [_outcome_json(o) for o in text]}
     arrays: dict[str, np.ndarray] = {}
     if isinstance(outcome, FramesOutcome):
         meta["fps"] = outcome.fps
@@ -79,17 +80,16 @@ def read_frames(path: Path) -> ChannelOutcome:
                              qa_pooled=data["qa_pooled"] if "qa_pooled" in data else None)
 
 
-def read_ocr(path: Path) -> ChannelOutcome | None:
-    """The OCR outcome staged beside the frames, or None when the frames task did not read on-screen text
-    (the text task then reads it itself); raises FileNotFoundError when nothing is staged."""
+def read_text(path: Path) -> list[ChannelOutcome]:
+    """The text channels staged beside the frames (none when the frames task computed none: the text task then
+    computes them all); raises FileNotFoundError when nothing is staged. A file staged before the sound was
+    computed beside the frames holds the OCR alone, under "ocr"."""
     with np.load(path) as data:
         meta = json.loads(bytes(data["meta"]).decode())
-    staged = meta.get("ocr")
-    if staged is None:
-        return None
-    items = [TimedText(**item) for item in staged["items"]]
-    return ChannelOutcome(Channel(staged["channel"]), ChannelStatus(staged["status"]), producer=staged["producer"],
-                          items=items, reason=staged["reason"], hint=staged["hint"])
+    staged = meta.get("text", [meta["ocr"]] if meta.get("ocr") else [])
+    return [ChannelOutcome(Channel(o["channel"]), ChannelStatus(o["status"]), producer=o["producer"],
+                           items=[TimedText(**item) for item in o["items"]], reason=o["reason"], hint=o["hint"])
+            for o in staged]
 
 
 def _outcome_json(outcome: ChannelOutcome) -> dict[str, object]:
