@@ -1,11 +1,15 @@
 """Queued ingest against in-process ingest on this machine, and what the queue costs per task.
 
-    .venv/bin/python bench/workers.py [--files 6] [--duration-s 60] [--size 640x360]
+    .venv/bin/python bench/workers.py [--files 6] [--duration-s 60] [--size 640x360] [--real]
 
 The same library (moving test patterns with cuts, a randomly initialised ViT-B/16 CLIP tower: weights do not change
 the cost) is indexed three times, each into a fresh Postgres database: in this process (`index_paths`, the
 baseline), by one `scenedex worker` process, and by one worker running two processes. Workers use a private Redis
 and are started (and warm) before the clock starts; the clock stops when the job's index sync is done.
+
+Real footage (``--real``): the Big Buck Bunny excerpts of ../shared/media (100 s and 108 s of 720p24 with a sound
+track), every default channel (on-screen text, subtitles, speech), no vision model: what a queued file costs against
+the same files in this process, where the frames task hears the speech while it reads the pictures.
 
 Per-task overhead: no-op tasks (their file is already finished, so they claim, find nothing to do and are
 acknowledged) drained through one warm worker process: publish, delivery, Celery's dispatch to the pool process and
@@ -16,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,17 +43,37 @@ from workers.celery_app import make_app  # noqa: E402
 from workers.index_run import index_paths  # noqa: E402
 from workers.jobs import JobSetup, StageTask  # noqa: E402
 from workers.queueing import CeleryQueue, enqueue_index  # noqa: E402
+from indexer.probe import probe  # noqa: E402
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 
 CHANNELS = {"SCENEDEX_SPEECH": "false", "SCENEDEX_OCR": "false", "SCENEDEX_SUBTITLES": "true"}
+REAL_FILES = ("bbb_opening_720p.mp4", "bbb_credits_720p.mp4")
 
 
-def in_process(library: Path, model: Path, work: Path) -> float:
+@dataclass(frozen=True)
+class Case:
+    """What is indexed and with which channels: the generated clips with a random ViT-B/16 and subtitles alone, or
+    (``--real``) the real excerpts with every default channel and no vision model."""
+
+    model: Path | None
+    channels: dict[str, str]
+
+    def settings(self, **values: object) -> Settings:
+        off = {name.removeprefix("SCENEDEX_").lower(): False for name, value in self.channels.items()
+               if value == "false"}
+        model = str(self.model) if self.model else None
+        return Settings(vision_model=model, device="cpu", **off, **values)  # type: ignore[arg-type]
+
+    def env(self) -> dict[str, str]:
+        return {**self.channels, **({"SCENEDEX_VISION_MODEL": str(self.model)} if self.model else {})}
+
+
+def in_process(library: Path, case: Case, work: Path) -> float:
     name, url = create_database()
     try:
         upgrade(url)
-        settings = Settings(database_url=url, data_dir=work / "inproc", vision_model=str(model), device="cpu",
-                            speech=False, ocr=False)
-        setup = index_setup(settings)
+        setup = index_setup(case.settings(database_url=url, data_dir=work / "inproc"))
         db = Database(url)
         started = time.perf_counter()
         summary = index_paths(db, [library], setup.ingest, setup.extensions, setup.vision, text=setup.text)
@@ -66,28 +92,27 @@ def _worker(env: dict[str, str], log: Path, concurrency: int) -> Worker:
     return worker
 
 
-def _queued_env(url: str, data_dir: Path, model: Path, redis_url: str) -> dict[str, str]:
-    env = worker_env(url, data_dir, redis_url, SCENEDEX_VISION_MODEL=str(model), SCENEDEX_WORKER_STALL_S="300",
-                     SCENEDEX_BROKER_VISIBILITY_TIMEOUT_S="3600", **CHANNELS)
+def _queued_env(url: str, data_dir: Path, case: Case, redis_url: str) -> dict[str, str]:
+    env = worker_env(url, data_dir, redis_url, SCENEDEX_WORKER_STALL_S="300",
+                     SCENEDEX_BROKER_VISIBILITY_TIMEOUT_S="3600", **case.env())
     env.pop("OMP_NUM_THREADS")  # as a user runs it
     return env
 
 
-def _settings(env: dict[str, str]) -> Settings:
-    return Settings(database_url=env["SCENEDEX_DATABASE_URL"], data_dir=Path(env["SCENEDEX_DATA_DIR"]),
-                    broker_url=env["SCENEDEX_BROKER_URL"], vision_model=env["SCENEDEX_VISION_MODEL"], device="cpu",
-                    speech=False, ocr=False)
+def _settings(env: dict[str, str], case: Case) -> Settings:
+    return case.settings(database_url=env["SCENEDEX_DATABASE_URL"], data_dir=Path(env["SCENEDEX_DATA_DIR"]),
+                         broker_url=env["SCENEDEX_BROKER_URL"])
 
 
-def queued(library: Path, model: Path, work: Path, concurrency: int, redis_url: str) -> dict[str, float]:
+def queued(library: Path, case: Case, work: Path, concurrency: int, redis_url: str) -> dict[str, float]:
     """Enqueue from this process (as `scenedex index --queue` does) and time until the index sync is done."""
     name, url = create_database()
     worker = None
     try:
         upgrade(url)
-        env = _queued_env(url, work / f"queued{concurrency}", model, redis_url)
+        env = _queued_env(url, work / f"queued{concurrency}", case, redis_url)
         worker = _worker(env, work / f"worker{concurrency}.log", concurrency)
-        settings = _settings(env)
+        settings = _settings(env, case)
         setup = index_setup(settings)
         db = Database(url)
         queue = CeleryQueue(make_app(redis_url))
@@ -111,7 +136,7 @@ def queued(library: Path, model: Path, work: Path, concurrency: int, redis_url: 
         drop_database(name)
 
 
-def per_task_overhead(library: Path, model: Path, work: Path, redis_url: str, tasks: int) -> float:
+def per_task_overhead(library: Path, case: Case, work: Path, redis_url: str, tasks: int) -> float:
     """Seconds per task of everything around the work: publish, deliver, Celery's dispatch to the pool process,
     the claim transaction in Postgres. Measured with tasks for a file that is already finished (they claim, find
     nothing to do, and are acknowledged), through one worker process, FIFO until the queue is drained."""
@@ -121,11 +146,11 @@ def per_task_overhead(library: Path, model: Path, work: Path, redis_url: str, ta
     worker = None
     try:
         upgrade(url)
-        env = _queued_env(url, work / "noop", model, redis_url)
+        env = _queued_env(url, work / "noop", case, redis_url)
         db = Database(url)
         with db.session() as session:
             root = library_repo.get_or_create_root(session, str(library))
-            media = library_repo.add_media(session, root.id, str(library / "clip00.mp4"), 0, 0)
+            media = library_repo.add_media(session, root.id, str(sorted(library.glob("*.mp4"))[0]), 0, 0)
             job = jobs_repo.create_job(session, {}, [str(library)], "bench", [media.id])
             jobs_repo.finish_file(session, jobs_repo.lock_file(session, job.id, media.id), FileState.DONE)
             job_id, media_id = job.id, media.id
@@ -154,32 +179,42 @@ def main() -> int:
     parser.add_argument("--duration-s", type=int, default=60)
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--tasks", type=int, default=500, help="no-op tasks for the per-task overhead")
+    parser.add_argument("--real", action="store_true", help="the Big Buck Bunny excerpts, every default channel")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sdx-bench-workers-") as tmp:
         work = Path(tmp)
         library = work / "library"
-        first = make_hd_clip(work / "src.mp4", duration_s=args.duration_s, size=args.size, fps=25)
         library.mkdir()
-        for i in range(args.files):  # distinct files (a byte appended changes the fingerprint), same cost
-            data = first.read_bytes() + bytes([i])
-            (library / f"clip{i:02d}.mp4").write_bytes(data)
-        model = vit_b16(work / "vit-b16")
+        if args.real:
+            for name in REAL_FILES:
+                shutil.copy(MEDIA / name, library / name)
+            case = Case(None, {})
+            args.files, args.duration_s = len(REAL_FILES), round(sum(probe(library / n).duration_s
+                                                                     for n in REAL_FILES) / len(REAL_FILES))
+        else:
+            first = make_hd_clip(work / "src.mp4", duration_s=args.duration_s, size=args.size, fps=25)
+            for i in range(args.files):  # distinct files (a byte appended changes the fingerprint), same cost
+                data = first.read_bytes() + bytes([i])
+                (library / f"clip{i:02d}.mp4").write_bytes(data)
+            case = Case(vit_b16(work / "vit-b16"), CHANNELS)
         redis = RedisServer(work / "redis")
         redis.start()
         try:
-            overhead_s = per_task_overhead(library, model, work, redis.url, args.tasks)
-            base = in_process(library, model, work)
-            one = queued(library, model, work, 1, redis.url)
-            two = queued(library, model, work, 2, redis.url)
+            overhead_s = per_task_overhead(library, case, work, redis.url, args.tasks)
+            base = in_process(library, case, work)
+            one = queued(library, case, work, 1, redis.url)
+            two = queued(library, case, work, 2, redis.url)
         finally:
             redis.stop()
     video_s = args.files * args.duration_s
     per_file_s = base / args.files
-    print(f"\n{args.files} files x {args.duration_s} s at {args.size}, ViT-B/16 encoder (random), subtitles; "
-          f"{os.cpu_count()}-core machine\n")
+    what = (f"{', '.join(REAL_FILES)} (~{args.duration_s} s each, 720p24), every default channel, no vision model"
+            if args.real else f"{args.files} files x {args.duration_s} s at {args.size}, ViT-B/16 encoder (random), "
+            "subtitles")
+    print(f"\n{what}; {os.cpu_count()}-core machine\n")
     print(f"{'mode':<28} {'wall s':>8} {'x real time':>12} {'vs in-process':>14}")
-    result: dict[str, object] = {"files": args.files, "duration_s": args.duration_s, "size": args.size,
-                                 "in_process_wall_s": base, "queued_1": one, "queued_2": two,
+    result: dict[str, object] = {"real": args.real, "files": args.files, "duration_s": args.duration_s,
+                                 "size": args.size, "in_process_wall_s": base, "queued_1": one, "queued_2": two,
                                  "overhead_per_task_s": overhead_s}
     for label, wall in (("in-process (baseline)", base), ("queued, 1 worker process", one["wall_s"]),
                         ("queued, 2 worker processes", two["wall_s"])):
@@ -189,7 +224,7 @@ def main() -> int:
           f"{overhead_s * 1000:.2f} ms; 3 tasks per file = {share * 100:.3f}% of the {per_file_s:.1f} s a file "
           f"takes in-process (goal < 0.1%)")
     result["overhead_share"] = share
-    print(f"saved {save('workers', result)}")
+    print(f"saved {save('workers_real' if args.real else 'workers', result)}")
     return 0
 
 
