@@ -22,7 +22,8 @@ from db.session import Database
 from indexer.sampling import SamplingPolicy
 from tests.test_jobs import RecordingQueue
 from workers import channels, file_pass, ingest
-from workers.channels import ChannelOutcome, skipped
+from workers.channels import ChannelOutcome, ProgressFn, skipped
+from workers.index_files import SilentEvents
 from workers.index_run import index_paths, model_ids, plan_index
 from workers.ingest import IngestConfig
 from workers.jobs import JobRunner, JobSetup, StageTask
@@ -50,16 +51,24 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class SpeechWatch:
-    """Sets ``started`` when the speech thread starts a file's speech; the frames channel's batches wait for it."""
+    """Sets ``started`` when the speech thread starts a file's speech and keeps the fraction of the file speech
+    has reported (``heard``); the frames channel's batches wait for the start."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.started = threading.Event()
+        self.heard = 0.0
         self.frames_waited_for_nothing: list[bool] = []
         real_speech, real_feed = file_pass.run_speech, channels.FramesConsumer.feed
 
-        def speech(*args: object) -> ChannelOutcome:
+        def speech(info: object, index: object, models: object, progress: ProgressFn | None) -> ChannelOutcome:
             self.started.set()
-            return real_speech(*args)  # type: ignore[arg-type]
+
+            def heard(t_s: float, duration_s: float) -> None:
+                self.heard = t_s / duration_s
+                if progress is not None:
+                    progress(t_s, duration_s)
+
+            return real_speech(info, index, models, heard)  # type: ignore[arg-type]
 
         def feed(consumer: channels.FramesConsumer, *args: object) -> None:
             self.frames_waited_for_nothing.append(self.started.wait(20))
@@ -79,13 +88,28 @@ def _speech_lines(db: Database) -> list[str]:
                 for s in text_repo.segments_of(session, m.id, [Channel.SPEECH])]
 
 
-def test_with_ocr_off_speech_is_heard_while_the_frames_are_read(db: Database, tmp_path: Path, library: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+class Progress(SilentEvents):
+    """The file's progress reports: (fraction shown, fraction speech had heard by then)."""
+
+    def __init__(self, watch: SpeechWatch) -> None:
+        self.watch, self.shown = watch, []
+
+    def file_progress(self, path: str, t_s: float, duration_s: float) -> None:
+        self.shown.append((t_s / duration_s, self.watch.heard))
+
+
+def test_with_ocr_off_speech_is_heard_while_the_frames_are_read_and_the_bar_waits_for_it(
+        db: Database, tmp_path: Path, library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     watch = SpeechWatch(monkeypatch)
+    progress = Progress(watch)
     config = IngestConfig(layout=DataLayout(tmp_path / "data"), sampling=POLICY)
-    summary = index_paths(db, [library], config, (".mp4",), None, text=TextChannels(**SPEECH, ocr=None))
+    summary = index_paths(db, [library], config, (".mp4",), None, progress, text=TextChannels(**SPEECH, ocr=None))
     assert len(summary.indexed) == 1, summary
     watch.check()
+    fractions = [fraction for fraction, _ in progress.shown]
+    assert fractions == sorted(fractions) and fractions[-1] >= 0.8, progress.shown  # the last frame's time
+    assert all(fraction <= heard + 1e-9 for fraction, heard in progress.shown), \
+        f"the bar ran ahead of speech: {progress.shown}"
     assert any("harbor" in line.lower() for line in _speech_lines(db)), _speech_lines(db)
 
 

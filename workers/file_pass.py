@@ -22,6 +22,7 @@ errors) and the others go on.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -92,30 +93,61 @@ def run_file_pass(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, m
     """[frames, ocr, subtitles, speech] of one file, from one decode (``one_pass_possible`` must hold)."""
     frames, ocr, *audio = with_audio_alongside(
         info, stream.index, models, guard,
-        lambda: list(run_frames_and_ocr(info, stream, policy, min_shot_s, models, progress, guard)))
+        lambda shown: list(run_frames_and_ocr(info, stream, policy, min_shot_s, models, shown, guard)), progress)
     if models.text.ocr is None:
         ocr = skipped(Channel.OCR, "switched off")
     return [frames, ocr, *audio]
 
 
 def with_audio_alongside(info: MediaInfo, stream_index: int | None, models: RunModels, guard: Guard,
-                         pictures: Callable[[], list[ChannelOutcome]]) -> list[ChannelOutcome]:
-    """``pictures()``'s outcomes, then [subtitles, speech] computed meanwhile in a thread of their own (the
-    audio's decode, VAD and whisper do not wait for the frames, nor the frames for them)."""
+                         pictures: Callable[[ProgressFn | None], list[ChannelOutcome]],
+                         progress: ProgressFn | None = None) -> list[ChannelOutcome]:
+    """``pictures(progress)``'s outcomes, then [subtitles, speech] computed meanwhile in a thread of their own (the
+    audio's decode, VAD and whisper do not wait for the frames, nor the frames for them). ``progress`` stands
+    where the slower of the two is."""
+    hears = models.text.speech and info.has_audio
+    bar = SlowestProgress(progress, 2, info.duration_s) if progress is not None and hears else None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scenedex-speech")
-    audio: Future[list[ChannelOutcome]] = pool.submit(_subtitles_and_speech, info, stream_index, models, guard)
+    audio: Future[list[ChannelOutcome]] = pool.submit(_subtitles_and_speech, info, stream_index, models, guard,
+                                                      bar.part(1) if bar else None)
     try:
-        return [*pictures(), *audio.result()]
+        return [*pictures(bar.part(0) if bar else progress), *audio.result()]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _subtitles_and_speech(info: MediaInfo, stream_index: int | None, models: RunModels,
-                          guard: Guard) -> list[ChannelOutcome]:
+class SlowestProgress:
+    """One progress report over channels that run at once: it stands where the slowest of them is (a bar that
+    reached its end while speech still ran would say the file was done). Reports from several threads.
+
+    >>> shown = []
+    >>> bar = SlowestProgress(lambda t_s, duration_s: shown.append(t_s), 2, 100.0)
+    >>> pictures, speech = bar.part(0), bar.part(1)
+    >>> pictures(100.0, 100.0); speech(30.0, 100.0); speech(100.0, 100.0)
+    >>> shown
+    [0.0, 30.0, 100.0]
+    """
+
+    def __init__(self, progress: ProgressFn, parts: int, duration_s: float) -> None:
+        self.progress, self.duration_s = progress, duration_s
+        self.done = [0.0] * parts  # fraction of each part
+        self.lock = threading.Lock()
+
+    def part(self, index: int) -> ProgressFn:
+        def report(t_s: float, duration_s: float) -> None:
+            with self.lock:  # one report at a time, in order (the caller's may raise to stop the file)
+                self.done[index] = min(t_s / duration_s, 1.0) if duration_s > 0 else 1.0
+                self.progress(min(self.done) * self.duration_s, self.duration_s)
+
+        return report
+
+
+def _subtitles_and_speech(info: MediaInfo, stream_index: int | None, models: RunModels, guard: Guard,
+                          progress: ProgressFn | None) -> list[ChannelOutcome]:
     text = models.text
     subtitles = guard(Channel.SUBTITLES, lambda: run_subtitles(info)) if text.subtitles \
         else skipped(Channel.SUBTITLES, "switched off")
-    speech = guard(Channel.SPEECH, lambda: run_speech(info, stream_index, models, None)) if text.speech \
+    speech = guard(Channel.SPEECH, lambda: run_speech(info, stream_index, models, progress)) if text.speech \
         else skipped(Channel.SPEECH, "switched off")
     preload_text_encoder(models)
     return [subtitles, speech]

@@ -190,13 +190,13 @@ def frames_task_stage(probed: Probed, config: IngestConfig, models: RunModels,
     stream = probed.stream
     assert stream is not None  # a file without pictures goes from the probe stage to the text stage
 
-    def pictures() -> list[ChannelOutcome]:
+    def pictures(shown: ProgressFn | None) -> list[ChannelOutcome]:
         if one_pass_possible(probed.info, stream, config.sampling, models):
-            return list(run_frames_and_ocr(probed.info, stream, config.sampling, config.min_shot_s, models, progress,
+            return list(run_frames_and_ocr(probed.info, stream, config.sampling, config.min_shot_s, models, shown,
                                            _channel))
-        return [frames_stage(probed, config, models, progress)]
+        return [frames_stage(probed, config, models, shown)]
 
-    return with_audio_alongside(probed.info, stream.index, models, _channel, pictures)
+    return with_audio_alongside(probed.info, stream.index, models, _channel, pictures, progress)
 
 
 def ocr_stage(probed: Probed, frames: ChannelOutcome, models: RunModels,
@@ -363,7 +363,7 @@ def index_media(db: Database, media_id: int, config: IngestConfig, models: RunMo
                                  progress, _channel)  # one decode for every picture channel, the sound alongside
     else:
         outcomes = with_audio_alongside(probed.info, stream.index, models, _channel,
-                                        lambda: frames_then_ocr(probed, config, models, progress))
+                                        lambda shown: frames_then_ocr(probed, config, models, shown), progress)
     faults.maybe_pause(str(probed.path))
     return commit_media(db, media_id, probed, outcomes, config, models, ids)
 
