@@ -1,6 +1,6 @@
 """Queued ingest against in-process ingest on this machine, and what the queue costs per task.
 
-    .venv/bin/python bench/workers.py [--files 6] [--duration-s 60] [--size 640x360] [--real]
+    .venv/bin/python bench/workers.py [--files 6] [--duration-s 60] [--size 640x360] [--real | --library DIR]
 
 The same library (moving test patterns with cuts, a randomly initialised ViT-B/16 CLIP tower: weights do not change
 the cost) is indexed three times, each into a fresh Postgres database: in this process (`index_paths`, the
@@ -9,7 +9,8 @@ and are started (and warm) before the clock starts; the clock stops when the job
 
 Real footage (``--real``): the Big Buck Bunny excerpts of ../shared/media (100 s and 108 s of 720p24 with a sound
 track), every default channel (on-screen text, subtitles, speech), no vision model: what a queued file costs against
-the same files in this process, where the frames task hears the speech while it reads the pictures.
+the same files in this process, where the frames task hears the speech while it reads the pictures. ``--library
+DIR``: the same for a folder's .mp4 files (narrated reels, where speech weighs more).
 
 Per-task overhead: no-op tasks (their file is already finished, so they claim, find nothing to do and are
 acknowledged) drained through one warm worker process: publish, delivery, Celery's dispatch to the pool process and
@@ -180,17 +181,22 @@ def main() -> int:
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--tasks", type=int, default=500, help="no-op tasks for the per-task overhead")
     parser.add_argument("--real", action="store_true", help="the Big Buck Bunny excerpts, every default channel")
+    parser.add_argument("--library", type=Path, default=None,
+                        help="this folder's .mp4 files instead, every default channel (e.g. a generated library of "
+                             "narrated reels: bench/out/holdout5_library after bench/search_quality.py)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sdx-bench-workers-") as tmp:
         work = Path(tmp)
         library = work / "library"
         library.mkdir()
-        if args.real:
-            for name in REAL_FILES:
-                shutil.copy(MEDIA / name, library / name)
+        if args.real or args.library:
+            sources = sorted(args.library.rglob("*.mp4")) if args.library else [MEDIA / n for n in REAL_FILES]
+            names = [f"{s.parent.name}-{s.name}" if args.library else s.name for s in sources]
+            for source, name in zip(sources, names):
+                shutil.copy(source, library / name)
             case = Case(None, {})
-            args.files, args.duration_s = len(REAL_FILES), round(sum(probe(library / n).duration_s
-                                                                     for n in REAL_FILES) / len(REAL_FILES))
+            args.files = len(sources)
+            args.duration_s = round(sum(probe(library / name).duration_s for name in names) / len(names))
         else:
             first = make_hd_clip(work / "src.mp4", duration_s=args.duration_s, size=args.size, fps=25)
             for i in range(args.files):  # distinct files (a byte appended changes the fingerprint), same cost
@@ -208,14 +214,16 @@ def main() -> int:
             redis.stop()
     video_s = args.files * args.duration_s
     per_file_s = base / args.files
-    what = (f"{', '.join(REAL_FILES)} (~{args.duration_s} s each, 720p24), every default channel, no vision model"
-            if args.real else f"{args.files} files x {args.duration_s} s at {args.size}, ViT-B/16 encoder (random), "
-            "subtitles")
+    if args.real or args.library:
+        what = (f"{args.library or ', '.join(REAL_FILES)}: {args.files} files, ~{args.duration_s} s each, every "
+                "default channel, no vision model")
+    else:
+        what = f"{args.files} files x {args.duration_s} s at {args.size}, ViT-B/16 encoder (random), subtitles"
     print(f"\n{what}; {os.cpu_count()}-core machine\n")
     print(f"{'mode':<28} {'wall s':>8} {'x real time':>12} {'vs in-process':>14}")
-    result: dict[str, object] = {"real": args.real, "files": args.files, "duration_s": args.duration_s,
-                                 "size": args.size, "in_process_wall_s": base, "queued_1": one, "queued_2": two,
-                                 "overhead_per_task_s": overhead_s}
+    result: dict[str, object] = {"real": args.real, "library": str(args.library or ""), "files": args.files,
+                                 "duration_s": args.duration_s, "size": args.size, "in_process_wall_s": base,
+                                 "queued_1": one, "queued_2": two, "overhead_per_task_s": overhead_s}
     for label, wall in (("in-process (baseline)", base), ("queued, 1 worker process", one["wall_s"]),
                         ("queued, 2 worker processes", two["wall_s"])):
         print(f"{label:<28} {wall:8.1f} {video_s / wall:12.2f} {base / wall:13.2f}x")
@@ -224,7 +232,7 @@ def main() -> int:
           f"{overhead_s * 1000:.2f} ms; 3 tasks per file = {share * 100:.3f}% of the {per_file_s:.1f} s a file "
           f"takes in-process (goal < 0.1%)")
     result["overhead_share"] = share
-    print(f"saved {save('workers_real' if args.real else 'workers', result)}")
+    print(f"saved {save('workers_real' if args.real or args.library else 'workers', result)}")
     return 0
 
 
