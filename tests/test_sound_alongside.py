@@ -1,6 +1,6 @@
 """The sound (subtitles, speech) is heard while the pictures are read, whichever way a file's pictures are read: in
-the one decode of ``scenedex index``, in a decode of their own when OCR is off or samples other pictures, and in the
-queued frames task, which stages what it heard for the text task. Real Postgres, real ffmpeg, real whisper (the
+a decode of their own when OCR is off or samples other pictures, and in the queued frames task, which stages what it
+heard for the text task (the one decode of ``scenedex index`` shares the code: ``workers.file_pass``). Real Postgres, real ffmpeg, real whisper (the
 packaged base) on an espeak-ng line; the queued stages run in this process through a recording queue.
 
 The frames channel's first batch waits (20 s at most) until speech has started: where speech ran after the frames,
