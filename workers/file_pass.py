@@ -101,15 +101,16 @@ def run_file_pass(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, m
 
 def with_audio_alongside(info: MediaInfo, stream_index: int | None, models: RunModels, guard: Guard,
                          pictures: Callable[[ProgressFn | None], list[ChannelOutcome]],
-                         progress: ProgressFn | None = None) -> list[ChannelOutcome]:
+                         progress: ProgressFn | None = None, preload: bool = True) -> list[ChannelOutcome]:
     """``pictures(progress)``'s outcomes, then [subtitles, speech] computed meanwhile in a thread of their own (the
     audio's decode, VAD and whisper do not wait for the frames, nor the frames for them). ``progress`` stands
-    where the slower of the two is."""
+    where the slower of the two is. ``preload``: that thread then loads the sentence model the commit embeds with
+    (False in the queued frames task, whose process may never commit: a GPU worker)."""
     hears = models.text.speech and info.has_audio
     bar = SlowestProgress(progress, 2, info.duration_s) if progress is not None and hears else None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scenedex-speech")
     audio: Future[list[ChannelOutcome]] = pool.submit(_subtitles_and_speech, info, stream_index, models, guard,
-                                                      bar.part(1) if bar else None)
+                                                      bar.part(1) if bar else None, preload)
     try:
         return [*pictures(bar.part(0) if bar else progress), *audio.result()]
     finally:
@@ -143,13 +144,14 @@ class SlowestProgress:
 
 
 def _subtitles_and_speech(info: MediaInfo, stream_index: int | None, models: RunModels, guard: Guard,
-                          progress: ProgressFn | None) -> list[ChannelOutcome]:
+                          progress: ProgressFn | None, preload: bool) -> list[ChannelOutcome]:
     text = models.text
     subtitles = guard(Channel.SUBTITLES, lambda: run_subtitles(info)) if text.subtitles \
         else skipped(Channel.SUBTITLES, "switched off")
     speech = guard(Channel.SPEECH, lambda: run_speech(info, stream_index, models, progress)) if text.speech \
         else skipped(Channel.SPEECH, "switched off")
-    preload_text_encoder(models)
+    if preload:
+        preload_text_encoder(models)
     return [subtitles, speech]
 
 

@@ -196,7 +196,7 @@ def frames_task_stage(probed: Probed, config: IngestConfig, models: RunModels,
                                            _channel))
         return [frames_stage(probed, config, models, shown)]
 
-    return with_audio_alongside(probed.info, stream.index, models, _channel, pictures, progress)
+    return with_audio_alongside(probed.info, stream.index, models, _channel, pictures, progress, preload=False)
 
 
 def ocr_stage(probed: Probed, frames: ChannelOutcome, models: RunModels,
