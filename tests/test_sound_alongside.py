@@ -1,7 +1,8 @@
 """The sound (subtitles, speech) is heard while the pictures are read, whichever way a file's pictures are read: in
 a decode of their own when OCR is off or samples other pictures, and in the queued frames task, which stages what it
-heard for the text task (the one decode of ``scenedex index`` shares the code: ``workers.file_pass``). Real Postgres, real ffmpeg, real whisper (the
-packaged base) on an espeak-ng line; the queued stages run in this process through a recording queue.
+heard for the text task (the one decode of ``scenedex index`` shares the code: ``workers.file_pass``). Real
+Postgres, real ffmpeg, real whisper (the packaged base) on an espeak-ng line; the queued stages run in this process
+through a recording queue.
 
 The frames channel's first batch waits (20 s at most) until speech has started: where speech ran after the frames,
 that wait runs out and the test fails."""
