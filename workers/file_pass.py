@@ -90,13 +90,10 @@ def _raise(exc: BaseException) -> ChannelOutcome:
 
 def run_file_pass(info: MediaInfo, stream: StreamInfo, policy: SamplingPolicy, min_shot_s: float, models: RunModels,
                   progress: ProgressFn | None, guard: Guard) -> list[ChannelOutcome]:
-    """[frames, ocr, subtitles, speech] of one file, from one decode (``one_pass_possible`` must hold)."""
-    frames, ocr, *audio = with_audio_alongside(
+    """[frames, ocr, subtitles, speech] of one file, from one decode (``one_pass_possible`` must hold: OCR is on)."""
+    return with_audio_alongside(
         info, stream.index, models, guard,
         lambda shown: list(run_frames_and_ocr(info, stream, policy, min_shot_s, models, shown, guard)), progress)
-    if models.text.ocr is None:
-        ocr = skipped(Channel.OCR, "switched off")
-    return [frames, ocr, *audio]
 
 
 def with_audio_alongside(info: MediaInfo, stream_index: int | None, models: RunModels, guard: Guard,

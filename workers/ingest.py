@@ -108,18 +108,15 @@ class _Stages:
         self.progress, self.stages, self.duration_s, self.done = progress, max(stages, 1), duration_s, 0
 
     def stage(self) -> ProgressFn | None:
-        return self.span(1)
-
-    def span(self, parts: int) -> ProgressFn | None:
-        """A progress function for the next ``parts`` stages together."""
-        if self.progress is None or parts <= 0:
+        """A progress function for the next stage."""
+        if self.progress is None:
             return None
         base = self.done
-        self.done += parts
+        self.done += 1
 
         def report(t_s: float, duration_s: float) -> None:
             done = min(t_s / duration_s, 1.0) if duration_s > 0 else 1.0
-            self.progress(((base + done * parts) / self.stages) * self.duration_s, self.duration_s)  # type: ignore[misc]
+            self.progress(((base + done) / self.stages) * self.duration_s, self.duration_s)  # type: ignore[misc]
 
         return report
 
