@@ -16,6 +16,7 @@ index, and also as the wall time with an OCR call running and as OCR's threads' 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
@@ -193,7 +194,7 @@ def run_real(seconds: int, files: tuple[str, ...] = FILES, jobs: int | None = No
     embedding = embedding_alone(outcomes)
     print(f"{' + '.join(files)}{f' (first {seconds} s each)' if seconds else ''}, default channels, no vision model, "
           f"{jobs} file(s) at once, OCR reading {ocr_workers} segment(s) of a file at once")
-    print(f"load average before {load_before}, after {load_average()} (2 cores), {ffmpeg_version()}\n")
+    print(f"load average before {load_before}, after {load_average()} ({os.cpu_count()} cores), {ffmpeg_version()}\n")
     print(f"plain ffmpeg -vf fps=1 -f null -   {base_s:7.1f} s   (before {before_s:.1f} s, after {after_s:.1f} s)")
     print(f"  the same, -skip_frame noref      {noref_s:7.1f} s   (the decoding shortcut scenedex takes by default)")
     print(f"scenedex index                     {total_s:7.1f} s   {total_s / base_s:5.1f}x ffmpeg (goal <= 4x); "
@@ -204,6 +205,11 @@ def run_real(seconds: int, files: tuple[str, ...] = FILES, jobs: int | None = No
     print(f"OCR's cost, (with - without) / with {(total_s - without_ocr_s) / total_s:6.0%}            (goal <= 50 %; "
           f"scenedex index with OCR off: {without_ocr_s:.1f} s, {without_ocr_s / base_s:.1f}x ffmpeg, "
           f"{without_ocr_cpu_s:.1f} CPU s)")
+    cores = len(os.sched_getaffinity(0))
+    floor_s = index_cpu_s / cores  # no schedule of this much CPU on these cores takes less wall time
+    print(f"  at best, its CPU on {cores} cores    {(floor_s - without_ocr_s) / floor_s:6.0%}            (the run's "
+          f"{index_cpu_s:.1f} CPU s take at least {floor_s:.1f} s; for 50 % they would have to fit "
+          f"{2 * without_ocr_s:.1f} s: at most {2 * without_ocr_s * cores:.1f} CPU s)")
     print(f"OCR share of ingest, CPU           {ocr_cpu_s / index_cpu_s:7.0%}            (OCR's threads "
           f"{ocr_cpu_s:.1f} of {index_cpu_s:.1f} CPU s)")
     print(f"CPU seconds (process and ffmpeg children): ffmpeg {base_cpu_s:.1f}, scenedex index {index_cpu_s:.1f} "
@@ -233,6 +239,7 @@ def run_real(seconds: int, files: tuple[str, ...] = FILES, jobs: int | None = No
         "jobs": jobs, "ocr_share": ocr_s / total_s, "ocr_wall_share": ocr_wall_s / total_s,
         "index_without_ocr_s": without_ocr_s, "index_without_ocr_cpu_s": without_ocr_cpu_s,
         "ocr_cost_share": (total_s - without_ocr_s) / total_s,
+        "cores": cores, "ocr_cost_floor_share": (floor_s - without_ocr_s) / floor_s,
         "ocr_cpu_share": ocr_cpu_s / index_cpu_s, "stages": stages, "text_embedding_alone": embedding,
         "ffmpeg_cpu_s": base_cpu_s, "index_cpu_s": index_cpu_s, "cpu_stages": cpu_stages, "file_pass_s": pass_s,
         "file_thread_load_s": main_load_s, "load_before": load_before, "load_after": load_average(),
