@@ -3,24 +3,27 @@
 # vision encoders (ViT-B/16, ViT-L/14 shapes, bf16), OCR frames/s (onnxruntime's CUDA provider when installed,
 # against the CPU in the same run),
 # faster-whisper real-time factor (float16), LLaMA-VID 7B-shaped time to first token for one hour of video,
-# FAISS search; and OCR of one text-heavy file in segments at once on the machine's cores (bench/ocr_segments.py,
-# CPU: a GPU server's many cores). Without CUDA it says so and runs each section's small CPU path instead (not GPU
-# figures).
+# FAISS search; OCR of one text-heavy file in segments at once on the machine's cores (bench/ocr_segments.py,
+# CPU: a GPU server's many cores); and real footage indexed several files at once (bench/ingest_jobs.py, CPU: does
+# more than the default 2 files at once pay on many cores?). Without CUDA it says so and runs each section's small
+# CPU path instead (not GPU figures).
 #
 #   bash bench/gpu.sh                  # from the repository root, after `make setup`
-#   bash bench/gpu.sh encoders llamavid   # only these sections (encoders ocr whisper frames llamavid faiss ocrseg)
+#   bash bench/gpu.sh encoders llamavid   # only these sections (encoders ocr whisper frames llamavid faiss ocrseg
+#                                       ingestjobs)
 #
 # FRAMES_MEDIA=file.mp4: the frames section's file (default ../shared/media/bbb_opening_720p.mp4);
-# SHARED_MEDIA=dir: where ocrseg finds bbb_credits_720p.mp4 (default ../shared/media).
+# SHARED_MEDIA=dir: where ocrseg and ingestjobs find the Big Buck Bunny excerpts (default ../shared/media);
+# INGEST_JOBS=2,4: the numbers of files at once ingestjobs times (default: 2, a quarter and half the cores).
 # WHISPER_AUDIO=speech.npy: the speech section transcribes these samples ((n,) float32 at 16 kHz, written by
 # `bench/gpu.py whisper --save-audio speech.npy` on a machine with espeak-ng and ffmpeg) instead of generating them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 START=$(date +%s)
-SECTIONS=${*:-encoders ocr whisper frames llamavid faiss ocrseg}
+SECTIONS=${*:-encoders ocr whisper frames llamavid faiss ocrseg ingestjobs}
 for want in $SECTIONS; do
-  case " encoders ocr whisper frames llamavid faiss ocrseg " in *" $want "*) ;; *) echo "unknown section: $want" >&2; exit 2;; esac
+  case " encoders ocr whisper frames llamavid faiss ocrseg ingestjobs " in *" $want "*) ;; *) echo "unknown section: $want" >&2; exit 2;; esac
 done
 if "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   CUDA=1
@@ -64,6 +67,8 @@ fi
 section faiss "FAISS search" 60 "$PY" bench/gpu.py faiss "${FALLBACK[@]}"
 section ocrseg "OCR of one file in segments at once, CPU cores" 90 "$PY" bench/ocr_segments.py --runs 1 \
   ${SHARED_MEDIA:+--media-dir "$SHARED_MEDIA"}
+section ingestjobs "real footage indexed several files at once, CPU cores" 150 "$PY" bench/ingest_jobs.py \
+  ${INGEST_JOBS:+--jobs "$INGEST_JOBS"} ${SHARED_MEDIA:+--media-dir "$SHARED_MEDIA"}
 
 echo
 echo "gpu.sh: $(( $(date +%s) - START )) s in all, $FAILED section(s) failed, CUDA=$CUDA"
