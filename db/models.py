@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -227,7 +228,11 @@ class TextChunk(TimedTextColumns, Base):
     """A retrieval unit over text segments of one channel; its ``id`` is its vector id in the text index."""
 
     __tablename__ = "text_chunks"
-    __table_args__ = (Index("ix_text_chunks_media_id", "media_id"),)
+    __table_args__ = (
+        Index("ix_text_chunks_media_id", "media_id"),
+        # a text's stored vector found again by its digest (a chunk's text can be longer than a btree entry)
+        Index("ix_text_chunks_model_text_md5", "model_id", func.md5(text("text"))),
+    )
 
     model_id: Mapped[int] = mapped_column(ForeignKey("embedding_models.id", ondelete="CASCADE"))
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float16 little-endian, L2-normalised

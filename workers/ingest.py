@@ -48,6 +48,7 @@ from workers.bounds import clip_outcomes
 from workers.file_state import change_since_probe, record_signature, signature_or_none
 from workers.layout import DataLayout
 from workers.models import RunModels
+from workers.text_vectors import vectors_for
 from workers.transient import is_transient
 
 log = logging.getLogger(__name__)
@@ -261,7 +262,7 @@ def commit_media(db: Database, media_id: int, probed: Probed, outcomes: list[Cha
     frames = outcomes[0]
     text_items = [item for o in outcomes[1:] for item in o.items]
     chunks = make_chunks(text_items)
-    chunk_vectors = models.text_encoder().encode([c.text for c in chunks]) if chunks else np.zeros((0, 0))
+    chunk_vectors = vectors_for(db, ids.text, [c.text for c in chunks], models.text_encoder)
     status, reason, hint = _media_status(outcomes)
     channels_key = models.text.key(models.text_info)
     info, stream, path = probed.info, probed.stream, probed.path

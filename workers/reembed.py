@@ -27,6 +27,7 @@ from workers.file_state import stale_in_key_alone
 from workers.ingest import IngestConfig, chunk_rows
 from workers.layout import DataLayout
 from workers.models import text_key_part
+from workers.text_vectors import vectors_for
 from workers.vectors import sync_text_index
 
 log = logging.getLogger(__name__)
@@ -74,16 +75,22 @@ def reembed_text(db: Database, layout: DataLayout, text_model: str | None, encod
         with db.session() as session:
             media_ids = text_repo.media_with_chunks_not_of(session, model_id)
     chunks = recut = 0
+
+    def loaded() -> Any:  # the encoder, loaded once some text is not stored under this model yet
+        nonlocal encoder
+        if encoder is None:
+            from indexer.text_embedding import TextEncoder
+
+            encoder = TextEncoder(text_model)
+        return encoder
+
     for done, media_id in enumerate(media_ids, 1):
         with db.session() as session:
             ids, stored = text_repo.chunk_spans(session, media_id)
             rows = current_chunks(text_repo.segments_of(session, media_id))
         same = [(r["channel"], r["start_s"], r["end_s"], r["text"]) for r in rows] == stored
-        if rows and encoder is None:
-            from indexer.text_embedding import TextEncoder
-
-            encoder = TextEncoder(text_model)
-        vectors = encoder.encode([r["text"] for r in rows]) if rows else np.zeros((0, info.dim), np.float32)
+        vectors = vectors_for(db, model_id, [r["text"] for r in rows], loaded) if rows \
+            else np.zeros((0, info.dim), np.float32)
         with db.session() as session:
             if same:
                 text_repo.set_chunk_embeddings(session, ids, model_id, vectors)

@@ -15,8 +15,6 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
-
 from db.models import Channel, ChannelStatus
 from db.repositories import frames as frames_repo
 from db.repositories import library as library_repo
@@ -29,6 +27,7 @@ from workers.channels import ProgressFn, run_ocr
 from workers.file_state import change_since_probe, same_file, stale_in_key_alone
 from workers.ingest import CommitGuard, IngestConfig, Probed, _channel, chunk_rows, probe_stage, segment_rows
 from workers.models import RunModels
+from workers.text_vectors import vectors_for
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ def read_again(db: Database, media_id: int, probed: Probed, models: RunModels, t
     outcome = clip_outcome(outcome, probed.info.duration_s)
     items = kept + outcome.items
     chunks = make_chunks(items)
-    vectors = models.text_encoder().encode([c.text for c in chunks]) if chunks else np.zeros((0, 0), np.float32)
+    vectors = vectors_for(db, text_model_id, [c.text for c in chunks], models.text_encoder)
     with db.session() as session:
         media = library_repo.get_media(session, media_id)
         if media is None or not same_file(media) or (guard is not None and not guard(session)):

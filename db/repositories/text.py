@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -118,6 +119,18 @@ def chunk_spans(session: Session, media_id: int) -> tuple[np.ndarray, list[tuple
     rows = session.execute(query).all()
     return (np.asarray([r[0] for r in rows], dtype=np.int64),
             [(str(r[1]), float(r[2]), float(r[3]), r[4]) for r in rows])
+
+
+def stored_embeddings(session: Session, model_id: int, texts: Sequence[str]) -> dict[str, bytes]:
+    """Text -> the embedding (float16 bytes) a chunk of text model ``model_id`` already stores for exactly that text,
+    for those of ``texts`` some chunk of any file holds (found through ``ix_text_chunks_model_text_md5``)."""
+    wanted = set(texts)
+    if not wanted:
+        return {}
+    digests = [hashlib.md5(t.encode()).hexdigest() for t in wanted]
+    rows = session.execute(select(TextChunk.text, TextChunk.embedding)
+                           .where(TextChunk.model_id == model_id, func.md5(TextChunk.text).in_(digests)))
+    return {t: bytes(e) for t, e in rows if t in wanted}
 
 
 def set_chunk_embeddings(session: Session, ids: np.ndarray, model_id: int, embeddings: np.ndarray) -> None:
