@@ -7,7 +7,9 @@ machines (bench/ingest.py --real). Whether more files at once pay on a machine w
 measures: a library of ``--copies`` copies of each Big Buck Bunny excerpt (the opening: little text; the credits:
 text on every frame) is indexed with each number of files at once, no vision model, nothing else running. Printed
 per number: wall and CPU seconds, the cores kept busy on average, hours of video an hour of wall and the speed-up
-over the smallest number in the same run. The models load once per run, as in `scenedex index`.
+over the smallest number in the same run. The models load once per run, as in `scenedex index`. Stored vectors
+are not looked up (``workers.text_vectors``): the copies would otherwise take their texts' vectors from the copies
+committed before them, more of them the fewer files run at once.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import cpu_s, save  # noqa: E402
 from bench.ingest_real import FILES, MEDIA, index_s  # noqa: E402
+from bench.text_reuse import stored_lookup_off  # noqa: E402
 from indexer.probe import probe  # noqa: E402
 
 
@@ -60,7 +63,8 @@ def main() -> None:
         print(f"{'files at once':>13} {'wall s':>8} {'CPU s':>8} {'cores busy':>10} {'video h / h':>11} {'speed-up':>8}")
         for jobs in jobs_list:
             c0 = cpu_s()
-            wall_s = index_s(library, work / f"data-{jobs}", files, jobs)[0]
+            with stored_lookup_off():
+                wall_s = index_s(library, work / f"data-{jobs}", files, jobs)[0]
             used_s = cpu_s() - c0
             rows.append({"jobs": jobs, "wall_s": wall_s, "cpu_s": used_s, "video_per_wall": video_s / wall_s})
             print(f"{jobs:13d} {wall_s:8.1f} {used_s:8.1f} {used_s / wall_s:10.2f} {video_s / wall_s:11.1f} "

@@ -20,7 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,25 @@ CREDITS = FILES[1]
 
 
 @contextmanager
-def counted_texts(lookup: bool) -> Any:
-    """Yields a list that collects every text the sentence models embed; ``lookup`` False: stored vectors are not
-    looked up (the behaviour before ``workers.text_vectors``)."""
+def stored_lookup_off() -> Iterator[None]:
+    """Stored vectors not looked up while inside: every chunk text embedded, as before ``workers.text_vectors``."""
     from db.repositories import text as text_repo
+
+    stored = text_repo.stored_embeddings
+    text_repo.stored_embeddings = lambda session, model_id, wanted: {}
+    try:
+        yield
+    finally:
+        text_repo.stored_embeddings = stored
+
+
+@contextmanager
+def counted_texts(lookup: bool) -> Iterator[list[str]]:
+    """Yields a list that collects every text the sentence models embed; ``lookup`` False: stored vectors are not
+    looked up."""
     from indexer.text_embedding import TextEncoder
 
-    encode, stored = TextEncoder.encode, text_repo.stored_embeddings
+    encode = TextEncoder.encode
     texts: list[str] = []
 
     def counted(self: TextEncoder, batch: list[str]) -> Any:
@@ -47,13 +60,11 @@ def counted_texts(lookup: bool) -> Any:
         return encode(self, batch)
 
     TextEncoder.encode = counted  # type: ignore[method-assign]
-    if not lookup:
-        text_repo.stored_embeddings = lambda session, model_id, wanted: {}
     try:
-        yield texts
+        with stored_lookup_off() if not lookup else nullcontext():
+            yield texts
     finally:
         TextEncoder.encode = encode  # type: ignore[method-assign]
-        text_repo.stored_embeddings = stored
 
 
 def stored_vectors(db: Any, path: Path) -> dict[tuple[str, float, float, str], bytes]:
