@@ -60,7 +60,8 @@ def main() -> None:
         files = len(list(library.glob("*.mp4")))
         print(f"{files} files ({args.copies} of each of {' and '.join(FILES)}), {video_s / 60:.1f} min of video, "
               f"{cores} cores usable, every default channel, no vision model\n")
-        print(f"{'files at once':>13} {'wall s':>8} {'CPU s':>8} {'cores busy':>10} {'video h / h':>11} {'speed-up':>8}")
+        print(f"{'files at once':>13} {'wall s':>8} {'CPU s':>8} {'cores busy':>10} {'video h / h':>11} "
+              f"{'speed-up':>8}")
         for jobs in jobs_list:
             c0 = cpu_s()
             with stored_lookup_off():

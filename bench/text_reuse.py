@@ -133,7 +133,8 @@ def main() -> None:
     before, after = median["embedded again"], median["stored taken"]
     print(f"\nmedians: embedded again {before['wall_s']:.1f} s / {before['cpu_s']:.1f} CPU s, stored taken "
           f"{after['wall_s']:.1f} s / {after['cpu_s']:.1f} CPU s: {before['wall_s'] / after['wall_s']:.2f}x wall, "
-          f"{before['cpu_s'] / after['cpu_s']:.2f}x CPU; texts embedded {before['texts']:.0f} -> {after['texts']:.0f}")
+          f"{before['cpu_s'] / after['cpu_s']:.2f}x CPU; texts embedded {before['texts']:.0f} -> "
+          f"{after['texts']:.0f}")
     path = save("text_reuse", {"runs": rows, "median": median, "same_vectors": same})
     print(f"saved {path}")
 
