@@ -67,21 +67,20 @@ def counted_texts(lookup: bool) -> Iterator[list[str]]:
         TextEncoder.encode = encode  # type: ignore[method-assign]
 
 
-def stored_vectors(db: Any, path: Path) -> dict[tuple[str, float, float, str], bytes]:
+def stored_vectors(db: Any, path: Path, dim: int) -> dict[tuple[str, float, float, str], bytes]:
     """(channel, start_s, end_s, text) -> its stored vector's bytes, for every chunk of the file at ``path``."""
     from db.repositories import library as library_repo
     from db.repositories import text as text_repo
-    from indexer.text_embedding import describe_text_model
-
     with db.session() as session:
         media = library_repo.get_media_by_path(session, str(path))
         assert media is not None, path
         ids, spans = text_repo.chunk_spans(session, media.id)
-        vectors = text_repo.chunk_vectors(session, ids, describe_text_model(None).dim)  # (n, dim)
+        vectors = text_repo.chunk_vectors(session, ids, dim)  # (n, dim)
     return {span: vector.tobytes() for span, vector in zip(spans, vectors)}
 
 
 def main() -> None:
+    from indexer.text_embedding import describe_text_model
     from scenedex.runtime import index_setup, open_database
     from scenedex.settings import Settings
     from workers.index_run import index_paths
@@ -100,6 +99,7 @@ def main() -> None:
             shutil.copy(args.media_dir / name, library / name)
         settings = Settings(data_dir=work / "data", database_url=None)
         setup = index_setup(settings)
+        dim = describe_text_model(setup.text.text_model).dim  # once: it digests the weights
 
         def index(path: Path) -> Any:
             return index_paths(db, [path], setup.ingest, setup.extensions, setup.vision, text=setup.text,
@@ -122,7 +122,7 @@ def main() -> None:
                     wall_s, used_s = time.perf_counter() - t0, cpu_s() - c0
                 assert len(summary.indexed) == 1, summary
                 rows[way].append({"wall_s": wall_s, "cpu_s": used_s, "texts": len(texts)})
-                vectors.append(stored_vectors(db, episode))
+                vectors.append(stored_vectors(db, episode, dim))
                 print(f"{copy:4d} {way:16} {wall_s:7.1f} {used_s:7.1f} {len(texts):15d}", flush=True)
             same = all(v == vectors[0] for v in vectors)
             print(f"\nevery copy's chunks and stored vectors the same, bit for bit: {same}")

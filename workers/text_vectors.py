@@ -40,7 +40,6 @@ def vectors_for(db: Database, model_id: int | None, texts: Sequence[str],
     missing = list(dict.fromkeys(t for t in texts if t not in stored))
     fresh = encoder().encode(missing) if missing else np.zeros((0, 0), np.float32)  # (M, dim) float32
     row_of = {t: i for i, t in enumerate(missing)}
-    taken = len(texts) - sum(t in row_of for t in texts)
-    log.debug("text vectors: %d of %d texts stored already, %d embedded", taken, len(texts), len(missing))
+    log.debug("text vectors: %d distinct texts stored already, %d embedded", len(stored), len(missing))
     return np.stack([np.frombuffer(stored[t], "<f2").astype(np.float32) if t in stored else fresh[row_of[t]]
                      for t in texts])  # (N, dim)

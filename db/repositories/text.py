@@ -128,8 +128,9 @@ def stored_embeddings(session: Session, model_id: int, texts: Sequence[str]) -> 
     if not wanted:
         return {}
     digests = [hashlib.md5(t.encode()).hexdigest() for t in wanted]
-    rows = session.execute(select(TextChunk.text, TextChunk.embedding)
-                           .where(TextChunk.model_id == model_id, func.md5(TextChunk.text).in_(digests)))
+    rows = session.execute(select(TextChunk.text, TextChunk.embedding)  # one row a text, however many files hold it
+                           .where(TextChunk.model_id == model_id, func.md5(TextChunk.text).in_(digests))
+                           .distinct(TextChunk.text))
     return {t: bytes(e) for t, e in rows if t in wanted}
 
 
